@@ -1,0 +1,38 @@
+"""2-D projections of images. PCA of the data: fast and exact, so it can run at page load
+(UMAP's first fit in a process costs ~45 s and belongs in a precomputed file, not here yet)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PCA2:
+    """x ↦ (x − mean) · components.T on flattened images; components are the top-2 axes."""
+
+    mean: np.ndarray  # (D,)
+    components: np.ndarray  # (2, D)
+    explained: np.ndarray  # (2,) share of variance along each axis
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        """(N, ...) images (float in [-1, 1] or uint8 0..255) -> (N, 2)."""
+        flat = np.asarray(images).reshape(len(images), -1).astype(np.float32)
+        if np.asarray(images).dtype == np.uint8:
+            flat = flat / 127.5 - 1.0
+        return (flat - self.mean) @ self.components.T
+
+
+def fit_pca(images: np.ndarray) -> PCA2:
+    """Fit the 2-D PCA of (N, ...) float images by SVD (deterministic up to axis sign,
+    which is fixed so that each axis's largest-magnitude loading is positive)."""
+    flat = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+    mean = flat.mean(0)
+    _, s, vt = np.linalg.svd(flat - mean, full_matrices=False)
+    comps = vt[:2]
+    signs = np.sign(comps[np.arange(2), np.abs(comps).argmax(1)])
+    comps = comps * signs[:, None]
+    var = s**2
+    return PCA2(mean.astype(np.float32), comps.astype(np.float32), (var[:2] / var.sum()))
+

@@ -1,0 +1,148 @@
+"""Pure drawing functions: arrays in, a plotly Figure (or a tiled uint8 image) out. No torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+
+def tile(images: np.ndarray, ncol: int = 8, pad: int = 2, scale: int = 1,
+         highlight: int | None = None) -> np.ndarray:
+    """Tile (B, 1, H, W) or (B, H, W) uint8 images into one (rows·(H+pad), ncol·(W+pad)) image.
+
+    ``scale`` repeats pixels (nearest neighbour) so small digits stay crisp in a browser;
+    ``highlight`` draws a bright frame around that image.
+    """
+    imgs = np.asarray(images)
+    if imgs.ndim == 4:
+        imgs = imgs[:, 0]
+    b, h, w = imgs.shape
+    ncol = max(1, min(ncol, b))
+    nrow = (b + ncol - 1) // ncol
+    out = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad), 60, dtype=np.uint8)
+    for i in range(b):
+        r, c = divmod(i, ncol)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        out[y : y + h, x : x + w] = imgs[i]
+        if i == highlight:
+            out[y - pad : y, x - pad : x + w + pad] = 255
+            out[y + h : y + h + pad, x - pad : x + w + pad] = 255
+            out[y - pad : y + h + pad, x - pad : x] = 255
+            out[y - pad : y + h + pad, x + w : x + w + pad] = 255
+    if scale > 1:
+        out = out.repeat(scale, axis=0).repeat(scale, axis=1)
+    return out
+
+
+def _band(fig, steps, values, row, name, colour, selected, show_legend):
+    """Median line, 10–90% band over chains, and the selected chain, on one subplot row."""
+    lo, med, hi = np.nanpercentile(values, [10, 50, 90], axis=1)
+    fig.add_trace(go.Scatter(x=np.r_[steps, steps[::-1]], y=np.r_[hi, lo[::-1]], fill="toself",
+                             fillcolor=colour, opacity=0.2, line=dict(width=0), hoverinfo="skip",
+                             name="10–90% of chains", showlegend=show_legend,
+                             legendgroup="band"), row=row, col=1)
+    fig.add_trace(go.Scatter(x=steps, y=med, line=dict(color=colour, width=2),
+                             name="median chain", showlegend=show_legend, legendgroup="median"),
+                  row=row, col=1)
+    if selected is not None and selected < values.shape[1]:
+        fig.add_trace(go.Scatter(x=steps, y=values[:, selected], name=f"chain {selected}",
+                                 line=dict(color="#d62728", width=1.5), showlegend=show_legend,
+                                 legendgroup="sel"), row=row, col=1)
+    fig.update_yaxes(title_text=name, row=row, col=1)
+
+
+def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarray,
+                  accept: np.ndarray | None = None, selected: int | None = None,
+                  n_steps: int | None = None) -> go.Figure:
+    """Per-step diagnostics on linked x-axes.
+
+    Args:
+        energy: (T+1, B) E(x_t); grad_norm, step_norm: (T, B); accept: (T, B) or None.
+        selected: chain to draw on top of the median / band.
+        n_steps: fix the x-range to [0, n_steps] (so a growing run does not rescale).
+    """
+    rows = 4 if accept is not None else 3
+    titles = ["energy E(x)", "gradient norm ‖∇E‖", "update norm ‖Δx‖", "acceptance rate"][:rows]
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        subplot_titles=titles)
+    colours = ["#1f77b4", "#2ca02c", "#9467bd"]
+    t = energy.shape[0] - 1
+    _band(fig, np.arange(t + 1), energy, 1, "E", colours[0], selected, True)
+    if t > 0:
+        _band(fig, np.arange(t), grad_norm, 2, "‖∇E‖", colours[1], selected, False)
+        _band(fig, np.arange(1, t + 1), step_norm, 3, "‖Δx‖", colours[2], selected, False)
+    if accept is not None and t > 0:
+        window = max(1, min(20, t // 10 or 1))
+        rate = np.convolve(accept.mean(1), np.ones(window) / window, mode="same")
+        fig.add_trace(go.Scatter(x=np.arange(t), y=rate, line=dict(color="#ff7f0e"),
+                                 name=f"acceptance (mean of chains, window {window})"), row=4, col=1)
+        fig.update_yaxes(range=[0, 1.05], title_text="rate", row=4, col=1)
+    fig.update_xaxes(title_text="Langevin step t", row=rows, col=1)
+    if n_steps:
+        fig.update_xaxes(range=[0, n_steps])
+    fig.update_layout(height=170 * rows + 60, margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", y=1.06, x=0), hovermode="x unified",
+                      uirevision="traces")
+    return fig
+
+
+def projection_figure(data_xy: np.ndarray, data_labels: np.ndarray, paths: np.ndarray,
+                      chain_labels: list[str] | None = None, selected: int | None = None,
+                      explained: np.ndarray | None = None) -> go.Figure:
+    """Data cloud coloured by digit, with chain paths drawn over it.
+
+    Args:
+        data_xy: (N, 2) projected data; data_labels: (N,) digits.
+        paths: (F, B, 2) projected chain states over recorded frames.
+        chain_labels: B hover texts for the chains' current state (e.g. "7 (0.98)").
+    """
+    fig = go.Figure()
+    for d in range(10):
+        m = data_labels == d
+        fig.add_trace(go.Scattergl(x=data_xy[m, 0], y=data_xy[m, 1], mode="markers",
+                                   marker=dict(size=4, color=DIGIT_COLOURS[d], opacity=0.35),
+                                   name=f"digit {d}", hoverinfo="name"))
+    for b in range(paths.shape[1]):
+        sel = b == selected
+        label = chain_labels[b] if chain_labels else ""
+        fig.add_trace(go.Scatter(x=paths[:, b, 0], y=paths[:, b, 1], mode="lines",
+                                 line=dict(color="#d62728" if sel else "black", width=3 if sel else 1),
+                                 opacity=1 if sel else 0.6, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=paths[-1:, b, 0], y=paths[-1:, b, 1], mode="markers+text",
+                                 marker=dict(size=9 if sel else 7, color="#d62728" if sel else "black",
+                                             symbol="x"), text=[str(b)], textposition="top center",
+                                 hovertext=[f"chain {b}: {label}"], hoverinfo="text",
+                                 showlegend=False))
+    ax = ["PC1", "PC2"]
+    if explained is not None:
+        ax = [f"PC{i + 1} ({100 * explained[i]:.0f}% of variance)" for i in range(2)]
+    fig.update_layout(height=480, margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis_title=ax[0], yaxis_title=ax[1], uirevision="projection",
+                      legend=dict(itemsizing="constant"))
+    return fig
+
+
+def compare_energy_figure(runs: dict[str, np.ndarray]) -> go.Figure:
+    """Median energy per step of several runs, name -> (T+1, B) energy; log-x when long."""
+    fig = go.Figure()
+    for name, e in runs.items():
+        fig.add_trace(go.Scatter(x=np.arange(len(e)), y=np.median(e, axis=1), name=name))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10),
+                      xaxis_title="Langevin step t", yaxis_title="median energy",
+                      title="energy along the chain")
+    return fig
+
+
+def history_figure(history: list[dict], keys: list[str]) -> go.Figure:
+    """Training curves from a checkpoint's history rows (x = 'iteration' or 'epoch')."""
+    xkey = "iteration" if history and "iteration" in history[0] else "epoch"
+    fig = go.Figure()
+    for k in keys:
+        fig.add_trace(go.Scatter(x=[r.get(xkey) for r in history], y=[r.get(k) for r in history],
+                                 name=k))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=xkey)
+    return fig

@@ -1,0 +1,63 @@
+"""Turning an uploaded picture into a digit tensor, with plain-language notes on what changed."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+MAX_PIXELS = 4096 * 4096  # refuse decompression bombs before decoding
+
+
+class ImageError(ValueError):
+    """The bytes are not a usable image; the message says why."""
+
+
+def image_from_bytes(raw: bytes) -> tuple[torch.Tensor, list[str]]:
+    """Decode any PIL-readable image into (1, 1, 28, 28) float32 in [-1, 1], white on black.
+
+    Colour or alpha is converted to grey, other sizes are resized (aspect kept, padded), and a
+    dark-on-light picture is inverted to MNIST's light-on-dark. Each change is reported in the
+    returned notes. Raises ``ImageError`` for anything that cannot be decoded.
+    """
+    if not raw:
+        raise ImageError("the file is empty")
+    try:
+        img = Image.open(io.BytesIO(raw))
+        if img.width * img.height > MAX_PIXELS:
+            raise ImageError(f"the image is {img.width}×{img.height}; the limit is 4096×4096")
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+    notes = []
+    if img.mode != "L":
+        notes.append(f"converted from mode {img.mode} to greyscale")
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            base = Image.new("RGBA", img.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(base, img.convert("RGBA"))
+        if img.mode.startswith("I") or img.mode == "F":
+            arr = np.asarray(img, dtype=np.float64)
+            span = arr.max() - arr.min()
+            arr = (arr - arr.min()) / (span if span > 0 else 1) * 255
+            img = Image.fromarray(arr.astype(np.uint8))
+        img = img.convert("L")
+    if img.size != (28, 28):
+        notes.append(f"resized from {img.width}×{img.height} to 28×28")
+        img.thumbnail((28, 28), Image.Resampling.LANCZOS)
+        canvas = Image.new("L", (28, 28), 0)
+        arr_small = np.asarray(img)
+        bg = int(np.median(np.concatenate([arr_small[0], arr_small[-1]])))
+        canvas.paste(bg, (0, 0, 28, 28))
+        canvas.paste(img, ((28 - img.width) // 2, (28 - img.height) // 2))
+        img = canvas
+    arr = np.asarray(img, dtype=np.float32)
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+    if border.mean() > 127:
+        arr = 255 - arr
+        notes.append("inverted to light-on-dark (MNIST digits are white on black)")
+    x = torch.from_numpy(arr / 127.5 - 1).view(1, 1, 28, 28)
+    return x, notes

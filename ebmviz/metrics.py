@@ -1,0 +1,96 @@
+"""Sample quality measured by the evaluator (``ebmviz.models.evaluator``).
+
+- confidence: softmax probability of the best digit class (the "not a digit" class takes mass);
+- confident share: fraction of samples with confidence > 0.9;
+- class entropy: entropy (nats) of the histogram of predicted digits; ln 10 ≈ 2.303 is uniform;
+- Fréchet distance between Gaussian fits of evaluator features of samples and of real digits:
+  ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½)  (the FID formula, in the evaluator's feature space).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.linalg
+import torch
+from torch import nn
+
+from ebmviz.models.evaluator import JUNK
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: np.ndarray  # (N,) int, best digit class 0..9
+    confidence: np.ndarray  # (N,) float, its probability
+    junk: np.ndarray  # (N,) float, probability of "not a digit"
+
+
+@dataclass(frozen=True)
+class Quality:
+    n: int  # number of samples scored
+    confident_share: float  # share with confidence > 0.9
+    mean_confidence: float
+    class_entropy: float  # nats; ln 10 = 2.303 for all ten digits equally often
+    class_counts: list[int]  # predicted digits 0..9
+    frechet: float | None  # against the reference features, None without a reference
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@torch.no_grad()
+def _batched(fn, x: torch.Tensor, device: torch.device, batch: int = 500) -> torch.Tensor:
+    """fn over x in batches on ``device``; result on the CPU."""
+    x = torch.as_tensor(x).float()
+    return torch.cat([fn(x[i : i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)])
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def classify(evaluator: nn.Module, images: torch.Tensor) -> Prediction:
+    """Evaluator verdict on images (N, 1, 28, 28) in [-1, 1]."""
+    probs = _batched(evaluator, images, _device(evaluator)).softmax(dim=1)  # (N, 11)
+    conf, label = probs[:, :JUNK].max(dim=1)
+    return Prediction(label.numpy(), conf.numpy(), probs[:, JUNK].numpy())
+
+
+def features(evaluator: nn.Module, images: torch.Tensor) -> np.ndarray:
+    """(N, D) evaluator features for the Fréchet distance."""
+    return _batched(evaluator.features, images, _device(evaluator)).numpy().astype(np.float64)
+
+
+def class_entropy(labels: np.ndarray, n_classes: int = 10) -> float:
+    counts = np.bincount(labels, minlength=n_classes).astype(float)
+    p = counts / max(counts.sum(), 1)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to feature sets (N1, D) and (N2, D)."""
+    mu1, mu2 = f1.mean(0), f2.mean(0)
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    if not np.isfinite(covmean).all():  # near-singular product: regularise, as FID code does
+        eps = 1e-6 * np.eye(len(mu1))
+        covmean = scipy.linalg.sqrtm((s1 + eps) @ (s2 + eps))
+    covmean = np.real(covmean)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def quality(evaluator: nn.Module, images: torch.Tensor,
+            reference: np.ndarray | None = None) -> Quality:
+    """Evaluator quality of images (N, 1, 28, 28) in [-1, 1]; ``reference`` = real features."""
+    pred = classify(evaluator, images)
+    fd = None if reference is None else frechet_distance(features(evaluator, images), reference)
+    return Quality(
+        n=len(pred.label),
+        confident_share=float((pred.confidence > 0.9).mean()),
+        mean_confidence=float(pred.confidence.mean()),
+        class_entropy=class_entropy(pred.label),
+        class_counts=np.bincount(pred.label, minlength=10).tolist(),
+        frechet=fd,
+    )

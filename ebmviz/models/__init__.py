@@ -1,0 +1,8 @@
+"""One module per method. ``KINDS`` maps a checkpoint's ``kind`` to its module class."""
+
+from ebmviz.models.evaluator import Evaluator
+from ebmviz.models.shortrun import ShortRunEBM
+
+KINDS = {cls.kind: cls for cls in (ShortRunEBM, Evaluator)}
+
+__all__ = ["KINDS", "Evaluator", "ShortRunEBM"]

@@ -1,0 +1,48 @@
+"""Initial states for Langevin chains: (n, 1, 28, 28) float32 in [-1, 1]."""
+
+from __future__ import annotations
+
+import torch
+
+KINDS = {
+    "noise": "uniform noise U(−1, 1)",
+    "data": "real digits",
+    "data+noise": "real digits + Gaussian noise",
+    "replay": "the model's replay buffer",
+    "upload": "an uploaded image",
+}
+
+
+def make_starts(kind: str, n: int, seed: int = 0, *, data: torch.Tensor | None = None,
+                data_noise: float = 0.3, model=None, image: torch.Tensor | None = None
+                ) -> torch.Tensor:
+    """n start states of ``kind`` (a key of ``KINDS``), deterministic in ``seed``.
+
+    Args:
+        data: (N, 1, 28, 28) digits for "data" / "data+noise".
+        data_noise: std of the noise added for "data+noise".
+        model: a module with ``replay_samples(n, seed)`` for "replay".
+        image: (1, 1, 28, 28) for "upload"; every chain starts from it.
+    Raises:
+        ValueError with a readable reason when the kind cannot be served.
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    if kind == "noise":
+        return torch.rand(n, 1, 28, 28, generator=g) * 2 - 1
+    if kind in ("data", "data+noise"):
+        if data is None or len(data) == 0:
+            raise ValueError("no data loaded to start chains from")
+        x = data[torch.randint(len(data), (n,), generator=g)].float().cpu()
+        if kind == "data+noise":
+            x = (x + data_noise * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+        return x
+    if kind == "replay":
+        out = None if model is None or not hasattr(model, "replay_samples") else model.replay_samples(n, seed)
+        if out is None:
+            raise ValueError("this checkpoint has no replay buffer; pick another start")
+        return out.float().cpu()
+    if kind == "upload":
+        if image is None:
+            raise ValueError("upload an image first")
+        return image.reshape(1, 1, 28, 28).float().cpu().repeat(n, 1, 1, 1)
+    raise ValueError(f"unknown start kind {kind!r}; choose one of {', '.join(KINDS)}")
