@@ -1,0 +1,42 @@
+# make run: the app at http://127.0.0.1:8501 ; make test: the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PORT   ?= 8501
+
+.PHONY: run test lint bench train-shortrun train-evaluator clean-venv
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+test: $(VENV)/.dev
+	$(PY) -m ruff check .
+	@if grep -rlE '^\s*(import|from) streamlit' ebmviz --include='*.py' | grep -v '^ebmviz/app/'; then \
+		echo "streamlit imported outside ebmviz/app/"; exit 1; fi
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(PY) -m ruff check .
+
+bench: $(VENV)/.runtime
+	$(PY) benchmarks/sampler.py
+	$(PY) benchmarks/quality.py
+
+train-evaluator: $(VENV)/.runtime
+	$(PY) -m training evaluator
+
+train-shortrun: $(VENV)/.runtime
+	$(PY) -m training shortrun
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The only Streamlit-aware part of ebmviz: cached loaders, shared widgets and session keys."""

@@ -1,0 +1,75 @@
+"""Cached loaders. Models are shared by every session (never mutated after load); results are
+keyed by small hashables (names, frozen configs, seeds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ebmviz import checkpoints, metrics
+from ebmviz.data import load_dataset_with_source
+from ebmviz.embedding import PCA2, fit_pca
+from ebmviz.sampling import LangevinConfig, Trajectory, langevin
+from ebmviz.starts import make_starts
+
+EVALUATOR = "evaluator-mnist"
+
+
+@st.cache_resource(show_spinner="Loading checkpoint…", max_entries=8)
+def load_model(name: str, device: str = "cpu") -> torch.nn.Module:
+    """The checkpoint ``name`` in eval mode with frozen parameters. Raises CheckpointError."""
+    return checkpoints.load(name, device=device)
+
+
+@st.cache_resource(show_spinner="Loading evaluator…")
+def load_evaluator() -> torch.nn.Module | None:
+    """The shipped evaluator, or None when its file is missing or unreadable."""
+    try:
+        return checkpoints.load(EVALUATOR)
+    except checkpoints.CheckpointError:
+        return None
+
+
+@st.cache_data(show_spinner="Loading digits…", max_entries=4)
+def load_data(name: str = "mnist", split: str = "test") -> tuple[np.ndarray, np.ndarray, str]:
+    """(images (N, 1, 28, 28) float32 in [-1, 1], labels (N,), source description)."""
+    ds = load_dataset_with_source(name, split)
+    return ds.images.numpy(), ds.labels.numpy(), ds.source
+
+
+@st.cache_data(show_spinner="Fitting the PCA of the data…", max_entries=4)
+def data_projection(name: str = "mnist") -> tuple[PCA2, np.ndarray, np.ndarray]:
+    """PCA fitted on the test digits, their (N, 2) coordinates and labels."""
+    images, labels, _ = load_data(name, "test")
+    pca = fit_pca(images)
+    return pca, pca.transform(images), labels
+
+
+def starts(kind: str, n: int, seed: int, model_name: str, device: str,
+           image: np.ndarray | None = None, data_noise: float = 0.3) -> torch.Tensor:
+    """Start states for the Langevin page; raises ValueError with a readable reason."""
+    data = None
+    if kind in ("data", "data+noise"):
+        data = torch.from_numpy(load_data("mnist", "test")[0])
+    model = load_model(model_name, device) if kind == "replay" else None
+    img = None if image is None else torch.from_numpy(image)
+    return make_starts(kind, n, seed, data=data, data_noise=data_noise, model=model, image=img)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def run_chains(model_name: str, device: str, config: LangevinConfig, start_kind: str, n: int,
+               seed: int) -> Trajectory:
+    """A whole cached run (for the short- vs long-run comparison); uploads are not cached."""
+    model = load_model(model_name, device)
+    x0 = starts(start_kind, n, seed, model_name, device).to(device)
+    return langevin(model, x0, config, seed=seed)
+
+
+def evaluate_frames(images_u8: np.ndarray) -> metrics.Prediction | None:
+    """Evaluator verdict on uint8 images (B, 1, 28, 28), or None without an evaluator."""
+    ev = load_evaluator()
+    if ev is None:
+        return None
+    x = torch.from_numpy(images_u8.astype(np.float32) / 127.5 - 1.0)
+    return metrics.classify(ev, x)

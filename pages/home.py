@@ -1,0 +1,59 @@
+"""Home: what an energy-based model is, how Langevin sampling works, what each view shows."""
+
+import streamlit as st
+
+from ebmviz import checkpoints
+from ebmviz.app.widgets import CKPT
+
+st.title("ebmviz — watch energy-based models work")
+st.markdown(
+    "An **energy-based model** (EBM) assigns every image $x$ a number $E_\\theta(x)$, its *energy*. "
+    "Low energy means *likely*: the model defines the density"
+)
+st.latex(r"p_\theta(x) = \frac{\exp(-E_\theta(x))}{Z(\theta)},\qquad "
+         r"Z(\theta) = \int \exp(-E_\theta(x))\,dx .")
+st.markdown(
+    "$Z$ cannot be computed for 784-pixel images, so we never evaluate $p_\\theta$ itself. "
+    "We *sample* from it by **Langevin dynamics**: walk downhill on the energy and add noise."
+)
+st.latex(r"x_{t+1} = x_t - s\,\nabla_x E_\theta(x_t) + \sigma\,\xi_t,\qquad \xi_t \sim \mathcal N(0, I).")
+st.markdown(
+    "With $\\sigma = \\sqrt{2s}$ and small $s$ this chain samples $p_\\theta$ exactly in the long run. "
+    "Image EBMs choose $s$ and $\\sigma$ separately (here $s = 10$, $\\sigma = 0.005$), which is "
+    "Langevin at an **effective temperature** $T = \\sigma^2 / (2s)$, far below 1: the chain mostly "
+    "descends the energy. **MALA** adds an accept/reject step that makes each move exact for "
+    "$\\exp(-E/T)$.\n\n"
+    "Training pushes the energy of real digits down and the energy of the model's own samples up:"
+)
+st.latex(r"\nabla_\theta \mathcal L = \mathbb E_{x\sim\text{data}}[\nabla_\theta E_\theta(x)]"
+         r" - \mathbb E_{x\sim p_\theta}[\nabla_\theta E_\theta(x)]"
+         r" \;\;(+\ \alpha\,\nabla_\theta\,\mathbb E[E_\theta(x)^2]\ \text{to keep energies small}).")
+st.markdown(
+    "The negative samples come from short Langevin runs started in a *replay buffer* of earlier "
+    "samples (5% fresh noise). Such **short-run** models are good samplers for the number of steps "
+    "they were trained with, but their long-run chains drift to over-saturated images: the "
+    "Langevin page shows both from the same seed."
+)
+
+st.header("Views")
+st.page_link("pages/langevin.py", label="**Langevin chains** — start chains from noise, digits, "
+             "the replay buffer or your own picture; watch them animate live with energy, gradient "
+             "norm, update norm and acceptance per step; follow their paths over a PCA map of "
+             "the data; compare short and long runs.", icon=":material/timeline:")
+st.caption("Coming next, in their own issues: coarse-to-fine stage playback, divergence-triangle "
+           "reconstructions, and disconnectivity graphs of the energy landscape.")
+
+st.header("Shipped models")
+rows = []
+for info in checkpoints.list_checkpoints():
+    m = info.meta
+    rows.append({
+        "checkpoint": info.name,
+        "what": m.get("title", info.error or ""),
+        "data": (m.get("dataset") or {}).get("source", ""),
+        "training wall time": f"{m['wall_time_s'] / 60:.1f} min" if "wall_time_s" in m else "",
+        "device": m.get("device", ""),
+    })
+st.dataframe(rows, hide_index=True, use_container_width=True)
+if st.session_state.get(CKPT):
+    st.caption(f"Selected in the sidebar: **{st.session_state[CKPT]}**")

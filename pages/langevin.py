@@ -1,0 +1,169 @@
+"""Langevin chains: live sampling with per-step diagnostics, a PCA map, short vs long runs."""
+
+import numpy as np
+import streamlit as st
+
+from ebmviz import figures
+from ebmviz.app import cache
+from ebmviz.app.live import LiveState, RunSpec, digest, frame_at
+from ebmviz.app.widgets import CKPT, DEVICE, SEED, sampler_form, update_equation
+from ebmviz.checkpoints import CheckpointError
+from ebmviz.images import ImageError, image_from_bytes
+from ebmviz.metrics import saturation
+from ebmviz.sampling import LangevinConfig, LiveRun
+from ebmviz.starts import KINDS
+
+P = "langevin"
+state = LiveState(P)
+st.title("Langevin chains")
+
+name, device, seed = st.session_state.get(CKPT), st.session_state.get(DEVICE, "cpu"), int(st.session_state.get(SEED, 0))
+if name is None:
+    st.error("No checkpoint to sample from: see the sidebar.")
+    st.stop()
+try:
+    model = cache.load_model(name, device)
+except CheckpointError as exc:
+    st.error(f"Cannot load this checkpoint — {exc.reason}. Pick another one in the sidebar.")
+    st.stop()
+meta = model.meta
+st.caption(f"**{name}** — {meta.get('title', meta['kind'])}; trained on "
+           f"{(meta.get('dataset') or {}).get('source', 'unknown data')}.")
+
+defaults = LangevinConfig.from_dict(meta.get("sampler", {}))
+settings, view = st.columns([1, 2.2], gap="large")
+with settings:
+    st.subheader("Start")
+    kinds = [k for k in KINDS if k != "replay" or getattr(model, "replay", None) is not None]
+    start = st.radio("Initialise chains from", kinds, format_func=KINDS.get, key=f"{P}_start")
+    n_chains = st.slider("Chains", 1, 64, 16, key=f"{P}_n")
+    upload = None
+    if start == "upload":
+        f = st.file_uploader("A digit picture (PNG, JPEG, …)", key=f"{P}_upload",
+                             type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
+        if f is not None:
+            try:
+                img, notes = image_from_bytes(f.getvalue())
+                upload = (img.numpy(), digest(f.getvalue()))
+                for note in notes:
+                    st.info(f"Your image was {note}.")
+            except ImageError as exc:
+                st.error(f"Cannot use this file: {exc}")
+    st.subheader("Sampler")
+    cfg, warnings = sampler_form(defaults, P)
+    st.latex(update_equation(cfg))
+    for w in warnings:
+        st.warning(w)
+    speed = st.select_slider("Steps per animation frame", [1, 2, 4, 8, 16, 32, 64],
+                             value=min(64, max(1, cfg.record_every)), key=f"{P}_speed")
+
+spec = RunSpec(name, device, cfg, start, n_chains, seed, upload[1] if upload else None)
+if state.spec != spec:
+    try:
+        x0 = cache.starts(start, n_chains, seed, name, device, upload[0] if upload else None)
+        state.reset(spec, LiveRun(model, x0.to(device), cfg, seed))
+    except ValueError as exc:
+        state.clear()
+        with view:
+            st.info(str(exc))
+        st.stop()
+
+with view:
+    b = st.columns(4)
+    if b[0].button("Play", icon=":material/play_arrow:", key=f"{P}_play", use_container_width=True):
+        state.playing = not state.run.done
+    if b[1].button("Pause", icon=":material/pause:", key=f"{P}_pause", use_container_width=True):
+        state.playing = False
+    if b[2].button("Step", icon=":material/skip_next:", key=f"{P}_step", use_container_width=True):
+        state.playing = False
+        state.run.advance(max_steps=speed)
+    if b[3].button("Reset", icon=":material/restart_alt:", key=f"{P}_reset", use_container_width=True):
+        state.reset(spec, LiveRun(model, cache.starts(start, n_chains, seed, name, device,
+                                                      upload[0] if upload else None).to(device), cfg, seed))
+
+    @st.fragment(run_every=0.1 if state.playing else None)
+    def live_view():
+        run = state.run
+        if state.playing:
+            run.advance(max_steps=speed, max_seconds=0.5)
+            if run.done:
+                state.playing = False
+                st.rerun()  # a full rerun stops this fragment's timer
+        last = len(run.frames) - 1
+        if state.playing or last == 0:
+            idx = last
+        else:
+            idx = st.slider("Recorded frame", 0, last, last, key=f"{P}_frame_{last}",
+                            help="Scrub through the recorded frames")
+        frame, step = frame_at(run, idx)
+        pred = cache.evaluate_frames(frame)
+        status = "running" if state.playing else ("finished" if run.done else "paused")
+        st.markdown(f"**Step {step} / {cfg.n_steps}** · {status} · "
+                    f"effective temperature T = {cfg.temperature:.3g}")
+        ncol = 8 if n_chains > 8 else n_chains
+        caps = [f"{i}: {pred.label[i]} ({pred.confidence[i]:.2f})" if pred else str(i)
+                for i in range(len(frame))]
+        rows = [list(range(r, min(r + ncol, len(frame)))) for r in range(0, len(frame), ncol)]
+        for r in rows:
+            st.image([figures.tile(frame[i:i + 1], scale=3, pad=0) for i in r], caption=[caps[i] for i in r], width=84)
+        diverged = run.diverged_at
+        if (diverged >= 0).any():
+            st.warning(f"{int((diverged >= 0).sum())} chain(s) met a non-finite value and stopped "
+                       f"(first at step {int(diverged[diverged >= 0].min())}); they keep their last "
+                       "finite state. Lower the step size or turn on clipping.")
+        selected = st.session_state.get(f"{P}_chain", 0)
+        traj = run.trajectory()
+        st.plotly_chart(figures.traces_figure(traj.energy, traj.grad_norm, traj.step_norm,
+                                              traj.accept, selected=selected, n_steps=cfg.n_steps),
+                        use_container_width=True, key=f"{P}_traces")
+        return traj, pred
+
+    traj, pred = live_view()
+
+st.header("Close-up and map")
+left, right = st.columns([1, 2])
+with left:
+    chain = st.number_input("Chain", 0, n_chains - 1, 0, key=f"{P}_chain",
+                            help="Highlighted in the traces above and on the map")
+    run = state.run
+    picks = np.unique(np.linspace(0, len(run.frames) - 1, 8).round().astype(int))
+    strip = np.stack([run.frames[i][chain] for i in picks])
+    st.image(figures.tile(strip, ncol=len(picks), scale=3), caption="steps " + ", ".join(
+        str(run.frame_steps[i]) for i in picks))
+    e = traj.energy[:, chain]
+    st.metric("Energy now", f"{e[-1]:.3f}", delta=f"{e[-1] - e[0]:+.3f} since step 0", delta_color="inverse")
+with right:
+    pca, data_xy, data_labels = cache.data_projection()
+    paths = np.stack([pca.transform(f) for f in run.frames])  # (F, B, 2)
+    labels = [f"digit {pred.label[i]}, confidence {pred.confidence[i]:.2f}" for i in range(n_chains)] if pred else None
+    st.plotly_chart(figures.projection_figure(data_xy, data_labels, paths, labels, chain,
+                                              pca.explained), use_container_width=True)
+
+st.header("Short run vs long run")
+st.markdown("Same start and seed, the page's sampler run for K steps and for 10·K steps. A short-run "
+            "EBM is trained to produce digits after K steps; its long-run chains keep descending "
+            "the energy into over-saturated images (Nijkamp et al., 2020).")
+if st.button("Run the comparison", key=f"{P}_compare"):
+    st.session_state[f"{P}_compare_on"] = True
+if st.session_state.get(f"{P}_compare_on"):
+    long_cfg = LangevinConfig(**{**cfg.__dict__, "n_steps": 10 * cfg.n_steps,
+                                 "record_every": max(1, cfg.n_steps // 4)})
+    cmp_start = start if start != "upload" else "noise"
+    with st.spinner(f"Sampling {10 * cfg.n_steps} steps…"):
+        short = cache.run_chains(name, device, cfg, cmp_start, 8, seed)
+        long_ = cache.run_chains(name, device, long_cfg, cmp_start, 8, seed)
+    c1, c2 = st.columns(2)
+    for col, label, tr in ((c1, f"{cfg.n_steps} steps", short), (c2, f"{long_cfg.n_steps} steps", long_)):
+        q = cache.evaluate_frames(tr.frames[-1])
+        conf = f", mean evaluator confidence {q.confidence.mean():.2f}" if q else ""
+        col.image(figures.tile(tr.frames[-1], ncol=8, scale=3),
+                  caption=f"{label}: {100 * saturation(tr.final):.0f}% saturated pixels{conf}")
+    st.plotly_chart(figures.compare_energy_figure({"short run": short.energy, "long run": long_.energy}),
+                    use_container_width=True)
+
+with st.expander("Training history of this checkpoint"):
+    hist = meta.get("history") or []
+    if hist:
+        keys = [k for k in ("cd", "e_real", "e_fake", "grad_norm") if k in hist[0]]
+        st.plotly_chart(figures.history_figure(hist, keys), use_container_width=True)
+    st.json({k: meta.get(k) for k in ("command", "wall_time_s", "device", "iterations", "sampler")})
