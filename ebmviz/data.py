@@ -69,7 +69,7 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) - header != count:
         raise DataError(f"{path}: expected {count} bytes of data for shape {shape}, found "
                         f"{len(raw) - header}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
 def _find(folder: Path, stem: str) -> Path | None:

@@ -38,6 +38,32 @@ def tile(images: np.ndarray, ncol: int = 8, pad: int = 2, scale: int = 1,
     return out
 
 
+def labelled_grid(images: np.ndarray, labels: list[str], ncol: int = 8, scale: int = 3,
+                  highlight: int | None = None) -> np.ndarray:
+    """Tile (B, 1, 28, 28) uint8 images with a text label under each: (H, W) uint8.
+
+    Uses PIL's built-in bitmap font, so it needs no font files.
+    """
+    from PIL import Image, ImageDraw
+
+    imgs = np.asarray(images)[:, 0] if np.asarray(images).ndim == 4 else np.asarray(images)
+    b, h, w = imgs.shape
+    ncol = max(1, min(ncol, b))
+    nrow = (b + ncol - 1) // ncol
+    cw, ch, label_h, pad = w * scale, h * scale, 14, 4
+    canvas = Image.new("L", (ncol * (cw + pad) + pad, nrow * (ch + label_h + pad) + pad), 255)
+    draw = ImageDraw.Draw(canvas)
+    for i in range(b):
+        r, c = divmod(i, ncol)
+        x, y = pad + c * (cw + pad), pad + r * (ch + label_h + pad)
+        cell = Image.fromarray(imgs[i]).resize((cw, ch), Image.Resampling.NEAREST)
+        canvas.paste(cell, (x, y))
+        if i == highlight:
+            draw.rectangle([x - 2, y - 2, x + cw + 1, y + ch + 1], outline=0, width=2)
+        draw.text((x + 1, y + ch + 1), labels[i] if i < len(labels) else "", fill=0)
+    return np.asarray(canvas)
+
+
 def _band(fig, steps, values, row, name, colour, selected, show_legend):
     """Median line, 10–90% band over chains, and the selected chain, on one subplot row."""
     lo, med, hi = np.nanpercentile(values, [10, 50, 90], axis=1)
@@ -84,8 +110,8 @@ def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarr
     fig.update_xaxes(title_text="Langevin step t", row=rows, col=1)
     if n_steps:
         fig.update_xaxes(range=[0, n_steps])
-    fig.update_layout(height=170 * rows + 60, margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", y=1.06, x=0), hovermode="x unified",
+    fig.update_layout(height=170 * rows + 80, margin=dict(l=10, r=10, t=60, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.04, x=0), hovermode="x unified",
                       uirevision="traces")
     return fig
 

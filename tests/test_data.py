@@ -1,7 +1,10 @@
 """Every data source, with small IDX files the tests write themselves."""
 
+import functools
 import gzip
 import hashlib
+import http.server
+import threading
 
 import numpy as np
 import pytest
@@ -81,8 +84,26 @@ def test_embedded_default_split(tmp_path):
     assert overlap == 0
 
 
-def test_torchvision_download_path(tmp_path, monkeypatch):
-    """download=True goes through torchvision; here its mirror is a local folder we write."""
+@pytest.fixture
+def http_folder():
+    """Serve a folder over HTTP on 127.0.0.1 (a stand-in for torchvision's mirrors)."""
+    servers = []
+
+    def serve(folder):
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield serve
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+
+
+def test_torchvision_download_path(tmp_path, monkeypatch, http_folder):
+    """download=True goes through torchvision; its mirror is a local HTTP server of files we write."""
     from torchvision import datasets
 
     images, labels = tiny_set(5, seed=2)
@@ -92,7 +113,7 @@ def test_torchvision_download_path(tmp_path, monkeypatch):
         write_split(mirror, split, images, labels, gz=True)
     for f in sorted(mirror.iterdir()):
         resources.append((f.name, hashlib.md5(f.read_bytes()).hexdigest()))
-    monkeypatch.setattr(datasets.MNIST, "mirrors", [mirror.as_uri() + "/"])
+    monkeypatch.setattr(datasets.MNIST, "mirrors", [http_folder(mirror)])
     monkeypatch.setattr(datasets.MNIST, "resources", resources)
     root = tmp_path / "root"
     ds = load_dataset_with_source("mnist", "test", root=root, download=True)
@@ -100,10 +121,11 @@ def test_torchvision_download_path(tmp_path, monkeypatch):
     assert (root / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
 
 
-def test_download_failure_is_a_clear_error(tmp_path, monkeypatch):
+def test_download_failure_is_a_clear_error(tmp_path, monkeypatch, http_folder):
     from torchvision import datasets
 
-    monkeypatch.setattr(datasets.MNIST, "mirrors", [(tmp_path / "nowhere").as_uri() + "/"])
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(datasets.MNIST, "mirrors", [http_folder(tmp_path / "empty")])  # 404s
     with pytest.raises(DataError, match="could not download"):
         load_dataset("mnist", "train", root=tmp_path / "r", download=True)
 

@@ -23,8 +23,15 @@ from ebmviz.device import pick, seed_everything
 from ebmviz.models.shortrun import ShortRunConfig, ShortRunEBM
 from ebmviz.sampling import LangevinConfig, langevin_steps, to_uint8
 from training.cli import field, parse_config
-from training.common import (History, load_state, optimizer_tensors, provenance,
-                             restore_optimizer, save_grid, save_state)
+from training.common import (
+    History,
+    load_state,
+    optimizer_tensors,
+    provenance,
+    restore_optimizer,
+    save_grid,
+    save_state,
+)
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,7 @@ def train(cfg: ShortRunTrainConfig) -> Path:
 
     bar = tqdm(range(start_it, cfg.iterations), initial=start_it, total=cfg.iterations,
                desc="shortrun", mininterval=5)
-    it = start_it
+    next_it = start_it  # iterations completed so far = the one a resumed run starts at
     for it in bar:
         if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
             print(f"time limit of {cfg.minutes} min reached at iteration {it}")
@@ -164,10 +171,11 @@ def train(cfg: ShortRunTrainConfig) -> Path:
             bar.set_postfix(cd=f"{cd.item():+.3f}", e_real=f"{e_pos.mean().item():+.2f}")
         if it % cfg.sample_every == 0:
             save_grid(neg, run_dir / f"buffer_{it:06d}.png")
+        next_it = it + 1
         if it and it % cfg.checkpoint_every == 0:
-            checkpoint(it)
-    path = checkpoint(it)
-    print(f"wrote {path} after {it} iterations, {(time.time() - t0) / 60:.1f} min")
+            checkpoint(next_it)
+    path = checkpoint(next_it)
+    print(f"wrote {path} after {next_it} iterations, {(time.time() - t0) / 60:.1f} min")
     return path
 
 

@@ -36,7 +36,7 @@ st.markdown(
 )
 
 st.header("Views")
-st.page_link("pages/langevin.py", label="**Langevin chains** — start chains from noise, digits, "
+st.page_link("views/langevin.py", label="**Langevin chains** — start chains from noise, digits, "
              "the replay buffer or your own picture; watch them animate live with energy, gradient "
              "norm, update norm and acceptance per step; follow their paths over a PCA map of "
              "the data; compare short and long runs.", icon=":material/timeline:")
@@ -54,6 +54,6 @@ for info in checkpoints.list_checkpoints():
         "training wall time": f"{m['wall_time_s'] / 60:.1f} min" if "wall_time_s" in m else "",
         "device": m.get("device", ""),
     })
-st.dataframe(rows, hide_index=True, use_container_width=True)
+st.dataframe(rows, hide_index=True, width="stretch")
 if st.session_state.get(CKPT):
     st.caption(f"Selected in the sidebar: **{st.session_state[CKPT]}**")

@@ -17,7 +17,8 @@ P = "langevin"
 state = LiveState(P)
 st.title("Langevin chains")
 
-name, device, seed = st.session_state.get(CKPT), st.session_state.get(DEVICE, "cpu"), int(st.session_state.get(SEED, 0))
+name = st.session_state.get(CKPT)
+device, seed = st.session_state.get(DEVICE, "cpu"), int(st.session_state.get(SEED, 0))
 if name is None:
     st.error("No checkpoint to sample from: see the sidebar.")
     st.stop()
@@ -51,7 +52,6 @@ with settings:
                 st.error(f"Cannot use this file: {exc}")
     st.subheader("Sampler")
     cfg, warnings = sampler_form(defaults, P)
-    st.latex(update_equation(cfg))
     for w in warnings:
         st.warning(w)
     speed = st.select_slider("Steps per animation frame", [1, 2, 4, 8, 16, 32, 64],
@@ -70,16 +70,18 @@ if state.spec != spec:
 
 with view:
     b = st.columns(4)
-    if b[0].button("Play", icon=":material/play_arrow:", key=f"{P}_play", use_container_width=True):
+    if b[0].button("Play", icon=":material/play_arrow:", key=f"{P}_play", width="stretch"):
         state.playing = not state.run.done
-    if b[1].button("Pause", icon=":material/pause:", key=f"{P}_pause", use_container_width=True):
+    if b[1].button("Pause", icon=":material/pause:", key=f"{P}_pause", width="stretch"):
         state.playing = False
-    if b[2].button("Step", icon=":material/skip_next:", key=f"{P}_step", use_container_width=True):
+    if b[2].button("Step", icon=":material/skip_next:", key=f"{P}_step", width="stretch"):
         state.playing = False
         state.run.advance(max_steps=speed)
-    if b[3].button("Reset", icon=":material/restart_alt:", key=f"{P}_reset", use_container_width=True):
+    if b[3].button("Reset", icon=":material/restart_alt:", key=f"{P}_reset", width="stretch"):
         state.reset(spec, LiveRun(model, cache.starts(start, n_chains, seed, name, device,
                                                       upload[0] if upload else None).to(device), cfg, seed))
+
+    st.latex(update_equation(cfg))
 
     @st.fragment(run_every=0.1 if state.playing else None)
     def live_view():
@@ -100,25 +102,34 @@ with view:
         status = "running" if state.playing else ("finished" if run.done else "paused")
         st.markdown(f"**Step {step} / {cfg.n_steps}** · {status} · "
                     f"effective temperature T = {cfg.temperature:.3g}")
-        ncol = 8 if n_chains > 8 else n_chains
-        caps = [f"{i}: {pred.label[i]} ({pred.confidence[i]:.2f})" if pred else str(i)
-                for i in range(len(frame))]
-        rows = [list(range(r, min(r + ncol, len(frame)))) for r in range(0, len(frame), ncol)]
-        for r in rows:
-            st.image([figures.tile(frame[i:i + 1], scale=3, pad=0) for i in r], caption=[caps[i] for i in r], width=84)
+        labels = [f"{i}: {pred.label[i]} ({pred.confidence[i]:.2f})" if pred else f"chain {i}"
+                  for i in range(len(frame))]
+        selected = st.session_state.get(f"{P}_chain", 0)
+        st.image(figures.labelled_grid(frame, labels, ncol=8, highlight=selected),
+                 caption="chain: evaluator's digit (confidence)" if pred else None)
         diverged = run.diverged_at
         if (diverged >= 0).any():
             st.warning(f"{int((diverged >= 0).sum())} chain(s) met a non-finite value and stopped "
                        f"(first at step {int(diverged[diverged >= 0].min())}); they keep their last "
                        "finite state. Lower the step size or turn on clipping.")
-        selected = st.session_state.get(f"{P}_chain", 0)
-        traj = run.trajectory()
-        st.plotly_chart(figures.traces_figure(traj.energy, traj.grad_norm, traj.step_norm,
-                                              traj.accept, selected=selected, n_steps=cfg.n_steps),
-                        use_container_width=True, key=f"{P}_traces")
-        return traj, pred
+        return pred
 
-    traj, pred = live_view()
+    # The traces redraw once a second while playing: drawing plotly is the slow part of a frame.
+    @st.fragment(run_every=1.0 if state.playing else None)
+    def live_traces():
+        traj = state.run.trajectory()
+        st.plotly_chart(figures.traces_figure(traj.energy, traj.grad_norm, traj.step_norm, traj.accept,
+                                              selected=st.session_state.get(f"{P}_chain", 0),
+                                              n_steps=cfg.n_steps),
+                        width="stretch", key=f"{P}_traces")
+        return traj
+
+    pred = live_view()
+    traj = live_traces()
+
+if state.playing:
+    st.info("The map, the close-up and the short/long comparison appear when the run pauses or ends.")
+    st.stop()
 
 st.header("Close-up and map")
 left, right = st.columns([1, 2])
@@ -137,7 +148,7 @@ with right:
     paths = np.stack([pca.transform(f) for f in run.frames])  # (F, B, 2)
     labels = [f"digit {pred.label[i]}, confidence {pred.confidence[i]:.2f}" for i in range(n_chains)] if pred else None
     st.plotly_chart(figures.projection_figure(data_xy, data_labels, paths, labels, chain,
-                                              pca.explained), use_container_width=True)
+                                              pca.explained), width="stretch")
 
 st.header("Short run vs long run")
 st.markdown("Same start and seed, the page's sampler run for K steps and for 10·K steps. A short-run "
@@ -159,11 +170,11 @@ if st.session_state.get(f"{P}_compare_on"):
         col.image(figures.tile(tr.frames[-1], ncol=8, scale=3),
                   caption=f"{label}: {100 * saturation(tr.final):.0f}% saturated pixels{conf}")
     st.plotly_chart(figures.compare_energy_figure({"short run": short.energy, "long run": long_.energy}),
-                    use_container_width=True)
+                    width="stretch")
 
 with st.expander("Training history of this checkpoint"):
     hist = meta.get("history") or []
     if hist:
         keys = [k for k in ("cd", "e_real", "e_fake", "grad_norm") if k in hist[0]]
-        st.plotly_chart(figures.history_figure(hist, keys), use_container_width=True)
+        st.plotly_chart(figures.history_figure(hist, keys), width="stretch")
     st.json({k: meta.get(k) for k in ("command", "wall_time_s", "device", "iterations", "sampler")})

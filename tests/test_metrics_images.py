@@ -1,0 +1,102 @@
+"""Evaluator metrics against exact answers, the shipped evaluator's behaviour, and upload decoding."""
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ebmviz import checkpoints, metrics
+from ebmviz.data import load_dataset
+from ebmviz.images import ImageError, image_from_bytes
+from training.evaluator import gaussian_blur
+
+
+def test_frechet_distance_of_gaussians_is_exact():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20000, 3))
+    b = rng.normal(size=(20000, 3)) + np.array([1.0, 2.0, 0.0])
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    # equal covariances: the distance is the squared mean difference, 1 + 4 = 5
+    assert metrics.frechet_distance(a, b) == pytest.approx(5.0, abs=0.1)
+    # N(0, I) vs N(0, 4I) in 3-D: tr(I + 4I − 2·2I) = 3
+    assert metrics.frechet_distance(a, 2 * rng.normal(size=(20000, 3))) == pytest.approx(3.0, abs=0.15)
+
+
+def test_class_entropy():
+    assert metrics.class_entropy(np.arange(1000) % 10) == pytest.approx(math.log(10))
+    assert metrics.class_entropy(np.zeros(50, dtype=int)) == 0.0
+
+
+def test_saturation():
+    assert metrics.saturation(np.full((2, 1, 28, 28), 1.0, np.float32)) == 1.0
+    assert metrics.saturation(np.zeros((2, 1, 28, 28), np.uint8)) == 0.0
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    return checkpoints.load("evaluator-mnist")
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return load_dataset("mnist", "test")
+
+
+def test_evaluator_classifies_held_out_digits(evaluator, held_out):
+    x, y = held_out
+    pred = metrics.classify(evaluator, x)
+    assert (pred.label == y.numpy()).mean() > 0.95
+    assert (pred.confidence > 0.9).mean() > 0.8
+
+
+def test_evaluator_does_not_call_junk_a_digit(evaluator, held_out):
+    x, y = held_out
+    g = torch.Generator().manual_seed(123)
+    noise = torch.rand(200, 1, 28, 28, generator=g) * 2 - 1
+    blurred = gaussian_blur(x[:200], sigma=2.5)
+    i = torch.arange(200)
+    j = torch.tensor([int(torch.nonzero(y != y[k])[k % 50]) for k in range(200)])  # another class
+    blends = 0.5 * x[i] + 0.5 * x[j]
+    for name, junk in (("uniform noise", noise), ("blurs", blurred), ("blends of two digits", blends)):
+        share = (metrics.classify(evaluator, junk).confidence > 0.9).mean()
+        assert share < 0.1, (name, share)
+
+
+def _png(array, mode=None):
+    buf = io.BytesIO()
+    img = Image.fromarray(array)
+    assert mode is None or img.mode == mode, img.mode
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_upload_of_a_28x28_grey_digit_is_unchanged(held_out):
+    u8 = ((held_out[0][0, 0].numpy() + 1) * 127.5).round().astype(np.uint8)
+    x, notes = image_from_bytes(_png(u8, "L"))
+    assert notes == [] and x.shape == (1, 1, 28, 28)
+    np.testing.assert_allclose(x[0, 0].numpy(), u8 / 127.5 - 1, atol=1e-6)
+
+
+def test_upload_of_another_size_and_mode_is_converted_with_notes():
+    rgba = np.zeros((60, 90, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[..., :3] = 255  # white background
+    rgba[20:40, 30:60, :3] = 0  # a dark bar
+    x, notes = image_from_bytes(_png(rgba, "RGBA"))
+    assert x.shape == (1, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+    text = " ".join(notes)
+    assert "RGBA" in text and "90×60" in text and "inverted" in text
+    assert x[0, 0, 14, 14] > 0.5 and x[0, 0, 0, 0] < -0.5  # the bar is now bright on black
+
+
+def test_sixteen_bit_and_bad_bytes():
+    deep = (np.arange(28 * 28, dtype=np.uint16).reshape(28, 28) * 80)
+    x, notes = image_from_bytes(_png(deep))
+    assert torch.isfinite(x).all() and x.shape == (1, 1, 28, 28) and notes
+    for raw, match in ((b"", "empty"), (b"not an image at all", "not a readable image"),
+                       (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not a readable image")):
+        with pytest.raises(ImageError, match=match):
+            image_from_bytes(raw)

@@ -1,0 +1,43 @@
+"""Training smoke runs: a few steps, a checkpoint that loads back and samples; resume after a stop."""
+
+import pytest
+import torch
+
+from ebmviz import checkpoints
+from ebmviz.sampling import LangevinConfig, langevin
+from training.__main__ import main as training_main
+
+pytestmark = pytest.mark.slow
+
+
+def test_shortrun_smoke_and_resume(tmp_path):
+    out, run_dir = tmp_path / "sr.safetensors", tmp_path / "run"
+    flags = ["--out", str(out), "--run-dir", str(run_dir), "--width", "8", "--hidden", "8",
+             "--k-steps", "3", "--batch-size", "8", "--buffer-size", "32", "--minutes", "0",
+             "--checkpoint-every", "2", "--sample-every", "2", "--log-every", "1", "--app-steps", "5"]
+    assert training_main(["shortrun", *flags, "--iterations", "4"]) == 0
+    model = checkpoints.load(out)
+    assert model.meta["iterations"] >= 3 and len(model.meta["history"]) >= 3
+    assert "python -m training" in model.meta["command"] and model.meta["wall_time_s"] >= 0
+    cfg = LangevinConfig.from_dict(model.meta["sampler"])
+    tr = langevin(model, torch.rand(2, 1, 28, 28) * 2 - 1, cfg)
+    assert tr.final.shape == (2, 1, 28, 28) and tr.n_diverged == 0
+    assert model.replay_samples(3) is not None and (run_dir / "buffer_000000.png").exists()
+    # a stopped run continues where its state file left it
+    assert training_main(["shortrun", *flags, "--iterations", "7", "--resume"]) == 0
+    resumed = checkpoints.load(out)
+    assert resumed.meta["iterations"] >= 6
+    assert resumed.meta["history"][0] == model.meta["history"][0]
+
+
+def test_evaluator_smoke(tmp_path):
+    out = tmp_path / "ev.safetensors"
+    assert training_main(["evaluator", "--out", str(out), "--epochs", "1", "--width", "4"]) == 0
+    model = checkpoints.load(out)
+    assert set(model.meta["metrics"]) >= {"accuracy", "confident_share", "junk_confident_share"}
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 11)
+
+
+def test_unknown_method_is_a_usage_message(capsys):
+    assert training_main(["nonsense"]) == 2
+    assert "usage" in capsys.readouterr().err
