@@ -125,6 +125,8 @@ def projection_figure(data_xy: np.ndarray, data_labels: np.ndarray, paths: np.nd
         data_xy: (N, 2) projected data; data_labels: (N,) digits.
         paths: (F, B, 2) projected chain states over recorded frames.
         chain_labels: B hover texts for the chains' current state (e.g. "7 (0.98)").
+
+    Each chain's end marker carries its index as ``customdata``, so a click can select it.
     """
     fig = go.Figure()
     for d in range(10):
@@ -142,7 +144,7 @@ def projection_figure(data_xy: np.ndarray, data_labels: np.ndarray, paths: np.nd
                                  marker=dict(size=9 if sel else 7, color="#d62728" if sel else "black",
                                              symbol="x"), text=[str(b)], textposition="top center",
                                  hovertext=[f"chain {b}: {label}"], hoverinfo="text",
-                                 showlegend=False))
+                                 customdata=[b], showlegend=False))
     ax = ["PC1", "PC2"]
     if explained is not None:
         ax = [f"PC{i + 1} ({100 * explained[i]:.0f}% of variance)" for i in range(2)]
@@ -153,12 +155,12 @@ def projection_figure(data_xy: np.ndarray, data_labels: np.ndarray, paths: np.nd
 
 
 def compare_energy_figure(runs: dict[str, np.ndarray]) -> go.Figure:
-    """Median energy per step of several runs, name -> (T+1, B) energy; log-x when long."""
+    """Median energy per step of several runs, name -> (T+1, B) energy, on a log step axis."""
     fig = go.Figure()
     for name, e in runs.items():
-        fig.add_trace(go.Scatter(x=np.arange(len(e)), y=np.median(e, axis=1), name=name))
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10),
-                      xaxis_title="Langevin step t", yaxis_title="median energy",
+        fig.add_trace(go.Scatter(x=np.arange(1, len(e) + 1), y=np.median(e, axis=1), name=name))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis_type="log",
+                      xaxis_title="Langevin step t + 1 (log scale)", yaxis_title="median energy",
                       title="energy along the chain")
     return fig
 

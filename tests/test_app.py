@@ -8,9 +8,11 @@ from streamlit.testing.v1 import AppTest
 
 from ebmviz.checkpoints import REPO_CHECKPOINTS
 
+ROOT = REPO_CHECKPOINTS.parent
+
 
 def open_page(page=None, **state):
-    at = AppTest.from_file("app.py", default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     for k, v in state.items():
         at.session_state[k] = v
     at.run()
@@ -55,7 +57,8 @@ def test_langevin_page_widgets_and_step():
     assert 0 < step < total
     traces = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert any(tr.get("name") == "median chain" for fig in traces for tr in fig["data"])
-    assert any("digit" in str(c) for c in at.get("imgs")) or len(at.get("imgs")) > 0
+    grid_captions = [c for im in at.image for c in im.captions]
+    assert any("evaluator's digit" in c for c in grid_captions), grid_captions
 
 
 def test_play_runs_the_fragment_and_advances():
@@ -92,7 +95,7 @@ def test_comparison_short_vs_long():
     at.number_input(key="langevin_n_steps").set_value(16).run()
     at.button(key="langevin_compare").click().run()
     assert not at.exception
-    captions = " ".join(str(i.proto) for i in at.get("imgs"))
+    captions = " ".join(c for im in at.image for c in im.captions)
     assert "16 steps" in captions and "160 steps" in captions and "saturated" in captions
 
 

@@ -6,7 +6,7 @@ import streamlit as st
 from ebmviz import figures
 from ebmviz.app import cache
 from ebmviz.app.live import LiveState, RunSpec, digest, frame_at
-from ebmviz.app.widgets import CKPT, DEVICE, SEED, sampler_form, update_equation
+from ebmviz.app.widgets import CKPT, DEVICE, SEED, sampler_form, temperature_equation, update_equation
 from ebmviz.checkpoints import CheckpointError
 from ebmviz.images import ImageError, image_from_bytes
 from ebmviz.metrics import saturation
@@ -82,6 +82,7 @@ with view:
                                                       upload[0] if upload else None).to(device), cfg, seed))
 
     st.latex(update_equation(cfg))
+    st.latex(temperature_equation(cfg))
 
     @st.fragment(run_every=0.1 if state.playing else None)
     def live_view():
@@ -131,6 +132,15 @@ if state.playing:
     st.info("The map, the close-up and the short/long comparison appear when the run pauses or ends.")
     st.stop()
 
+def pick_chain_from_map():
+    """Selecting a chain's end marker on the map selects that chain (runs before the rerun)."""
+    points = st.session_state[f"{P}_map"].selection.get("points", [])
+    picked = [p["customdata"][0] if isinstance(p.get("customdata"), list) else p.get("customdata")
+              for p in points if p.get("customdata") is not None]
+    if picked:
+        st.session_state[f"{P}_chain"] = int(picked[0])
+
+
 st.header("Close-up and map")
 left, right = st.columns([1, 2])
 with left:
@@ -148,12 +158,17 @@ with right:
     paths = np.stack([pca.transform(f) for f in run.frames])  # (F, B, 2)
     labels = [f"digit {pred.label[i]}, confidence {pred.confidence[i]:.2f}" for i in range(n_chains)] if pred else None
     st.plotly_chart(figures.projection_figure(data_xy, data_labels, paths, labels, chain,
-                                              pca.explained), width="stretch")
+                                              pca.explained), width="stretch", key=f"{P}_map",
+                    on_select=pick_chain_from_map, selection_mode="points")
+    st.caption("Click a chain's × on the map to select it.")
 
 st.header("Short run vs long run")
-st.markdown("Same start and seed, the page's sampler run for K steps and for 10·K steps. A short-run "
-            "EBM is trained to produce digits after K steps; its long-run chains keep descending "
-            "the energy into over-saturated images (Nijkamp et al., 2020).")
+st.markdown("Same start and seed, the page's sampler run for K steps and for 10·K steps. Training only "
+            "asks a short-run EBM for digits after a few dozen steps; nothing controls where its chains "
+            "go afterwards. Non-persistent short-run models drift to over-saturated, high-contrast images "
+            "(Nijkamp et al., 2020); chains of a replay-buffer model like the shipped one have seen "
+            "longer runs during training. The bright-pixel share (real digits: about 10%) and the "
+            "evaluator's confidence tell which happens here.")
 if st.button("Run the comparison", key=f"{P}_compare"):
     st.session_state[f"{P}_compare_on"] = True
 if st.session_state.get(f"{P}_compare_on"):

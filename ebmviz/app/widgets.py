@@ -83,5 +83,21 @@ def update_equation(cfg: LangevinConfig) -> str:
          else r"\nabla_x E(x_t)")
     eq = rf"x_{{t+1}} = x_t - {cfg.step_size:g}\,{g} + {cfg.noise_std:g}\,\xi_t"
     if cfg.clamp:
-        eq = rf"x_{{t+1}} = \mathrm{{clamp}}_{{[-1,1]}}\Big(x_t - {cfg.step_size:g}\,{g} + {cfg.noise_std:g}\,\xi_t\Big)"
-    return eq + rf",\quad \xi_t\sim\mathcal N(0,I),\quad T=\frac{{\sigma^2}}{{2s}}={cfg.temperature:.3g}"
+        eq = (rf"x_{{t+1}} = \mathrm{{clamp}}_{{[-1,1]}}\Big(x_t - {cfg.step_size:g}\,{g}"
+              rf" + {cfg.noise_std:g}\,\xi_t\Big)")
+    return eq + r",\quad \xi_t\sim\mathcal N(0,I)"
+
+
+def _tex(v: float) -> str:
+    """A number for LaTeX: 1.25e-06 -> 1.25\\times10^{-6}."""
+    text = f"{v:.3g}"
+    if "e" not in text:
+        return text
+    mantissa, exp = text.split("e")
+    return rf"{mantissa}\times 10^{{{int(exp)}}}"
+
+
+def temperature_equation(cfg: LangevinConfig) -> str:
+    """LaTeX of the effective temperature with the live values."""
+    return (rf"T = \frac{{\sigma^2}}{{2s}} = \frac{{({_tex(cfg.noise_std)})^2}}{{2\cdot {_tex(cfg.step_size)}}}"
+            rf" = {_tex(cfg.temperature)}")
