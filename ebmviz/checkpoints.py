@@ -108,12 +108,18 @@ def save(module: nn.Module, path: Path | str, meta: dict) -> Path:
         raise ValueError(f"cannot save kind {meta['kind']!r}; register it in ebmviz.models.KINDS")
     if "arch" not in meta and hasattr(module, "arch"):
         meta["arch"] = module.arch()
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    return write_safetensors(path, module.state_dict(), {META_KEY: json.dumps(meta)})
+
+
+def write_safetensors(path: Path | str, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Atomic safetensors write: a temp file in the same folder, then a rename."""
+    path = Path(path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata={META_KEY: json.dumps(meta)})
+        save_file(tensors, tmp, metadata=metadata)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; checkpoints are shared files
         os.replace(tmp, path)
     finally:

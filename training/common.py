@@ -7,15 +7,14 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from safetensors import safe_open
-from safetensors.torch import save_file
 
+from ebmviz.checkpoints import write_safetensors
 from ebmviz.sampling import to_uint8
 
 
@@ -66,18 +65,7 @@ def provenance(device: torch.device) -> dict:
 
 def save_state(path: Path | str, tensors: dict[str, torch.Tensor], info: dict) -> None:
     """Resumable training state (weights, optimiser moments, buffers) as safetensors + JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".state.", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp,
-                  metadata={"info": json.dumps(info)})
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; checkpoints are shared files
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_safetensors(path, tensors, {"info": json.dumps(info)})
 
 
 def load_state(path: Path | str) -> tuple[dict[str, torch.Tensor], dict]:

@@ -38,6 +38,9 @@ with settings:
     kinds = [k for k in KINDS if k != "replay" or getattr(model, "replay", None) is not None]
     start = st.radio("Initialise chains from", kinds, format_func=KINDS.get, key=f"{P}_start")
     n_chains = st.slider("Chains", 1, 64, 16, key=f"{P}_n")
+    data_noise = 0.3
+    if start == "data+noise":
+        data_noise = st.slider("Noise added to the digits (std)", 0.05, 1.0, 0.3, 0.05, key=f"{P}_data_noise")
     upload = None
     if start == "upload":
         f = st.file_uploader("A digit picture (PNG, JPEG, …)", key=f"{P}_upload",
@@ -57,10 +60,10 @@ with settings:
     speed = st.select_slider("Steps per animation frame", [1, 2, 4, 8, 16, 32, 64],
                              value=min(64, max(1, cfg.record_every)), key=f"{P}_speed")
 
-spec = RunSpec(name, device, cfg, start, n_chains, seed, upload[1] if upload else None)
+spec = RunSpec(name, device, cfg, start, n_chains, seed, upload[1] if upload else None, data_noise)
 if state.spec != spec:
     try:
-        x0 = cache.starts(start, n_chains, seed, name, device, upload[0] if upload else None)
+        x0 = cache.starts(start, n_chains, seed, name, device, upload[0] if upload else None, data_noise)
         state.reset(spec, LiveRun(model, x0.to(device), cfg, seed))
     except ValueError as exc:
         state.clear()
@@ -78,8 +81,8 @@ with view:
         state.playing = False
         state.run.advance(max_steps=speed)
     if b[3].button("Reset", icon=":material/restart_alt:", key=f"{P}_reset", width="stretch"):
-        state.reset(spec, LiveRun(model, cache.starts(start, n_chains, seed, name, device,
-                                                      upload[0] if upload else None).to(device), cfg, seed))
+        x0 = cache.starts(start, n_chains, seed, name, device, upload[0] if upload else None, data_noise)
+        state.reset(spec, LiveRun(model, x0.to(device), cfg, seed))
 
     st.latex(update_equation(cfg))
     st.latex(temperature_equation(cfg))
@@ -160,7 +163,9 @@ with right:
     st.plotly_chart(figures.projection_figure(data_xy, data_labels, paths, labels, chain,
                                               pca.explained), width="stretch", key=f"{P}_map",
                     on_select=pick_chain_from_map, selection_mode="points")
-    st.caption("Click a chain's × on the map to select it.")
+    _, _, source = cache.load_data("mnist", "test")
+    st.caption(f"PCA of {len(data_labels):,} held-out digits ({source}), coloured by label; lines are "
+               "the chains' recorded paths, × their current state. Click a × to select that chain.")
 
 st.header("Short run vs long run")
 st.markdown("Same start and seed, the page's sampler run for K steps and for 10·K steps. Training only "

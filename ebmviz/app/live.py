@@ -22,6 +22,7 @@ class RunSpec:
     n_chains: int
     seed: int
     upload_digest: str | None = None
+    data_noise: float = 0.3
 
 
 def digest(raw: bytes | None) -> str | None:
