@@ -28,6 +28,11 @@ def test_shortrun_smoke_and_resume(tmp_path):
     resumed = checkpoints.load(out)
     assert resumed.meta["iterations"] >= 6
     assert resumed.meta["history"][0] == model.meta["history"][0]
+    # the app's sampler defaults can be changed afterwards, with the change recorded
+    assert training_main(["sampler-defaults", str(out), "--n-steps", "9", "--reason", "test"]) == 0
+    retuned = checkpoints.load(out)
+    assert retuned.meta["sampler"]["n_steps"] == 9 and retuned.meta["sampler_history"][0]["reason"] == "test"
+    torch.testing.assert_close(retuned(torch.zeros(1, 1, 28, 28)), resumed(torch.zeros(1, 1, 28, 28)))
 
 
 def test_evaluator_smoke(tmp_path):

@@ -1,5 +1,7 @@
 """Langevin chains: live sampling with per-step diagnostics, a PCA map, short vs long runs."""
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
@@ -168,19 +170,19 @@ with right:
                "the chains' recorded paths, × their current state. Click a × to select that chain.")
 
 st.header("Short run vs long run")
-st.markdown("Same start and seed, the page's sampler run for K steps and for 10·K steps. Training only "
+st.markdown("Same start and seed, the page's sampler run for K steps and for m·K steps. Training only "
             "asks a short-run EBM for digits after a few dozen steps; nothing controls where its chains "
             "go afterwards. Non-persistent short-run models drift to over-saturated, high-contrast images "
             "(Nijkamp et al., 2020); chains of a replay-buffer model like the shipped one have seen "
             "longer runs during training. The bright-pixel share (real digits: about 10%) and the "
             "evaluator's confidence tell which happens here.")
+mult = st.select_slider("Long run: m × K steps", [2, 5, 10, 20], value=10, key=f"{P}_mult")
 if st.button("Run the comparison", key=f"{P}_compare"):
     st.session_state[f"{P}_compare_on"] = True
 if st.session_state.get(f"{P}_compare_on"):
-    long_cfg = LangevinConfig(**{**cfg.__dict__, "n_steps": 10 * cfg.n_steps,
-                                 "record_every": max(1, cfg.n_steps // 4)})
+    long_cfg = replace(cfg, n_steps=mult * cfg.n_steps, record_every=max(1, cfg.n_steps // 4))
     cmp_start = start if start != "upload" else "noise"
-    with st.spinner(f"Sampling {10 * cfg.n_steps} steps…"):
+    with st.spinner(f"Sampling {long_cfg.n_steps} steps for 8 chains…"):
         short = cache.run_chains(name, device, cfg, cmp_start, 8, seed)
         long_ = cache.run_chains(name, device, long_cfg, cmp_start, 8, seed)
     c1, c2 = st.columns(2)
