@@ -30,16 +30,17 @@ st.latex(r"\nabla_\theta \mathcal L = \mathbb E_{x\sim\text{data}}[\nabla_\theta
          r" \;\;(+\ \alpha\,\nabla_\theta\,\mathbb E[E_\theta(x)^2]\ \text{to keep energies small}).")
 st.markdown(
     "The negative samples come from short Langevin runs started in a *replay buffer* of earlier "
-    "samples (5% fresh noise). Such **short-run** models are good samplers for the number of steps "
-    "they were trained with, but their long-run chains drift to over-saturated images: the "
-    "Langevin page shows both from the same seed."
+    "samples (5% fresh noise). Models trained on short runs are good samplers for the chain lengths "
+    "they saw; nothing in training controls where much longer chains go (Nijkamp et al. found "
+    "over-saturated images for non-persistent short-run models). The Langevin page runs a short and a "
+    "long chain from the same seed so you can see what this model does."
 )
 
 st.header("Views")
-st.page_link("views/langevin.py", label="**Langevin chains** — start chains from noise, digits, "
-             "the replay buffer or your own picture; watch them animate live with energy, gradient "
-             "norm, update norm and acceptance per step; follow their paths over a PCA map of "
-             "the data; compare short and long runs.", icon=":material/timeline:")
+st.page_link("views/langevin.py", label="Langevin chains", icon=":material/timeline:")
+st.markdown("Start chains from noise, digits, the replay buffer or your own picture; watch them animate "
+            "live with energy, gradient norm, update norm and acceptance per step; follow their paths over "
+            "a PCA map of the data; compare short and long runs.")
 st.caption("Coming next, in their own issues: coarse-to-fine stage playback, divergence-triangle "
            "reconstructions, and disconnectivity graphs of the energy landscape.")
 
