@@ -19,6 +19,7 @@ from tqdm import tqdm
 from ebmviz import checkpoints
 from ebmviz.data import load_dataset_with_source
 from ebmviz.device import pick, seed_everything
+from ebmviz.metrics import classify
 from ebmviz.models.evaluator import JUNK, Evaluator, EvaluatorConfig
 from training.cli import field, parse_config
 from training.common import History, provenance
@@ -96,8 +97,6 @@ def make_junk(digits: torch.Tensor, labels: torch.Tensor, n: int, gen: torch.Gen
 
 
 def evaluate(model: Evaluator, images: torch.Tensor, labels: torch.Tensor) -> dict:
-    from ebmviz.metrics import classify
-
     pred = classify(model, images)
     return {"accuracy": float((torch.from_numpy(pred.label) == labels).float().mean()),
             "confident_share": float((pred.confidence > 0.9).mean())}
@@ -139,8 +138,6 @@ def train(cfg: EvaluatorTrainConfig) -> None:
     model.eval()
     metrics = evaluate(model, test_ds.images.to(device), test_ds.labels.to(device))
     junk = make_junk(test_ds.images, test_ds.labels, 1000, torch.Generator().manual_seed(1))
-    from ebmviz.metrics import classify
-
     metrics["junk_confident_share"] = float((classify(model, junk.to(device)).confidence > 0.9).mean())
     meta = {"dataset": {"name": cfg.dataset, "source": train_ds.source, "n_images": len(x)},
             "train_config": asdict(cfg), "wall_time_s": round(time.time() - t0, 1),

@@ -64,10 +64,17 @@ with settings:
                              value=min(64, max(1, cfg.record_every)), key=f"{P}_speed")
 
 spec = RunSpec(name, device, cfg, start, n_chains, seed, upload[1] if upload else None, data_noise)
+
+
+def new_run() -> LiveRun:
+    """A fresh run of the current settings (raises ValueError when the start cannot be served)."""
+    x0 = cache.starts(start, n_chains, seed, name, device, upload[0] if upload else None, data_noise)
+    return LiveRun(model, x0.to(device), cfg, seed)
+
+
 if state.spec != spec:
     try:
-        x0 = cache.starts(start, n_chains, seed, name, device, upload[0] if upload else None, data_noise)
-        state.reset(spec, LiveRun(model, x0.to(device), cfg, seed))
+        state.reset(spec, new_run())
     except ValueError as exc:
         state.clear()
         with view:
@@ -84,8 +91,7 @@ with view:
         state.playing = False
         state.run.advance(max_steps=speed)
     if b[3].button("Reset", icon=":material/restart_alt:", key=f"{P}_reset", width="stretch"):
-        x0 = cache.starts(start, n_chains, seed, name, device, upload[0] if upload else None, data_noise)
-        state.reset(spec, LiveRun(model, x0.to(device), cfg, seed))
+        state.reset(spec, new_run())
 
     st.latex(update_equation(cfg))
     st.latex(temperature_equation(cfg))

@@ -57,7 +57,6 @@ class LiveState:
     def reset(self, spec: RunSpec, run: LiveRun) -> None:
         st.session_state[self._k("spec")] = spec
         st.session_state[self._k("run")] = run
-        st.session_state[self._k("frame")] = 0
         self.playing = False
 
     def clear(self) -> None:
