@@ -46,3 +46,30 @@ def test_evaluator_smoke(tmp_path):
 def test_unknown_method_is_a_usage_message(capsys):
     assert training_main(["nonsense"]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_coarse_to_fine_smoke_through_two_stages(tmp_path):
+    """Two grown stages in a few updates; the β = 0 snapshot right after each expansion has the
+    previous stage's energy on pooled images (the paper's smooth architecture change)."""
+    from ebmviz.models.coarse_to_fine import pool, sample_cascade
+
+    out = tmp_path / "cf.safetensors"
+    assert training_main(["coarse_to_fine", "--out", str(out), "--run-dir", str(tmp_path / "run"),
+                          "--stage-iterations", "3,4,4", "--transition-iterations", "0,2,4",
+                          "--k-steps", "2,2,2", "--batch-size", "8", "--channels", "4,4,4",
+                          "--sample-every", "2", "--log-every", "1", "--minutes", "0"]) == 0
+    model = checkpoints.load(out)
+    assert (model.stage, model.beta) == (2, 1.0)
+    snaps = model.snapshots()
+    assert [(s["stage"], s["beta"]) for s in snaps] == [
+        (0, 1.0), (1, 0.0), (1, 0.5), (1, 1.0), (1, 1.0),
+        (2, 0.0), (2, 0.25), (2, 0.5), (2, 0.75), (2, 1.0)]
+    x = torch.rand(5, 1, 28, 28) * 2 - 1
+    for stage in (1, 2):
+        before = model.snapshot_model(max(s["index"] for s in snaps if s["stage"] == stage - 1))
+        after = model.snapshot_model(min(s["index"] for s in snaps if s["stage"] == stage))
+        xs = pool(x) if stage == 1 else x
+        torch.testing.assert_close(after(xs), before.energy(pool(xs), stage - 1), rtol=1e-5, atol=1e-5)
+    assert len(model.meta["history"]) >= 8 and {"stage", "beta", "cd"} <= set(model.meta["history"][0])
+    c = sample_cascade(model, 3, seed=0)
+    assert c.final.shape == (3, 1, 28, 28) and c.grad_evals == sum(model.meta["cascade"]["steps"])

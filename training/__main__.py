@@ -3,7 +3,8 @@
 import importlib
 import sys
 
-METHODS = {"shortrun": "shortrun", "evaluator": "evaluator", "sampler-defaults": "sampler_defaults"}
+METHODS = {"shortrun": "shortrun", "coarse_to_fine": "coarse_to_fine", "evaluator": "evaluator",
+           "sampler-defaults": "sampler_defaults"}
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,80 @@
+"""Occlusion masks hide exactly what they say; restoration keeps observed pixels and reduces error."""
+
+import numpy as np
+import pytest
+import torch
+
+from ebmviz.corruption import MASKS, add_noise, block_mask, make_mask, occlude, pixel_mask
+from ebmviz.restoration import restore
+from ebmviz.sampling import LangevinConfig
+
+SHAPE = (5, 1, 28, 28)
+
+
+def test_pixel_mask_hides_the_exact_share_per_image():
+    m = pixel_mask(SHAPE, 0.25, seed=3)
+    assert m.dtype == torch.bool and m.shape == SHAPE
+    assert m.flatten(1).sum(1).tolist() == [196] * 5
+    assert not torch.equal(m[0], m[1])  # a different pattern per image
+    assert torch.equal(m, pixel_mask(SHAPE, 0.25, seed=3))
+
+
+def test_block_masks():
+    one = block_mask(SHAPE, 10, 1, seed=0)
+    assert one.flatten(1).sum(1).tolist() == [100] * 5
+    for img in one[:, 0]:  # a single filled square
+        rows, cols = img.any(1).nonzero(), img.any(0).nonzero()
+        assert len(rows) == 10 and len(cols) == 10 and img[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+    many = block_mask(SHAPE, 4, 5, seed=0)
+    assert (many.flatten(1).sum(1) <= 80).all() and (many.flatten(1).sum(1) >= 16).all()
+    assert make_mask("block", SHAPE, share=0.25).flatten(1).sum(1).tolist() == [196] * 5
+    with pytest.raises(ValueError, match="block size"):
+        block_mask(SHAPE, 29)
+    with pytest.raises(ValueError, match="unknown mask kind"):
+        make_mask("stripes", SHAPE)
+    assert set(MASKS) == {"pixels", "block", "blocks", "salt-and-pepper"}
+
+
+def test_occlude_changes_only_hidden_pixels():
+    x = torch.rand(SHAPE) * 2 - 1
+    m = make_mask("pixels", SHAPE, share=0.5, seed=1)
+    for kind in ("pixels", "salt-and-pepper"):
+        y = occlude(x, m, kind)
+        assert torch.equal(y[~m], x[~m])
+        hidden = y[m]
+        assert torch.all((hidden == -1) | (hidden == 1))
+    sp = occlude(x, m, "salt-and-pepper")[m]
+    assert 0.4 < (sp == 1).float().mean() < 0.6  # black and white about equally
+    assert torch.all(occlude(x, m, "pixels")[m] == -1)
+
+
+def test_add_noise_is_seeded_and_clamped():
+    x = torch.zeros(SHAPE)
+    a, b = add_noise(x, 0.5, seed=2), add_noise(x, 0.5, seed=2)
+    assert torch.equal(a, b) and a.abs().max() <= 1 and 0.4 < a.std() < 0.5  # clamping trims the std
+
+
+def _quadratic(center: torch.Tensor, width: float = 0.2):
+    """E(x) = ‖x − center‖² / (2·width²): its samples concentrate around ``center``."""
+    return lambda x: ((x - center) ** 2).flatten(1).sum(1) / (2 * width**2)
+
+
+def test_inpainting_keeps_observed_pixels_and_recovers_hidden_ones():
+    clean = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(123)) * 1.6 - 0.8
+    hidden = make_mask("block", clean.shape, share=0.25, seed=0)
+    seen = occlude(clean, hidden, "block")
+    cfg = LangevinConfig(n_steps=200, step_size=0.01, noise_std=0.01, grad_clip=None, record_every=50)
+    r = restore(_quadratic(clean), seen, clean, cfg, hidden=hidden, seed=0)
+    assert r.frames.shape == (5, 3, 1, 28, 28) and r.error.shape == (5, 3)
+    h = hidden.numpy()
+    for frame in r.frames:  # observed pixels are the observation in every frame
+        np.testing.assert_array_equal(frame[~h], seen.numpy()[~h])
+    assert (r.error[0] > 0.05).all() and (r.error[-1] < 0.002).all()
+
+
+def test_denoising_reduces_error():
+    clean = torch.zeros(2, 1, 28, 28)
+    noisy = add_noise(clean, 0.4, seed=1)
+    cfg = LangevinConfig(n_steps=100, step_size=0.01, noise_std=0.0, grad_clip=None, record_every=100)
+    r = restore(_quadratic(clean), noisy, clean, cfg)
+    assert r.error[0].min() > 0.02 and r.error[-1].max() < 0.001
