@@ -14,6 +14,7 @@ st.set_page_config(page_title="ebmviz", page_icon=":material/bolt:", layout="wid
 pages = st.navigation([
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("views/langevin.py", title="Langevin chains", icon=":material/timeline:"),
+    st.Page("views/coarse_to_fine.py", title="Coarse to fine", icon=":material/stacks:"),
 ])
 sidebar()
 pages.run()

@@ -72,3 +72,26 @@ def occlude(x: torch.Tensor, mask: torch.Tensor, kind: str = "block", seed: int 
     else:
         fill = torch.full_like(x, -1.0)
     return torch.where(mask.to(x.device), fill, x)
+
+
+# The occlusion types of the divergence-triangle paper (Table III, 64×64 CelebA) scaled to 28×28:
+# name -> (mask kind, keyword arguments of make_mask)
+OCCLUSIONS = {
+    "P.5": ("salt-and-pepper", {"share": 0.5}),  # salt and pepper over 50% of the pixels
+    "P.7": ("salt-and-pepper", {"share": 0.7}),
+    "MB10": ("blocks", {"size": 4, "n_blocks": 10}),  # 10 random 10×10 blocks on 64 px -> 4×4 on 28 px
+    "B9": ("blocks", {"size": 9, "n_blocks": 1}),  # one 20×20 block on 64 px -> 9×9
+    "B13": ("blocks", {"size": 13, "n_blocks": 1}),  # one 30×30 block on 64 px -> 13×13
+}
+
+
+def occlusion(name: str, x: torch.Tensor, seed: int = 0, **override) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply the named occlusion (a key of ``OCCLUSIONS``) to x: (what is seen, hidden mask).
+
+    ``override`` replaces the preset's size, share or block count.
+    """
+    if name not in OCCLUSIONS:
+        raise ValueError(f"unknown occlusion {name!r}; choose one of {', '.join(OCCLUSIONS)}")
+    kind, kwargs = OCCLUSIONS[name]
+    hidden = make_mask(kind, tuple(x.shape), seed=seed, **{**kwargs, **override})
+    return occlude(x, hidden, kind, seed), hidden

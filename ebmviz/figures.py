@@ -174,3 +174,63 @@ def history_figure(history: list[dict], keys: list[str]) -> go.Figure:
                                  name=k))
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=xkey)
     return fig
+
+
+STAGE_COLOURS = ["#9467bd", "#ff7f0e", "#1f77b4"]  # 7, 14, 28 px
+
+
+def cascade_energy_figure(energies: list[np.ndarray], current: tuple[int, int] | None = None) -> go.Figure:
+    """Per-stage energy traces of a cascade: one panel per stage, median and 10–90% band over chains.
+
+    ``energies[s]`` is stage s's (K_s+1, B) energy; ``current`` = (stage, step) draws a marker line.
+    """
+    sides = [7, 14, 28]
+    fig = make_subplots(rows=1, cols=len(energies), shared_yaxes=False,
+                        subplot_titles=[f"stage {s}: {sides[s]}×{sides[s]}" for s in range(len(energies))])
+    for s, e in enumerate(energies):
+        steps = np.arange(len(e))
+        lo, med, hi = np.nanpercentile(e, [10, 50, 90], axis=1)
+        fig.add_trace(go.Scatter(x=np.r_[steps, steps[::-1]], y=np.r_[hi, lo[::-1]], fill="toself",
+                                 line=dict(width=0), fillcolor=STAGE_COLOURS[s], opacity=0.2,
+                                 hoverinfo="skip", showlegend=False), row=1, col=s + 1)
+        fig.add_trace(go.Scatter(x=steps, y=med, line=dict(color=STAGE_COLOURS[s]), name=f"median, {sides[s]} px",
+                                 showlegend=False), row=1, col=s + 1)
+        if current is not None and current[0] == s:
+            fig.add_vline(x=current[1], line=dict(color="black", dash="dot"), row=1, col=s + 1)
+        fig.update_xaxes(title_text="Langevin step", row=1, col=s + 1)
+    fig.update_yaxes(title_text="energy E_s", row=1, col=1)
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def budget_figure(runs: dict[str, dict], key: str = "confident") -> go.Figure:
+    """Evaluator quality against gradient evaluations per chain, name -> {"evals": [...], key: [...]}."""
+    fig = go.Figure()
+    for name, r in runs.items():
+        fig.add_trace(go.Scatter(x=r["evals"], y=r[key], name=name, mode="lines"))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), yaxis_range=[0, 1],
+                      xaxis_title="gradient evaluations per chain",
+                      yaxis_title="share with confidence > 0.9" if key == "confident" else "mean confidence")
+    return fig
+
+
+def beta_energy_figure(betas: np.ndarray, energy: np.ndarray, chosen: float) -> go.Figure:
+    """E_β(x) of held-out digits as β goes 0 → 1: median and 10–90% band; ``energy`` is (len(β), B)."""
+    lo, med, hi = np.percentile(energy, [10, 50, 90], axis=1)
+    fig = go.Figure([
+        go.Scatter(x=np.r_[betas, betas[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", line=dict(width=0),
+                   opacity=0.25, hoverinfo="skip", showlegend=False),
+        go.Scatter(x=betas, y=med, name="median over digits", showlegend=False),
+    ])
+    fig.add_vline(x=chosen, line=dict(color="black", dash="dot"))
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="β",
+                      yaxis_title="energy of held-out digits")
+    return fig
+
+
+def error_figure(steps: np.ndarray, runs: dict[str, np.ndarray]) -> go.Figure:
+    """Mean squared error ([0, 1] scale) per recorded step, name -> (F, B) errors (mean over images)."""
+    fig = go.Figure([go.Scatter(x=steps, y=e.mean(axis=1), name=name) for name, e in runs.items()])
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="Langevin step",
+                      yaxis_title="MSE to the original")
+    return fig

@@ -18,6 +18,8 @@ from torch import nn
 
 from ebmviz.models.evaluator import JUNK
 
+CONFIDENT = 0.9  # a sample "is a digit" when the evaluator's top probability exceeds this
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -88,7 +90,7 @@ def quality(evaluator: nn.Module, images: torch.Tensor,
     fd = None if reference is None else frechet_distance(features(evaluator, images), reference)
     return Quality(
         n=len(pred.label),
-        confident_share=float((pred.confidence > 0.9).mean()),
+        confident_share=float((pred.confidence > CONFIDENT).mean()),
         mean_confidence=float(pred.confidence.mean()),
         class_entropy=class_entropy(pred.label),
         class_counts=np.bincount(pred.label, minlength=10).tolist(),

@@ -113,3 +113,50 @@ def test_truncated_checkpoint_is_a_message_not_a_traceback(broken_dir):
     messages = " ".join(w.value for w in at.warning) + " ".join(e.value for e in at.error)
     assert "truncated.safetensors" in messages and "truncated" in messages
     assert "No usable checkpoint" in messages or "No checkpoint" in messages
+
+
+def cf_status(at):
+    m = re.search(r"Stage (\d) · (\d+)×\d+ · ([^*]+)\*\*", texts(at))
+    assert m, texts(at)[:800]
+    return int(m.group(1)), m.group(3)
+
+
+def test_coarse_to_fine_cascade_plays_and_scrubs():
+    at = open_page("views/coarse_to_fine.py")
+    stage, where = cf_status(at)
+    assert stage == 0 and where.startswith("step 0 /")
+    assert any("Expand" in eq.value for eq in at.latex)
+    figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert any("stage 2: 28×28" in str(f["layout"].get("annotations")) for f in figs)  # per-stage traces
+    at.button(key="cf_play").click().run()  # AppTest runs the fragment once: it plays ~1 s of frames
+    assert not at.exception
+    at.button(key="cf_pause").click().run()
+    slider = next(s for s in at.slider if s.key.startswith("cf_scrub"))
+    assert slider.value > 0  # playback moved along the timeline
+    slider.set_value(slider.max).run()
+    assert cf_status(at)[0] == 2  # the end of the timeline is the 28×28 stage
+    at.button(key="cf_reset").click().run()
+    assert cf_status(at)[0] == 0
+
+
+@pytest.mark.parametrize("view,expect", [
+    ("Fade (β)", "new block"), ("Growth", "iteration"), ("Restoration", "MSE")])
+def test_coarse_to_fine_views_render(view, expect):
+    at = open_page("views/coarse_to_fine.py")
+    at.segmented_control(key="cf_view").set_value(view).run()
+    assert not at.exception
+    body = texts(at) + " ".join(c for im in at.image for c in im.captions)
+    assert expect in body, body[:1000]
+    if view == "Fade (β)":
+        at.slider(key="cf_beta").set_value(0.0).run()
+        assert "0% new block" in texts(at)  # at β = 0 only the fade path is left
+
+
+def test_coarse_to_fine_same_budget():
+    at = open_page("views/coarse_to_fine.py")
+    at.segmented_control(key="cf_view").set_value("Same budget").run()
+    assert not at.exception
+    assert "gradient evaluations per chain" in texts(at)
+    figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    names = [tr.get("name", "") for f in figs for tr in f["data"]]
+    assert any(n.startswith("cascade") for n in names) and any(n.startswith("short-run") for n in names)

@@ -40,7 +40,7 @@ def test_every_page_renders(app_url, page):
     page.get_by_text("watch energy-based models work").wait_for()
     no_exception(page)
     links = page.locator('[data-testid="stSidebarNavLink"]')
-    assert links.count() == 2
+    assert links.count() == 3
     for i in range(links.count()):
         links.nth(i).click()
         wait_idle(page)
@@ -88,4 +88,18 @@ def test_upload_wrong_size_and_junk(app_url, page, tmp_path):
     page.get_by_text("uniform noise").first.click()  # the page keeps working afterwards
     wait_idle(page)
     page.get_by_text("Step 0 /").wait_for(timeout=30_000)
+    no_exception(page)
+
+
+def test_cascade_plays_through_the_stages(app_url, page):
+    page.goto(f"{app_url}/coarse_to_fine")
+    wait_idle(page)
+    page.get_by_text("Stage 0 · 7×7 · step 0").wait_for(timeout=90_000)
+    page.get_by_role("button", name="Play").click()
+    seen, deadline = set(), time.time() + 90
+    while time.time() < deadline and not {"Stage 1", "Stage 2"} <= seen:
+        body = page.inner_text("body")
+        seen |= {s for s in ("Stage 0", "Stage 1", "Stage 2") if s + " ·" in body}
+        time.sleep(0.1)
+    assert {"Stage 1", "Stage 2"} <= seen, seen  # the timeline played through the hand-offs
     no_exception(page)

@@ -78,3 +78,28 @@ def test_denoising_reduces_error():
     cfg = LangevinConfig(n_steps=100, step_size=0.01, noise_std=0.0, grad_clip=None, record_every=100)
     r = restore(_quadratic(clean), noisy, clean, cfg)
     assert r.error[0].min() > 0.02 and r.error[-1].max() < 0.001
+
+
+@pytest.mark.parametrize("name,hidden_per_image", [("P.5", 392), ("P.7", 549), ("B9", 81), ("B13", 169)])
+def test_paper_occlusions_hide_what_they_say(name, hidden_per_image):
+    from ebmviz.corruption import occlusion
+
+    x = torch.rand(SHAPE) * 2 - 1
+    seen, hidden = occlusion(name, x, seed=4)
+    assert hidden.flatten(1).sum(1).tolist() == [hidden_per_image] * 5
+    assert torch.equal(seen[~hidden], x[~hidden])
+    if name.startswith("P"):
+        assert torch.all(seen[hidden].abs() == 1)  # salt (white) or pepper (black)
+
+
+def test_multiple_blocks_and_overrides():
+    from ebmviz.corruption import occlusion
+
+    x = torch.zeros(SHAPE)
+    _, hidden = occlusion("MB10", x, seed=0)
+    counts = hidden.flatten(1).sum(1)
+    assert (counts <= 160).all() and (counts > 16 * 4).all()  # ten 4×4 blocks, some overlapping
+    _, big = occlusion("B9", x, seed=0, size=12)
+    assert big.flatten(1).sum(1).tolist() == [144] * 5
+    with pytest.raises(ValueError, match="unknown occlusion"):
+        occlusion("B99", x)

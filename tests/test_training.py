@@ -73,3 +73,16 @@ def test_coarse_to_fine_smoke_through_two_stages(tmp_path):
     assert len(model.meta["history"]) >= 8 and {"stage", "beta", "cd"} <= set(model.meta["history"][0])
     c = sample_cascade(model, 3, seed=0)
     assert c.final.shape == (3, 1, 28, 28) and c.grad_evals == sum(model.meta["cascade"]["steps"])
+
+
+def test_triangle_smoke(tmp_path):
+    out = tmp_path / "tri.safetensors"
+    assert training_main(["triangle", "--out", str(out), "--run-dir", str(tmp_path / "run"), "--epochs", "1",
+                          "--batch-size", "200", "--nz", "4", "--width", "4", "--hidden", "16",
+                          "--log-every", "2", "--sample-every", "10", "--minutes", "0"]) == 0
+    model = checkpoints.load(out)
+    assert model.meta["iterations"] == 20  # 4,000 embedded training digits / 200
+    row = model.meta["history"][-1]
+    assert {"kl_qp", "energy_gap", "sleep_nll", "recon", "mse"} <= set(row)
+    assert model.generate(2).shape == (2, 1, 28, 28) and model.reconstruct(model.generate(2)).shape == (2, 1, 28, 28)
+    assert model.data_mean.abs().sum() > 0  # the mean image for the fill-with-the-mean baseline

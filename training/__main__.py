@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-METHODS = {"shortrun": "shortrun", "coarse_to_fine": "coarse_to_fine", "evaluator": "evaluator",
+METHODS = {"shortrun": "shortrun", "coarse_to_fine": "coarse_to_fine", "triangle": "triangle", "evaluator": "evaluator",
            "sampler-defaults": "sampler_defaults"}
 
 

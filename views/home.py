@@ -41,8 +41,12 @@ st.page_link("views/langevin.py", label="Langevin chains", icon=":material/timel
 st.markdown("Start chains from noise, digits, the replay buffer or your own picture; watch them animate "
             "live with energy, gradient norm, update norm and acceptance per step; follow their paths over "
             "a PCA map of the data; compare short and long runs.")
-st.caption("Coming next, in their own issues: coarse-to-fine stage playback, divergence-triangle "
-           "reconstructions, and disconnectivity graphs of the energy landscape.")
+st.page_link("views/coarse_to_fine.py", label="Coarse to fine", icon=":material/stacks:")
+st.markdown("A coarse-to-fine EBM samples a 7×7 digit, hands it up to 14×14 and then 28×28. Play the cascade "
+            "stage by stage, slide the fade weight β of a growing network, replay how it grew, race it against "
+            "the short-run model on the same budget of gradient evaluations, and restore noisy or masked digits.")
+st.caption("Coming next, in their own issues: divergence-triangle reconstructions and disconnectivity graphs "
+           "of the energy landscape.")
 
 st.header("Shipped models")
 rows = []

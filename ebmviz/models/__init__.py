@@ -3,7 +3,8 @@
 from ebmviz.models.coarse_to_fine import CoarseToFineEBM
 from ebmviz.models.evaluator import Evaluator
 from ebmviz.models.shortrun import ShortRunEBM
+from ebmviz.models.triangle import TriangleModel
 
-KINDS = {cls.kind: cls for cls in (ShortRunEBM, CoarseToFineEBM, Evaluator)}
+KINDS = {cls.kind: cls for cls in (ShortRunEBM, CoarseToFineEBM, TriangleModel, Evaluator)}
 
-__all__ = ["KINDS", "CoarseToFineEBM", "Evaluator", "ShortRunEBM"]
+__all__ = ["KINDS", "CoarseToFineEBM", "Evaluator", "ShortRunEBM", "TriangleModel"]

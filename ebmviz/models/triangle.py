@@ -1,0 +1,228 @@
+"""Divergence triangle (Han, Nijkamp, Fang, Hill, Zhu & Wu, CVPR 2019) scaled to MNIST.
+
+Three models on (z, x), z ∈ R^d, x (B, 1, 28, 28) in [-1, 1]:
+
+    generator   P(x, z) = p(z)·p_θ(x|z),    p(z) = N(0, I),  x = g_θ(z) + ε,  ε ~ N(0, s²I)
+    inference   Q(x, z) = q_data(x)·q_φ(z|x),  q_φ(z|x) = N(μ_φ(x), diag σ²_φ(x))
+    energy      Π(x, z) = π_α(x)·q_φ(z|x),  π_α(x) ∝ exp(−E_α(x))   (the paper's f_α = −E_α)
+
+trained jointly by  min_{θ,φ} max_α  Δ = KL(Q‖P) + KL(P‖Π) − KL(Q‖Π).
+The losses of one update, each on a batch, are in ``TriangleLosses`` (see ``losses``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ebmviz.sampling import LangevinConfig, Trajectory, langevin
+
+
+@dataclass(frozen=True)
+class TriangleConfig:
+    nz: int = 32  # d, latent dimension
+    width: int = 32  # c, conv channels (c and 2c)
+    hidden: int = 256  # fully connected units
+    obs_std: float = math.sqrt(0.5)  # s: ‖x − g(z)‖² summed over pixels is the −log p(x|z) up to const.
+
+
+def _trunk(c: int, hidden: int) -> nn.Sequential:
+    """(B, 1, 28, 28) -> (B, hidden) features; the E and I nets share this shape (not weights)."""
+    return nn.Sequential(
+        nn.Conv2d(1, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # (B, c, 14, 14)
+        nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # (B, 2c, 7, 7)
+        nn.Flatten(), nn.Linear(2 * c * 49, hidden), nn.LeakyReLU(0.2),
+    )
+
+
+class Generator(nn.Module):
+    """g_θ: (B, nz) -> (B, 1, 28, 28) in (−1, 1)."""
+
+    def __init__(self, nz: int, c: int, hidden: int):
+        super().__init__()
+        self.c = c
+        self.fc = nn.Sequential(nn.Linear(nz, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                                nn.Linear(hidden, 2 * c * 49), nn.BatchNorm1d(2 * c * 49), nn.ReLU())
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU(),  # 14×14
+            nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Tanh(),  # 28×28
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.deconv(self.fc(z).view(-1, 2 * self.c, 7, 7))
+
+
+class Inference(nn.Module):
+    """q_φ(z|x): (B, 1, 28, 28) -> μ (B, nz), log σ² (B, nz)."""
+
+    def __init__(self, nz: int, c: int, hidden: int):
+        super().__init__()
+        self.trunk = _trunk(c, hidden)
+        self.head = nn.Linear(hidden, 2 * nz)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.head(self.trunk(x)).chunk(2, dim=1)
+        return mu, logvar
+
+
+class EnergyNet(nn.Module):
+    """E_α: (B, 1, 28, 28) -> (B,), low on data."""
+
+    def __init__(self, c: int, hidden: int):
+        super().__init__()
+        self.trunk = _trunk(c, hidden)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x)).squeeze(-1)
+
+
+def gaussian_nll(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """−log N(z; μ, diag e^{logvar}) per row (B,), without the constant (d/2)·log 2π."""
+    return 0.5 * (logvar + (z - mu) ** 2 / (logvar.exp() + 1e-6)).sum(dim=1)
+
+
+def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, diag e^{logvar}) ‖ N(0, I)) per row (B,)."""
+    return -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)
+
+
+@dataclass
+class TriangleLosses:
+    """One batch's terms. ``e_loss``, ``i_loss``, ``g_loss`` are what the E, I and G steps minimise."""
+
+    recon: torch.Tensor  # ‖g(z̃) − x‖² summed over pixels, mean over the batch, z̃ ~ q_φ(z|x)
+    kl_z: torch.Tensor  # KL(q_φ(z|x) ‖ p(z)), mean over the batch (summed over latent dimensions)
+    kl_z_mean: torch.Tensor  # the same divergence averaged over latent elements, as the public code trains it
+    sleep_nll: torch.Tensor  # −log q_φ(z|g(z)) on dream data z ~ p(z), mean over the batch
+    e_real: torch.Tensor  # mean E(x) on data
+    e_fake: torch.Tensor  # mean E(g(z)) on generator samples
+    e_loss: torch.Tensor
+    i_loss: torch.Tensor
+    g_loss: torch.Tensor
+
+    @property
+    def energy_gap(self) -> torch.Tensor:
+        """E_P[E] − E_Q[E] = KL(P‖Π) − KL(Q‖Π) up to the entropies of P and q_data; E maximises it."""
+        return self.e_fake - self.e_real
+
+    @property
+    def kl_qp(self) -> torch.Tensor:
+        """KL(Q‖P) up to the data entropy and constants: −log p(x|z̃) + KL(q(z|x)‖p(z))."""
+        return self.recon / (2 * TriangleConfig.obs_std**2) + self.kl_z
+
+
+class TriangleModel(nn.Module):
+    kind = "triangle"
+    Config = TriangleConfig
+
+    def __init__(self, config: TriangleConfig = TriangleConfig()):
+        super().__init__()
+        self.config = config
+        self.generator = Generator(config.nz, config.width, config.hidden)
+        self.inference = Inference(config.nz, config.width, config.hidden)
+        self.energy_net = EnergyNet(config.width, config.hidden)
+        # per-pixel mean of the training images (1, 1, 28, 28): the fill-with-the-mean baseline
+        self.register_buffer("data_mean", torch.zeros(1, 1, 28, 28))
+
+    def arch(self) -> dict:
+        return asdict(self.config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """E_α(x) (B,): the module is an energy for ``ebmviz.sampling``, p ∝ exp(−E)."""
+        return self.energy_net(x)
+
+    def encode(self, x: torch.Tensor, sample: bool = False, gen: torch.Generator | None = None) -> torch.Tensor:
+        """z for x: μ_φ(x), or a reparameterised draw μ + σ·ε when ``sample``."""
+        mu, logvar = self.inference(x)
+        if not sample:
+            return mu
+        eps = torch.randn(mu.shape, generator=gen).to(mu.device) if gen is not None else torch.randn_like(mu)
+        return mu + (0.5 * logvar).exp() * eps
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """x -> μ_φ(x) -> g_θ(μ): (B, 1, 28, 28) -> (B, 1, 28, 28)."""
+        return self.generator(self.encode(x))
+
+    def latents(self, n: int, seed: int = 0) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(n, self.config.nz, generator=g).to(self.data_mean.device)
+
+    def generate(self, n: int, seed: int = 0) -> torch.Tensor:
+        """n samples g_θ(z), z ~ N(0, I) drawn from ``seed``: (n, 1, 28, 28)."""
+        return self.generator(self.latents(n, seed))
+
+    def refine(self, x: torch.Tensor, config: LangevinConfig, seed: int = 0) -> Trajectory:
+        """Langevin on exp(−E_α) started at x (e.g. generator samples)."""
+        return langevin(self, x, config, seed=seed)
+
+    def recover(self, seen: torch.Tensor, hidden: torch.Tensor, n_iter: int = 10) -> list[torch.Tensor]:
+        """Fill hidden pixels by alternating inference and generation.
+
+        Starts from the observation with hidden pixels set to the data mean, then repeats
+        x ← observed pixels ⊕ g_θ(μ_φ(x)) on the hidden ones. Returns [x_0, x_1, …, x_n_iter].
+        """
+        hidden = hidden.to(seen.device)
+        x = torch.where(hidden, self.data_mean.expand_as(seen), seen)
+        out = [x]
+        for _ in range(n_iter):
+            x = torch.where(hidden, self.reconstruct(x), seen)
+            out.append(x)
+        return out
+
+    # ----------------------------------------------------------------- the three steps' terms
+    def vae_terms(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """recon = mean_B ‖g(z̃) − x‖²_sum with z̃ = μ + σ·ε, and KL(q_φ(z|x)‖p(z)) per row (B,)."""
+        mu, logvar = self.inference(x)
+        z_tilde = mu + (0.5 * logvar).exp() * eps
+        recon = ((self.generator(z_tilde) - x) ** 2).flatten(1).sum(1).mean()
+        return recon, kl_to_prior(mu, logvar)
+
+    def sleep_term(self, z: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """Sleep phase: mean −log q_φ(z | g(z)) on dream pairs (z, fake = g(z))."""
+        mu, logvar = self.inference(fake)
+        return gaussian_nll(z, mu, logvar).mean()
+
+    def energy_loss(self, x: torch.Tensor, fake: torch.Tensor, energy_l2: float = 0.0) -> torch.Tensor:
+        """E step: mean E(x) − mean E(fake) [+ energy_l2·mean(E(x)² + E(fake)²)], fake detached."""
+        e_real, e_fake = self.energy_net(x), self.energy_net(fake.detach())
+        loss = e_real.mean() - e_fake.mean()
+        return loss + energy_l2 * (e_real.pow(2).mean() + e_fake.pow(2).mean()) if energy_l2 else loss
+
+    def losses(self, x: torch.Tensor, z_prior: torch.Tensor, eps: torch.Tensor, sleep_weight: float = 0.1,
+               energy_l2: float = 0.0) -> TriangleLosses:
+        """All terms for data x (B, 1, 28, 28), prior draws z_prior (B', d) and ε (B, d) for z̃ = μ + σ·ε.
+
+        E step:  e_loss = mean E(x) − mean E(g(z)) (g(z) detached): minimising it over α maximises
+                 KL(P‖Π) − KL(Q‖Π) = E_P[E] − E_Q[E] + const;
+        I step:  i_loss = recon + kl_z_mean + sleep_weight·sleep_nll   (KL(Q‖P) and the sleep phase);
+        G step:  g_loss = recon + mean E(g(z)) + sleep_weight·sleep_nll (KL(Q‖P) and KL(P‖Π) over θ).
+        The training loop evaluates the same terms afresh before each step, in the order E, I, G.
+        """
+        recon, kl = self.vae_terms(x, eps)
+        fake = self.generator(z_prior)
+        sleep = self.sleep_term(z_prior, fake)
+        e_fake = self.energy_net(fake).mean()
+        kl_mean = kl.mean() / z_prior.shape[1]
+        return TriangleLosses(
+            recon=recon, kl_z=kl.mean(), kl_z_mean=kl_mean, sleep_nll=sleep,
+            e_real=self.energy_net(x).mean(), e_fake=e_fake, e_loss=self.energy_loss(x, fake, energy_l2),
+            i_loss=recon + kl_mean + sleep_weight * sleep, g_loss=recon + e_fake + sleep_weight * sleep)
+
+
+def interpolate(model: TriangleModel, a: torch.Tensor, b: torch.Tensor, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images g((1−t)·μ(a) + t·μ(b)) for n values of t in [0, 1], and their energies: (n, 1, 28, 28), (n,)."""
+    za, zb = model.encode(a[None] if a.dim() == 3 else a), model.encode(b[None] if b.dim() == 3 else b)
+    t = torch.linspace(0, 1, n, device=za.device)[:, None]
+    x = model.generator((1 - t) * za + t * zb)
+    return x, model(x)
+
+
+def recovery_error(x: torch.Tensor, clean: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """Per-image mean |x − clean| on hidden pixels, relative to the pixel range (the paper's Table III): (B,)."""
+    diff = (x - clean).abs() / 2.0 * hidden
+    return diff.flatten(1).sum(1) / hidden.flatten(1).sum(1).clamp_min(1)
+
