@@ -15,6 +15,7 @@ pages = st.navigation([
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("views/langevin.py", title="Langevin chains", icon=":material/timeline:"),
     st.Page("views/coarse_to_fine.py", title="Coarse to fine", icon=":material/stacks:"),
+    st.Page("views/triangle.py", title="Divergence triangle", icon=":material/change_history:"),
 ])
 sidebar()
 pages.run()

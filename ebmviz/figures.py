@@ -10,6 +10,11 @@ DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
+def as_u8(x: np.ndarray) -> np.ndarray:
+    """Float images in [-1, 1] -> uint8 0..255, same shape (as ``ebmviz.sampling.to_uint8``)."""
+    return ((np.clip(np.asarray(x, dtype=np.float32), -1, 1) + 1) * 127.5).round().astype(np.uint8)
+
+
 def tile(images: np.ndarray, ncol: int = 8, pad: int = 2, scale: int = 1,
          highlight: int | None = None) -> np.ndarray:
     """Tile (B, 1, H, W) or (B, H, W) uint8 images into one (rows·(H+pad), ncol·(W+pad)) image.
@@ -233,4 +238,42 @@ def error_figure(steps: np.ndarray, runs: dict[str, np.ndarray]) -> go.Figure:
     fig = go.Figure([go.Scatter(x=steps, y=e.mean(axis=1), name=name) for name, e in runs.items()])
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="Langevin step",
                       yaxis_title="MSE to the original")
+    return fig
+
+
+def triangle_figure(values: dict[str, float]) -> go.Figure:
+    """The divergence triangle: Q (data + inference), P (generator), Π (energy) and the KL terms.
+
+    ``values``: kl_qp, e_real, e_fake, energy_gap, sleep_nll (latest history row).
+    """
+    nodes = {"Q": (0.0, 0.0), "P": (1.0, 0.0), "Π": (0.5, 0.85)}
+    names = {"Q": "Q = q_data(x) q_φ(z|x)<br>data + inference", "P": "P = p(z) p_θ(x|z)<br>generator",
+             "Π": "Π = π_α(x) q_φ(z|x)<br>energy model"}
+    fig = go.Figure()
+    edges = [("Q", "P", f"KL(Q‖P) ≈ {values.get('kl_qp', float('nan')):.1f}<br>(reconstruction + KL_z)", "#1f77b4"),
+             ("P", "Π", f"KL(P‖Π) ∋ E_P[E] = {values.get('e_fake', float('nan')):+.2f}"
+                        f"<br>+ sleep NLL {values.get('sleep_nll', float('nan')):.1f}", "#2ca02c"),
+             ("Q", "Π", f"− KL(Q‖Π) ∋ −E_Q[E] = {-values.get('e_real', float('nan')):+.2f}", "#d62728")]
+    for a, b, label, colour in edges:
+        (x0, y0), (x1, y1) = nodes[a], nodes[b]
+        fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", line=dict(color=colour, width=4),
+                                 hoverinfo="skip", showlegend=False))
+        fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2 + (0.08 if a == "Q" and b == "P" else 0),
+                           text=label, showarrow=False, bgcolor="white", font=dict(color=colour, size=13))
+    fig.add_trace(go.Scatter(x=[p[0] for p in nodes.values()], y=[p[1] for p in nodes.values()],
+                             mode="markers+text", marker=dict(size=28, color="#444"),
+                             text=[names[k] for k in nodes],
+                             textposition=["bottom center", "bottom center", "top center"],
+                             hoverinfo="skip", showlegend=False))
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(visible=False, range=[-0.35, 1.35]), yaxis=dict(visible=False, range=[-0.35, 1.15]),
+                      title=f"energy gap E_P[E] − E_Q[E] = {values.get('energy_gap', float('nan')):+.2f} "
+                            "(= KL(P‖Π) − KL(Q‖Π) up to the entropies of P and the data)")
+    return fig
+
+
+def line_figure(x: np.ndarray, ys: dict[str, np.ndarray], xtitle: str, ytitle: str) -> go.Figure:
+    """Plain lines sharing one x axis, name -> y."""
+    fig = go.Figure([go.Scatter(x=x, y=y, name=k, mode="lines+markers") for k, y in ys.items()])
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=xtitle, yaxis_title=ytitle)
     return fig

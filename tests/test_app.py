@@ -160,3 +160,35 @@ def test_coarse_to_fine_same_budget():
     figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     names = [tr.get("name", "") for f in figs for tr in f["data"]]
     assert any(n.startswith("cascade") for n in names) and any(n.startswith("short-run") for n in names)
+
+
+def test_triangle_reconstructions_show_mse_and_energy():
+    at = open_page("views/triangle.py")
+    assert "Mean per-pixel MSE" in texts(at)
+    table = at.dataframe[0].value
+    assert {"MSE", "E(original)", "E(reconstruction)"} <= set(table.columns) and len(table) == 12
+    assert any("reconstruction" in c for im in at.image for c in im.captions)
+
+
+@pytest.mark.parametrize("view,expect", [
+    ("Occlusion", "recovered"), ("Refinement", "Langevin steps"), ("Interpolation", "g((1−t)")])
+def test_triangle_views_render(view, expect):
+    at = open_page("views/triangle.py")
+    at.segmented_control(key="tri_view").set_value(view).run()
+    assert not at.exception
+    assert expect in " ".join(c for im in at.image for c in im.captions), view
+
+
+def test_triangle_occlusion_table_and_diagram():
+    at = open_page("views/triangle.py")
+    at.segmented_control(key="tri_view").set_value("Occlusion").run()
+    at.selectbox(key="tri_occ").set_value("B13").run()
+    assert at.slider(key="tri_size").value == 13
+    at.toggle(key="tri_table").set_value(True).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["occlusion"]) == ["P.5", "P.7", "MB10", "B9", "B13"]
+    at.segmented_control(key="tri_view").set_value("The triangle").run()
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    text = str(fig["layout"]["annotations"])
+    assert "KL(Q‖P)" in text and "KL(P‖Π)" in text and "KL(Q‖Π)" in text

@@ -40,7 +40,7 @@ def test_every_page_renders(app_url, page):
     page.get_by_text("watch energy-based models work").wait_for()
     no_exception(page)
     links = page.locator('[data-testid="stSidebarNavLink"]')
-    assert links.count() == 3
+    assert links.count() == 4
     for i in range(links.count()):
         links.nth(i).click()
         wait_idle(page)

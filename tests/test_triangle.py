@@ -79,7 +79,8 @@ def test_energy_step_lowers_data_energy_relative_to_samples(model):
     assert gap1 > gap0 + 1e-3
     e = model.energy_net
     with_l2 = model.energy_loss(x, fake, energy_l2=0.5)
-    torch.testing.assert_close(with_l2, e(x).mean() - e(fake).mean() + 0.5 * (e(x).pow(2).mean() + e(fake).pow(2).mean()))
+    l2 = 0.5 * (e(x).pow(2).mean() + e(fake).pow(2).mean())
+    torch.testing.assert_close(with_l2, e(x).mean() - e(fake).mean() + l2)
 
 
 def test_shapes_generation_and_interpolation(model):

@@ -84,10 +84,11 @@ def train(cfg: TriangleTrainConfig) -> Path:
     model = TriangleModel(TriangleConfig(nz=cfg.nz, width=cfg.width, hidden=cfg.hidden)).to(device)
     init_weights(model)
     model.data_mean.copy_(data.mean(0, keepdim=True))
-    G, I, E = model.generator, model.inference, model.energy_net
-    opt_e = torch.optim.Adam(E.parameters(), lr=cfg.lr_e, betas=(cfg.beta1, 0.999))
-    opt_i = torch.optim.Adam(I.parameters(), lr=cfg.lr_i, betas=(cfg.beta1, 0.999))
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, 0.999), weight_decay=cfg.weight_decay_g)
+    gen_net, inf_net, e_net = model.generator, model.inference, model.energy_net
+    opt_e = torch.optim.Adam(e_net.parameters(), lr=cfg.lr_e, betas=(cfg.beta1, 0.999))
+    opt_i = torch.optim.Adam(inf_net.parameters(), lr=cfg.lr_i, betas=(cfg.beta1, 0.999))
+    opt_g = torch.optim.Adam(gen_net.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, 0.999),
+                             weight_decay=cfg.weight_decay_g)
     scheds = [torch.optim.lr_scheduler.ExponentialLR(o, cfg.lr_gamma) for o in (opt_e, opt_i, opt_g)]
     gen = torch.Generator().manual_seed(cfg.seed)
     history, t0, it, epoch = History(), time.time(), 0, 0
@@ -117,22 +118,22 @@ def train(cfg: TriangleTrainConfig) -> Path:
             eps = torch.randn(len(x), cfg.nz, generator=gen).to(device)
             # E step: push energy down on data, up on generator samples
             with torch.no_grad():
-                fake = G(z)
-            step(opt_e, model.energy_loss(x, fake, cfg.energy_l2), E.parameters(), cfg.clip_grad_norm)
+                fake = gen_net(z)
+            step(opt_e, model.energy_loss(x, fake, cfg.energy_l2), e_net.parameters(), cfg.clip_grad_norm)
             # I step: variational (KL(Q‖P)) and sleep-phase (dream data from P) learning of q_φ
             recon, kl = model.vae_terms(x, eps)
             sleep = model.sleep_term(z, fake)
             kl_mean = kl.mean() / cfg.nz
-            step(opt_i, recon + kl_mean + cfg.sleep_weight * sleep, I.parameters(), cfg.clip_grad_norm)
+            step(opt_i, recon + kl_mean + cfg.sleep_weight * sleep, inf_net.parameters(), cfg.clip_grad_norm)
             # G step: reconstruct data, and chase the energy model (low E on its samples)
             recon_g, _ = model.vae_terms(x, eps)
-            fake_g = G(z)
-            e_fake = E(fake_g).mean()
+            fake_g = gen_net(z)
+            e_fake = e_net(fake_g).mean()
             sleep_g = model.sleep_term(z, fake_g)
-            step(opt_g, recon_g + e_fake + cfg.sleep_weight * sleep_g, G.parameters(), cfg.clip_grad_norm)
+            step(opt_g, recon_g + e_fake + cfg.sleep_weight * sleep_g, gen_net.parameters(), cfg.clip_grad_norm)
             if it % cfg.log_every == 0:
                 with torch.no_grad():
-                    e_real = E(x).mean()
+                    e_real = e_net(x).mean()
                     mse = ((model.reconstruct(x) - x) / 2).pow(2).mean()  # [0, 1] scale
                 gap = (e_fake - e_real).item()
                 history.log(iteration=it, epoch=epoch, recon=recon.item(), kl_z=kl.mean().item(),
@@ -143,7 +144,7 @@ def train(cfg: TriangleTrainConfig) -> Path:
             if it % cfg.sample_every == 0:
                 with torch.no_grad():
                     model.eval()
-                    save_grid(G(fixed_z), run_dir / f"samples_{it:06d}.png")
+                    save_grid(gen_net(fixed_z), run_dir / f"samples_{it:06d}.png")
                     save_grid(torch.cat([x[:32], model.reconstruct(x[:32])]), run_dir / f"recon_{it:06d}.png")
                     model.train()
             if it and it % cfg.checkpoint_every == 0:

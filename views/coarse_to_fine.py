@@ -110,7 +110,7 @@ elif view == "Fade (β)":
                     f"**{100 * f / (p + f):.0f}% fade path** (‖(1−β)·Fade‖ = {f:.2f}).")
     with right:
         cas, _ = cc.run_cascade(name, shipped, 16, seed, snapshot=pick["index"], beta=beta)
-        st.image(figures.tile(cc.to28(cc.as_u8(cas.final.numpy())), ncol=8, scale=3),
+        st.image(figures.tile(cc.to28(figures.as_u8(cas.final.numpy())), ncol=8, scale=3),
                  caption=f"cascade samples of this snapshot at β = {beta:.2f}")
 
 elif view == "Growth":
@@ -120,7 +120,7 @@ elif view == "Growth":
         cas, _ = cc.run_cascade(name, shipped, 8, seed, snapshot=s["index"], beta=s["beta"])
         c1, c2 = st.columns([1, 4])
         c1.markdown(f"**{SIDES[s['stage']]}×{SIDES[s['stage']]}**, β = {s['beta']:.2f}  \niteration {s['iteration']}")
-        c2.image(figures.tile(cc.to28(cc.as_u8(cas.final.numpy())), ncol=8, scale=2))
+        c2.image(figures.tile(cc.to28(figures.as_u8(cas.final.numpy())), ncol=8, scale=2))
     hist = model.meta.get("history", [])
     if hist:
         st.plotly_chart(figures.history_figure(hist, ["e_real", "e_fake", "beta", "stage"]), key=f"{P}_hist")
@@ -156,7 +156,7 @@ else:
         seen, run = r[task]
         st.subheader(title)
         rows = np.concatenate([r["clean"], seen, run.final])
-        st.image(figures.tile(cc.as_u8(rows), ncol=len(seen), scale=3),
+        st.image(figures.tile(figures.as_u8(rows), ncol=len(seen), scale=3),
                  caption=f"rows: original · corrupted · restored — MSE {run.error[0].mean():.4f} → "
                          f"{run.error[-1].mean():.4f}")
     st.plotly_chart(figures.error_figure(r["inpaint"][1].frame_steps, {

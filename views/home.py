@@ -45,8 +45,11 @@ st.page_link("views/coarse_to_fine.py", label="Coarse to fine", icon=":material/
 st.markdown("A coarse-to-fine EBM samples a 7×7 digit, hands it up to 14×14 and then 28×28. Play the cascade "
             "stage by stage, slide the fade weight β of a growing network, replay how it grew, race it against "
             "the short-run model on the same budget of gradient evaluations, and restore noisy or masked digits.")
-st.caption("Coming next, in their own issues: divergence-triangle reconstructions and disconnectivity graphs "
-           "of the energy landscape.")
+st.page_link("views/triangle.py", label="Divergence triangle", icon=":material/change_history:")
+st.markdown("A generator, an inference model and an energy model trained together. See held-out digits "
+            "reconstructed, occluded digits recovered, generator samples refined by Langevin on the energy, "
+            "paths through the latent space, and the three KL terms that tie the models together.")
+st.caption("Coming next, in its own issue: disconnectivity graphs of the energy landscape.")
 
 st.header("Shipped models")
 rows = []

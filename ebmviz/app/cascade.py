@@ -17,9 +17,10 @@ import torch
 from ebmviz import metrics
 from ebmviz.app import cache
 from ebmviz.corruption import add_noise, make_mask, occlude
+from ebmviz.figures import as_u8
 from ebmviz.models.coarse_to_fine import SIDES, Cascade, CascadeConfig, pool, sample_cascade
 from ebmviz.restoration import Restoration, restore
-from ebmviz.sampling import LangevinConfig, langevin, to_uint8
+from ebmviz.sampling import LangevinConfig, langevin
 from ebmviz.starts import make_starts
 
 
@@ -27,11 +28,6 @@ def to28(images_u8: np.ndarray) -> np.ndarray:
     """(…, R, R) uint8 -> (…, 28, 28) by nearest-neighbour repetition (R divides 28)."""
     r = 28 // images_u8.shape[-1]
     return images_u8.repeat(r, axis=-2).repeat(r, axis=-1) if r > 1 else images_u8
-
-
-def as_u8(x: np.ndarray) -> np.ndarray:
-    """Float images in [-1, 1] -> uint8 (same shape)."""
-    return to_uint8(torch.from_numpy(np.ascontiguousarray(x))).numpy()
 
 
 @dataclass(frozen=True)

@@ -213,7 +213,8 @@ class TriangleModel(nn.Module):
             i_loss=recon + kl_mean + sleep_weight * sleep, g_loss=recon + e_fake + sleep_weight * sleep)
 
 
-def interpolate(model: TriangleModel, a: torch.Tensor, b: torch.Tensor, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+def interpolate(model: TriangleModel, a: torch.Tensor, b: torch.Tensor,
+                n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """Images g((1−t)·μ(a) + t·μ(b)) for n values of t in [0, 1], and their energies: (n, 1, 28, 28), (n,)."""
     za, zb = model.encode(a[None] if a.dim() == 3 else a), model.encode(b[None] if b.dim() == 3 else b)
     t = torch.linspace(0, 1, n, device=za.device)[:, None]
