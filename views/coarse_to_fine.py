@@ -55,6 +55,8 @@ if view == "Cascade":
         st.session_state[f"{P}_playing"] = False
     if b[2].button("Reset", icon=":material/restart_alt:", key=f"{P}_reset", width="stretch"):
         st.session_state.update({f"{P}_pos": 0, f"{P}_playing": False})
+        for key in [k for k in st.session_state if str(k).startswith(f"{P}_scrub")]:
+            del st.session_state[key]  # the scrubber keeps its own value otherwise
     cascade, seconds = cc.run_cascade(name, cfg, n, seed)
     frames = cc.timeline(cascade)
     energies = [t.energy for t in cascade.trajectories]
@@ -72,6 +74,7 @@ if view == "Cascade":
         pos = min(st.session_state[f"{P}_pos"], len(frames) - 1)
         if not st.session_state[f"{P}_playing"]:
             pos = st.slider("Timeline", 0, len(frames) - 1, pos, key=f"{P}_scrub_{len(frames)}")
+            st.session_state[f"{P}_pos"] = pos  # Play continues from where the scrubber is
         status, grid = st.empty(), st.empty()
         show(pos, status, grid)
         start = time.monotonic()
