@@ -59,9 +59,9 @@ def main() -> None:
             continue
         model = checkpoints.load(info.name)
         for name, (x, how) in samples_of(info, model, args.n, args.seed).items():
-            print(row(name, metrics.quality(evaluator, x, ref), how))
-        if info.kind == "shortrun":
             q = metrics.quality(evaluator, x, ref)
+            print(row(name, q, how))
+        if info.kind == "shortrun":
             print(f"  target ≥ 0.75 confident and entropy ≥ {0.9 * 2.302585:.3f}: "
                   f"{'met' if q.confident_share >= 0.75 and q.class_entropy >= 0.9 * 2.302585 else 'NOT met'}")
         if info.kind == "coarse_to_fine" and shortrun is not None:  # the same budget of gradient evaluations

@@ -6,9 +6,8 @@ import numpy as np
 import streamlit as st
 
 from ebmviz import checkpoints, figures
-from ebmviz.app import cache
 from ebmviz.app import cascade as cc
-from ebmviz.app.widgets import SEED
+from ebmviz.app.widgets import SEED, model_of_kind
 from ebmviz.corruption import MASKS
 from ebmviz.models.coarse_to_fine import SIDES, CascadeConfig, default_cascade
 from ebmviz.sampling import LangevinConfig
@@ -22,17 +21,7 @@ st.markdown(
 st.latex(r"\mathrm{Expand}(x) = \beta\,\mathrm{Primal}(x) + (1-\beta)\,\mathrm{Fade}(x),\qquad "
          r"\beta = 0 \;\Rightarrow\; E_{s+1}(x) = E_s(\mathrm{pool}(x))")
 seed = int(st.session_state.get(SEED, 0))
-names = [i.name for i in checkpoints.list_checkpoints() if i.kind == "coarse_to_fine"]
-if not names:
-    st.error(f"No coarse-to-fine checkpoint in {checkpoints.checkpoint_dir()}: train one with "
-             "`python -m training coarse_to_fine`.")
-    st.stop()
-name = st.selectbox("CF-EBM checkpoint", names, key=f"{P}_ckpt")
-try:
-    model = cache.load_model(name)
-except checkpoints.CheckpointError as exc:
-    st.error(f"Cannot load this checkpoint — {exc.reason}.")
-    st.stop()
+name, model = model_of_kind("coarse_to_fine", "CF-EBM checkpoint", key=f"{P}_ckpt")
 shipped = default_cascade(model)
 view = st.segmented_control("View", ["Cascade", "Fade (β)", "Growth", "Same budget", "Restoration"],
                             default="Cascade", key=f"{P}_view") or "Cascade"

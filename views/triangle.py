@@ -3,10 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from ebmviz import checkpoints, figures
+from ebmviz import figures
 from ebmviz.app import cache
 from ebmviz.app import triangle as tc
-from ebmviz.app.widgets import SEED
+from ebmviz.app.widgets import SEED, model_of_kind
 from ebmviz.corruption import OCCLUSIONS
 from ebmviz.sampling import LangevinConfig
 
@@ -17,17 +17,7 @@ st.markdown(
     "model** $q_\\phi(z|x)$ and an **energy model** $\\pi_\\alpha(x) \\propto e^{-E_\\alpha(x)}$, by")
 st.latex(r"\min_{\theta,\phi}\max_\alpha\; \mathrm{KL}(Q\|P) + \mathrm{KL}(P\|\Pi) - \mathrm{KL}(Q\|\Pi)")
 seed = int(st.session_state.get(SEED, 0))
-names = [i.name for i in checkpoints.list_checkpoints() if i.kind == "triangle"]
-if not names:
-    st.error(f"No divergence-triangle checkpoint in {checkpoints.checkpoint_dir()}: train one with "
-             "`python -m training triangle`.")
-    st.stop()
-name = st.selectbox("Triangle checkpoint", names, key=f"{P}_ckpt")
-try:
-    model = cache.load_model(name)
-except checkpoints.CheckpointError as exc:
-    st.error(f"Cannot load this checkpoint — {exc.reason}.")
-    st.stop()
+name, model = model_of_kind("triangle", "Triangle checkpoint", key=f"{P}_ckpt")
 view = st.segmented_control("View", ["Reconstruction", "Occlusion", "Refinement", "Interpolation", "The triangle"],
                             default="Reconstruction", key=f"{P}_view") or "Reconstruction"
 digits = ["any", *range(10)]

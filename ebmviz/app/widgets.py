@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ebmviz import checkpoints
+from ebmviz.app.cache import load_model
 from ebmviz.device import available
 from ebmviz.sampling import LangevinConfig
 
@@ -36,6 +37,24 @@ def sidebar() -> str | None:
         st.selectbox("Device", devices, key=DEVICE,
                      help="cpu always works; cuda/mps appear when this machine has them")
     return name
+
+
+def model_of_kind(kind: str, label: str, key: str):
+    """Checkpoint picker for a page built around one model kind; returns (name, loaded model).
+
+    Stops the page with a message when no checkpoint of ``kind`` exists or the chosen one is unusable.
+    """
+    names = [i.name for i in checkpoints.list_checkpoints() if i.kind == kind]
+    if not names:
+        st.error(f"No {kind} checkpoint in {checkpoints.checkpoint_dir()}: train one with "
+                 f"`python -m training {kind}`.")
+        st.stop()
+    name = st.selectbox(label, names, key=key)
+    try:
+        return name, load_model(name)
+    except checkpoints.CheckpointError as exc:
+        st.error(f"Cannot load this checkpoint — {exc.reason}.")
+        st.stop()
 
 
 def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig, list[str]]:
