@@ -87,7 +87,8 @@ elif view == "Fade (β)":
     if not snaps:
         st.info("This checkpoint has no snapshot taken during a transition.")
         st.stop()
-    pick = st.select_slider("Snapshot taken during a transition", snaps, value=snaps[len(snaps) // 2],
+    middle = [s for s in snaps if s["beta"] == 0.5] or snaps  # default: halfway through the last transition
+    pick = st.select_slider("Snapshot taken during a transition", snaps, value=middle[-1],
                             format_func=lambda s: f"{SIDES[s['stage']]} px, β = {s['beta']:.2f}, it. {s['iteration']}",
                             key=f"{P}_snap")
     beta = st.slider("β (0: only the fade path, 1: only the new block)", 0.0, 1.0, pick["beta"], 0.05,
@@ -140,7 +141,8 @@ else:
     digit = c[0].selectbox("Digit", list(range(10)), key=f"{P}_digit")
     noise = c[1].slider("Noise σ (denoising)", 0.1, 1.0, 0.5, 0.05, key=f"{P}_noise")
     mask = c[2].selectbox("Hidden 25%", ["pixels", "block"], format_func=MASKS.get, key=f"{P}_mask")
-    k = c[3].number_input("Langevin steps", 1, 1000, 60, key=f"{P}_rsteps")
+    k = c[3].number_input("Langevin steps", 1, 1000, 15, key=f"{P}_rsteps",
+                          help="The error is lowest after 5–15 steps; longer runs thicken the strokes")
     cfg = LangevinConfig(n_steps=int(k), step_size=shipped.step_size, noise_std=shipped.noise_std,
                          grad_clip=shipped.grad_clip, record_every=max(1, int(k) // 30))
     r = cc.restoration(name, digit, 6, noise, mask, cfg, seed)
