@@ -43,7 +43,7 @@ def test_losses_compose_the_derivation(model):
     x = torch.rand(6, 1, 28, 28) * 2 - 1
     z, eps = torch.randn(6, 4), torch.zeros(6, 4)  # ε = 0: z̃ = μ(x)
     with torch.no_grad():
-        L = model.losses(x, z, eps, sleep_weight=0.1)
+        L = model.losses(x, z, eps, sleep_weight=0.1, kl_weight=0.25)
         mu, logvar = model.inference(x)
         recon = ((model.generator(mu) - x) ** 2).flatten(1).sum(1).mean()
         fake = model.generator(z)
@@ -52,11 +52,10 @@ def test_losses_compose_the_derivation(model):
         sleep = gaussian_nll(z, mu_s, logvar_s).mean()
     torch.testing.assert_close(L.recon, recon)
     torch.testing.assert_close(L.kl_z, kl_to_prior(mu, logvar).mean())
-    torch.testing.assert_close(L.kl_z_mean, L.kl_z / 4)  # the public code's element mean
     torch.testing.assert_close(L.sleep_nll, sleep)
     torch.testing.assert_close(L.e_loss, e_real - e_fake)
     torch.testing.assert_close(L.energy_gap, e_fake - e_real)
-    torch.testing.assert_close(L.i_loss, recon + L.kl_z_mean + 0.1 * sleep)
+    torch.testing.assert_close(L.i_loss, recon + 0.25 * L.kl_z + 0.1 * sleep)  # 1/d: the public code's mean
     torch.testing.assert_close(L.g_loss, recon + e_fake + 0.1 * sleep)
     # KL(Q‖P) up to constants: −log N(x; g(z̃), s²I) + KL_z, with s² = 1/2
     s = TriangleConfig.obs_std

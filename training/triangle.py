@@ -3,7 +3,7 @@
 Per iteration, as Algorithm 1 and the public code order the updates (each term is re-evaluated
 with the current networks just before its step):
   E step  min_α  mean E(x) − mean E(g(z))                          (max_α KL(P‖Π) − KL(Q‖Π))
-  I step  min_φ  ‖g(z̃) − x‖² + KL_z (element mean) + 0.1·(−log q_φ(z|g(z)))   (KL(Q‖P), sleep phase)
+  I step  min_φ  ‖g(z̃) − x‖² + w·KL_z + 0.1·(−log q_φ(z|g(z)))   (KL(Q‖P), sleep phase)
   G step  min_θ  ‖g(z̃) − x‖² + mean E(g(z)) + 0.1·(−log q_φ(z|g(z)))         (KL(Q‖P) + KL(P‖Π))
 with z ~ N(0, I), z̃ = μ_φ(x) + σ_φ(x)·ε. Adam (β₁ = 0.5) per network, gradient norms clipped at 100,
 learning rates decayed per epoch. The history logs KL(Q‖P) (up to constants), the energy gap
@@ -47,6 +47,8 @@ class TriangleTrainConfig:
     clip_grad_norm: float = field(100.0, "clip each network's parameter-gradient norm")
     sleep_weight: float = field(0.1, "weight of the sleep-phase NLL in the I and G steps")
     energy_l2: float = field(0.0, "weight of an E² regulariser in the E step (0: as the paper)")
+    kl_weight: float = field(1.0, "weight of KL(q_φ(z|x)‖N(0, I)) summed over z; the public code's "
+                                  "element mean is 1/nz")
     nz: int = field(32, "latent dimension d")
     width: int = field(32, "conv channels c")
     hidden: int = field(256, "fully connected units")
@@ -123,8 +125,8 @@ def train(cfg: TriangleTrainConfig) -> Path:
             # I step: variational (KL(Q‖P)) and sleep-phase (dream data from P) learning of q_φ
             recon, kl = model.vae_terms(x, eps)
             sleep = model.sleep_term(z, fake)
-            kl_mean = kl.mean() / cfg.nz
-            step(opt_i, recon + kl_mean + cfg.sleep_weight * sleep, inf_net.parameters(), cfg.clip_grad_norm)
+            i_loss = recon + cfg.kl_weight * kl.mean() + cfg.sleep_weight * sleep
+            step(opt_i, i_loss, inf_net.parameters(), cfg.clip_grad_norm)
             # G step: reconstruct data, and chase the energy model (low E on its samples)
             recon_g, _ = model.vae_terms(x, eps)
             fake_g = gen_net(z)

@@ -96,7 +96,6 @@ class TriangleLosses:
 
     recon: torch.Tensor  # ‖g(z̃) − x‖² summed over pixels, mean over the batch, z̃ ~ q_φ(z|x)
     kl_z: torch.Tensor  # KL(q_φ(z|x) ‖ p(z)), mean over the batch (summed over latent dimensions)
-    kl_z_mean: torch.Tensor  # the same divergence averaged over latent elements, as the public code trains it
     sleep_nll: torch.Tensor  # −log q_φ(z|g(z)) on dream data z ~ p(z), mean over the batch
     e_real: torch.Tensor  # mean E(x) on data
     e_fake: torch.Tensor  # mean E(g(z)) on generator samples
@@ -193,12 +192,13 @@ class TriangleModel(nn.Module):
         return loss + energy_l2 * (e_real.pow(2).mean() + e_fake.pow(2).mean()) if energy_l2 else loss
 
     def losses(self, x: torch.Tensor, z_prior: torch.Tensor, eps: torch.Tensor, sleep_weight: float = 0.1,
-               energy_l2: float = 0.0) -> TriangleLosses:
+               energy_l2: float = 0.0, kl_weight: float = 1.0) -> TriangleLosses:
         """All terms for data x (B, 1, 28, 28), prior draws z_prior (B', d) and ε (B, d) for z̃ = μ + σ·ε.
 
         E step:  e_loss = mean E(x) − mean E(g(z)) (g(z) detached): minimising it over α maximises
                  KL(P‖Π) − KL(Q‖Π) = E_P[E] − E_Q[E] + const;
-        I step:  i_loss = recon + kl_z_mean + sleep_weight·sleep_nll   (KL(Q‖P) and the sleep phase);
+        I step:  i_loss = recon + kl_weight·kl_z + sleep_weight·sleep_nll   (KL(Q‖P) and the sleep phase;
+                 kl_weight = 1 is the ELBO with s² = 1/2, the public code's element mean is 1/d);
         G step:  g_loss = recon + mean E(g(z)) + sleep_weight·sleep_nll (KL(Q‖P) and KL(P‖Π) over θ).
         The training loop evaluates the same terms afresh before each step, in the order E, I, G.
         """
@@ -206,11 +206,10 @@ class TriangleModel(nn.Module):
         fake = self.generator(z_prior)
         sleep = self.sleep_term(z_prior, fake)
         e_fake = self.energy_net(fake).mean()
-        kl_mean = kl.mean() / z_prior.shape[1]
         return TriangleLosses(
-            recon=recon, kl_z=kl.mean(), kl_z_mean=kl_mean, sleep_nll=sleep,
+            recon=recon, kl_z=kl.mean(), sleep_nll=sleep,
             e_real=self.energy_net(x).mean(), e_fake=e_fake, e_loss=self.energy_loss(x, fake, energy_l2),
-            i_loss=recon + kl_mean + sleep_weight * sleep, g_loss=recon + e_fake + sleep_weight * sleep)
+            i_loss=recon + kl_weight * kl.mean() + sleep_weight * sleep, g_loss=recon + e_fake + sleep_weight * sleep)
 
 
 def interpolate(model: TriangleModel, a: torch.Tensor, b: torch.Tensor,
