@@ -24,9 +24,12 @@ def test_shortrun_smoke_and_resume(tmp_path):
     assert tr.final.shape == (2, 1, 28, 28) and tr.n_diverged == 0
     assert model.replay_samples(3) is not None and (run_dir / "buffer_000000.png").exists()
     # a stopped run continues where its state file left it
-    assert training_main(["shortrun", *flags, "--iterations", "7", "--resume"]) == 0
+    assert training_main(["shortrun", *flags, "--iterations", "7", "--resume", "--keep"]) == 0
     resumed = checkpoints.load(out)
     assert resumed.meta["iterations"] >= 6
+    kept = sorted(p.name for p in run_dir.glob("checkpoint_*.safetensors"))  # --keep: one file per period
+    assert kept == ["checkpoint_000005.safetensors", "checkpoint_000007.safetensors"], kept
+    assert checkpoints.load(run_dir / kept[0]).meta["iterations"] == 5
     assert resumed.meta["history"][0] == model.meta["history"][0]
     # the app's sampler defaults can be changed afterwards, with the change recorded
     assert training_main(["sampler-defaults", str(out), "--n-steps", "9", "--reason", "test"]) == 0

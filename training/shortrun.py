@@ -63,6 +63,7 @@ class ShortRunTrainConfig:
     log_every: int = field(25, "history row every n iterations")
     sample_every: int = field(500, "sample grid every n iterations")
     checkpoint_every: int = field(500, "checkpoint and resumable state every n iterations")
+    keep: bool = field(False, "also keep each periodic checkpoint as run_dir/checkpoint_NNNNNN.safetensors")
     app_steps: int = field(256, "n_steps of the sampler the app starts with")
     resume: bool = field(False, "continue from run_dir/state.safetensors")
 
@@ -135,7 +136,10 @@ def train(cfg: ShortRunTrainConfig) -> Path:
                 "iterations": it, **provenance(device), "sampler": app_sampler.to_dict(),
                 "history": history.downsample(300), "metrics": {},
                 "title": "Short-run Langevin EBM with replay buffer"}
-        return checkpoints.save(model, cfg.out, meta)
+        path = checkpoints.save(model, cfg.out, meta)
+        if cfg.keep:
+            checkpoints.save(model, run_dir / f"checkpoint_{it:06d}.safetensors", meta)
+        return path
 
     bar = tqdm(range(start_it, cfg.iterations), initial=start_it, total=cfg.iterations,
                desc="shortrun", mininterval=5)
