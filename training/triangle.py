@@ -5,9 +5,16 @@ with the current networks just before its step):
   E step  min_α  mean E(x) − mean E(g(z))                          (max_α KL(P‖Π) − KL(Q‖Π))
   I step  min_φ  ‖g(z̃) − x‖² + w·KL_z + 0.1·(−log q_φ(z|g(z)))   (KL(Q‖P), sleep phase)
   G step  min_θ  ‖g(z̃) − x‖² + mean E(g(z)) + 0.1·(−log q_φ(z|g(z)))         (KL(Q‖P) + KL(P‖Π))
-with z ~ N(0, I), z̃ = μ_φ(x) + σ_φ(x)·ε. Adam (β₁ = 0.5) per network, gradient norms clipped at 100,
-learning rates decayed per epoch. The history logs KL(Q‖P) (up to constants), the energy gap
-E_P[E] − E_Q[E], the sleep NLL, the reconstruction error and each step's loss.
+with z ~ N(0, I), z̃ = μ_φ(x) + σ_φ(x)·ε, w = 1 (the ELBO; the public code's element mean is w = 1/d).
+Adam (β₁ = 0.5) per network, gradient norms clipped at 100, learning rates decayed per epoch. The
+history logs KL(Q‖P) (up to constants), the energy gap E_P[E] − E_Q[E], the sleep NLL, the
+reconstruction error and each step's loss.
+
+With --occlusion NAME the run learns from incomplete images, as the paper's Section 4.3: every
+training image keeps one fixed occlusion; its hidden pixels start at the mean of the observed ones
+and, after each batch's G step, are replaced by the current reconstruction g(μ_φ(x)). The three
+steps see these gradually recovered images; the history logs the recovery error on hidden pixels
+(Table III's mean |x − x*| relative to the pixel range); only that score ever reads the true pixels.
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ import torch
 from tqdm import tqdm
 
 from ebmviz import checkpoints
+from ebmviz.corruption import OCCLUSIONS, occlusion
 from ebmviz.data import load_dataset_with_source
 from ebmviz.device import pick, seed_everything
-from ebmviz.models.triangle import TriangleConfig, TriangleModel
+from ebmviz.models.triangle import TriangleConfig, TriangleModel, recovery_error
 from ebmviz.sampling import LangevinConfig
 from training.cli import field, parse_config
 from training.common import History, provenance, save_grid
@@ -47,6 +55,7 @@ class TriangleTrainConfig:
     clip_grad_norm: float = field(100.0, "clip each network's parameter-gradient norm")
     sleep_weight: float = field(0.1, "weight of the sleep-phase NLL in the I and G steps")
     energy_l2: float = field(0.0, "weight of an E² regulariser in the E step (0: as the paper)")
+    occlusion: str = field("", "learn from incomplete images: P.5, P.7, MB10, B9 or B13 ('' = complete)")
     kl_weight: float = field(1.0, "weight of KL(q_φ(z|x)‖N(0, I)) summed over z; the public code's "
                                   "element mean is 1/nz")
     nz: int = field(32, "latent dimension d")
@@ -82,10 +91,18 @@ def train(cfg: TriangleTrainConfig) -> Path:
     seed_everything(cfg.seed)
     device = pick(cfg.device)
     ds = load_dataset_with_source(cfg.dataset, "train")
-    data = ds.images.to(device)
+    clean = ds.images.to(device)
+    data, hidden = clean, None
+    if cfg.occlusion:
+        if cfg.occlusion not in OCCLUSIONS:
+            raise SystemExit(f"--occlusion: unknown {cfg.occlusion!r}; choose one of {', '.join(OCCLUSIONS)}")
+        _, hidden = occlusion(cfg.occlusion, clean.cpu(), seed=cfg.seed)
+        hidden = hidden.to(device)
+        observed_mean = (clean * ~hidden).sum(0, keepdim=True) / (~hidden).sum(0, keepdim=True).clamp_min(1)
+        data = torch.where(hidden, observed_mean.expand_as(clean), clean)  # filled in as training goes
     model = TriangleModel(TriangleConfig(nz=cfg.nz, width=cfg.width, hidden=cfg.hidden)).to(device)
     init_weights(model)
-    model.data_mean.copy_(data.mean(0, keepdim=True))
+    model.data_mean.copy_(data.mean(0, keepdim=True))  # occluded runs: the mean of observed pixels
     gen_net, inf_net, e_net = model.generator, model.inference, model.energy_net
     opt_e = torch.optim.Adam(e_net.parameters(), lr=cfg.lr_e, betas=(cfg.beta1, 0.999))
     opt_i = torch.optim.Adam(inf_net.parameters(), lr=cfg.lr_i, betas=(cfg.beta1, 0.999))
@@ -99,10 +116,14 @@ def train(cfg: TriangleTrainConfig) -> Path:
 
     def checkpoint() -> Path:
         refine = LangevinConfig(n_steps=60, step_size=10.0, noise_std=0.005, grad_clip=0.03, record_every=2)
+        metrics = {}
+        if hidden is not None:
+            metrics = {"occlusion": cfg.occlusion, "hidden_share": float(hidden.float().mean()),
+                       "recovery_error": float(recovery_error(data, clean, hidden).mean())}
         meta = {"dataset": {"name": cfg.dataset, "split": "train", "source": ds.source, "n_images": len(ds)},
                 "train_config": asdict(cfg), "wall_time_s": round(time.time() - t0, 1), "iterations": it,
                 "epochs": epoch, **provenance(device), "sampler": refine.to_dict(),
-                "history": history.downsample(400), "metrics": {},
+                "history": history.downsample(400), "metrics": metrics,
                 "title": "Divergence triangle: generator, inference and energy models"}
         return checkpoints.save(model, cfg.out, meta)
 
@@ -115,7 +136,8 @@ def train(cfg: TriangleTrainConfig) -> Path:
             if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
                 out_of_time = True
                 break
-            x = data[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            x = data[idx]
             z = torch.randn(len(x), cfg.nz, generator=gen).to(device)
             eps = torch.randn(len(x), cfg.nz, generator=gen).to(device)
             # E step: push energy down on data, up on generator samples
@@ -133,15 +155,22 @@ def train(cfg: TriangleTrainConfig) -> Path:
             e_fake = e_net(fake_g).mean()
             sleep_g = model.sleep_term(z, fake_g)
             step(opt_g, recon_g + e_fake + cfg.sleep_weight * sleep_g, gen_net.parameters(), cfg.clip_grad_norm)
+            if hidden is not None:  # one round of recovery: hidden pixels <- the current reconstruction
+                with torch.no_grad():
+                    data[idx] = torch.where(hidden[idx], model.reconstruct(x), x)
             if it % cfg.log_every == 0:
                 with torch.no_grad():
                     e_real = e_net(x).mean()
                     mse = ((model.reconstruct(x) - x) / 2).pow(2).mean()  # [0, 1] scale
                 gap = (e_fake - e_real).item()
+                if hidden is not None:
+                    extra = {"recovery_error": float(recovery_error(data[idx], clean[idx], hidden[idx]).mean())}
+                else:
+                    extra = {}
                 history.log(iteration=it, epoch=epoch, recon=recon.item(), kl_z=kl.mean().item(),
                             kl_qp=recon.item() / (2 * model.config.obs_std ** 2) + kl.mean().item(),
                             sleep_nll=sleep.item(), e_real=e_real.item(), e_fake=e_fake.item(),
-                            energy_gap=gap, mse=mse.item(), minutes=(time.time() - t0) / 60)
+                            energy_gap=gap, mse=mse.item(), minutes=(time.time() - t0) / 60, **extra)
                 bar.set_postfix(mse=f"{mse.item():.4f}", gap=f"{gap:+.2f}")
             if it % cfg.sample_every == 0:
                 with torch.no_grad():
