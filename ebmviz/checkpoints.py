@@ -60,8 +60,9 @@ def resolve(path_or_name: str | Path) -> Path:
 
 
 def read_meta(path: Path | str) -> dict:
-    """The metadata dict of a checkpoint file, validating the header without loading tensors."""
-    path = Path(path)
+    """The metadata dict of a checkpoint file (a path or a shipped name), validating the header without
+    loading tensors."""
+    path = resolve(path)
     if not path.is_file():
         raise CheckpointError(path, "no such file")
     size = path.stat().st_size

@@ -66,6 +66,7 @@ class TriangleTrainConfig:
     log_every: int = field(20, "history row every n iterations")
     sample_every: int = field(500, "sample grid every n iterations")
     checkpoint_every: int = field(1000, "checkpoint every n iterations")
+    keep: bool = field(False, "also keep each periodic checkpoint as run_dir/checkpoint_NNNNNN.safetensors")
 
 
 def init_weights(module: torch.nn.Module) -> None:
@@ -125,7 +126,10 @@ def train(cfg: TriangleTrainConfig) -> Path:
                 "epochs": epoch, **provenance(device), "sampler": refine.to_dict(),
                 "history": history.downsample(400), "metrics": metrics,
                 "title": "Divergence triangle: generator, inference and energy models"}
-        return checkpoints.save(model, cfg.out, meta)
+        path = checkpoints.save(model, cfg.out, meta)
+        if cfg.keep:
+            checkpoints.save(model, run_dir / f"checkpoint_{it:06d}.safetensors", meta)
+        return path
 
     n_batches = len(data) // cfg.batch_size
     bar = tqdm(total=cfg.epochs * n_batches, desc="triangle", mininterval=5)
