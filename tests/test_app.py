@@ -6,7 +6,9 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ebmviz import checkpoints
 from ebmviz.checkpoints import REPO_CHECKPOINTS
+from ebmviz.sampling import LangevinConfig
 
 ROOT = REPO_CHECKPOINTS.parent
 
@@ -192,3 +194,14 @@ def test_triangle_occlusion_table_and_diagram():
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     text = str(fig["layout"]["annotations"])
     assert "KL(Q‖P)" in text and "KL(P‖Π)" in text and "KL(Q‖Π)" in text
+
+
+def test_triangle_refinement_starts_from_the_shipped_sampler_and_takes_other_settings():
+    at = open_page("views/triangle.py")
+    at.segmented_control(key="tri_view").set_value("Refinement").run()
+    shipped = LangevinConfig.from_dict(checkpoints.load("triangle-mnist").meta["sampler"])
+    assert at.slider(key="tri_k").value == shipped.n_steps and at.number_input(key="tri_s").value == shipped.step_size
+    at.number_input(key="tri_s").set_value(10.0).run()
+    at.slider(key="tri_k").set_value(60).run()
+    assert not at.exception
+    assert any("after 60 Langevin steps" in c for im in at.image for c in im.captions)
