@@ -99,6 +99,7 @@ def test_comparison_short_vs_long():
     assert not at.exception
     captions = " ".join(c for im in at.image for c in im.captions)
     assert "16 steps" in captions and "160 steps" in captions and "saturated" in captions
+    assert len(re.findall(r"digits (?:\d ){7}\d", captions)) == 2  # the evaluator's digit for each of 8 chains
 
 
 @pytest.fixture
