@@ -177,7 +177,8 @@ def history_figure(history: list[dict], keys: list[str]) -> go.Figure:
     for k in keys:
         fig.add_trace(go.Scatter(x=[r.get(xkey) for r in history], y=[r.get(k) for r in history],
                                  name=k))
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=xkey)
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=xkey,
+                      showlegend=True)  # also with one curve, so it is named
     return fig
 
 

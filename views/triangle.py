@@ -104,4 +104,8 @@ else:
                 "lowers E_P[E], the I step lowers KL(Q‖P) and the sleep NLL.")
     st.plotly_chart(figures.history_figure(hist, ["kl_qp", "energy_gap", "sleep_nll", "e_real", "e_fake"]),
                     key=f"{P}_hist")
-    st.plotly_chart(figures.history_figure(hist, ["mse"]), key=f"{P}_hist_mse")
+    errors = ["mse"] + (["recovery_error"] if "recovery_error" in hist[-1] else [])  # runs with --occlusion
+    st.plotly_chart(figures.history_figure(hist, errors), key=f"{P}_hist_mse")
+    st.caption("mse: per-pixel reconstruction error of the training batch on the [0, 1] scale"
+               + ("; recovery_error: error on the hidden pixels of the occluded training digits" if len(errors) > 1
+                  else ""))
