@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.browser import chromium_page, streamlit_server, wait_idle  # noqa: E402
 
@@ -41,8 +43,11 @@ def watch_play(page, pattern: str, done: str, what: str) -> None:
     first = set(page.evaluate("() => Object.keys(window.__seen)"))
     t0 = page.evaluate("() => performance.now()")
     page.get_by_role("button", name="Play").click()
-    page.wait_for_function("([d]) => Object.keys(window.__seen).some(k => new RegExp(d).test(k))",
-                           arg=[done], timeout=120_000, polling=250)
+    try:
+        page.wait_for_function("([d]) => Object.keys(window.__seen).some(k => new RegExp(d).test(k))",
+                               arg=[done], timeout=120_000, polling=250)
+    except PlaywrightTimeout:
+        print("the last frame did not appear within 120 s; the frames seen until then:")
     seen = page.evaluate("() => window.__seen")
     report({k: (t - t0) / 1000 for k, t in seen.items() if k not in first}, what)
 

@@ -35,6 +35,10 @@ from ebmviz.sampling import LangevinConfig
 from training.cli import field, parse_config
 from training.common import History, provenance, save_grid
 
+# The app's refinement settings written into every checkpoint: a few small, clipped steps. Longer or larger
+# moves leave the generator's samples for blob-like minima of E (checkpoints/README.md has the numbers).
+REFINE_DEFAULT = LangevinConfig(n_steps=10, step_size=1.0, noise_std=0.005, grad_clip=0.01, record_every=1)
+
 
 @dataclass(frozen=True)
 class TriangleTrainConfig:
@@ -116,14 +120,14 @@ def train(cfg: TriangleTrainConfig) -> Path:
     run_dir = Path(cfg.run_dir)
 
     def checkpoint() -> Path:
-        refine = LangevinConfig(n_steps=60, step_size=10.0, noise_std=0.005, grad_clip=0.03, record_every=2)
+        refine = REFINE_DEFAULT
         metrics = {}
         if hidden is not None:
             metrics = {"occlusion": cfg.occlusion, "hidden_share": float(hidden.float().mean()),
                        "recovery_error": float(recovery_error(data, clean, hidden).mean())}
         meta = {"dataset": {"name": cfg.dataset, "split": "train", "source": ds.source, "n_images": len(ds)},
                 "train_config": asdict(cfg), "wall_time_s": round(time.time() - t0, 1), "iterations": it,
-                "epochs": epoch, **provenance(device), "sampler": refine.to_dict(),
+                "epochs": round(it / n_batches, 2), **provenance(device), "sampler": refine.to_dict(),
                 "history": history.downsample(400), "metrics": metrics,
                 "title": "Divergence triangle: generator, inference and energy models"}
         path = checkpoints.save(model, cfg.out, meta)
@@ -134,7 +138,7 @@ def train(cfg: TriangleTrainConfig) -> Path:
     n_batches = len(data) // cfg.batch_size
     bar = tqdm(total=cfg.epochs * n_batches, desc="triangle", mininterval=5)
     out_of_time = False
-    for epoch in range(cfg.epochs):  # noqa: B007 (epoch is read by checkpoint())
+    for epoch in range(cfg.epochs):
         order = torch.randperm(len(data), generator=gen).to(device)
         for b in range(n_batches):
             if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
@@ -182,12 +186,12 @@ def train(cfg: TriangleTrainConfig) -> Path:
                     save_grid(gen_net(fixed_z), run_dir / f"samples_{it:06d}.png")
                     save_grid(torch.cat([x[:32], model.reconstruct(x[:32])]), run_dir / f"recon_{it:06d}.png")
                     model.train()
-            if it and it % cfg.checkpoint_every == 0:
+            it += 1  # iterations done; checkpoints record this count, as the short-run trainer does
+            bar.update()
+            if it % cfg.checkpoint_every == 0:
                 model.eval()
                 checkpoint()
                 model.train()
-            it += 1
-            bar.update()
         for s in scheds:
             s.step()
         if out_of_time:

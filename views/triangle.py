@@ -64,12 +64,12 @@ elif view == "Occlusion":
 elif view == "Refinement":
     base = LangevinConfig.from_dict(model.meta.get("sampler", {}))
     c = st.columns(3)
-    k = c[0].slider("Langevin steps on the energy model", 0, 300, base.n_steps, 5, key=f"{P}_k")
-    s = c[1].number_input("step size s", 0.01, 100.0, base.step_size, key=f"{P}_s",
+    k = c[0].slider("Langevin steps on the energy model", 0, 300, min(base.n_steps, 300), 5, key=f"{P}_k")
+    s = c[1].number_input("step size s", 0.01, 100.0, float(base.step_size), key=f"{P}_s",
                           help="x ← x − s·clip(∇E(x)) + σ·ξ. The shipped default is small: E was trained against "
                                "generator samples only, and long or large moves leave them for blob-like minima.")
-    clip = c[2].number_input("clip ∇E entries at ±", 0.001, 1.0, base.grad_clip or 0.03, format="%.3f",
-                             key=f"{P}_clip")
+    clip = c[2].number_input("clip ∇E entries at ±", 0.001, 1.0, float(base.grad_clip or 0.03), step=0.001,
+                             format="%.3f", key=f"{P}_clip")
     cfg = LangevinConfig(n_steps=k, step_size=s, noise_std=base.noise_std, grad_clip=clip, record_every=max(1, k))
     r = tc.refined_samples(name, 16, cfg, seed)
     a, b = st.columns(2)
