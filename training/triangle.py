@@ -120,14 +120,13 @@ def train(cfg: TriangleTrainConfig) -> Path:
     run_dir = Path(cfg.run_dir)
 
     def checkpoint() -> Path:
-        refine = REFINE_DEFAULT
         metrics = {}
         if hidden is not None:
             metrics = {"occlusion": cfg.occlusion, "hidden_share": float(hidden.float().mean()),
                        "recovery_error": float(recovery_error(data, clean, hidden).mean())}
         meta = {"dataset": {"name": cfg.dataset, "split": "train", "source": ds.source, "n_images": len(ds)},
                 "train_config": asdict(cfg), "wall_time_s": round(time.time() - t0, 1), "iterations": it,
-                "epochs": round(it / n_batches, 2), **provenance(device), "sampler": refine.to_dict(),
+                "epochs": round(it / n_batches, 2), **provenance(device), "sampler": REFINE_DEFAULT.to_dict(),
                 "history": history.downsample(400), "metrics": metrics,
                 "title": "Divergence triangle: generator, inference and energy models"}
         path = checkpoints.save(model, cfg.out, meta)
