@@ -3,8 +3,8 @@
 A file holds the module's ``state_dict`` tensors and one metadata entry, ``"ebmviz"``, a JSON
 object with at least ``kind`` (a key of ``ebmviz.models.KINDS``) and ``arch`` (the model
 config). Training adds ``dataset``, ``train_config``, ``command``, ``wall_time_s``, ``device``,
-``metrics``, ``history`` and, for generative models, ``sampler`` (``LangevinConfig`` fields the
-app starts with). Any unreadable file raises ``CheckpointError`` naming the path and the reason.
+``metrics``, ``history`` and the sampling settings ``model.draw`` starts with (``sampler``: the
+``LangevinConfig`` fields; the CF-EBM also ``cascade``). Any unreadable file raises ``CheckpointError`` naming the path and the reason.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from torch import nn
-
-from ebmviz.models import KINDS
+from ebmviz.models import KINDS, Model
 
 SUFFIX = ".safetensors"
 META_KEY = "ebmviz"
@@ -97,18 +95,18 @@ def read_meta(path: Path | str) -> dict:
     return meta
 
 
-def save(module: nn.Module, path: Path | str, meta: dict) -> Path:
+def save(module: Model, path: Path | str, meta: dict) -> Path:
     """Write ``module``'s tensors and ``meta`` atomically (temp file in the same folder + rename).
 
-    ``meta["kind"]`` defaults to ``module.kind`` and ``meta["arch"]`` to ``module.arch()``.
+    ``meta["kind"]``, ``meta["arch"]`` and ``meta["title"]`` default to the module's own.
     """
     path = Path(path)
     meta = dict(meta)
     meta.setdefault("kind", getattr(module, "kind", None))
     if meta["kind"] not in KINDS:
         raise ValueError(f"cannot save kind {meta['kind']!r}; register it in ebmviz.models.KINDS")
-    if "arch" not in meta and hasattr(module, "arch"):
-        meta["arch"] = module.arch()
+    meta.setdefault("arch", module.arch())
+    meta.setdefault("title", module.title)
     return write_safetensors(path, module.state_dict(), {META_KEY: json.dumps(meta)})
 
 
@@ -129,7 +127,7 @@ def write_safetensors(path: Path | str, tensors: dict[str, torch.Tensor], metada
     return path
 
 
-def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> Model:
     """Build the module named by the file's ``kind``, load its tensors, return it in eval mode.
 
     Parameters have ``requires_grad`` off (samplers only need input gradients); ``module.meta``
@@ -139,7 +137,7 @@ def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> nn.Mod
     meta = read_meta(path)
     cls = KINDS[meta["kind"]]
     try:
-        module = cls(cls.Config(**meta.get("arch", {})))
+        module = cls.from_arch(meta.get("arch", {}), meta)
     except TypeError as exc:
         raise CheckpointError(path, f"architecture config does not fit {cls.__name__}: {exc}") from None
     try:
@@ -152,7 +150,6 @@ def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> nn.Mod
     except RuntimeError as exc:
         first = str(exc).splitlines()[0:2]
         raise CheckpointError(path, f"tensors do not match the architecture: {' '.join(first)}") from None
-    module.meta = meta
     module.eval().requires_grad_(False)
     return module.to(device)
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ebmviz.images import from_u8
+
 NAMES = ("mnist", "fashion-mnist")
 SPLITS = ("train", "test")
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -139,10 +141,8 @@ def _embedded_split(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 def to_tensor(images_u8: np.ndarray) -> torch.Tensor:
     """uint8 (N, 28, 28) or (N, 1, 28, 28) -> float32 (N, 1, 28, 28) in [-1, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(images_u8)).float()
-    if t.dim() == 3:
-        t = t.unsqueeze(1)
-    return t / 127.5 - 1.0
+    t = from_u8(torch.from_numpy(np.ascontiguousarray(images_u8)))
+    return t.unsqueeze(1) if t.dim() == 3 else t
 
 
 def load_dataset_with_source(

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ebmviz.images import from_u8
+
 
 @dataclass(frozen=True)
 class PCA2:
@@ -18,9 +20,8 @@ class PCA2:
 
     def transform(self, images: np.ndarray) -> np.ndarray:
         """(N, ...) images (float in [-1, 1] or uint8 0..255) -> (N, 2)."""
-        flat = np.asarray(images).reshape(len(images), -1).astype(np.float32)
-        if np.asarray(images).dtype == np.uint8:
-            flat = flat / 127.5 - 1.0
+        flat = np.asarray(images).reshape(len(images), -1)
+        flat = from_u8(flat) if flat.dtype == np.uint8 else flat.astype(np.float32)
         return (flat - self.mean) @ self.components.T
 
 

@@ -10,11 +10,6 @@ DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
-def as_u8(x: np.ndarray) -> np.ndarray:
-    """Float images in [-1, 1] -> uint8 0..255, same shape (as ``ebmviz.sampling.to_uint8``)."""
-    return ((np.clip(np.asarray(x, dtype=np.float32), -1, 1) + 1) * 127.5).round().astype(np.uint8)
-
-
 def tile(images: np.ndarray, ncol: int = 8, pad: int = 2, scale: int = 1,
          highlight: int | None = None) -> np.ndarray:
     """Tile (B, 1, H, W) or (B, H, W) uint8 images into one (rows·(H+pad), ncol·(W+pad)) image.

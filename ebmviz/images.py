@@ -1,14 +1,36 @@
-"""Turning an uploaded picture into a digit tensor, with plain-language notes on what changed."""
+"""Images: float states in [-1, 1] and uint8 pixels, one conversion each way; uploaded pictures as digits.
+
+A state x in [-1, 1] shows as the pixel round((x + 1)·127.5) in 0..255, and a pixel p reads back as
+p/127.5 − 1. ``to_u8`` and ``from_u8`` are the only places that write this: samplers record frames with
+them, figures and the app show them, training stores replay buffers with them.
+"""
 
 from __future__ import annotations
 
 import io
+from typing import TypeVar
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
 MAX_PIXELS = 4096 * 4096  # refuse decompression bombs before decoding
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+
+def to_u8(x: Array) -> Array:
+    """States in [-1, 1] (clipped first) -> uint8 pixels 0..255, same shape and kind (a tensor comes back on the CPU)."""
+    if isinstance(x, torch.Tensor):
+        return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    return ((np.clip(np.asarray(x, dtype=np.float32), -1, 1) + 1) * 127.5).round().astype(np.uint8)
+
+
+def from_u8(pixels: Array) -> Array:
+    """uint8 pixels 0..255 -> float32 states in [-1, 1], same shape and kind (a tensor stays on its device)."""
+    if isinstance(pixels, torch.Tensor):
+        return pixels.float() / 127.5 - 1.0
+    return np.asarray(pixels, dtype=np.float32) / 127.5 - 1.0
 
 
 class ImageError(ValueError):
@@ -59,5 +81,5 @@ def image_from_bytes(raw: bytes) -> tuple[torch.Tensor, list[str]]:
     if border.mean() > 127:
         arr = 255 - arr
         notes.append("inverted to light-on-dark (MNIST digits are white on black)")
-    x = torch.from_numpy(arr / 127.5 - 1).view(1, 1, 28, 28)
+    x = torch.from_numpy(from_u8(arr)).view(1, 1, 28, 28)
     return x, notes

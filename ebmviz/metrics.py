@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 import torch
 from torch import nn
 
+from ebmviz.images import from_u8
 from ebmviz.models.evaluator import JUNK
 
 CONFIDENT = 0.9  # a sample "is a digit" when the evaluator's top probability exceeds this
@@ -36,9 +37,6 @@ class Quality:
     class_entropy: float  # nats; ln 10 = 2.303 for all ten digits equally often
     class_counts: list[int]  # predicted digits 0..9
     frechet: float | None  # against the reference features, None without a reference
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @torch.no_grad()
@@ -106,5 +104,5 @@ def saturation(images: np.ndarray, level: float = 0.9) -> float:
     """
     x = np.asarray(images)
     if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 127.5 - 1.0
+        x = from_u8(x)
     return float((x >= level).mean())

@@ -28,6 +28,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from ebmviz.images import to_u8
+
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -127,9 +129,10 @@ class Trajectory:
     def n_diverged(self) -> int:
         return int((self.diverged_at >= 0).sum())
 
-    def acceptance_rate(self) -> np.ndarray | None:
-        """(T,) mean acceptance over chains per step, or None for ULA."""
-        return None if self.accept is None else self.accept.mean(axis=1)
+    @property
+    def grad_evals(self) -> int:
+        """Energy-gradient evaluations per chain: one per step run."""
+        return int(self.grad_norm.shape[0])
 
 
 def energy_and_grad(energy: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -236,11 +239,6 @@ def langevin_steps(
         )
 
 
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Images in [-1, 1] -> uint8 0..255 on the CPU (same shape)."""
-    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
-
-
 class LiveRun:
     """B chains advanced on demand, recording as they go: the collector behind ``langevin``.
 
@@ -255,7 +253,7 @@ class LiveRun:
             raise ValueError(f"frame_format must be 'uint8' or 'float32', got {frame_format!r}")
         config.validate()
         self.config, self._energy_fn = config, energy
-        self._grab = to_uint8 if frame_format == "uint8" else (lambda v: v.detach().float().cpu())
+        self._grab = to_u8 if frame_format == "uint8" else (lambda v: v.detach().float().cpu())
         x0 = x0.detach() if config.clamp is None else x0.detach().clamp(*config.clamp)
         self._steps = langevin_steps(energy, x0, config, seed)
         self.t, self.x = 0, x0

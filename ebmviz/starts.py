@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-KINDS = {
+START_KINDS = {  # start -> what the app calls it
     "noise": "uniform noise U(−1, 1)",
     "data": "real digits",
     "data+noise": "real digits + Gaussian noise",
@@ -13,10 +13,10 @@ KINDS = {
 }
 
 
-def make_starts(kind: str, n: int, seed: int = 0, *, data: torch.Tensor | None = None,
+def make_starts(start: str, n: int, seed: int = 0, *, data: torch.Tensor | None = None,
                 data_noise: float = 0.3, model=None, image: torch.Tensor | None = None
                 ) -> torch.Tensor:
-    """n start states of ``kind`` (a key of ``KINDS``), deterministic in ``seed``.
+    """n start states of the kind ``start`` (a key of ``START_KINDS``), deterministic in ``seed``.
 
     Args:
         data: (N, 1, 28, 28) digits for "data" / "data+noise".
@@ -24,25 +24,25 @@ def make_starts(kind: str, n: int, seed: int = 0, *, data: torch.Tensor | None =
         model: a module with ``replay_samples(n, seed)`` for "replay".
         image: (1, 1, 28, 28) for "upload"; every chain starts from it.
     Raises:
-        ValueError with a readable reason when the kind cannot be served.
+        ValueError with a readable reason when the start cannot be served.
     """
     g = torch.Generator().manual_seed(int(seed))
-    if kind == "noise":
+    if start == "noise":
         return torch.rand(n, 1, 28, 28, generator=g) * 2 - 1
-    if kind in ("data", "data+noise"):
+    if start in ("data", "data+noise"):
         if data is None or len(data) == 0:
             raise ValueError("no data loaded to start chains from")
         x = data[torch.randint(len(data), (n,), generator=g)].float().cpu()
-        if kind == "data+noise":
+        if start == "data+noise":
             x = (x + data_noise * torch.randn(x.shape, generator=g)).clamp(-1, 1)
         return x
-    if kind == "replay":
+    if start == "replay":
         out = None if model is None or not hasattr(model, "replay_samples") else model.replay_samples(n, seed)
         if out is None:
             raise ValueError("this checkpoint has no replay buffer; pick another start")
         return out.float().cpu()
-    if kind == "upload":
+    if start == "upload":
         if image is None:
             raise ValueError("upload an image first")
         return image.reshape(1, 1, 28, 28).float().cpu().repeat(n, 1, 1, 1)
-    raise ValueError(f"unknown start kind {kind!r}; choose one of {', '.join(KINDS)}")
+    raise ValueError(f"unknown start {start!r}; choose one of {', '.join(START_KINDS)}")

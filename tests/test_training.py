@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from ebmviz import checkpoints
+from ebmviz.models.triangle import REFINEMENT
 from ebmviz.sampling import LangevinConfig, langevin
 from training.__main__ import main as training_main
-from training.triangle import REFINE_DEFAULT
 
 pytestmark = pytest.mark.slow
 
@@ -65,13 +65,13 @@ def test_coarse_to_fine_smoke_through_two_stages(tmp_path):
     model = checkpoints.load(out)
     assert (model.stage, model.beta) == (2, 1.0)
     snaps = model.snapshots()
-    assert [(s["stage"], s["beta"]) for s in snaps] == [
+    assert [(s.stage, s.beta) for s in snaps] == [
         (0, 1.0), (1, 0.0), (1, 0.5), (1, 1.0), (1, 1.0),
         (2, 0.0), (2, 0.25), (2, 0.5), (2, 0.75), (2, 1.0)]
     x = torch.rand(5, 1, 28, 28) * 2 - 1
     for stage in (1, 2):
-        before = model.snapshot_model(max(s["index"] for s in snaps if s["stage"] == stage - 1))
-        after = model.snapshot_model(min(s["index"] for s in snaps if s["stage"] == stage))
+        before = model.snapshot_model(max(s.index for s in snaps if s.stage == stage - 1))
+        after = model.snapshot_model(min(s.index for s in snaps if s.stage == stage))
         xs = pool(x) if stage == 1 else x
         torch.testing.assert_close(after(xs), before.energy(pool(xs), stage - 1), rtol=1e-5, atol=1e-5)
     assert len(model.meta["history"]) >= 8 and {"stage", "beta", "cd"} <= set(model.meta["history"][0])
@@ -93,7 +93,7 @@ def test_triangle_smoke(tmp_path):
     assert {"kl_qp", "energy_gap", "sleep_nll", "recon", "mse"} <= set(row)
     assert model.generate(2).shape == (2, 1, 28, 28) and model.reconstruct(model.generate(2)).shape == (2, 1, 28, 28)
     assert model.data_mean.abs().sum() > 0  # the mean image for the fill-with-the-mean baseline
-    assert model.meta["sampler"] == REFINE_DEFAULT.to_dict()  # the page's refinement default, from the trainer
+    assert model.meta["sampler"] == REFINEMENT.to_dict()  # the page's refinement default, from the trainer
 
 
 def test_triangle_learns_from_occluded_images(tmp_path):

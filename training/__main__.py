@@ -1,10 +1,16 @@
-"""python -m training <method> [--flags]; ``python -m training <method> --help`` lists them."""
+"""python -m training <method> [--flags]; ``python -m training <method> --help`` lists them.
+
+Every model kind in ``ebmviz.models.KINDS`` is trained by the module ``training/<kind>.py`` (its
+``main(argv, prog)``); ``sampler-defaults`` edits the sampler a checkpoint ships.
+"""
 
 import importlib
 import sys
 
-METHODS = {"shortrun": "shortrun", "coarse_to_fine": "coarse_to_fine", "triangle": "triangle", "evaluator": "evaluator",
-           "sampler-defaults": "sampler_defaults"}
+from ebmviz.models import KINDS
+
+TOOLS = {"sampler-defaults": "sampler_defaults"}
+METHODS = {**{kind: kind for kind in KINDS}, **TOOLS}  # command -> module under training/
 
 
 def main(argv: list[str]) -> int:

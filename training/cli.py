@@ -1,34 +1,58 @@
-"""Command-line flags generated from a frozen config dataclass (one flag per field)."""
+"""Command-line flags generated from a frozen config dataclass (one flag per field, help from its reason)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
-
-
-def _field_type(tp):
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    return args[0] if args else tp
-
-
-def parse_config(cls, argv: list[str], prog: str):
-    """Build ``cls`` from ``--field value`` flags; help text is the field's comment via metadata."""
-    hints = typing.get_type_hints(cls)
-    parser = argparse.ArgumentParser(prog=prog, description=cls.__doc__)
-    for f in dataclasses.fields(cls):
-        tp = _field_type(hints[f.name])
-        flag = "--" + f.name.replace("_", "-")
-        helptext = f.metadata.get("help", "") + f" (default: {f.default})"
-        if tp is bool:
-            parser.add_argument(flag, dest=f.name, default=f.default,
-                                action=argparse.BooleanOptionalAction, help=helptext)
-        else:
-            parser.add_argument(flag, dest=f.name, type=tp, default=f.default, help=helptext)
-    ns = parser.parse_args(argv)
-    return cls(**vars(ns))
 
 
 def field(default, help: str):  # noqa: A002 (mirrors argparse's name)
     """A dataclass field with its one-line reason, shown as the flag's help."""
     return dataclasses.field(default=default, metadata={"help": help})
+
+
+def _strip_optional(tp):
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp
+
+
+def tuple_flag(tp):
+    """An argparse type for ``tuple[int, int, int]`` (exactly three) or ``tuple[float, ...]``: "7,14,28" -> (7, 14, 28)."""
+    args = typing.get_args(tp)
+    variadic = len(args) == 2 and args[1] is Ellipsis
+    item, n = args[0], None if variadic else len(args)
+
+    def parse(text: str) -> tuple:
+        try:
+            values = tuple(item(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {item.__name__}s, got {text!r}") from None
+        if n is not None and len(values) != n:
+            raise argparse.ArgumentTypeError(f"expected {n} comma-separated {item.__name__}s, got {text!r}")
+        return values
+
+    parse.__name__ = f"{n or 'n'} comma-separated {item.__name__}s"
+    return parse
+
+
+def parse_config(cls, argv: list[str], prog: str):
+    """Build ``cls`` from ``--field value`` flags (``--flag/--no-flag`` for booleans, "a,b,c" for tuples)."""
+    hints = typing.get_type_hints(cls)
+    parser = argparse.ArgumentParser(prog=prog, description=cls.__doc__)
+    for f in dataclasses.fields(cls):
+        tp = _strip_optional(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        shown = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+        helptext = f.metadata.get("help", "") + f" (default: {shown})"
+        if tp is bool:
+            parser.add_argument(flag, dest=f.name, default=f.default,
+                                action=argparse.BooleanOptionalAction, help=helptext)
+        elif typing.get_origin(tp) is tuple:
+            parser.add_argument(flag, dest=f.name, type=tuple_flag(tp), default=f.default, help=helptext)
+        else:
+            parser.add_argument(flag, dest=f.name, type=tp, default=f.default, help=helptext)
+    return cls(**vars(parser.parse_args(argv)))

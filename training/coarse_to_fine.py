@@ -13,16 +13,12 @@ transition, so the app can replay the growth.
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from ebmviz import checkpoints
-from ebmviz.data import load_dataset_with_source
-from ebmviz.device import pick, seed_everything
 from ebmviz.models.coarse_to_fine import (
     CascadeConfig,
     CoarseToFineConfig,
@@ -33,44 +29,33 @@ from ebmviz.models.coarse_to_fine import (
 )
 from ebmviz.sampling import LangevinConfig, sample
 from training.cli import field, parse_config
-from training.common import History, provenance, save_grid
+from training.run import Run, RunConfig
 
 SNAPSHOT_BETAS = (0.0, 0.25, 0.5, 0.75)  # inside each transition, plus one at each stage's end
 
 
 @dataclass(frozen=True)
-class CoarseToFineTrainConfig:
+class CoarseToFineTrainConfig(RunConfig):
     """CF-EBM training: per-stage transition + stable phases, cascade negatives from noise."""
 
-    out: str = field("checkpoints/coarse_to_fine-mnist.safetensors", "checkpoint to write")
-    run_dir: str = field("runs/coarse_to_fine", "sample grids go here")
-    dataset: str = field("mnist", "mnist or fashion-mnist")
-    stage_iterations: str = field("800,1500,2000", "updates at 7, 14 and 28 px (transition included)")
-    transition_iterations: str = field("0,500,800", "updates over which β ramps 0 → 1 at each stage")
-    minutes: float = field(58.0, "stop after this wall time (0: no limit); the stop is noted in meta")
+    minutes: float = field(58.0, "stop after this wall time, time before a resume included (0: no limit); "
+                                 "the stop is noted in meta")
+    sample_every: int = field(250, "sample grid every n iterations of a stage")
+    stage_iterations: tuple[int, int, int] = field((800, 1500, 2000),
+                                                   "updates at 7, 14 and 28 px (transition included)")
+    transition_iterations: tuple[int, int, int] = field((0, 500, 800), "updates over which β ramps 0 → 1 at each stage")
     batch_size: int = field(64, "data and negative samples per update")
     lr: float = field(3e-4, "Adam learning rate (a fresh Adam at every expansion)")
     beta1: float = field(0.0, "Adam β₁")
     clip_grad_norm: float = field(0.1, "clip the parameter-gradient norm")
     alpha: float = field(0.1, "weight of the E² regulariser")
     data_noise: float = field(0.01, "σ_data added to real images")
-    k_steps: str = field("20,20,20", "Langevin steps K_s at 7, 14 and 28 px")
+    k_steps: tuple[int, int, int] = field((20, 20, 20), "Langevin steps K_s at 7, 14 and 28 px")
     step_size: float = field(10.0, "Langevin step size s")
     noise_std: float = field(0.005, "Langevin noise σ")
     grad_clip: float = field(0.03, "clamp each input-gradient entry to ±grad_clip")
     handoff_noise: float = field(0.05, "std of the noise added to upsampled samples at a hand-off")
-    channels: str = field("12,24,48", "feature channels at 28, 14 and 7 px")
-    seed: int = field(0, "seed for data order and noise")
-    device: str = field("auto", "auto, cpu or cuda")
-    log_every: int = field(25, "history row every n iterations")
-    sample_every: int = field(250, "sample grid every n iterations")
-
-
-def _ints(text: str, n: int = 3) -> tuple[int, ...]:
-    values = tuple(int(v) for v in text.split(","))
-    if len(values) != n:
-        raise SystemExit(f"expected {n} comma-separated integers, got {text!r}")
-    return values
+    channels: tuple[int, int, int] = field((12, 24, 48), "feature channels at 28, 14 and 7 px")
 
 
 def beta_at(i: int, transition: int) -> float:
@@ -100,75 +85,77 @@ def cascade_negatives(model: CoarseToFineEBM, n: int, stage: int, beta: float, c
 
 
 def train(cfg: CoarseToFineTrainConfig) -> Path:
-    seed_everything(cfg.seed)
-    device = pick(cfg.device)
-    stage_its, trans_its, k_steps = _ints(cfg.stage_iterations), _ints(cfg.transition_iterations), _ints(cfg.k_steps)
-    plan = snapshot_plan(stage_its, trans_its)
-    ds = load_dataset_with_source(cfg.dataset, "train")
-    levels = [lv.to(device) for lv in pyramid(ds.images)]  # data at 7, 14, 28 px
-    model = CoarseToFineEBM(CoarseToFineConfig(channels=_ints(cfg.channels), n_snapshots=len(plan))).to(device)
-    cascade = CascadeConfig(steps=k_steps, step_size=cfg.step_size, noise_std=cfg.noise_std,
+    run = Run(cfg, CoarseToFineEBM.kind)
+    device = run.device
+    plan = snapshot_plan(cfg.stage_iterations, cfg.transition_iterations)
+    levels = [lv.to(device) for lv in pyramid(run.dataset("train").images)]  # data at 7, 14, 28 px
+    model = CoarseToFineEBM(CoarseToFineConfig(channels=cfg.channels, n_snapshots=len(plan))).to(device)
+    cascade = CascadeConfig(steps=cfg.k_steps, step_size=cfg.step_size, noise_std=cfg.noise_std,
                             grad_clip=cfg.grad_clip, handoff_noise=cfg.handoff_noise)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history, t0, it, stopped_early = History(), time.time(), 0, False
-    run_dir = Path(cfg.run_dir)
+    app = LangevinConfig(n_steps=sum(cfg.k_steps), step_size=cfg.step_size, noise_std=cfg.noise_std,
+                         grad_clip=cfg.grad_clip, record_every=2)
+    new_adam = lambda: torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))  # noqa: E731
+    opt = new_adam()
+    it, first_stage, first_i, stopped_early = 0, 0, 0, False
+    if resumed := run.resume(model, {"adam": opt}):  # the Adam of the stage the run stopped in
+        it, first_stage, first_i = resumed.iteration, resumed.info["stage"], resumed.info["step"]
 
-    def checkpoint() -> Path:
-        app = LangevinConfig(n_steps=sum(k_steps), step_size=cfg.step_size, noise_std=cfg.noise_std,
-                             grad_clip=cfg.grad_clip, record_every=2)
-        meta = {"dataset": {"name": cfg.dataset, "split": "train", "source": ds.source, "n_images": len(ds)},
-                "train_config": asdict(cfg), "wall_time_s": round(time.time() - t0, 1), "iterations": it,
-                **provenance(device), "sampler": app.to_dict(), "cascade": cascade.to_dict(),
-                "history": history.downsample(400), "metrics": {}, "stopped_early": stopped_early,
-                "title": "Coarse-to-fine EBM, 7 → 14 → 28 px"}
-        return checkpoints.save(model, cfg.out, meta)
+    def checkpoint(stage: int, next_i: int) -> Path:
+        """Checkpoint and state; a resumed run continues at update ``next_i`` of ``stage``."""
+        return run.checkpoint(model, it, {"adam": opt}, info={"stage": stage, "step": next_i},
+                              meta={"sampler": app.to_dict(), "cascade": cascade.to_dict(),
+                                    "stopped_early": stopped_early})
 
-    for stage in range(3):
-        if stage > 0:
-            model.set_growth(stage, 0.0 if trans_its[stage] > 0 else 1.0)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    for stage in range(first_stage, 3):
+        resuming = resumed is not None and stage == first_stage and first_i > 0
+        if not resuming:
+            if stage > 0:
+                model.set_growth(stage, 0.0 if cfg.transition_iterations[stage] > 0 else 1.0)
+            opt = new_adam()  # a fresh Adam at every expansion: the old moments belong to a smaller net
         data = levels[stage]
-        bar = tqdm(range(stage_its[stage] + 1), desc=f"stage {stage} ({data.shape[-1]} px)", mininterval=5)
+        n_stage = cfg.stage_iterations[stage]
+        bar = tqdm(range(first_i if resuming else 0, n_stage + 1), desc=f"stage {stage} ({data.shape[-1]} px)",
+                   mininterval=5)
         for i in bar:
-            beta = beta_at(i, trans_its[stage]) if stage > 0 else 1.0
+            beta = beta_at(i, cfg.transition_iterations[stage]) if stage > 0 else 1.0
             model.set_growth(stage, beta)
             for k, (s_snap, i_snap) in enumerate(plan):
                 if (s_snap, i_snap) == (stage, i):
                     model.record_snapshot(k, it)
-            if i == stage_its[stage]:
+            if i == n_stage:
                 break  # the end-of-stage snapshot is taken; no update
-            if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
+            if run.out_of_time():
                 stopped_early = True
                 break
-            real = data[torch.randint(len(data), (cfg.batch_size,), generator=gen).to(device)]
+            real = data[torch.randint(len(data), (cfg.batch_size,), generator=run.gen).to(device)]
             real = (real + cfg.data_noise * torch.randn_like(real)).clamp(-1, 1)
             model.requires_grad_(False)
-            neg = cascade_negatives(model, cfg.batch_size, stage, beta, cascade, gen, cfg.seed * 1_000_003 + it * 3,
-                                    device)
+            neg = cascade_negatives(model, cfg.batch_size, stage, beta, cascade, run.gen,
+                                    cfg.seed * 1_000_003 + it * 3, device)
             model.requires_grad_(True)
-            e_pos, e_neg = model.energy(real, stage, beta), model.energy(neg, stage, beta)
-            cd = e_pos.mean() - e_neg.mean()
-            loss = cd + cfg.alpha * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
+            terms = model.loss(real, neg, stage, beta, cfg.alpha)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            terms.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
             opt.step()
-            if i % cfg.log_every == 0:
-                history.log(iteration=it, stage=stage, beta=beta, loss=loss.item(), cd=cd.item(),
-                            e_real=e_pos.mean().item(), e_fake=e_neg.mean().item(),
-                            minutes=(time.time() - t0) / 60)
-                bar.set_postfix(cd=f"{cd.item():+.3f}", beta=f"{beta:.2f}")
-            if i % cfg.sample_every == 0:
-                save_grid(upsample(upsample(neg)) if stage == 0 else upsample(neg) if stage == 1 else neg,
-                          run_dir / f"stage{stage}_{i:05d}.png")
+            if run.due(cfg.log_every, i):
+                run.log(iteration=it, stage=stage, beta=beta, loss=terms.loss.item(), cd=terms.cd.item(),
+                        e_real=terms.e_real.item(), e_fake=terms.e_fake.item())
+                bar.set_postfix(cd=f"{terms.cd.item():+.3f}", beta=f"{beta:.2f}")
+            if run.due(cfg.sample_every, i):
+                run.grid(upsample(upsample(neg)) if stage == 0 else upsample(neg) if stage == 1 else neg,
+                         f"stage{stage}_{i:05d}")
             it += 1
+            if run.due(cfg.checkpoint_every, it):
+                checkpoint(stage, i + 1)
         bar.close()
-        checkpoint()
         if stopped_early:
+            checkpoint(stage, i)
             print(f"time limit of {cfg.minutes} min reached at stage {stage}, β = {model.beta:.2f}")
             break
-    path = checkpoint()
-    print(f"wrote {path} after {it} iterations, {(time.time() - t0) / 60:.1f} min")
+        checkpoint(stage + 1, 0)
+    path = run.out
+    print(f"wrote {path} after {it} iterations, {run.elapsed / 60:.1f} min")
     return path
 
 

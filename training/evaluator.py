@@ -9,35 +9,31 @@ the evaluator learns to give junk low digit confidence:
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ebmviz import checkpoints
-from ebmviz.data import load_dataset_with_source
-from ebmviz.device import pick, seed_everything
-from ebmviz.metrics import classify
+from ebmviz.metrics import CONFIDENT, classify
 from ebmviz.models.evaluator import JUNK, Evaluator, EvaluatorConfig
 from training.cli import field, parse_config
-from training.common import History, provenance
+from training.run import Run, RunConfig
 
 
 @dataclass(frozen=True)
-class EvaluatorTrainConfig:
+class EvaluatorTrainConfig(RunConfig):
     """Evaluator training (classifier + "not a digit" class)."""
 
-    out: str = field("checkpoints/evaluator-mnist.safetensors", "checkpoint to write")
-    dataset: str = field("mnist", "mnist or fashion-mnist")
+    minutes: float = field(0.0, "stop after this wall time, time before a resume included (0: no limit)")
+    checkpoint_every: int = field(0, "checkpoint and resumable state every n iterations (0: at the end "
+                                     "of every epoch)")
     epochs: int = field(12, "passes over the training digits")
     batch_size: int = field(128, "digits per batch (junk is added on top)")
     junk_share: float = field(0.3, "junk images per digit in a batch")
     lr: float = field(1e-3, "Adam learning rate (cosine decay to 0)")
     width: int = field(32, "classifier width")
-    seed: int = field(0, "seed")
-    device: str = field("auto", "auto, cpu or cuda")
 
 
 def random_affine(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -99,52 +95,63 @@ def make_junk(digits: torch.Tensor, labels: torch.Tensor, n: int, gen: torch.Gen
 def evaluate(model: Evaluator, images: torch.Tensor, labels: torch.Tensor) -> dict:
     pred = classify(model, images)
     return {"accuracy": float((torch.from_numpy(pred.label) == labels).float().mean()),
-            "confident_share": float((pred.confidence > 0.9).mean())}
+            "confident_share": float((pred.confidence > CONFIDENT).mean())}
 
 
-def train(cfg: EvaluatorTrainConfig) -> None:
-    seed_everything(cfg.seed)
-    device = pick(cfg.device)
-    train_ds = load_dataset_with_source(cfg.dataset, "train")
-    test_ds = load_dataset_with_source(cfg.dataset, "test")
+def train(cfg: EvaluatorTrainConfig) -> Path:
+    run = Run(cfg, Evaluator.kind)
+    device = run.device
+    train_ds, test_ds = run.dataset("train"), run.dataset("test")
     x, y = train_ds.images, train_ds.labels
     model = Evaluator(EvaluatorConfig(width=cfg.width)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    steps = cfg.epochs * math.ceil(len(x) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    history, t0, n_junk = History(), time.time(), int(cfg.batch_size * cfg.junk_share)
-    bar = tqdm(total=steps, desc="evaluator", mininterval=5)
-    for epoch in range(cfg.epochs):
+    per_epoch = math.ceil(len(x) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * per_epoch)
+    n_junk, it, order = int(cfg.batch_size * cfg.junk_share), 0, None
+    if resumed := run.resume(model, {"adam": opt}, {"cosine": sched}):
+        it, order = resumed.iteration, resumed.tensors.get("order")
+    every = cfg.checkpoint_every or per_epoch
+
+    def checkpoint(metrics: dict | None = None) -> Path:
+        return run.checkpoint(model, it, {"adam": opt}, {"cosine": sched}, meta={"metrics": metrics or {}},
+                              tensors={} if order is None else {"order": order})
+
+    bar = tqdm(total=cfg.epochs * per_epoch, initial=it, desc="evaluator", mininterval=5)
+    while it < cfg.epochs * per_epoch:
+        epoch, b = divmod(it, per_epoch)
+        if run.out_of_time():
+            print(f"time limit of {cfg.minutes} min reached in epoch {epoch}")
+            break
+        if b == 0:
+            order = torch.randperm(len(x), generator=run.gen)
         model.train()
-        order = torch.randperm(len(x), generator=gen)
-        for i in range(0, len(x), cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
-            xb = random_affine(x[idx], gen)
-            junk = make_junk(x, y, n_junk, gen)
-            inputs = torch.cat([xb, junk]).to(device)
-            targets = torch.cat([y[idx], torch.full((n_junk,), JUNK)]).to(device)
-            loss = F.cross_entropy(model(inputs), targets, label_smoothing=0.02)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update(1)
-        model.eval()
-        m = evaluate(model, test_ds.images.to(device), test_ds.labels.to(device))
-        history.log(epoch=epoch, loss=loss.item(), **m)
-        bar.set_postfix(acc=f"{m['accuracy']:.3f}", conf=f"{m['confident_share']:.3f}")
+        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        xb = random_affine(x[idx], run.gen)
+        junk = make_junk(x, y, n_junk, run.gen)
+        inputs = torch.cat([xb, junk]).to(device)
+        targets = torch.cat([y[idx], torch.full((n_junk,), JUNK)]).to(device)
+        loss = model.loss(inputs, targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.update(1)
+        it += 1
+        if it % per_epoch == 0:  # the end of an epoch: held-out scores
+            model.eval()
+            m = evaluate(model, test_ds.images.to(device), test_ds.labels.to(device))
+            run.log(epoch=epoch, loss=loss.item(), **m)
+            bar.set_postfix(acc=f"{m['accuracy']:.3f}", conf=f"{m['confident_share']:.3f}")
+        if run.due(every, it):
+            checkpoint()
     bar.close()
     model.eval()
     metrics = evaluate(model, test_ds.images.to(device), test_ds.labels.to(device))
     junk = make_junk(test_ds.images, test_ds.labels, 1000, torch.Generator().manual_seed(1))
-    metrics["junk_confident_share"] = float((classify(model, junk.to(device)).confidence > 0.9).mean())
-    meta = {"dataset": {"name": cfg.dataset, "source": train_ds.source, "n_images": len(x)},
-            "train_config": asdict(cfg), "wall_time_s": round(time.time() - t0, 1),
-            **provenance(device), "metrics": metrics, "history": history.rows,
-            "title": "Evaluator: digit classifier with a not-a-digit class"}
-    path = checkpoints.save(model.cpu(), cfg.out, meta)
+    metrics["junk_confident_share"] = float((classify(model, junk.to(device)).confidence > CONFIDENT).mean())
+    path = checkpoint(metrics)
     print(f"wrote {path}: {metrics}")
+    return path
 
 
 def main(argv: list[str], prog: str = "python -m training evaluator") -> int:

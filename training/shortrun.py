@@ -10,39 +10,24 @@ A killed run resumes from its last state file with ``--resume``.
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from ebmviz import checkpoints
-from ebmviz.data import load_dataset_with_source
-from ebmviz.device import pick, seed_everything
+from ebmviz.images import from_u8, to_u8
 from ebmviz.models.shortrun import ShortRunConfig, ShortRunEBM
-from ebmviz.sampling import LangevinConfig, langevin_steps, to_uint8
+from ebmviz.sampling import LangevinConfig, langevin_steps
 from training.cli import field, parse_config
-from training.common import (
-    History,
-    load_state,
-    optimizer_tensors,
-    provenance,
-    restore_optimizer,
-    save_grid,
-    save_state,
-)
+from training.run import Run, RunConfig
 
 
 @dataclass(frozen=True)
-class ShortRunTrainConfig:
+class ShortRunTrainConfig(RunConfig):
     """Short-run EBM training (replay buffer, short-run Langevin negatives, E² regulariser)."""
 
-    out: str = field("checkpoints/shortrun-mnist.safetensors", "checkpoint to write")
-    run_dir: str = field("runs/shortrun", "sample grids and the resumable state go here")
-    dataset: str = field("mnist", "mnist or fashion-mnist")
     iterations: int = field(100000, "upper bound on parameter updates")
-    minutes: float = field(45.0, "stop after this wall time (0: no limit)")
     batch_size: int = field(64, "data and negative samples per update")
     lr: float = field(1e-4, "Adam learning rate")
     beta1: float = field(0.0, "Adam β₁; momentum hurts EBM training (IGEBM, Lippe)")
@@ -58,14 +43,7 @@ class ShortRunTrainConfig:
     grad_clip: float = field(0.03, "clamp each input-gradient entry to ±grad_clip")
     width: int = field(32, "energy net width")
     hidden: int = field(64, "energy net hidden units")
-    seed: int = field(0, "seed for data order, buffer and noise")
-    device: str = field("auto", "auto, cpu or cuda")
-    log_every: int = field(25, "history row every n iterations")
-    sample_every: int = field(500, "sample grid every n iterations")
-    checkpoint_every: int = field(500, "checkpoint and resumable state every n iterations")
-    keep: bool = field(False, "also keep each periodic checkpoint as run_dir/checkpoint_NNNNNN.safetensors")
     app_steps: int = field(256, "n_steps of the sampler the app starts with")
-    resume: bool = field(False, "continue from run_dir/state.safetensors")
 
 
 class ReplayBuffer:
@@ -82,12 +60,12 @@ class ReplayBuffer:
         if len(self.data) == 0:
             return fresh.to(device)
         idx = torch.randint(len(self.data), (n,), generator=self.gen)
-        old = self.data[idx].float() / 127.5 - 1
+        old = from_u8(self.data[idx])
         keep = (torch.rand(n, generator=self.gen) >= reinit).view(n, 1, 1, 1)
         return torch.where(keep, old, fresh).to(device)
 
     def push(self, x: torch.Tensor) -> None:
-        u8 = to_uint8(x)
+        u8 = to_u8(x)
         if len(self.data) < self.size:
             self.data = torch.cat([self.data, u8])[: self.size]
             return
@@ -98,59 +76,37 @@ class ReplayBuffer:
 
 
 def train(cfg: ShortRunTrainConfig) -> Path:
-    seed_everything(cfg.seed)
-    device = pick(cfg.device)
-    run_dir = Path(cfg.run_dir)
-    ds = load_dataset_with_source(cfg.dataset, "train")
-    data = ds.images.to(device)
+    run = Run(cfg, ShortRunEBM.kind)
+    device = run.device
+    data = run.dataset("train").images.to(device)
     model = ShortRunEBM(ShortRunConfig(width=cfg.width, hidden=cfg.hidden)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    gen = torch.Generator().manual_seed(cfg.seed)
-    buffer = ReplayBuffer(cfg.buffer_size, gen)
+    buffer = ReplayBuffer(cfg.buffer_size, run.gen)
     sampler = LangevinConfig(n_steps=cfg.k_steps, step_size=cfg.step_size,
                              noise_std=cfg.noise_std, grad_clip=cfg.grad_clip)
-    history, start_it, elapsed0 = History(), 0, 0.0
-    state_path = run_dir / "state.safetensors"
-    if cfg.resume and state_path.exists():
-        tensors, info = load_state(state_path)
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        restore_optimizer(opt, tensors)
-        buffer.data, buffer.head = tensors["buffer"], info["buffer_head"]
-        history, start_it, elapsed0 = History(info["history"]), info["iteration"], info["elapsed"]
-        print(f"resumed at iteration {start_it} ({elapsed0 / 60:.1f} min done)")
-    t0 = time.time() - elapsed0
+    app_sampler = LangevinConfig(n_steps=cfg.app_steps, step_size=cfg.step_size, noise_std=cfg.noise_std,
+                                 grad_clip=cfg.grad_clip, record_every=4)
+    start_it = 0
+    if resumed := run.resume(model, {"adam": opt}):
+        buffer.data, buffer.head, start_it = resumed.tensors["buffer"], resumed.info["buffer_head"], resumed.iteration
 
     def checkpoint(it: int) -> Path:
-        model.replay.copy_(buffer.data[-model.config.replay_keep:].to(device)
-                           if len(buffer.data) >= model.config.replay_keep else model.replay)
-        save_state(state_path, {**{f"model.{k}": v for k, v in model.state_dict().items()},
-                                **optimizer_tensors(opt), "buffer": buffer.data},
-                   {"iteration": it, "elapsed": time.time() - t0, "history": history.rows,
-                    "buffer_head": buffer.head})
-        app_sampler = LangevinConfig(n_steps=cfg.app_steps, step_size=cfg.step_size,
-                                     noise_std=cfg.noise_std, grad_clip=cfg.grad_clip,
-                                     record_every=4)
-        meta = {"dataset": {"name": cfg.dataset, "split": "train", "source": ds.source,
-                            "n_images": len(ds)},
-                "train_config": asdict(cfg), "wall_time_s": round(time.time() - t0, 1),
-                "iterations": it, **provenance(device), "sampler": app_sampler.to_dict(),
-                "history": history.downsample(300), "metrics": {},
-                "title": "Short-run Langevin EBM with replay buffer"}
-        path = checkpoints.save(model, cfg.out, meta)
-        if cfg.keep:
-            checkpoints.save(model, run_dir / f"checkpoint_{it:06d}.safetensors", meta)
-        return path
+        keep = model.config.replay_keep
+        if len(buffer.data) >= keep:
+            model.replay.copy_(buffer.data[-keep:].to(device))
+        return run.checkpoint(model, it, {"adam": opt}, meta={"sampler": app_sampler.to_dict()},
+                              tensors={"buffer": buffer.data}, info={"buffer_head": buffer.head})
 
     bar = tqdm(range(start_it, cfg.iterations), initial=start_it, total=cfg.iterations,
                desc="shortrun", mininterval=5)
-    next_it = start_it  # iterations completed so far = the one a resumed run starts at
+    done = start_it  # iterations completed so far = the one a resumed run starts at
     for it in bar:
-        if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
+        if run.out_of_time():
             print(f"time limit of {cfg.minutes} min reached at iteration {it}")
             break
         for g in opt.param_groups:
             g["lr"] = cfg.lr * cfg.lr_decay ** (it // 1000)
-        real = data[torch.randint(len(data), (cfg.batch_size,), generator=gen).to(device)]
+        real = data[torch.randint(len(data), (cfg.batch_size,), generator=run.gen).to(device)]
         real = (real + cfg.data_noise * torch.randn_like(real)).clamp(-1, 1)
         x0 = buffer.draw(cfg.batch_size, cfg.reinit, device)
         model.requires_grad_(False)
@@ -160,26 +116,22 @@ def train(cfg: ShortRunTrainConfig) -> Path:
             grad_norm = grad_norm + st.grad_norm.mean() / cfg.k_steps
         model.requires_grad_(True)
         buffer.push(neg)
-        e_pos, e_neg = model(real), model(neg)
-        cd = e_pos.mean() - e_neg.mean()
-        reg = cfg.alpha * (e_pos.pow(2).mean() + e_neg.pow(2).mean())
-        loss = cd + reg
+        terms = model.loss(real, neg, cfg.alpha)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        terms.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
         opt.step()
-        if it % cfg.log_every == 0:
-            history.log(iteration=it, loss=loss.item(), cd=cd.item(), e_real=e_pos.mean().item(),
-                        e_fake=e_neg.mean().item(), grad_norm=grad_norm.item(),
-                        minutes=(time.time() - t0) / 60)
-            bar.set_postfix(cd=f"{cd.item():+.3f}", e_real=f"{e_pos.mean().item():+.2f}")
-        if it % cfg.sample_every == 0:
-            save_grid(neg, run_dir / f"buffer_{it:06d}.png")
-        next_it = it + 1
-        if it and it % cfg.checkpoint_every == 0:
-            checkpoint(next_it)
-    path = checkpoint(next_it)
-    print(f"wrote {path} after {next_it} iterations, {(time.time() - t0) / 60:.1f} min")
+        if run.due(cfg.log_every, it):
+            run.log(iteration=it, loss=terms.loss.item(), cd=terms.cd.item(), e_real=terms.e_real.item(),
+                    e_fake=terms.e_fake.item(), grad_norm=grad_norm.item())
+            bar.set_postfix(cd=f"{terms.cd.item():+.3f}", e_real=f"{terms.e_real.item():+.2f}")
+        if run.due(cfg.sample_every, it):
+            run.grid(neg, f"buffer_{it:06d}")
+        done = it + 1
+        if it and run.due(cfg.checkpoint_every, it):
+            checkpoint(done)
+    path = checkpoint(done)
+    print(f"wrote {path} after {done} iterations, {run.elapsed / 60:.1f} min")
     return path
 
 

@@ -19,36 +19,36 @@ steps see these gradually recovered images; the history logs the recovery error 
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from ebmviz import checkpoints
 from ebmviz.corruption import OCCLUSIONS, occlusion
-from ebmviz.data import load_dataset_with_source
-from ebmviz.device import pick, seed_everything
-from ebmviz.models.triangle import TriangleConfig, TriangleModel, recovery_error
-from ebmviz.sampling import LangevinConfig
+from ebmviz.models.base import ContrastiveLoss
+from ebmviz.models.triangle import (
+    GeneratorTerms,
+    InferenceTerms,
+    TriangleConfig,
+    TriangleModel,
+    TriangleWeights,
+    recovery_error,
+)
 from training.cli import field, parse_config
-from training.common import History, provenance, save_grid
+from training.run import Run, RunConfig
 
-# The app's refinement settings written into every checkpoint: a few small, clipped steps. Longer or larger
-# moves leave the generator's samples for blob-like minima of E (checkpoints/README.md has the numbers).
-REFINE_DEFAULT = LangevinConfig(n_steps=10, step_size=1.0, noise_std=0.005, grad_clip=0.01, record_every=1)
+OPTIMIZERS = ("energy", "inference", "generator")  # the E, I and G steps, in the order they are taken
 
 
 @dataclass(frozen=True)
-class TriangleTrainConfig:
+class TriangleTrainConfig(RunConfig):
     """Divergence-triangle training (E, I, G steps per batch)."""
 
-    out: str = field("checkpoints/triangle-mnist.safetensors", "checkpoint to write")
-    run_dir: str = field("runs/triangle", "sample grids go here")
-    dataset: str = field("mnist", "mnist or fashion-mnist")
+    minutes: float = field(40.0, "stop after this wall time, time before a resume included (0: no limit)")
+    log_every: int = field(20, "history row every n iterations")
+    checkpoint_every: int = field(1000, "checkpoint and resumable state every n iterations")
     epochs: int = field(200, "passes over the training images (upper bound)")
-    minutes: float = field(40.0, "stop after this wall time (0: no limit)")
     batch_size: int = field(100, "images per update")
     lr_e: float = field(1e-4, "Adam learning rate of E")
     lr_g: float = field(3e-4, "Adam learning rate of G")
@@ -65,12 +65,10 @@ class TriangleTrainConfig:
     nz: int = field(32, "latent dimension d")
     width: int = field(32, "conv channels c")
     hidden: int = field(256, "fully connected units")
-    seed: int = field(0, "seed for data order and noise")
-    device: str = field("auto", "auto, cpu or cuda")
-    log_every: int = field(20, "history row every n iterations")
-    sample_every: int = field(500, "sample grid every n iterations")
-    checkpoint_every: int = field(1000, "checkpoint every n iterations")
-    keep: bool = field(False, "also keep each periodic checkpoint as run_dir/checkpoint_NNNNNN.safetensors")
+
+    @property
+    def weights(self) -> TriangleWeights:
+        return TriangleWeights(sleep_weight=self.sleep_weight, kl_weight=self.kl_weight, energy_l2=self.energy_l2)
 
 
 def init_weights(module: torch.nn.Module) -> None:
@@ -85,18 +83,35 @@ def init_weights(module: torch.nn.Module) -> None:
             torch.nn.init.zeros_(m.bias)
 
 
-def step(opt: torch.optim.Optimizer, loss: torch.Tensor, params, clip: float) -> None:
+def step(opt: torch.optim.Optimizer, loss: torch.Tensor, clip: float) -> None:
+    """One optimiser step on ``loss`` over the optimiser's own parameters, their gradient norm clipped."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, clip)
+    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
     opt.step()
 
 
+def update(model: TriangleModel, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor, z: torch.Tensor,
+           eps: torch.Tensor, w: TriangleWeights, clip: float) -> tuple[ContrastiveLoss, InferenceTerms, GeneratorTerms]:
+    """One iteration: the E, I and G steps in turn, each on its loss from the model, evaluated afresh.
+
+    x (B, 1, 28, 28) data, z (B, d) prior draws, ε (B, d) for z̃ = μ + σ·ε; ``opts`` by ``OPTIMIZERS``.
+    """
+    with torch.no_grad():
+        fake = model.generator(z)
+    e_terms = model.energy_step(x, fake, w)  # push energy down on data, up on generator samples
+    step(opts["energy"], e_terms.loss, clip)
+    i_terms = model.inference_step(x, z, fake, eps, w)  # variational (KL(Q‖P)) and sleep-phase learning of q_φ
+    step(opts["inference"], i_terms.loss, clip)
+    g_terms = model.generator_step(x, z, eps, w)  # reconstruct data, and chase the energy model
+    step(opts["generator"], g_terms.loss, clip)
+    return e_terms, i_terms, g_terms
+
+
 def train(cfg: TriangleTrainConfig) -> Path:
-    seed_everything(cfg.seed)
-    device = pick(cfg.device)
-    ds = load_dataset_with_source(cfg.dataset, "train")
-    clean = ds.images.to(device)
+    run = Run(cfg, TriangleModel.kind)
+    device = run.device
+    clean = run.dataset("train").images.to(device)
     data, hidden = clean, None
     if cfg.occlusion:
         if cfg.occlusion not in OCCLUSIONS:
@@ -108,98 +123,76 @@ def train(cfg: TriangleTrainConfig) -> Path:
     model = TriangleModel(TriangleConfig(nz=cfg.nz, width=cfg.width, hidden=cfg.hidden)).to(device)
     init_weights(model)
     model.data_mean.copy_(data.mean(0, keepdim=True))  # occluded runs: the mean of observed pixels
-    gen_net, inf_net, e_net = model.generator, model.inference, model.energy_net
-    opt_e = torch.optim.Adam(e_net.parameters(), lr=cfg.lr_e, betas=(cfg.beta1, 0.999))
-    opt_i = torch.optim.Adam(inf_net.parameters(), lr=cfg.lr_i, betas=(cfg.beta1, 0.999))
-    opt_g = torch.optim.Adam(gen_net.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, 0.999),
-                             weight_decay=cfg.weight_decay_g)
-    scheds = [torch.optim.lr_scheduler.ExponentialLR(o, cfg.lr_gamma) for o in (opt_e, opt_i, opt_g)]
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history, t0, it, epoch = History(), time.time(), 0, 0
-    fixed_z = torch.randn(64, cfg.nz, generator=gen).to(device)
-    run_dir = Path(cfg.run_dir)
+    lrs = {"energy": cfg.lr_e, "inference": cfg.lr_i, "generator": cfg.lr_g}
+    nets = {"energy": model.energy_net, "inference": model.inference, "generator": model.generator}
+    opts = {k: torch.optim.Adam(nets[k].parameters(), lr=lrs[k], betas=(cfg.beta1, 0.999),
+                                weight_decay=cfg.weight_decay_g if k == "generator" else 0.0) for k in OPTIMIZERS}
+    scheds = {k: torch.optim.lr_scheduler.ExponentialLR(o, cfg.lr_gamma) for k, o in opts.items()}
+    fixed_z = torch.randn(64, cfg.nz, generator=run.gen).to(device)
+    n_batches = len(data) // cfg.batch_size
+    it, order = 0, None
+    if resumed := run.resume(model, opts, scheds):
+        it, order = resumed.iteration, resumed.tensors["order"].to(device)
+        if hidden is not None:
+            data = resumed.tensors["data"].to(device)
 
     def checkpoint() -> Path:
         metrics = {}
         if hidden is not None:
             metrics = {"occlusion": cfg.occlusion, "hidden_share": float(hidden.float().mean()),
                        "recovery_error": float(recovery_error(data, clean, hidden).mean())}
-        meta = {"dataset": {"name": cfg.dataset, "split": "train", "source": ds.source, "n_images": len(ds)},
-                "train_config": asdict(cfg), "wall_time_s": round(time.time() - t0, 1), "iterations": it,
-                "epochs": round(it / n_batches, 2), **provenance(device), "sampler": REFINE_DEFAULT.to_dict(),
-                "history": history.downsample(400), "metrics": metrics,
-                "title": "Divergence triangle: generator, inference and energy models"}
-        path = checkpoints.save(model, cfg.out, meta)
-        if cfg.keep:
-            checkpoints.save(model, run_dir / f"checkpoint_{it:06d}.safetensors", meta)
-        return path
+        extra = {} if order is None else {"order": order}  # the epoch's data order, to resume mid-epoch
+        if hidden is not None:
+            extra["data"] = data  # the training images as recovered so far
+        return run.checkpoint(model, it, opts, scheds, tensors=extra,
+                              meta={"epochs": round(it / n_batches, 2), "metrics": metrics,
+                                    "sampler": TriangleModel.draw_default.to_dict()})
 
-    n_batches = len(data) // cfg.batch_size
-    bar = tqdm(total=cfg.epochs * n_batches, desc="triangle", mininterval=5)
-    out_of_time = False
-    for epoch in range(cfg.epochs):
-        order = torch.randperm(len(data), generator=gen).to(device)
-        for b in range(n_batches):
-            if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
-                out_of_time = True
-                break
-            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            x = data[idx]
-            z = torch.randn(len(x), cfg.nz, generator=gen).to(device)
-            eps = torch.randn(len(x), cfg.nz, generator=gen).to(device)
-            # E step: push energy down on data, up on generator samples
-            with torch.no_grad():
-                fake = gen_net(z)
-            step(opt_e, model.energy_loss(x, fake, cfg.energy_l2), e_net.parameters(), cfg.clip_grad_norm)
-            # I step: variational (KL(Q‖P)) and sleep-phase (dream data from P) learning of q_φ
-            recon, kl = model.vae_terms(x, eps)
-            sleep = model.sleep_term(z, fake)
-            i_loss = recon + cfg.kl_weight * kl.mean() + cfg.sleep_weight * sleep
-            step(opt_i, i_loss, inf_net.parameters(), cfg.clip_grad_norm)
-            # G step: reconstruct data, and chase the energy model (low E on its samples)
-            recon_g, _ = model.vae_terms(x, eps)
-            fake_g = gen_net(z)
-            e_fake = e_net(fake_g).mean()
-            sleep_g = model.sleep_term(z, fake_g)
-            step(opt_g, recon_g + e_fake + cfg.sleep_weight * sleep_g, gen_net.parameters(), cfg.clip_grad_norm)
-            if hidden is not None:  # one round of recovery: hidden pixels <- the current reconstruction
-                with torch.no_grad():
-                    data[idx] = torch.where(hidden[idx], model.reconstruct(x), x)
-            if it % cfg.log_every == 0:
-                with torch.no_grad():
-                    e_real = e_net(x).mean()
-                    mse = ((model.reconstruct(x) - x) / 2).pow(2).mean()  # [0, 1] scale
-                gap = (e_fake - e_real).item()
-                if hidden is not None:
-                    extra = {"recovery_error": float(recovery_error(data[idx], clean[idx], hidden[idx]).mean())}
-                else:
-                    extra = {}
-                history.log(iteration=it, epoch=epoch, recon=recon.item(), kl_z=kl.mean().item(),
-                            kl_qp=recon.item() / (2 * model.config.obs_std ** 2) + kl.mean().item(),
-                            sleep_nll=sleep.item(), e_real=e_real.item(), e_fake=e_fake.item(),
-                            energy_gap=gap, mse=mse.item(), minutes=(time.time() - t0) / 60, **extra)
-                bar.set_postfix(mse=f"{mse.item():.4f}", gap=f"{gap:+.2f}")
-            if it % cfg.sample_every == 0:
-                with torch.no_grad():
-                    model.eval()
-                    save_grid(gen_net(fixed_z), run_dir / f"samples_{it:06d}.png")
-                    save_grid(torch.cat([x[:32], model.reconstruct(x[:32])]), run_dir / f"recon_{it:06d}.png")
-                    model.train()
-            it += 1  # iterations done; checkpoints record this count, as the short-run trainer does
-            bar.update()
-            if it % cfg.checkpoint_every == 0:
-                model.eval()
-                checkpoint()
-                model.train()
-        for s in scheds:
-            s.step()
-        if out_of_time:
+    bar = tqdm(total=cfg.epochs * n_batches, initial=it, desc="triangle", mininterval=5)
+    while it < cfg.epochs * n_batches:
+        epoch, b = divmod(it, n_batches)
+        if run.out_of_time():
             print(f"time limit of {cfg.minutes} min reached in epoch {epoch}")
             break
+        if b == 0:
+            order = torch.randperm(len(data), generator=run.gen).to(device)
+        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        x = data[idx]
+        z = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
+        eps = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
+        _, i_terms, g_terms = update(model, opts, x, z, eps, cfg.weights, cfg.clip_grad_norm)
+        if hidden is not None:  # one round of recovery: hidden pixels <- the current reconstruction
+            with torch.no_grad():
+                data[idx] = torch.where(hidden[idx], model.reconstruct(x), x)
+        if run.due(cfg.log_every, it):
+            with torch.no_grad():
+                e_real = model.energy_net(x).mean()
+                mse = ((model.reconstruct(x) - x) / 2).pow(2).mean()  # [0, 1] scale
+            gap = (g_terms.e_fake - e_real).item()
+            extra = {}
+            if hidden is not None:
+                extra = {"recovery_error": float(recovery_error(data[idx], clean[idx], hidden[idx]).mean())}
+            run.log(iteration=it, epoch=epoch, recon=i_terms.recon.item(), kl_z=i_terms.kl_z.item(),
+                    kl_qp=model.kl_qp(i_terms).item(), sleep_nll=i_terms.sleep_nll.item(), e_real=e_real.item(),
+                    e_fake=g_terms.e_fake.item(), energy_gap=gap, mse=mse.item(), **extra)
+            bar.set_postfix(mse=f"{mse.item():.4f}", gap=f"{gap:+.2f}")
+        if run.due(cfg.sample_every, it):
+            with torch.no_grad():
+                model.eval()
+                run.grid(model.generator(fixed_z), f"samples_{it:06d}")
+                run.grid(torch.cat([x[:32], model.reconstruct(x[:32])]), f"recon_{it:06d}")
+                model.train()
+        it += 1  # iterations done; checkpoints record this count
+        bar.update()
+        if it % n_batches == 0:
+            for s in scheds.values():
+                s.step()
+        if run.due(cfg.checkpoint_every, it):
+            checkpoint()
     bar.close()
     model.eval()
     path = checkpoint()
-    print(f"wrote {path} after {it} iterations ({epoch + 1} epochs), {(time.time() - t0) / 60:.1f} min")
+    print(f"wrote {path} after {it} iterations ({it / n_batches:.2f} epochs), {run.elapsed / 60:.1f} min")
     return path
 
 

@@ -16,7 +16,8 @@ pooled image, E_s(x) = E_{s−1}(pool(x)): growing the net does not disturb what
 (nearest) plus noise, so a full sample is the cascade 7 → 14 → 28 (``sample_cascade``).
 
 The module also carries training snapshots (its parameters at chosen iterations, with stage, β
-and iteration) so the app can replay how the model grew.
+and iteration) so the app can replay how the model grew. ``model.draw`` is the cascade with the
+settings the checkpoint ships (``meta["cascade"]``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ebmviz.models.base import ContrastiveLoss, Model, contrastive_loss
 from ebmviz.sampling import LangevinConfig, Trajectory, langevin
 
 SIDES = (7, 14, 28)  # R_s for stage s = 0, 1, 2
@@ -75,7 +77,61 @@ class CoarseToFineConfig:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
 
 
-class CoarseToFineEBM(nn.Module):
+@dataclass(frozen=True)
+class Snapshot:
+    """A training snapshot stored in the model: its parameters as they were at ``iteration``."""
+
+    index: int  # row in ``snapshot_params``
+    stage: int  # 0, 1, 2 ↔ 7, 14, 28 px
+    beta: float  # fade weight β of that stage
+    iteration: int  # updates done when it was taken
+
+
+# --------------------------------------------------------------------- cascade settings and result
+@dataclass(frozen=True)
+class CascadeConfig:
+    """Settings of a 7 → 14 → 28 cascade; each stage is a Langevin run (``LangevinConfig``)."""
+
+    steps: tuple[int, int, int] = (30, 30, 30)  # K_s, Langevin steps at 7, 14, 28 px
+    step_size: float = 10.0  # s of every stage
+    noise_std: float = 0.005  # σ of every stage
+    grad_clip: float | None = 0.03
+    handoff_noise: float = 0.05  # std of the Gaussian noise added to upsampled samples
+    record_every: int = 2
+
+    def __post_init__(self):
+        object.__setattr__(self, "steps", tuple(int(k) for k in self.steps))
+        if len(self.steps) != 3 or min(self.steps) < 0:
+            raise ValueError(f"steps must be three non-negative integers, got {self.steps!r}")
+
+    def stage_config(self, stage: int) -> LangevinConfig:
+        return LangevinConfig(n_steps=self.steps[stage], step_size=self.step_size,
+                              noise_std=self.noise_std, grad_clip=self.grad_clip,
+                              record_every=self.record_every)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["steps"] = list(self.steps)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CascadeConfig:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Cascade:
+    """One cascade run of n chains. Trajectory frames stay at each stage's own side."""
+
+    final: np.ndarray  # (n, 1, R_top, R_top) float32 finished samples in [-1, 1]
+    trajectories: list[Trajectory]  # one per stage run, coarse first
+    handoffs: list[tuple[np.ndarray, np.ndarray]]  # per hand-off: (coarse end (n,1,R,R), fine start (n,1,2R,2R))
+    grad_evals: int  # energy-gradient evaluations per chain, Σ_s K_s
+    beta: float  # β of the top stage
+
+
+
+class CoarseToFineEBM(Model):
     """Energies E_0, E_1, E_2 of 7×7, 14×14 and 28×28 images in [-1, 1], sharing one network.
 
     ``model(x)`` is the energy of the stage whose side matches x (B,); the current top stage
@@ -84,10 +140,15 @@ class CoarseToFineEBM(nn.Module):
 
     kind = "coarse_to_fine"
     Config = CoarseToFineConfig
+    title = "Coarse-to-fine EBM, 7 → 14 → 28 px"
+    draw_key = "cascade"
+    Draws = Cascade
+    DrawConfig = CascadeConfig
+    draw_default = CascadeConfig()
 
-    def __init__(self, config: CoarseToFineConfig = CoarseToFineConfig()):
-        super().__init__()
-        self.config = config
+    def __init__(self, config: CoarseToFineConfig | None = None, meta: dict | None = None):
+        super().__init__(config, meta)
+        config = self.config
         c28, c14, c7 = config.channels
         # index i ↔ side SIDES[2 − i]: in_[0] reads 28×28, in_[1] 14×14, in_[2] 7×7 (1×1 convs)
         self.inputs = nn.ModuleList([nn.Conv2d(1, c, 1) for c in (c28, c14, c7)])
@@ -100,11 +161,6 @@ class CoarseToFineEBM(nn.Module):
         # snapshots: flat parameter vectors (S, P) and (stage, β, iteration) rows, iteration −1 = unused
         self.register_buffer("snapshot_params", torch.zeros(config.n_snapshots, n_params))
         self.register_buffer("snapshot_info", -torch.ones(config.n_snapshots, 3))
-
-    def arch(self) -> dict:
-        d = asdict(self.config)
-        d["channels"] = list(d["channels"])
-        return d
 
     # ----------------------------------------------------------------- growth state
     @property
@@ -153,6 +209,14 @@ class CoarseToFineEBM(nn.Module):
         """E_stage at β as a plain energy callable for ``ebmviz.sampling``."""
         return lambda x: self.energy(x, stage, beta)
 
+    def draw(self, n: int, seed: int = 0, config: CascadeConfig | None = None) -> Cascade:
+        """n samples by the cascade 7 → … → the grown stage from noise (``sample_cascade``, shipped settings)."""
+        return sample_cascade(self, n, seed, config)
+
+    def loss(self, real: torch.Tensor, fake: torch.Tensor, stage: int, beta: float, alpha: float) -> ContrastiveLoss:
+        """The training update of E_stage at β on data x⁺ and cascade samples x⁻, both (B, 1, R_s, R_s)."""
+        return contrastive_loss(self.energy(real, stage, beta), self.energy(fake.detach(), stage, beta), alpha)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Energy of x at the stage its side names; (B, 1, R, R) with R ∈ {7, 14, 28} -> (B,)."""
         if x.shape[-1] not in SIDES:
@@ -171,64 +235,21 @@ class CoarseToFineEBM(nn.Module):
         self.snapshot_params[index] = self._param_vector()
         self.snapshot_info[index] = torch.tensor([self.stage, self.beta, float(iteration)])
 
-    def snapshots(self) -> list[dict]:
-        """Recorded snapshots in order: dicts with index, stage, beta, iteration."""
-        rows = [dict(index=i, stage=int(s), beta=float(b), iteration=int(it))
+    def snapshots(self) -> list[Snapshot]:
+        """Recorded snapshots in the order they were taken."""
+        rows = [Snapshot(index=i, stage=int(s), beta=float(b), iteration=int(it))
                 for i, (s, b, it) in enumerate(self.snapshot_info.tolist()) if it >= 0]
-        return sorted(rows, key=lambda r: r["iteration"])
+        return sorted(rows, key=lambda r: r.iteration)
 
     def snapshot_model(self, index: int) -> CoarseToFineEBM:
         """A copy of the model as it was at snapshot ``index`` (no snapshots of its own)."""
         stage, beta, it = self.snapshot_info[index].tolist()
         if it < 0:
             raise ValueError(f"snapshot {index} was never recorded")
-        copy = CoarseToFineEBM(replace(self.config, n_snapshots=0)).to(self.growth.device)
+        copy = CoarseToFineEBM(replace(self.config, n_snapshots=0), self.meta).to(self.growth.device)
         torch.nn.utils.vector_to_parameters(self.snapshot_params[index].clone(), copy.parameters())
         copy.set_growth(int(stage), beta)
         return copy.eval().requires_grad_(False)
-
-
-# --------------------------------------------------------------------- cascade sampling
-@dataclass(frozen=True)
-class CascadeConfig:
-    """Settings of a 7 → 14 → 28 cascade; each stage is a Langevin run (``LangevinConfig``)."""
-
-    steps: tuple[int, int, int] = (30, 30, 30)  # K_s, Langevin steps at 7, 14, 28 px
-    step_size: float = 10.0  # s of every stage
-    noise_std: float = 0.005  # σ of every stage
-    grad_clip: float | None = 0.03
-    handoff_noise: float = 0.05  # std of the Gaussian noise added to upsampled samples
-    record_every: int = 2
-
-    def __post_init__(self):
-        object.__setattr__(self, "steps", tuple(int(k) for k in self.steps))
-        if len(self.steps) != 3 or min(self.steps) < 0:
-            raise ValueError(f"steps must be three non-negative integers, got {self.steps!r}")
-
-    def stage_config(self, stage: int) -> LangevinConfig:
-        return LangevinConfig(n_steps=self.steps[stage], step_size=self.step_size,
-                              noise_std=self.noise_std, grad_clip=self.grad_clip,
-                              record_every=self.record_every)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["steps"] = list(self.steps)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> CascadeConfig:
-        return cls(**d)
-
-
-@dataclass
-class Cascade:
-    """One cascade run of n chains. Trajectory frames stay at each stage's own side."""
-
-    final: torch.Tensor  # (n, 1, R_top, R_top) finished samples in [-1, 1]
-    trajectories: list[Trajectory]  # one per stage run, coarse first
-    handoffs: list[tuple[np.ndarray, np.ndarray]]  # per hand-off: (coarse end (n,1,R,R), fine start (n,1,2R,2R))
-    grad_evals: int  # energy-gradient evaluations per chain, Σ_s K_s
-    beta: float  # β of the top stage
 
 
 def handoff(x: torch.Tensor, noise_std: float, gen: torch.Generator) -> torch.Tensor:
@@ -238,25 +259,19 @@ def handoff(x: torch.Tensor, noise_std: float, gen: torch.Generator) -> torch.Te
     return (up + noise_std * noise).clamp(-1.0, 1.0)
 
 
-def default_cascade(model: CoarseToFineEBM) -> CascadeConfig:
-    """The cascade settings a checkpoint ships (``meta["cascade"]``), else ``CascadeConfig()``."""
-    shipped = getattr(model, "meta", {}).get("cascade")
-    return CascadeConfig.from_dict(shipped) if shipped else CascadeConfig()
-
-
 def sample_cascade(model: CoarseToFineEBM, n: int, seed: int = 0, config: CascadeConfig | None = None,
                    top: int | None = None, beta: float | None = None,
                    x0: torch.Tensor | None = None) -> Cascade:
     """Sample n images by the cascade 7 → … → R_top, from U(−1, 1) noise at 7×7.
 
-    ``config`` defaults to the checkpoint's settings (``default_cascade``), ``top`` to the
+    ``config`` defaults to the checkpoint's settings (``model.draw_config()``), ``top`` to the
     model's stage and ``beta`` (of the top stage) to the model's β. ``x0`` (n, 1, 7, 7)
     replaces the noise start.
     """
-    config = default_cascade(model) if config is None else config
+    config = model.draw_config() if config is None else config
     top = model.stage if top is None else top
     beta = (model.beta if top == model.stage else 1.0) if beta is None else beta
-    device = next(model.parameters()).device
+    device = model.device
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 1, 7, 7, generator=gen) * 2 - 1 if x0 is None else x0.cpu()
     x = x.to(device)
@@ -270,5 +285,5 @@ def sample_cascade(model: CoarseToFineEBM, n: int, seed: int = 0, config: Cascad
         traj = langevin(energy, x, config.stage_config(stage), seed=seed * 7 + stage)
         trajectories.append(traj)
         x = torch.from_numpy(traj.final).to(device)
-    return Cascade(final=x, trajectories=trajectories, handoffs=handoffs,
+    return Cascade(final=x.cpu().numpy(), trajectories=trajectories, handoffs=handoffs,
                    grad_evals=sum(config.steps[: top + 1]), beta=beta)

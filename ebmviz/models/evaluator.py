@@ -3,16 +3,17 @@
 Confidence is the softmax probability of the best *digit* class; mass on the junk class
 (uniform noise, blurs, blends of two digits, blank or saturated images) lowers it, so the
 evaluator does not call junk a digit. ``features`` are the penultimate activations used for
-the Fréchet distance.
+the Fréchet distance. It is not an energy and does not draw samples.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
-from torch import nn
+import torch.nn.functional as F
 
+from ebmviz.models.base import Model
 from ebmviz.nets import ClassifierNet
 
 JUNK = 10  # index of the "not a digit" class
@@ -24,17 +25,18 @@ class EvaluatorConfig:
     feature_dim: int = 128  # penultimate features (Fréchet distance space)
 
 
-class Evaluator(nn.Module):
+class Evaluator(Model):
     kind = "evaluator"
     Config = EvaluatorConfig
+    title = "Evaluator: digit classifier with a not-a-digit class"
+    is_energy = False
+    Draws = None
+    DrawConfig = None
+    draw_default = None
 
-    def __init__(self, config: EvaluatorConfig = EvaluatorConfig()):
-        super().__init__()
-        self.config = config
-        self.net = ClassifierNet(n_classes=11, width=config.width, feature_dim=config.feature_dim)
-
-    def arch(self) -> dict:
-        return asdict(self.config)
+    def __init__(self, config: EvaluatorConfig | None = None, meta: dict | None = None):
+        super().__init__(config, meta)
+        self.net = ClassifierNet(n_classes=11, width=self.config.width, feature_dim=self.config.feature_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, 11) for x (B, 1, 28, 28) in [-1, 1]; class 10 is "not a digit"."""
@@ -43,3 +45,7 @@ class Evaluator(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, feature_dim) penultimate activations."""
         return self.net.embed(x)
+
+    def loss(self, x: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.02) -> torch.Tensor:
+        """Cross-entropy of the 11-way logits against labels (B,) in 0..10 (10 = junk)."""
+        return F.cross_entropy(self(x), labels, label_smoothing=label_smoothing)

@@ -7,17 +7,22 @@ Three models on (z, x), z ∈ R^d, x (B, 1, 28, 28) in [-1, 1]:
     energy      Π(x, z) = π_α(x)·q_φ(z|x),  π_α(x) ∝ exp(−E_α(x))   (the paper's f_α = −E_α)
 
 trained jointly by  min_{θ,φ} max_α  Δ = KL(Q‖P) + KL(P‖Π) − KL(Q‖Π).
-The losses of one update, each on a batch, are in ``TriangleLosses`` (see ``losses``).
+One update takes three steps, E, I and G; ``energy_step``, ``inference_step`` and ``generator_step``
+give each step's loss and the trainer calls them (``losses`` gathers all three for one batch).
+``draw`` gives generator samples refined by a few Langevin steps on E_α (``Refined``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+import numpy as np
 
 import torch
 from torch import nn
 
+from ebmviz.models.base import ContrastiveLoss, Model, contrastive_loss
 from ebmviz.sampling import LangevinConfig, Trajectory, langevin
 
 
@@ -90,45 +95,88 @@ def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)
 
 
-@dataclass
-class TriangleLosses:
-    """One batch's terms. ``e_loss``, ``i_loss``, ``g_loss`` are what the E, I and G steps minimise."""
+@dataclass(frozen=True)
+class TriangleWeights:
+    """Weights of the terms in the three steps' losses (the trainer's flags of the same names)."""
 
+    sleep_weight: float = 0.1  # sleep-phase NLL −log q_φ(z|g(z)) in the I and G steps
+    kl_weight: float = 1.0  # KL(q_φ(z|x)‖p(z)) in the I step: 1 is the ELBO with s² = 1/2; the public code's 1/d
+    energy_l2: float = 0.0  # E² regulariser in the E step (0: as the paper)
+
+
+@dataclass(frozen=True)
+class InferenceTerms:
+    """I step: ``loss`` = recon + w_KL·kl_z + w_sleep·sleep_nll, minimised over φ (KL(Q‖P) and the sleep phase)."""
+
+    loss: torch.Tensor
     recon: torch.Tensor  # ‖g(z̃) − x‖² summed over pixels, mean over the batch, z̃ ~ q_φ(z|x)
-    kl_z: torch.Tensor  # KL(q_φ(z|x) ‖ p(z)), mean over the batch (summed over latent dimensions)
+    kl_z: torch.Tensor  # KL(q_φ(z|x) ‖ p(z)) summed over latent dimensions, mean over the batch
     sleep_nll: torch.Tensor  # −log q_φ(z|g(z)) on dream data z ~ p(z), mean over the batch
-    e_real: torch.Tensor  # mean E(x) on data
-    e_fake: torch.Tensor  # mean E(g(z)) on generator samples
-    e_loss: torch.Tensor
-    i_loss: torch.Tensor
-    g_loss: torch.Tensor
+
+
+@dataclass(frozen=True)
+class GeneratorTerms:
+    """G step: ``loss`` = recon + e_fake + w_sleep·sleep_nll, minimised over θ (KL(Q‖P) + KL(P‖Π))."""
+
+    loss: torch.Tensor
+    recon: torch.Tensor  # as in ``InferenceTerms``, with the current φ
+    e_fake: torch.Tensor  # mean E(g(z)): the generator chases low energy
+    sleep_nll: torch.Tensor  # −log q_φ(z|g(z)), gradients through g(z)
+
+
+@dataclass(frozen=True)
+class TriangleLosses:
+    """All three steps' terms on one batch at the same parameters (the trainer re-evaluates before each step)."""
+
+    energy: ContrastiveLoss  # E step: min_α mean E(x) − mean E(g(z)) (g(z) detached)
+    inference: InferenceTerms  # I step
+    generator: GeneratorTerms  # G step
+    kl_qp: torch.Tensor  # KL(Q‖P) up to the data entropy and constants (``TriangleModel.kl_qp``)
 
     @property
     def energy_gap(self) -> torch.Tensor:
-        """E_P[E] − E_Q[E] = KL(P‖Π) − KL(Q‖Π) up to the entropies of P and q_data; E maximises it."""
-        return self.e_fake - self.e_real
+        """E_P[E] − E_Q[E] = KL(P‖Π) − KL(Q‖Π) up to the entropies of P and q_data; the E step raises it."""
+        return -self.energy.cd
+
+
+@dataclass(frozen=True)
+class Refined:
+    """What the triangle draws: generator samples g(z), z ~ N(0, I), then Langevin on exp(−E_α) from them."""
+
+    generated: np.ndarray  # (n, 1, 28, 28) float32 g(z)
+    refinement: Trajectory  # the Langevin run started at ``generated``
 
     @property
-    def kl_qp(self) -> torch.Tensor:
-        """KL(Q‖P) up to the data entropy and constants: −log p(x|z̃) + KL(q(z|x)‖p(z))."""
-        return self.recon / (2 * TriangleConfig.obs_std**2) + self.kl_z
+    def final(self) -> np.ndarray:
+        return self.refinement.final
+
+    @property
+    def grad_evals(self) -> int:
+        return self.refinement.grad_evals
 
 
-class TriangleModel(nn.Module):
+# The refinement a model without shipped settings uses: a few small, clipped steps. Longer or larger moves
+# leave the generator's samples for blob-like minima of E (checkpoints/README.md has the numbers).
+REFINEMENT = LangevinConfig(n_steps=10, step_size=1.0, noise_std=0.005, grad_clip=0.01, record_every=1)
+
+
+class TriangleModel(Model):
+    """Generator g_θ, inference q_φ and energy E_α; ``model(x)`` is E_α(x) and ``draw`` gives ``Refined``."""
+
     kind = "triangle"
     Config = TriangleConfig
+    title = "Divergence triangle: generator, inference and energy models"
+    Draws = Refined
+    draw_default = REFINEMENT
 
-    def __init__(self, config: TriangleConfig = TriangleConfig()):
-        super().__init__()
-        self.config = config
+    def __init__(self, config: TriangleConfig | None = None, meta: dict | None = None):
+        super().__init__(config, meta)
+        config = self.config
         self.generator = Generator(config.nz, config.width, config.hidden)
         self.inference = Inference(config.nz, config.width, config.hidden)
         self.energy_net = EnergyNet(config.width, config.hidden)
         # per-pixel mean of the training images (1, 1, 28, 28): the fill-with-the-mean baseline
         self.register_buffer("data_mean", torch.zeros(1, 1, 28, 28))
-
-    def arch(self) -> dict:
-        return asdict(self.config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """E_α(x) (B,): the module is an energy for ``ebmviz.sampling``, p ∝ exp(−E)."""
@@ -154,9 +202,15 @@ class TriangleModel(nn.Module):
         """n samples g_θ(z), z ~ N(0, I) drawn from ``seed``: (n, 1, 28, 28)."""
         return self.generator(self.latents(n, seed))
 
-    def refine(self, x: torch.Tensor, config: LangevinConfig, seed: int = 0) -> Trajectory:
-        """Langevin on exp(−E_α) started at x (e.g. generator samples)."""
-        return langevin(self, x, config, seed=seed)
+    def draw(self, n: int, seed: int = 0, config: LangevinConfig | None = None) -> Refined:
+        """n generator samples from ``seed``, refined by Langevin on exp(−E_α) with ``config`` (default: shipped).
+
+        ``config.n_steps = 0`` leaves the generator's samples as they are.
+        """
+        config = self.draw_config() if config is None else config
+        with torch.no_grad():
+            x = self.generate(n, seed)
+        return Refined(generated=x.cpu().numpy(), refinement=langevin(self, x, config, seed=seed))
 
     def recover(self, seen: torch.Tensor, hidden: torch.Tensor, n_iter: int = 10) -> list[torch.Tensor]:
         """Fill hidden pixels by alternating inference and generation.
@@ -172,7 +226,7 @@ class TriangleModel(nn.Module):
             out.append(x)
         return out
 
-    # ----------------------------------------------------------------- the three steps' terms
+    # ----------------------------------------------------------------- the three steps' losses
     def vae_terms(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """recon = mean_B ‖g(z̃) − x‖²_sum with z̃ = μ + σ·ε, and KL(q_φ(z|x)‖p(z)) per row (B,)."""
         mu, logvar = self.inference(x)
@@ -185,31 +239,41 @@ class TriangleModel(nn.Module):
         mu, logvar = self.inference(fake)
         return gaussian_nll(z, mu, logvar).mean()
 
-    def energy_loss(self, x: torch.Tensor, fake: torch.Tensor, energy_l2: float = 0.0) -> torch.Tensor:
-        """E step: mean E(x) − mean E(fake) [+ energy_l2·mean(E(x)² + E(fake)²)], fake detached."""
-        e_real, e_fake = self.energy_net(x), self.energy_net(fake.detach())
-        loss = e_real.mean() - e_fake.mean()
-        return loss + energy_l2 * (e_real.pow(2).mean() + e_fake.pow(2).mean()) if energy_l2 else loss
+    def energy_step(self, x: torch.Tensor, fake: torch.Tensor, w: TriangleWeights = TriangleWeights()) -> ContrastiveLoss:
+        """E step on data x and generator samples ``fake`` (detached): minimising ``loss`` over α maximises
+        KL(P‖Π) − KL(Q‖Π) = E_P[E] − E_Q[E] + const."""
+        return contrastive_loss(self.energy_net(x), self.energy_net(fake.detach()), w.energy_l2)
 
-    def losses(self, x: torch.Tensor, z_prior: torch.Tensor, eps: torch.Tensor, sleep_weight: float = 0.1,
-               energy_l2: float = 0.0, kl_weight: float = 1.0) -> TriangleLosses:
-        """All terms for data x (B, 1, 28, 28), prior draws z_prior (B', d) and ε (B, d) for z̃ = μ + σ·ε.
-
-        E step:  e_loss = mean E(x) − mean E(g(z)) (g(z) detached): minimising it over α maximises
-                 KL(P‖Π) − KL(Q‖Π) = E_P[E] − E_Q[E] + const;
-        I step:  i_loss = recon + kl_weight·kl_z + sleep_weight·sleep_nll   (KL(Q‖P) and the sleep phase;
-                 kl_weight = 1 is the ELBO with s² = 1/2, the public code's element mean is 1/d);
-        G step:  g_loss = recon + mean E(g(z)) + sleep_weight·sleep_nll (KL(Q‖P) and KL(P‖Π) over θ).
-        The training loop evaluates the same terms afresh before each step, in the order E, I, G.
-        """
+    def inference_step(self, x: torch.Tensor, z: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor,
+                       w: TriangleWeights = TriangleWeights()) -> InferenceTerms:
+        """I step on data x, prior draws z (B', d), their images ``fake`` = g(z) and ε (B, d) for z̃ = μ + σ·ε."""
         recon, kl = self.vae_terms(x, eps)
-        fake = self.generator(z_prior)
-        sleep = self.sleep_term(z_prior, fake)
+        sleep = self.sleep_term(z, fake.detach())
+        return InferenceTerms(loss=recon + w.kl_weight * kl.mean() + w.sleep_weight * sleep,
+                              recon=recon, kl_z=kl.mean(), sleep_nll=sleep)
+
+    def generator_step(self, x: torch.Tensor, z: torch.Tensor, eps: torch.Tensor,
+                       w: TriangleWeights = TriangleWeights()) -> GeneratorTerms:
+        """G step: reconstruct x through q_φ and g_θ, and lower E on g(z) and −log q_φ(z|g(z))."""
+        recon, _ = self.vae_terms(x, eps)
+        fake = self.generator(z)
         e_fake = self.energy_net(fake).mean()
-        return TriangleLosses(
-            recon=recon, kl_z=kl.mean(), sleep_nll=sleep,
-            e_real=self.energy_net(x).mean(), e_fake=e_fake, e_loss=self.energy_loss(x, fake, energy_l2),
-            i_loss=recon + kl_weight * kl.mean() + sleep_weight * sleep, g_loss=recon + e_fake + sleep_weight * sleep)
+        sleep = self.sleep_term(z, fake)
+        return GeneratorTerms(loss=recon + e_fake + w.sleep_weight * sleep, recon=recon, e_fake=e_fake,
+                              sleep_nll=sleep)
+
+    def kl_qp(self, terms: InferenceTerms) -> torch.Tensor:
+        """KL(Q‖P) up to the data entropy and constants: −log p(x|z̃) + KL(q(z|x)‖p(z)) = recon/(2s²) + kl_z."""
+        return terms.recon / (2 * self.config.obs_std**2) + terms.kl_z
+
+    def losses(self, x: torch.Tensor, z: torch.Tensor, eps: torch.Tensor,
+               w: TriangleWeights = TriangleWeights()) -> TriangleLosses:
+        """The three steps' terms for data x (B, 1, 28, 28), prior draws z (B', d) and ε (B, d), at the
+        current parameters. Training takes the steps in the order E, I, G, each on fresh terms."""
+        fake = self.generator(z)
+        inference = self.inference_step(x, z, fake, eps, w)
+        return TriangleLosses(energy=self.energy_step(x, fake, w), inference=inference,
+                              generator=self.generator_step(x, z, eps, w), kl_qp=self.kl_qp(inference))
 
 
 def interpolate(model: TriangleModel, a: torch.Tensor, b: torch.Tensor,
