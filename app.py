@@ -1,4 +1,4 @@
-"""ebmviz entry point: page config, navigation over views/, the shared sidebar.
+"""ebmviz entry point: page config, navigation over views/ (``ebmviz.app.pages.PAGES``), the shared sidebar.
 
 The page scripts live in ``views/``, not ``pages/``: Streamlit still treats a folder named
 ``pages`` beside the entry script as a legacy multipage app, and a deep link such as
@@ -7,15 +7,10 @@ The page scripts live in ``views/``, not ``pages/``: Streamlit still treats a fo
 
 import streamlit as st
 
+from ebmviz.app.pages import navigation
 from ebmviz.app.widgets import sidebar
 
 st.set_page_config(page_title="ebmviz", page_icon=":material/bolt:", layout="wide")
-
-pages = st.navigation([
-    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("views/langevin.py", title="Langevin chains", icon=":material/timeline:"),
-    st.Page("views/coarse_to_fine.py", title="Coarse to fine", icon=":material/stacks:"),
-    st.Page("views/triangle.py", title="Divergence triangle", icon=":material/change_history:"),
-])
+page = navigation()
 sidebar()
-pages.run()
+page.run()

@@ -4,7 +4,8 @@ A file holds the module's ``state_dict`` tensors and one metadata entry, ``"ebmv
 object with at least ``kind`` (a key of ``ebmviz.models.KINDS``) and ``arch`` (the model
 config). Training adds ``dataset``, ``train_config``, ``command``, ``wall_time_s``, ``device``,
 ``metrics``, ``history`` and the sampling settings ``model.draw`` starts with (``sampler``: the
-``LangevinConfig`` fields; the CF-EBM also ``cascade``). Any unreadable file raises ``CheckpointError`` naming the path and the reason.
+``LangevinConfig`` fields; the CF-EBM also ``cascade``). Any unreadable file raises
+``CheckpointError`` naming the path and the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+
 from ebmviz.models import KINDS, Model
 
 SUFFIX = ".safetensors"

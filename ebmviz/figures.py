@@ -204,11 +204,11 @@ def cascade_energy_figure(energies: list[np.ndarray], current: tuple[int, int] |
     return fig
 
 
-def budget_figure(runs: dict[str, dict], key: str = "confident") -> go.Figure:
-    """Evaluator quality against gradient evaluations per chain, name -> {"evals": [...], key: [...]}."""
+def budget_figure(runs: dict, key: str = "confident") -> go.Figure:
+    """Evaluator quality against gradient evaluations per chain: name -> a run with ``evals`` and ``key`` lists."""
     fig = go.Figure()
     for name, r in runs.items():
-        fig.add_trace(go.Scatter(x=r["evals"], y=r[key], name=name, mode="lines"))
+        fig.add_trace(go.Scatter(x=r.evals, y=getattr(r, key), name=name, mode="lines"))
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=10, b=10), yaxis_range=[0, 1],
                       xaxis_title="gradient evaluations per chain",
                       yaxis_title="share with confidence > 0.9" if key == "confident" else "mean confidence")

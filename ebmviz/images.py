@@ -20,7 +20,7 @@ Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 def to_u8(x: Array) -> Array:
-    """States in [-1, 1] (clipped first) -> uint8 pixels 0..255, same shape and kind (a tensor comes back on the CPU)."""
+    """States in [-1, 1] (clipped first) -> uint8 pixels 0..255, same shape and kind (tensors come back on the CPU)."""
     if isinstance(x, torch.Tensor):
         return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
     return ((np.clip(np.asarray(x, dtype=np.float32), -1, 1) + 1) * 127.5).round().astype(np.uint8)

@@ -40,17 +40,18 @@ def test_home_explains_and_lists_models():
     body = texts(at)
     assert "energy" in body and "Langevin" in body
     assert len(at.latex) >= 3
-    assert at.selectbox(key="ckpt").value == "shortrun-mnist"
     assert at.number_input(key="seed").value == 0
     assert "cpu" in at.selectbox(key="device").options
+    assert [w.key for w in at.sidebar.selectbox] == ["device"]  # the sidebar: only what every page uses
 
 
 def test_langevin_page_widgets_and_step():
     at = open_page("views/langevin.py")
     for key in ("langevin_play", "langevin_pause", "langevin_step", "langevin_reset", "langevin_compare"):
         assert at.button(key=key) is not None
+    assert at.selectbox(key="langevin_ckpt").value == "shortrun-mnist"
     assert at.radio(key="langevin_start").value == "noise"
-    assert at.radio(key="langevin_kind").options == ["ULA", "MALA"]
+    assert at.radio(key="langevin_method").options == ["ULA", "MALA"]
     assert any("T=" in eq.value.replace(" ", "") for eq in at.latex)
     assert current_step(at)[0] == 0
     at.button(key="langevin_step").click().run()
@@ -73,7 +74,7 @@ def test_play_runs_the_fragment_and_advances():
 def test_mala_from_data_shows_acceptance():
     at = open_page("views/langevin.py")
     at.radio(key="langevin_start").set_value("data+noise").run()
-    at.radio(key="langevin_kind").set_value("MALA").run()
+    at.radio(key="langevin_method").set_value("MALA").run()
     at.button(key="langevin_step").click().run()
     assert not at.exception
     figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]

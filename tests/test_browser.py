@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ebmviz.app.pages import PAGES
 from tests.browser import CHROMIUM, chromium_page, step_shown, streamlit_server, wait_idle
 
 pytestmark = [
@@ -40,7 +41,7 @@ def test_every_page_renders(app_url, page):
     page.get_by_text("watch energy-based models work").wait_for()
     no_exception(page)
     links = page.locator('[data-testid="stSidebarNavLink"]')
-    assert links.count() == 4
+    assert links.count() == len(PAGES)
     for i in range(links.count()):
         links.nth(i).click()
         wait_idle(page)

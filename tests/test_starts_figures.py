@@ -6,17 +6,17 @@ import torch
 
 from ebmviz import checkpoints, figures
 from ebmviz.embedding import fit_pca
-from ebmviz.starts import KINDS, make_starts
+from ebmviz.starts import START_KINDS, make_starts
 
 
 def test_every_start_kind():
     data = torch.rand(10, 1, 28, 28) * 2 - 1
     model = checkpoints.load("shortrun-mnist")
     image = torch.zeros(1, 1, 28, 28)
-    for kind in KINDS:
-        x = make_starts(kind, 5, seed=1, data=data, model=model, image=image)
-        assert x.shape == (5, 1, 28, 28) and x.min() >= -1 and x.max() <= 1, kind
-        assert torch.equal(x, make_starts(kind, 5, seed=1, data=data, model=model, image=image))
+    for start in START_KINDS:
+        x = make_starts(start, 5, seed=1, data=data, model=model, image=image)
+        assert x.shape == (5, 1, 28, 28) and x.min() >= -1 and x.max() <= 1, start
+        assert torch.equal(x, make_starts(start, 5, seed=1, data=data, model=model, image=image))
     clean = make_starts("data", 50, seed=2, data=data)
     noisy = make_starts("data+noise", 50, seed=2, data=data, data_noise=0.3)
     assert 0.1 < (noisy - clean).std() < 0.35
@@ -29,7 +29,7 @@ def test_start_kinds_that_cannot_be_served_say_why():
         make_starts("replay", 2, model=object())
     with pytest.raises(ValueError, match="upload an image"):
         make_starts("upload", 2)
-    with pytest.raises(ValueError, match="unknown start kind"):
+    with pytest.raises(ValueError, match="unknown start"):
         make_starts("zeros", 2)
 
 

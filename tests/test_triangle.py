@@ -1,7 +1,10 @@
 """Divergence triangle: each loss term's value and sign on fixed tensors, shapes, recovery."""
 
+import copy
 import math
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -11,11 +14,13 @@ from ebmviz.corruption import occlusion
 from ebmviz.models.triangle import (
     TriangleConfig,
     TriangleModel,
+    TriangleWeights,
     gaussian_nll,
     interpolate,
     kl_to_prior,
     recovery_error,
 )
+from training.triangle import OPTIMIZERS, update
 
 
 @pytest.fixture
@@ -43,25 +48,63 @@ def test_losses_compose_the_derivation(model):
     x = torch.rand(6, 1, 28, 28) * 2 - 1
     z, eps = torch.randn(6, 4), torch.zeros(6, 4)  # ε = 0: z̃ = μ(x)
     with torch.no_grad():
-        L = model.losses(x, z, eps, sleep_weight=0.1, kl_weight=0.25)
+        L = model.losses(x, z, eps, TriangleWeights(sleep_weight=0.1, kl_weight=0.25))
         mu, logvar = model.inference(x)
         recon = ((model.generator(mu) - x) ** 2).flatten(1).sum(1).mean()
         fake = model.generator(z)
         e_real, e_fake = model.energy_net(x).mean(), model.energy_net(fake).mean()
         mu_s, logvar_s = model.inference(fake)
         sleep = gaussian_nll(z, mu_s, logvar_s).mean()
-    torch.testing.assert_close(L.recon, recon)
-    torch.testing.assert_close(L.kl_z, kl_to_prior(mu, logvar).mean())
-    torch.testing.assert_close(L.sleep_nll, sleep)
-    torch.testing.assert_close(L.e_loss, e_real - e_fake)
+    I, G = L.inference, L.generator
+    torch.testing.assert_close(I.recon, recon)
+    torch.testing.assert_close(G.recon, recon)
+    torch.testing.assert_close(I.kl_z, kl_to_prior(mu, logvar).mean())
+    torch.testing.assert_close(I.sleep_nll, sleep)
+    torch.testing.assert_close(G.sleep_nll, sleep)
+    torch.testing.assert_close(L.energy.loss, e_real - e_fake)
     torch.testing.assert_close(L.energy_gap, e_fake - e_real)
-    torch.testing.assert_close(L.i_loss, recon + 0.25 * L.kl_z + 0.1 * sleep)  # 1/d: the public code's mean
-    torch.testing.assert_close(L.g_loss, recon + e_fake + 0.1 * sleep)
+    torch.testing.assert_close(I.loss, recon + 0.25 * I.kl_z + 0.1 * sleep)  # 1/d: the public code's mean
+    torch.testing.assert_close(G.loss, recon + e_fake + 0.1 * sleep)
     # KL(Q‖P) up to constants: −log N(x; g(z̃), s²I) + KL_z, with s² = 1/2
     s = TriangleConfig.obs_std
     nll = -Normal(model.generator(mu), s).log_prob(x).flatten(1).sum(1).mean()
     const = 784 * 0.5 * math.log(2 * math.pi * s**2)
-    torch.testing.assert_close(L.kl_qp, nll - const + L.kl_z, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(L.kl_qp, nll - const + I.kl_z, rtol=1e-4, atol=1e-3)
+
+
+def test_kl_qp_uses_the_models_own_observation_noise():
+    """A model with s² = 2 weighs the reconstruction by 1/(2s²) = 1/4, not the default's 1."""
+    torch.manual_seed(0)
+    wide = TriangleModel(TriangleConfig(nz=4, width=4, hidden=16, obs_std=math.sqrt(2.0))).eval()
+    x, z, eps = torch.rand(3, 1, 28, 28) * 2 - 1, torch.randn(3, 4), torch.zeros(3, 4)
+    with torch.no_grad():
+        L = wide.losses(x, z, eps)
+    torch.testing.assert_close(L.kl_qp, L.inference.recon / 4 + L.inference.kl_z)
+
+
+def test_the_trainer_takes_its_steps_on_the_models_losses(model):
+    """One training iteration equals three SGD steps on ``model.losses`` re-evaluated before each step."""
+    model.train()
+    twin = copy.deepcopy(model)
+    x, z, eps = torch.rand(8, 1, 28, 28) * 2 - 1, torch.randn(8, 4), torch.randn(8, 4)
+    w = TriangleWeights(sleep_weight=0.3, kl_weight=0.5, energy_l2=0.2)
+    nets = lambda m: {"energy": m.energy_net, "inference": m.inference, "generator": m.generator}  # noqa: E731
+    sgd = lambda m: {k: torch.optim.SGD(n.parameters(), lr=0.01) for k, n in nets(m).items()}  # noqa: E731
+    update(model, sgd(model), x, z, eps, w, clip=1e9)
+    opts = sgd(twin)
+    for k in OPTIMIZERS:
+        terms = twin.losses(x, z, eps, w)
+        loss = {"energy": terms.energy.loss, "inference": terms.inference.loss, "generator": terms.generator.loss}[k]
+        opts[k].zero_grad()
+        loss.backward()
+        opts[k].step()
+    for (name, a), b in zip(model.named_parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+    # and the check can fail: a trainer that left out the sleep term would have moved elsewhere
+    drift = copy.deepcopy(twin)
+    update(drift, sgd(drift), x, z, eps, TriangleWeights(sleep_weight=0.0, kl_weight=0.5, energy_l2=0.2), clip=1e9)
+    update(twin, sgd(twin), x, z, eps, w, clip=1e9)
+    assert (drift.inference.head.weight - twin.inference.head.weight).abs().max() > 1e-6
 
 
 def test_energy_step_lowers_data_energy_relative_to_samples(model):
@@ -72,12 +115,12 @@ def test_energy_step_lowers_data_energy_relative_to_samples(model):
     gap0 = (model.energy_net(fake).mean() - model.energy_net(x).mean()).item()
     for _ in range(5):
         opt.zero_grad()
-        model.energy_loss(x, fake).backward()
+        model.energy_step(x, fake).loss.backward()
         opt.step()
     gap1 = (model.energy_net(fake).mean() - model.energy_net(x).mean()).item()
     assert gap1 > gap0 + 1e-3
     e = model.energy_net
-    with_l2 = model.energy_loss(x, fake, energy_l2=0.5)
+    with_l2 = model.energy_step(x, fake, TriangleWeights(energy_l2=0.5)).loss
     l2 = 0.5 * (e(x).pow(2).mean() + e(fake).pow(2).mean())
     torch.testing.assert_close(with_l2, e(x).mean() - e(fake).mean() + l2)
 
@@ -87,6 +130,11 @@ def test_shapes_generation_and_interpolation(model):
     assert model.reconstruct(x).shape == x.shape and model(x).shape == (5,)
     assert torch.equal(model.generate(3, seed=1), model.generate(3, seed=1))
     assert not torch.equal(model.generate(3, seed=1), model.generate(3, seed=2))
+    drawn = model.draw(3, seed=1)  # generator samples, then the shipped refinement on E
+    np.testing.assert_array_equal(drawn.generated, model.generate(3, seed=1).detach().numpy())
+    assert drawn.final.shape == (3, 1, 28, 28) and drawn.grad_evals == model.draw_config().n_steps
+    unrefined = model.draw(3, seed=1, config=replace(model.draw_config(), n_steps=0))
+    np.testing.assert_allclose(unrefined.final, unrefined.generated, atol=1e-6)
     path, energy = interpolate(model, x[0], x[1], n=7)
     assert path.shape == (7, 1, 28, 28) and energy.shape == (7,)
     torch.testing.assert_close(path[0], model.reconstruct(x[:1])[0])

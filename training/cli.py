@@ -21,7 +21,7 @@ def _strip_optional(tp):
 
 
 def tuple_flag(tp):
-    """An argparse type for ``tuple[int, int, int]`` (exactly three) or ``tuple[float, ...]``: "7,14,28" -> (7, 14, 28)."""
+    """Argparse type of a tuple field, "7,14,28" -> (7, 14, 28); ``tuple[int, int, int]`` takes exactly three."""
     args = typing.get_args(tp)
     variadic = len(args) == 2 and args[1] is Ellipsis
     item, n = args[0], None if variadic else len(args)

@@ -92,7 +92,8 @@ def step(opt: torch.optim.Optimizer, loss: torch.Tensor, clip: float) -> None:
 
 
 def update(model: TriangleModel, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor, z: torch.Tensor,
-           eps: torch.Tensor, w: TriangleWeights, clip: float) -> tuple[ContrastiveLoss, InferenceTerms, GeneratorTerms]:
+           eps: torch.Tensor, w: TriangleWeights,
+           clip: float) -> tuple[ContrastiveLoss, InferenceTerms, GeneratorTerms]:
     """One iteration: the E, I and G steps in turn, each on its loss from the model, evaluated afresh.
 
     x (B, 1, 28, 28) data, z (B, d) prior draws, ε (B, d) for z̃ = μ + σ·ε; ``opts`` by ``OPTIMIZERS``.

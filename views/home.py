@@ -3,7 +3,8 @@
 import streamlit as st
 
 from ebmviz import checkpoints
-from ebmviz.app.widgets import CKPT
+from ebmviz.app.pages import PAGES
+from ebmviz.models import KINDS
 
 st.title("ebmviz — watch energy-based models work")
 st.markdown(
@@ -37,19 +38,11 @@ st.markdown(
 )
 
 st.header("Views")
-st.page_link("views/langevin.py", label="Langevin chains", icon=":material/timeline:")
-st.markdown("Start chains from noise, digits, the replay buffer or your own picture; watch them animate "
-            "live with energy, gradient norm, update norm and acceptance per step; follow their paths over "
-            "a PCA map of the data; compare short and long runs.")
-st.page_link("views/coarse_to_fine.py", label="Coarse to fine", icon=":material/stacks:")
-st.markdown("A coarse-to-fine EBM samples a 7×7 digit, hands it up to 14×14 and then 28×28. Play the cascade "
-            "stage by stage, slide the fade weight β of a growing network, replay how it grew, race it against "
-            "the short-run model on the same budget of gradient evaluations, and restore noisy or masked digits.")
-st.page_link("views/triangle.py", label="Divergence triangle", icon=":material/change_history:")
-st.markdown("A generator, an inference model and an energy model trained together. See held-out digits "
-            "reconstructed, occluded digits recovered, generator samples refined by Langevin on the energy, "
-            "paths through the latent space, and the three KL terms that tie the models together.")
-st.caption("Coming next, in its own issue: disconnectivity graphs of the energy landscape.")
+for page in PAGES[1:]:
+    st.page_link(page.script, label=page.title, icon=page.icon)
+    st.markdown(page.summary)
+st.caption("Coming next, in its own issue: disconnectivity graphs of the energy landscape. The seed and device in "
+           "the sidebar apply to every view.")
 
 st.header("Shipped models")
 rows = []
@@ -58,10 +51,9 @@ for info in checkpoints.list_checkpoints():
     rows.append({
         "checkpoint": info.name,
         "what": m.get("title", info.error or ""),
+        "energy E(x)": "" if info.kind is None else ("yes" if KINDS[info.kind].is_energy else "no"),
         "data": (m.get("dataset") or {}).get("source", ""),
         "training wall time": f"{m['wall_time_s'] / 60:.1f} min" if "wall_time_s" in m else "",
         "device": m.get("device", ""),
     })
 st.dataframe(rows, hide_index=True, width="stretch")
-if st.session_state.get(CKPT):
-    st.caption(f"Selected in the sidebar: **{st.session_state[CKPT]}**")

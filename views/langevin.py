@@ -1,6 +1,5 @@
 """Langevin chains: live sampling with per-step diagnostics, a PCA map, short vs long runs."""
 
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -8,38 +7,29 @@ import streamlit as st
 
 from ebmviz import figures
 from ebmviz.app import cache
-from ebmviz.app.live import LiveState, RunSpec, digest, frame_at
-from ebmviz.app.widgets import CKPT, DEVICE, SEED, sampler_form, temperature_equation, update_equation
-from ebmviz.checkpoints import CheckpointError
+from ebmviz.app.live import LiveState, RunSpec, digest
+from ebmviz.app.player import FrameView, Live, Player
+from ebmviz.app.widgets import is_energy, model_picker, sampler_form, shared, temperature_equation, update_equation
 from ebmviz.images import ImageError, image_from_bytes
 from ebmviz.metrics import saturation
 from ebmviz.sampling import LangevinConfig, LiveRun
-from ebmviz.starts import KINDS
+from ebmviz.starts import START_KINDS
 
 P = "langevin"
 state = LiveState(P)
 st.title("Langevin chains")
-
-name = st.session_state.get(CKPT)
-device, seed = st.session_state.get(DEVICE, "cpu"), int(st.session_state.get(SEED, 0))
-if name is None:
-    st.error("No checkpoint to sample from: see the sidebar.")
-    st.stop()
-try:
-    model = cache.load_model(name, device)
-except CheckpointError as exc:
-    st.error(f"Cannot load this checkpoint — {exc.reason}. Pick another one in the sidebar.")
-    st.stop()
+seed, device = shared().seed, shared().device
+name, model = model_picker("Energy model", f"{P}_ckpt", is_energy, default="shortrun-mnist")
 meta = model.meta
-st.caption(f"**{name}** — {meta.get('title', meta['kind'])}; trained on "
-           f"{(meta.get('dataset') or {}).get('source', 'unknown data')}.")
+st.caption(f"**{name}** — {model.title}; trained on {(meta.get('dataset') or {}).get('source', 'unknown data')}. "
+           f"Every energy model in ebmviz can be sampled here: E(x) of 28×28 images in [−1, 1].")
 
 defaults = LangevinConfig.from_dict(meta.get("sampler", {}))
 settings, view = st.columns([1, 2.2], gap="large")
 with settings:
     st.subheader("Start")
-    kinds = [k for k in KINDS if k != "replay" or getattr(model, "replay", None) is not None]
-    start = st.radio("Initialise chains from", kinds, format_func=KINDS.get, key=f"{P}_start")
+    starts = [k for k in START_KINDS if k != "replay" or hasattr(model, "replay_samples")]
+    start = st.radio("Initialise chains from", starts, format_func=START_KINDS.get, key=f"{P}_start")
     n_chains = st.slider("Chains", 1, 64, 16, key=f"{P}_n")
     data_noise = 0.3
     if start == "data+noise":
@@ -81,60 +71,37 @@ if state.spec != spec:
             st.info(str(exc))
         st.stop()
 
-with view:
-    b = st.columns(4)
-    if b[0].button("Play", icon=":material/play_arrow:", key=f"{P}_play", width="stretch"):
-        state.playing = not state.run.done
-    if b[1].button("Pause", icon=":material/pause:", key=f"{P}_pause", width="stretch"):
-        state.playing = False
-    if b[2].button("Step", icon=":material/skip_next:", key=f"{P}_step", width="stretch"):
-        state.playing = False
-        state.run.advance(max_steps=speed)
-    if b[3].button("Reset", icon=":material/restart_alt:", key=f"{P}_reset", width="stretch"):
-        state.reset(spec, new_run())
 
+def draw_frame(index: int, out: FrameView):
+    """Status line and the labelled grid of recorded frame ``index``; returns the evaluator's verdict."""
+    run = state.run
+    frame, step = run.frames[index], int(run.frame_steps[index])
+    pred = cache.evaluate_frames(frame)
+    status = "running" if out.playing else ("finished" if run.done and index == len(run.frames) - 1 else "paused")
+    diverged = run.diverged_at
+    stopped = f" · {int((diverged >= 0).sum())} chain(s) stopped at a non-finite value" if (diverged >= 0).any() else ""
+    out.status.markdown(f"**Step {step} / {cfg.n_steps}** · {status} · "
+                        f"effective temperature T = {cfg.temperature:.3g}{stopped}")
+    labels = [f"{i}: {pred.label[i]} ({pred.confidence[i]:.2f})" if pred else f"chain {i}" for i in range(len(frame))]
+    out.picture.image(figures.labelled_grid(frame, labels, ncol=8, highlight=st.session_state.get(f"{P}_chain", 0)),
+                      caption="chain: evaluator's digit (confidence)" if pred else None)
+    if not out.playing and (diverged >= 0).any():
+        out.below.warning(f"{int((diverged >= 0).sum())} chain(s) met a non-finite value and stopped (first at step "
+                          f"{int(diverged[diverged >= 0].min())}); they keep their last finite state. Lower the step "
+                          "size or turn on clipping.")
+    return pred
+
+
+with view:
+    player = Player(state, Live(state.run, speed))
+    def restart() -> Live:
+        state.reset(spec, new_run())
+        return Live(state.run, speed)
+
+    player.controls(on_reset=restart)
     st.latex(update_equation(cfg))
     st.latex(temperature_equation(cfg))
-
-    def draw_frame(run, idx, status_box, grid_box):
-        """Status line and the labelled grid of recorded frame ``idx``; returns the evaluator verdict."""
-        frame, step = frame_at(run, idx)
-        pred = cache.evaluate_frames(frame)
-        status = "running" if state.playing else ("finished" if run.done else "paused")
-        status_box.markdown(f"**Step {step} / {cfg.n_steps}** · {status} · "
-                            f"effective temperature T = {cfg.temperature:.3g}")
-        labels = [f"{i}: {pred.label[i]} ({pred.confidence[i]:.2f})" if pred else f"chain {i}"
-                  for i in range(len(frame))]
-        grid_box.image(figures.labelled_grid(frame, labels, ncol=8, highlight=st.session_state.get(f"{P}_chain", 0)),
-                       caption="chain: evaluator's digit (confidence)" if pred else None)
-        return pred
-
-    # While playing, each fragment run samples and redraws for up to a second (frames go straight to
-    # placeholders, ~10+ per second), then the 0.1 s timer starts the next run. A click elsewhere
-    # (Pause, Reset) interrupts the loop at its next redraw.
-    @st.fragment(run_every=0.1 if state.playing else None)
-    def live_view():
-        run = state.run
-        last = len(run.frames) - 1
-        idx = last
-        if not state.playing and last > 0:
-            idx = st.slider("Recorded frame", 0, last, last, key=f"{P}_frame_{last}",
-                            help="Scrub through the recorded frames")
-        status_box, grid_box = st.empty(), st.empty()
-        pred = draw_frame(run, idx, status_box, grid_box)
-        start = time.monotonic()
-        while state.playing and not run.done and time.monotonic() - start < 1.0:
-            run.advance(max_steps=speed, max_seconds=0.5)
-            pred = draw_frame(run, len(run.frames) - 1, status_box, grid_box)
-        if state.playing and run.done:
-            state.playing = False
-            st.rerun()  # a full rerun stops the fragments' timers and draws the finished page
-        diverged = run.diverged_at
-        if (diverged >= 0).any():
-            st.warning(f"{int((diverged >= 0).sum())} chain(s) met a non-finite value and stopped "
-                       f"(first at step {int(diverged[diverged >= 0].min())}); they keep their last "
-                       "finite state. Lower the step size or turn on clipping.")
-        return pred
+    pred = player.show(draw_frame)
 
     # The traces redraw every 2 s while playing: drawing plotly is the slow part of a frame.
     @st.fragment(run_every=2.0 if state.playing else None)
@@ -146,7 +113,6 @@ with view:
                         width="stretch", key=f"{P}_traces")
         return traj
 
-    pred = live_view()
     traj = live_traces()
 
 if state.playing:
@@ -195,8 +161,8 @@ st.markdown("Same start and seed, the page's sampler run for K steps and for m·
             "bright-pixel share and the evaluator's digits under each grid tell which happens here.")
 mult = st.select_slider("Long run: m × K steps", [2, 5, 10, 20], value=10, key=f"{P}_mult")
 if st.button("Run the comparison", key=f"{P}_compare"):
-    st.session_state[f"{P}_compare_on"] = True
-if st.session_state.get(f"{P}_compare_on"):
+    state.comparing = True
+if state.comparing:
     long_cfg = replace(cfg, n_steps=mult * cfg.n_steps, record_every=max(1, cfg.n_steps // 4))
     cmp_start = start if start != "upload" else "noise"
     with st.spinner(f"Sampling {long_cfg.n_steps} steps for 8 chains…"):

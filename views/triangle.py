@@ -6,8 +6,9 @@ import streamlit as st
 from ebmviz import figures
 from ebmviz.app import cache
 from ebmviz.app import triangle as tc
-from ebmviz.app.widgets import SEED, model_of_kind
+from ebmviz.app.widgets import model_picker, of_kind, shared
 from ebmviz.corruption import OCCLUSIONS
+from ebmviz.images import to_u8
 from ebmviz.sampling import LangevinConfig
 
 P = "tri"
@@ -16,32 +17,31 @@ st.markdown(
     "Han et al. (CVPR 2019) train three models together: a **generator** $g_\\theta(z)$, an **inference "
     "model** $q_\\phi(z|x)$ and an **energy model** $\\pi_\\alpha(x) \\propto e^{-E_\\alpha(x)}$, by")
 st.latex(r"\min_{\theta,\phi}\max_\alpha\; \mathrm{KL}(Q\|P) + \mathrm{KL}(P\|\Pi) - \mathrm{KL}(Q\|\Pi)")
-seed = int(st.session_state.get(SEED, 0))
-name, model = model_of_kind("triangle", "Triangle checkpoint", key=f"{P}_ckpt")
-view = st.segmented_control("View", ["Reconstruction", "Occlusion", "Refinement", "Interpolation", "The triangle"],
-                            default="Reconstruction", key=f"{P}_view") or "Reconstruction"
+seed, device = shared().seed, shared().device
+name, model = model_picker("Triangle checkpoint", f"{P}_ckpt", of_kind("triangle"))
 digits = ["any", *range(10)]
 
-if view == "Reconstruction":
+
+def reconstruction_view() -> None:
     digit = st.selectbox("Digit", digits, key=f"{P}_rdigit")
-    r = tc.reconstructions(name, 12, None if digit == "any" else digit, seed)
-    diff = np.abs(r["recon"] - r["x"]) - 1.0  # |difference| in [0, 2] shown on the [-1, 1] image scale
-    st.image(figures.tile(figures.as_u8(np.concatenate([r["x"], r["recon"], diff])), ncol=12, scale=3),
+    r = tc.reconstructions(name, device, 12, None if digit == "any" else digit, seed)
+    diff = np.abs(r.recon - r.x) - 1.0  # |difference| in [0, 2] shown on the [-1, 1] image scale
+    st.image(figures.tile(to_u8(np.concatenate([r.x, r.recon, diff])), ncol=12, scale=3),
              caption="rows: held-out original · reconstruction g(μ(x)) · |difference| (white = large)")
     st.dataframe([{"digit": int(lab), "MSE": f"{m:.4f}", "E(original)": f"{a:.2f}", "E(reconstruction)": f"{b:.2f}"}
-                  for lab, m, a, b in zip(r["labels"], r["mse"], r["e_x"], r["e_recon"], strict=True)],
-                 hide_index=True)
-    s = tc.reconstruction_summary(name)
-    agree = "" if s["same_digit"] is None else f"; the evaluator gives the reconstruction the original's digit " \
-                                               f"for **{100 * s['same_digit']:.1f}%**"
-    st.markdown(f"Mean per-pixel MSE ([0, 1] scale) over all {s['n']:,} held-out digits: **{s['mse']:.4f}**{agree}.")
+                  for lab, m, a, b in zip(r.labels, r.mse, r.e_x, r.e_recon, strict=True)], hide_index=True)
+    s = tc.reconstruction_summary(name, device)
+    agree = "" if s.same_digit is None else (f"; the evaluator gives the reconstruction the original's digit for "
+                                             f"**{100 * s.same_digit:.1f}%**")
+    st.markdown(f"Mean per-pixel MSE ([0, 1] scale) over all {s.n:,} held-out digits: **{s.mse:.4f}**{agree}.")
 
-elif view == "Occlusion":
+
+def occlusion_view() -> None:
     c = st.columns(4)
-    kind = c[0].selectbox("Occlusion", list(OCCLUSIONS), key=f"{P}_occ",
-                          help="The paper's types scaled to 28×28: salt and pepper over 50% / 70%, ten 4×4 "
-                               "blocks, one 9×9 or 13×13 block")
-    preset = OCCLUSIONS[kind][1]
+    occ = c[0].selectbox("Occlusion", list(OCCLUSIONS), key=f"{P}_occ",
+                         help="The paper's types scaled to 28×28: salt and pepper over 50% / 70%, ten 4×4 "
+                              "blocks, one 9×9 or 13×13 block")
+    preset = OCCLUSIONS[occ][1]
     override = {}
     if "size" in preset:
         override["size"] = c[1].slider("Block size", 2, 20, preset["size"], key=f"{P}_size")
@@ -49,20 +49,20 @@ elif view == "Occlusion":
         override["share"] = c[1].slider("Share hidden", 0.1, 0.9, preset["share"], 0.05, key=f"{P}_share")
     digit = c[2].selectbox("Digit", digits, key=f"{P}_odigit")
     n_iter = c[3].slider("Iterations", 1, 30, 10, key=f"{P}_iter")
-    r = tc.recovery(name, kind, 8, None if digit == "any" else digit, n_iter, seed, **override)
-    rows = [r["x"], r["seen"], r["steps"][0], r["steps"][-1]]
-    st.image(figures.tile(figures.as_u8(np.concatenate(rows)), ncol=8, scale=3),
+    r = tc.recovery(name, device, occ, 8, None if digit == "any" else digit, n_iter, seed, **override)
+    st.image(figures.tile(to_u8(np.concatenate([r.x, r.seen, r.steps[0], r.steps[-1]])), ncol=8, scale=3),
              caption="rows: original · what is seen · hidden pixels filled with the mean · recovered")
     st.plotly_chart(figures.line_figure(np.arange(n_iter + 1), {
-        "triangle recovery": r["errors"].mean(1), "fill with the mean": np.full(n_iter + 1, r["baseline"].mean())},
+        "triangle recovery": r.errors.mean(1), "fill with the mean": np.full(n_iter + 1, r.baseline.mean())},
         "iteration (infer z, generate, paste the seen pixels back)", "error on hidden pixels"), key=f"{P}_occ_fig")
     if st.toggle("Table over 1,000 held-out digits, every occlusion type", key=f"{P}_table"):
-        st.dataframe(tc.recovery_table(name), hide_index=True)
+        st.dataframe(tc.recovery_table(name, device), hide_index=True)
         st.caption("Per-pixel absolute error on the hidden pixels, relative to the pixel range (as the paper's "
                    "Table III), after 10 iterations, with the preset sizes.")
 
-elif view == "Refinement":
-    base = LangevinConfig.from_dict(model.meta.get("sampler", {}))
+
+def refinement_view() -> None:
+    base = model.draw_config()
     c = st.columns(3)
     k = c[0].slider("Langevin steps on the energy model", 0, 300, min(base.n_steps, 300), 5, key=f"{P}_k")
     s = c[1].number_input("step size s", 0.01, 100.0, float(base.step_size), key=f"{P}_s",
@@ -71,32 +71,34 @@ elif view == "Refinement":
     clip = c[2].number_input("clip ∇E entries at ±", 0.001, 1.0, float(base.grad_clip or 0.03), step=0.001,
                              format="%.3f", key=f"{P}_clip")
     cfg = LangevinConfig(n_steps=k, step_size=s, noise_std=base.noise_std, grad_clip=clip, record_every=max(1, k))
-    r = tc.refined_samples(name, 16, cfg, seed)
+    r = tc.refined_samples(name, device, 16, cfg, seed)
     a, b = st.columns(2)
-    e0, e1 = r["energy"][0], r["energy"][-1]
-    a.image(figures.tile(figures.as_u8(r["before"]), ncol=8, scale=2),
+    e0, e1 = r.refinement.energy[0], r.refinement.energy[-1]
+    a.image(figures.tile(to_u8(r.generated), ncol=8, scale=2),
             caption=f"generator samples g(z): median energy {np.median(e0):.2f}")
-    b.image(figures.tile(figures.as_u8(r["after"]), ncol=8, scale=2),
+    b.image(figures.tile(to_u8(r.final), ncol=8, scale=2),
             caption=f"after {k} Langevin steps on exp(−E): median energy {np.median(e1):.2f}")
-    st.plotly_chart(figures.compare_energy_figure({"refinement": r["energy"]}), key=f"{P}_ref_fig")
+    st.plotly_chart(figures.compare_energy_figure({"refinement": r.refinement.energy}), key=f"{P}_ref_fig")
 
-elif view == "Interpolation":
+
+def interpolation_view() -> None:
     c = st.columns(3)
     n_test = len(cache.load_data("mnist", "test")[0])
     a = c[0].number_input("First held-out digit (index)", 0, n_test - 1, 0, key=f"{P}_a")
     b = c[1].number_input("Second held-out digit (index)", 0, n_test - 1, 1, key=f"{P}_b")
     n = c[2].slider("Points on the path", 3, 16, 10, key=f"{P}_n")
-    r = tc.latent_path(name, int(a), int(b), n)
-    st.image(figures.tile(figures.as_u8(r["path"]), ncol=n, scale=3),
-             caption=f"g((1−t)·μ(x_a) + t·μ(x_b)) from a {r['ends'][0]} to a {r['ends'][1]}")
-    st.plotly_chart(figures.line_figure(np.linspace(0, 1, n), {"E(g(z_t))": r["energy"]}, "t", "energy"),
+    r = tc.latent_path(name, device, int(a), int(b), n)
+    st.image(figures.tile(to_u8(r.path), ncol=n, scale=3),
+             caption=f"g((1−t)·μ(x_a) + t·μ(x_b)) from a {r.ends[0]} to a {r.ends[1]}")
+    st.plotly_chart(figures.line_figure(np.linspace(0, 1, n), {"E(g(z_t))": r.energy}, "t", "energy"),
                     key=f"{P}_path_fig")
 
-else:
+
+def triangle_view() -> None:
     hist = model.meta.get("history", [])
     if not hist:
         st.info("This checkpoint has no training history.")
-        st.stop()
+        return
     st.plotly_chart(figures.triangle_figure(hist[-1]), key=f"{P}_diagram")
     st.markdown("Values from the last row of the training history. Only differences of the KL terms against Π "
                 "are computable (π_α's normaliser and the entropies of P and the data are not), so the diagram shows "
@@ -109,3 +111,9 @@ else:
     st.caption("mse: per-pixel reconstruction error of the training batch on the [0, 1] scale"
                + ("; recovery_error: error on the hidden pixels of the occluded training digits" if len(errors) > 1
                   else ""))
+
+
+VIEWS = {"Reconstruction": reconstruction_view, "Occlusion": occlusion_view, "Refinement": refinement_view,
+         "Interpolation": interpolation_view, "The triangle": triangle_view}
+view = st.segmented_control("View", list(VIEWS), default="Reconstruction", key=f"{P}_view") or "Reconstruction"
+VIEWS[view]()

@@ -10,6 +10,8 @@ import torch
 from ebmviz import checkpoints, metrics
 from ebmviz.data import load_dataset_with_source
 from ebmviz.embedding import PCA2, fit_pca
+from ebmviz.images import from_u8
+from ebmviz.models import Model
 from ebmviz.sampling import LangevinConfig, Trajectory, langevin
 from ebmviz.starts import make_starts
 
@@ -17,7 +19,7 @@ EVALUATOR = "evaluator-mnist"
 
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=8)
-def load_model(name: str, device: str = "cpu") -> torch.nn.Module:
+def load_model(name: str, device: str = "cpu") -> Model:
     """The checkpoint ``name`` in eval mode with frozen parameters. Raises CheckpointError."""
     return checkpoints.load(name, device=device)
 
@@ -46,23 +48,23 @@ def data_projection(name: str = "mnist") -> tuple[PCA2, np.ndarray, np.ndarray]:
     return pca, pca.transform(images), labels
 
 
-def starts(kind: str, n: int, seed: int, model_name: str, device: str,
+def starts(start: str, n: int, seed: int, model_name: str, device: str,
            image: np.ndarray | None = None, data_noise: float = 0.3) -> torch.Tensor:
-    """Start states for the Langevin page; raises ValueError with a readable reason."""
+    """Start states (n, 1, 28, 28) on the CPU for the Langevin page; raises ValueError with a readable reason."""
     data = None
-    if kind in ("data", "data+noise"):
+    if start in ("data", "data+noise"):
         data = torch.from_numpy(load_data("mnist", "test")[0])
-    model = load_model(model_name, device) if kind == "replay" else None
+    model = load_model(model_name, device) if start == "replay" else None
     img = None if image is None else torch.from_numpy(image)
-    return make_starts(kind, n, seed, data=data, data_noise=data_noise, model=model, image=img)
+    return make_starts(start, n, seed, data=data, data_noise=data_noise, model=model, image=img)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def run_chains(model_name: str, device: str, config: LangevinConfig, start_kind: str, n: int,
+def run_chains(model_name: str, device: str, config: LangevinConfig, start: str, n: int,
                seed: int) -> Trajectory:
     """A whole cached run (for the short- vs long-run comparison); uploads are not cached."""
     model = load_model(model_name, device)
-    x0 = starts(start_kind, n, seed, model_name, device).to(device)
+    x0 = starts(start, n, seed, model_name, device).to(device)
     return langevin(model, x0, config, seed=seed)
 
 
@@ -71,5 +73,4 @@ def evaluate_frames(images_u8: np.ndarray) -> metrics.Prediction | None:
     ev = load_evaluator()
     if ev is None:
         return None
-    x = torch.from_numpy(images_u8.astype(np.float32) / 127.5 - 1.0)
-    return metrics.classify(ev, x)
+    return metrics.classify(ev, torch.from_numpy(from_u8(images_u8)))

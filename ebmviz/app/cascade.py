@@ -1,8 +1,8 @@
 """Cached computations behind the coarse-to-fine page: cascades, snapshots, budgets, restoration.
 
-Every function takes small hashables (checkpoint names, frozen configs, seeds) so Streamlit can
-cache it; images come back as uint8 (B, 1, 28, 28) numpy arrays, coarse stages upsampled by
-pixel repetition so every panel shows the same size.
+Every function takes small hashables (checkpoint names, device, frozen configs, seeds) so Streamlit
+can cache it and returns a typed result; images come back as numpy arrays, and timelines as uint8
+(B, 1, 28, 28) with coarse stages upsampled by pixel repetition so every panel shows the same size.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from ebmviz import metrics
 from ebmviz.app import cache
 from ebmviz.corruption import add_noise, make_mask, occlude
-from ebmviz.figures import as_u8
+from ebmviz.images import to_u8
 from ebmviz.models.coarse_to_fine import SIDES, Cascade, CascadeConfig, pool, sample_cascade
 from ebmviz.restoration import Restoration, restore
 from ebmviz.sampling import LangevinConfig, langevin
@@ -46,7 +46,7 @@ def timeline(c: Cascade) -> list[Frame]:
     frames, spent = [], 0
     for stage, traj in enumerate(c.trajectories):
         if stage > 0:
-            frames.append(Frame(stage, 0, True, spent, to28(as_u8(c.handoffs[stage - 1][1]))))
+            frames.append(Frame(stage, 0, True, spent, to28(to_u8(c.handoffs[stage - 1][1]))))
         for f, step in zip(traj.frames, traj.frame_steps, strict=True):
             if stage > 0 and step == 0:
                 continue  # identical to the hand-off frame just added
@@ -56,10 +56,10 @@ def timeline(c: Cascade) -> list[Frame]:
 
 
 @st.cache_data(show_spinner="Sampling the cascade…", max_entries=16)
-def run_cascade(name: str, config: CascadeConfig, n: int, seed: int, snapshot: int | None = None,
+def run_cascade(name: str, device: str, config: CascadeConfig, n: int, seed: int, snapshot: int | None = None,
                 beta: float | None = None) -> tuple[Cascade, float]:
     """A cascade of n chains from the model (or its ``snapshot``) and its wall time in seconds."""
-    model = cache.load_model(name)
+    model = cache.load_model(name, device)
     if snapshot is not None:
         model = model.snapshot_model(snapshot)
     t = time.perf_counter()
@@ -67,19 +67,40 @@ def run_cascade(name: str, config: CascadeConfig, n: int, seed: int, snapshot: i
     return c, time.perf_counter() - t
 
 
+@dataclass(frozen=True)
+class BetaShare:
+    """How a transition snapshot's energy depends on β, on held-out digits at its side."""
+
+    beta: np.ndarray  # (21,) β grid over [0, 1]
+    energy: np.ndarray  # (21, 64) E_β of 64 digits
+    primal: np.ndarray  # (64,) ‖β·Primal(x)‖ at the chosen β
+    fade: np.ndarray  # (64,) ‖(1−β)·Fade(x)‖ at the chosen β
+
+
 @st.cache_data(show_spinner="Measuring how the two paths share the energy…", max_entries=16)
-def beta_share(name: str, snapshot: int, beta: float, seed: int) -> dict[str, np.ndarray]:
+def beta_share(name: str, device: str, snapshot: int, beta: float) -> BetaShare:
     """For held-out digits at the snapshot's side: E_β over a β grid and the Expand terms at β."""
-    model = cache.load_model(name).snapshot_model(snapshot)
+    model = cache.load_model(name, device).snapshot_model(snapshot)
     stage = model.stage
-    digits = torch.from_numpy(cache.load_data("mnist", "test")[0][:64])
+    digits = torch.from_numpy(cache.load_data("mnist", "test")[0][:64]).to(model.device)
     while digits.shape[-1] > SIDES[stage]:
         digits = pool(digits)
     grid = np.linspace(0.0, 1.0, 21)
     with torch.no_grad():
-        energies = np.stack([model.energy(digits, stage, float(b)).numpy() for b in grid])  # (21, 64)
+        energies = np.stack([model.energy(digits, stage, float(b)).cpu().numpy() for b in grid])  # (21, 64)
         primal, fade = model.expand_parts(digits, stage, beta)
-    return {"beta": grid, "energy": energies, "primal": primal.numpy(), "fade": fade.numpy()}
+    return BetaShare(grid, energies, primal.cpu().numpy(), fade.cpu().numpy())
+
+
+@dataclass(frozen=True)
+class QualityCurve:
+    """The evaluator's verdict on a sampler's recorded frames, against gradient evaluations spent."""
+
+    evals: list[int]  # gradient evaluations per chain at each recorded frame
+    confident: list[float]  # share with confidence > 0.9
+    confidence: list[float]  # mean confidence
+    final: np.ndarray  # (n, 1, 28, 28) uint8 last frame
+    seconds: float  # wall time of the sampling
 
 
 def quality_curve(images_u8: np.ndarray) -> tuple[float, float]:
@@ -90,46 +111,62 @@ def quality_curve(images_u8: np.ndarray) -> tuple[float, float]:
     return float((pred.confidence > metrics.CONFIDENT).mean()), float(pred.confidence.mean())
 
 
+def _curve(evals: list[int], frames: list[np.ndarray], seconds: float) -> QualityCurve:
+    q = [quality_curve(f) for f in frames]
+    return QualityCurve(evals, [c for c, _ in q], [m for _, m in q], frames[-1], seconds)
+
+
+@dataclass(frozen=True)
+class BudgetComparison:
+    budget: int  # gradient evaluations per chain, Σ_s K_s
+    cascade: QualityCurve
+    shortrun: QualityCurve
+
+
 @st.cache_data(show_spinner="Running both samplers on the same budget…", max_entries=8)
-def budget_comparison(cf_name: str, sr_name: str, config: CascadeConfig, n: int, seed: int) -> dict:
+def budget_comparison(cf_name: str, sr_name: str, device: str, config: CascadeConfig, n: int,
+                      seed: int) -> BudgetComparison:
     """Cascade vs the short-run model from 28×28 noise with Σ K_s steps: quality per gradient evaluation."""
-    cascade, cf_time = run_cascade(cf_name, config, n, seed)
-    budget = cascade.grad_evals
+    cascade, cf_time = run_cascade(cf_name, device, config, n, seed)
     cf_frames = timeline(cascade)
-    model = cache.load_model(sr_name)
-    sr_cfg = LangevinConfig.from_dict({**model.meta.get("sampler", {}), "n_steps": budget,
+    model = cache.load_model(sr_name, device)
+    sr_cfg = LangevinConfig.from_dict({**model.meta.get("sampler", {}), "n_steps": cascade.grad_evals,
                                        "record_every": config.record_every})
     t = time.perf_counter()
-    traj = langevin(model, make_starts("noise", n, seed), sr_cfg, seed=seed)
+    traj = langevin(model, make_starts("noise", n, seed).to(model.device), sr_cfg, seed=seed)
     sr_time = time.perf_counter() - t
-    cf_q = [quality_curve(f.images) for f in cf_frames]
-    sr_q = [quality_curve(f) for f in traj.frames]
-    return {
-        "budget": budget,
-        "cascade": {"evals": [f.grad_evals for f in cf_frames], "confident": [q[0] for q in cf_q],
-                    "confidence": [q[1] for q in cf_q], "final": cf_frames[-1].images, "seconds": cf_time},
-        "shortrun": {"evals": traj.frame_steps.tolist(), "confident": [q[0] for q in sr_q],
-                     "confidence": [q[1] for q in sr_q], "final": traj.frames[-1], "seconds": sr_time},
-    }
+    return BudgetComparison(
+        budget=cascade.grad_evals,
+        cascade=_curve([f.grad_evals for f in cf_frames], [f.images for f in cf_frames], cf_time),
+        shortrun=_curve(traj.frame_steps.tolist(), list(traj.frames), sr_time))
+
+
+@dataclass(frozen=True)
+class RestorationDemo:
+    """Held-out digits denoised and filled in by Langevin on the 28×28 energy; images float32 in [-1, 1]."""
+
+    clean: np.ndarray  # (n, 1, 28, 28) the originals
+    noisy: np.ndarray  # what denoising starts from
+    denoise: Restoration
+    seen: np.ndarray  # the occluded images inpainting starts from
+    inpaint: Restoration
 
 
 @st.cache_data(show_spinner="Restoring…", max_entries=16)
-def restoration(name: str, digit: int, n: int, noise_std: float, mask_kind: str, config: LangevinConfig,
-                seed: int) -> dict[str, tuple[np.ndarray, Restoration]]:
-    """Denoising and inpainting of n held-out images of ``digit`` with the model's 28×28 energy.
-
-    Returns {"clean": …, "denoise": (noisy images, run), "inpaint": (occluded images, run)};
-    images are float32 (n, 1, 28, 28) in [-1, 1].
-    """
+def restoration(name: str, device: str, digit: int, n: int, noise_std: float, mask: str, config: LangevinConfig,
+                seed: int) -> RestorationDemo:
+    """Denoising and inpainting of n held-out images of ``digit`` with the model's 28×28 energy."""
     images, labels, _ = cache.load_data("mnist", "test")
-    pool_of_digit = images[labels == digit]
-    pick = np.random.default_rng(seed).permutation(len(pool_of_digit))[:n]
-    clean = torch.from_numpy(pool_of_digit[pick])
-    model = cache.load_model(name)
+    of_digit = images[labels == digit]
+    pick = np.random.default_rng(seed).permutation(len(of_digit))[:n]
+    clean = torch.from_numpy(of_digit[pick])
+    model = cache.load_model(name, device)
     energy = model.stage_energy(2, 1.0)
     noisy = add_noise(clean, noise_std, seed)
-    hidden = make_mask(mask_kind, tuple(clean.shape), share=0.25, seed=seed)
-    seen = occlude(clean, hidden, mask_kind)
-    return {"clean": clean.numpy(),
-            "denoise": (noisy.numpy(), restore(energy, noisy, clean, config, seed=seed)),
-            "inpaint": (seen.numpy(), restore(energy, seen, clean, config, hidden=hidden, seed=seed))}
+    hidden = make_mask(mask, tuple(clean.shape), share=0.25, seed=seed)
+    seen = occlude(clean, hidden, mask)
+    on = model.device
+    return RestorationDemo(
+        clean=clean.numpy(), noisy=noisy.numpy(), seen=seen.numpy(),
+        denoise=restore(energy, noisy.to(on), clean.to(on), config, seed=seed),
+        inpaint=restore(energy, seen.to(on), clean.to(on), config, hidden=hidden.to(on), seed=seed))

@@ -1,7 +1,9 @@
-"""Cached computations behind the divergence-triangle page. Images come back as float32 numpy
-arrays (B, 1, 28, 28) in [-1, 1]; errors are on the [0, 1] pixel scale."""
+"""Cached computations behind the divergence-triangle page, each returning a typed result. Images come
+back as float32 numpy arrays (B, 1, 28, 28) in [-1, 1]; errors are on the [0, 1] pixel scale."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
@@ -9,8 +11,8 @@ import torch
 
 from ebmviz.app import cache
 from ebmviz.corruption import OCCLUSIONS, occlusion
-from ebmviz.figures import as_u8
-from ebmviz.models.triangle import interpolate, recovery_error
+from ebmviz.images import to_u8
+from ebmviz.models.triangle import Refined, interpolate, recovery_error
 from ebmviz.sampling import LangevinConfig
 
 
@@ -22,70 +24,106 @@ def _test_digits(n: int | None = None, digit: int | None = None, seed: int = 0) 
     return torch.from_numpy(images[idx]), labels[idx]
 
 
+@dataclass(frozen=True)
+class Reconstructions:
+    x: np.ndarray  # (n, 1, 28, 28) held-out digits
+    recon: np.ndarray  # their reconstructions g(μ(x))
+    mse: np.ndarray  # (n,) per-image mean squared error, [0, 1] scale
+    labels: np.ndarray  # (n,) digits
+    e_x: np.ndarray  # (n,) E(x)
+    e_recon: np.ndarray  # (n,) E(g(μ(x)))
+
+
 @st.cache_data(show_spinner="Reconstructing held-out digits…", max_entries=8)
-def reconstructions(name: str, n: int, digit: int | None, seed: int) -> dict:
+def reconstructions(name: str, device: str, n: int, digit: int | None, seed: int) -> Reconstructions:
     """n held-out digits, their reconstructions g(μ(x)), per-image MSE and energies of both."""
-    model = cache.load_model(name)
+    model = cache.load_model(name, device)
     x, labels = _test_digits(n, digit, seed)
+    x = x.to(model.device)
     with torch.no_grad():
         r = model.reconstruct(x)
         mse = ((r - x) / 2).pow(2).flatten(1).mean(1)
-        return {"x": x.numpy(), "recon": r.numpy(), "mse": mse.numpy(), "labels": labels,
-                "e_x": model(x).numpy(), "e_recon": model(r).numpy()}
+        return Reconstructions(x.cpu().numpy(), r.cpu().numpy(), mse.cpu().numpy(), labels,
+                               model(x).cpu().numpy(), model(r).cpu().numpy())
+
+
+@dataclass(frozen=True)
+class ReconstructionSummary:
+    n: int  # held-out digits scored
+    mse: float  # mean per-pixel squared error, [0, 1] scale
+    same_digit: float | None  # share the evaluator gives the original's digit (None without an evaluator)
 
 
 @st.cache_data(show_spinner="Scoring all held-out reconstructions…", max_entries=4)
-def reconstruction_summary(name: str) -> dict:
+def reconstruction_summary(name: str, device: str) -> ReconstructionSummary:
     """Over every held-out digit: mean per-pixel MSE ([0, 1] scale) and the evaluator's agreement."""
-    model = cache.load_model(name)
+    model = cache.load_model(name, device)
     x, labels = _test_digits()
+    x = x.to(model.device)
     with torch.no_grad():
         r = model.reconstruct(x)
-    mse = float(((r - x) / 2).pow(2).mean())
-    pred = cache.evaluate_frames(as_u8(r.numpy()))
+    pred = cache.evaluate_frames(to_u8(r).numpy())
     agree = None if pred is None else float((pred.label == labels).mean())
-    return {"n": len(x), "mse": mse, "same_digit": agree}
+    return ReconstructionSummary(len(x), float(((r - x) / 2).pow(2).mean()), agree)
+
+
+@dataclass(frozen=True)
+class Recovery:
+    x: np.ndarray  # (n, 1, 28, 28) held-out digits
+    seen: np.ndarray  # what the observer sees
+    steps: np.ndarray  # (n_iter + 1, n, 1, 28, 28) x_0 (hidden pixels = the data mean) … x_n_iter
+    errors: np.ndarray  # (n_iter + 1, n) error on hidden pixels per iteration
+
+    @property
+    def baseline(self) -> np.ndarray:
+        """(n,) the fill-with-the-mean error (x_0)."""
+        return self.errors[0]
 
 
 @st.cache_data(show_spinner="Recovering occluded digits…", max_entries=16)
-def recovery(name: str, kind: str, n: int, digit: int | None, n_iter: int, seed: int, **override) -> dict:
+def recovery(name: str, device: str, occlusion_name: str, n: int, digit: int | None, n_iter: int, seed: int,
+             **override) -> Recovery:
     """Occlude n held-out digits, recover them; per-iteration error on hidden pixels and the mean-fill baseline."""
-    model = cache.load_model(name)
+    model = cache.load_model(name, device)
     x, _ = _test_digits(n, digit, seed)
-    seen, hidden = occlusion(kind, x, seed, **override)
+    seen, hidden = occlusion(occlusion_name, x, seed, **override)
     with torch.no_grad():
-        steps = model.recover(seen, hidden, n_iter)
-    errors = np.stack([recovery_error(s, x, hidden).numpy() for s in steps])  # (n_iter+1, n)
-    return {"x": x.numpy(), "seen": seen.numpy(), "steps": [s.numpy() for s in steps], "errors": errors,
-            "baseline": errors[0]}  # x_0 is the fill-with-the-mean image
+        steps = model.recover(seen.to(model.device), hidden.to(model.device), n_iter)
+    steps = torch.stack(steps).cpu()
+    errors = torch.stack([recovery_error(s, x, hidden) for s in steps]).numpy()
+    return Recovery(x.numpy(), seen.numpy(), steps.numpy(), errors)
 
 
 @st.cache_data(show_spinner="Recovery table over 1,000 held-out digits…", max_entries=4)
-def recovery_table(name: str, n_iter: int = 10, seed: int = 0) -> list[dict]:
-    """Table III of the paper at 28×28: recovery error on hidden pixels per occlusion type."""
+def recovery_table(name: str, device: str, n_iter: int = 10, seed: int = 0) -> list[dict]:
+    """Table III of the paper at 28×28, one row per occlusion type: recovery error on hidden pixels."""
     rows = []
-    for kind in OCCLUSIONS:
-        r = recovery(name, kind, 1000, None, n_iter, seed)
-        rows.append({"occlusion": kind, "fill with the mean": float(r["baseline"].mean()),
-                     "triangle (inference ↔ generation)": float(r["errors"][-1].mean())})
+    for occ in OCCLUSIONS:
+        r = recovery(name, device, occ, 1000, None, n_iter, seed)
+        rows.append({"occlusion": occ, "fill with the mean": float(r.baseline.mean()),
+                     "triangle (inference ↔ generation)": float(r.errors[-1].mean())})
     return rows
 
 
 @st.cache_data(show_spinner="Refining generator samples on the energy…", max_entries=8)
-def refined_samples(name: str, n: int, config: LangevinConfig, seed: int) -> dict:
-    """Generator samples g(z) and the same after Langevin on exp(−E), with energies along the way."""
-    model = cache.load_model(name)
-    with torch.no_grad():
-        x = model.generate(n, seed)
-    traj = model.refine(x, config, seed)
-    return {"before": x.numpy(), "after": traj.final, "energy": traj.energy}
+def refined_samples(name: str, device: str, n: int, config: LangevinConfig, seed: int) -> Refined:
+    """The model's ``draw``: generator samples g(z) and the same after Langevin on exp(−E)."""
+    return cache.load_model(name, device).draw(n, seed, config)
+
+
+@dataclass(frozen=True)
+class LatentPath:
+    path: np.ndarray  # (n, 1, 28, 28) g((1−t)·μ(x_a) + t·μ(x_b))
+    energy: np.ndarray  # (n,) E along the path
+    ends: tuple[int, int]  # the digits at either end
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def latent_path(name: str, a: int, b: int, n: int) -> dict:
+def latent_path(name: str, device: str, a: int, b: int, n: int) -> LatentPath:
     """Interpolation g((1−t)μ(x_a) + t·μ(x_b)) between held-out digits a and b, with energies."""
-    model = cache.load_model(name)
+    model = cache.load_model(name, device)
     images, labels, _ = cache.load_data("mnist", "test")
+    ends = torch.from_numpy(images[[a, b]]).to(model.device)
     with torch.no_grad():
-        path, energy = interpolate(model, torch.from_numpy(images[a]), torch.from_numpy(images[b]), n)
-    return {"path": path.numpy(), "energy": energy.numpy(), "ends": (int(labels[a]), int(labels[b]))}
+        path, energy = interpolate(model, ends[0], ends[1], n)
+    return LatentPath(path.cpu().numpy(), energy.cpu().numpy(), (int(labels[a]), int(labels[b])))

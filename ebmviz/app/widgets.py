@@ -1,60 +1,78 @@
-"""Shared widgets: the sidebar (checkpoint, seed, device) and the sampler settings form."""
+"""Shared widgets: the sidebar (seed, device), the model picker every page uses, the sampler form."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import streamlit as st
 
 from ebmviz import checkpoints
 from ebmviz.app.cache import load_model
 from ebmviz.device import available
+from ebmviz.models import KINDS, Model
 from ebmviz.sampling import LangevinConfig
 
-CKPT, SEED, DEVICE = "ckpt", "seed", "device"  # shared session keys, read by every page
-DEFAULT_CHECKPOINT = "shortrun-mnist"
-NON_GENERATIVE = {"evaluator"}
+SEED, DEVICE = "seed", "device"  # the sidebar's session keys, read by every page
 
 
-def sidebar() -> str | None:
-    """Draw the shared sidebar; return the chosen generative checkpoint name (None if none)."""
-    infos = checkpoints.list_checkpoints()
-    usable = [i.name for i in infos if i.error is None and i.kind not in NON_GENERATIVE]
-    broken = [i for i in infos if i.error is not None]
+@dataclass(frozen=True)
+class Shared:
+    """What the sidebar sets for every page."""
+
+    seed: int  # same seed and settings, same chains
+    device: str  # where models run: "cpu", or "cuda"/"mps" when the machine has one
+
+
+def sidebar() -> None:
+    """Draw the shared sidebar: seed and device."""
     with st.sidebar:
-        st.subheader("Model")
-        if not usable:
-            st.error(f"No usable checkpoint in {checkpoints.checkpoint_dir()}.")
-            name = None
-        else:
-            if st.session_state.get(CKPT) not in usable:
-                st.session_state[CKPT] = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT in usable else usable[0]
-            name = st.selectbox("Checkpoint", usable, key=CKPT,
-                                help="Energy models shipped in checkpoints/ (or $EBMVIZ_CHECKPOINT_DIR)")
-        for info in broken:
-            st.warning(f"Skipped {info.path.name}: {info.error}", icon=":material/warning:")
         st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key=SEED,
-                        help="Same seed and settings give the same chains")
-        devices = available()
-        st.selectbox("Device", devices, key=DEVICE,
-                     help="cpu always works; cuda/mps appear when this machine has them")
-    return name
+                        help="Same seed and settings give the same chains, on every page")
+        st.selectbox("Device", available(), key=DEVICE,
+                     help="Where every page runs its models: cpu always works; cuda/mps appear when this machine "
+                          "has them")
 
 
-def model_of_kind(kind: str, label: str, key: str):
-    """Checkpoint picker for a page built around one model kind; returns (name, loaded model).
+def shared() -> Shared:
+    """The sidebar's current values."""
+    return Shared(seed=int(st.session_state.get(SEED, 0)), device=st.session_state.get(DEVICE, "cpu"))
 
-    Stops the page with a message when no checkpoint of ``kind`` exists or the chosen one is unusable.
+
+def model_picker(label: str, key: str, accept: Callable[[type[Model]], bool],
+                 default: str | None = None, report_broken: bool = True) -> tuple[str, Model]:
+    """A checkpoint picker over the shipped models whose class ``accept``s; returns (name, model on the device).
+
+    Unreadable files are listed as warnings (unless ``report_broken`` is off, for a page's second
+    picker); the page stops with a message when nothing fits or the chosen file cannot be loaded.
     """
-    names = [i.name for i in checkpoints.list_checkpoints() if i.kind == kind]
+    infos = checkpoints.list_checkpoints()
+    names = [i.name for i in infos if i.error is None and accept(KINDS[i.kind])]
+    for info in infos:
+        if info.error is not None and report_broken:
+            st.warning(f"Skipped {info.path.name}: {info.error}", icon=":material/warning:")
     if not names:
-        st.error(f"No {kind} checkpoint in {checkpoints.checkpoint_dir()}: train one with "
-                 f"`python -m training {kind}`.")
+        st.error(f"No usable checkpoint for this page in {checkpoints.checkpoint_dir()}.")
         st.stop()
-    name = st.selectbox(label, names, key=key)
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = default if default in names else names[0]
+    name = st.selectbox(label, names, key=key,
+                        help="Models shipped in checkpoints/ (or $EBMVIZ_CHECKPOINT_DIR); the Home page lists them")
     try:
-        return name, load_model(name)
+        return name, load_model(name, shared().device)
     except checkpoints.CheckpointError as exc:
         st.error(f"Cannot load this checkpoint — {exc.reason}.")
         st.stop()
+
+
+def of_kind(kind: str) -> Callable[[type[Model]], bool]:
+    """``accept`` for ``model_picker``: models of one kind."""
+    return lambda cls: cls.kind == kind
+
+
+def is_energy(cls: type[Model]) -> bool:
+    """``accept`` for ``model_picker``: every model whose ``model(x)`` is an image energy."""
+    return cls.is_energy
 
 
 def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig, list[str]]:
@@ -63,7 +81,7 @@ def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig,
     Widget keys carry ``prefix``; defaults come from the checkpoint's ``meta["sampler"]``.
     """
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
-    kind = st.radio("Sampler", ["ULA", "MALA"], horizontal=True, key=k("kind"),
+    method = st.radio("Sampler", ["ULA", "MALA"], horizontal=True, key=k("method"),
                     help="ULA: unadjusted Langevin. MALA adds a Metropolis–Hastings accept/reject "
                          "that makes the chain exact for exp(−E/T).")
     c1, c2 = st.columns(2)
@@ -80,7 +98,7 @@ def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig,
                            key=k("grad_clip"), disabled=not clip_on)
     clamp_on = st.checkbox("Clamp pixels to [−1, 1]", defaults.clamp is not None, key=k("clamp"))
     cfg = LangevinConfig(n_steps=int(n_steps), step_size=float(step), noise_std=float(noise),
-                         metropolis=kind == "MALA", grad_clip=float(clip) if clip_on else None,
+                         metropolis=method == "MALA", grad_clip=float(clip) if clip_on else None,
                          clamp=(-1.0, 1.0) if clamp_on else None, record_every=int(record))
     warnings = []
     if cfg.metropolis and cfg.noise_std == 0:

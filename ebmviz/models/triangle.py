@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 import torch
 from torch import nn
 
@@ -239,7 +238,8 @@ class TriangleModel(Model):
         mu, logvar = self.inference(fake)
         return gaussian_nll(z, mu, logvar).mean()
 
-    def energy_step(self, x: torch.Tensor, fake: torch.Tensor, w: TriangleWeights = TriangleWeights()) -> ContrastiveLoss:
+    def energy_step(self, x: torch.Tensor, fake: torch.Tensor,
+                    w: TriangleWeights = TriangleWeights()) -> ContrastiveLoss:
         """E step on data x and generator samples ``fake`` (detached): minimising ``loss`` over α maximises
         KL(P‖Π) − KL(Q‖Π) = E_P[E] − E_Q[E] + const."""
         return contrastive_loss(self.energy_net(x), self.energy_net(fake.detach()), w.energy_l2)

@@ -1,0 +1,42 @@
+"""The app's pages, listed once: navigation (``app.py``) and the home page's links both read ``PAGES``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    script: str  # the page's file under views/
+    title: str
+    icon: str  # a Material icon, ":material/<name>:"
+    summary: str  # what the page shows, for the home page ('' for home itself)
+
+    @property
+    def url_path(self) -> str:
+        """The page's address under the app's root, e.g. "langevin" (Streamlit names it after the file)."""
+        return self.script.removeprefix("views/").removesuffix(".py")
+
+
+PAGES = (
+    PageInfo("views/home.py", "Home", ":material/home:", ""),
+    PageInfo("views/langevin.py", "Langevin chains", ":material/timeline:",
+             "Start chains from noise, digits, the replay buffer or your own picture on any shipped energy; watch "
+             "them animate live with energy, gradient norm, update norm and acceptance per step; follow their paths "
+             "over a PCA map of the data; compare short and long runs."),
+    PageInfo("views/coarse_to_fine.py", "Coarse to fine", ":material/stacks:",
+             "A coarse-to-fine EBM samples a 7×7 digit, hands it up to 14×14 and then 28×28. Play the cascade stage "
+             "by stage, slide the fade weight β of a growing network, replay how it grew, race it against the "
+             "short-run model on the same budget of gradient evaluations, and restore noisy or masked digits."),
+    PageInfo("views/triangle.py", "Divergence triangle", ":material/change_history:",
+             "A generator, an inference model and an energy model trained together. See held-out digits "
+             "reconstructed, occluded digits recovered, generator samples refined by Langevin on the energy, "
+             "paths through the latent space, and the three KL terms that tie the models together."),
+)
+
+
+def navigation():
+    """``st.navigation`` over ``PAGES``, the first page the default."""
+    return st.navigation([st.Page(p.script, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(PAGES)])

@@ -1,0 +1,146 @@
+"""One player for every animated view: Play / Pause / Step / Reset, a scrubber, and frames drawn live.
+
+A page gives the player a *recording* — frames 0 … n−1 that exist now, and whether more will come —
+and a ``draw(index, view)`` that shows one frame in the view's placeholders. While playing, a
+Streamlit fragment reruns every 0.1 s and, for up to a second each time, moves one frame on:
+through frames already recorded at a watchable pace, then by asking the recording for more (a live
+Langevin run samples its next steps). Frames go straight into placeholders: no full-page rerun per
+frame. When the recording ends, one full rerun draws the finished page.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import streamlit as st
+
+from ebmviz.app.state import PageState, Slot
+from ebmviz.sampling import LiveRun
+
+
+class Recording(Protocol):
+    def __len__(self) -> int: ...  # frames available now
+
+    @property
+    def done(self) -> bool: ...  # True when no more frames will come
+
+    def advance(self) -> None: ...  # record more frames (a finished recording does nothing)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A finished recording of ``n`` frames (a precomputed timeline)."""
+
+    n: int
+    done: bool = True
+
+    def __len__(self) -> int:
+        return self.n
+
+    def advance(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Live:
+    """A ``LiveRun`` as it samples: each ``advance`` runs ``steps`` more steps (at most half a second)."""
+
+    run: LiveRun
+    steps: int
+
+    def __len__(self) -> int:
+        return len(self.run.frames)
+
+    @property
+    def done(self) -> bool:
+        return self.run.done
+
+    def advance(self) -> None:
+        self.run.advance(max_steps=self.steps, max_seconds=0.5)
+
+
+class PlayerState(PageState):
+    position = Slot(0)  # index of the frame on show
+    playing = Slot(False)
+    generation = Slot(0)  # bumped by every rewind, so the scrubber starts afresh
+
+    def rewind(self) -> None:
+        self.position, self.playing, self.generation = 0, False, self.generation + 1
+
+
+@dataclass(frozen=True)
+class FrameView:
+    """Where ``draw`` puts a frame: placeholders above, in and below the picture."""
+
+    status: Any  # st.empty(): one line saying where the playback is
+    picture: Any  # st.empty(): the frame itself
+    below: Any  # st.empty(): what only a paused frame shows (charts are too slow to redraw per frame)
+    playing: bool
+
+
+class Player:
+    """The controls and the frame area of one page's animation; its state lives in ``state``."""
+
+    def __init__(self, state: PlayerState, recording: Recording):
+        self.state, self.recording = state, recording
+
+    def controls(self, on_reset: Callable[[], Recording] | None = None) -> None:
+        """Play, Pause, Step and Reset buttons (keys ``<prefix>_play`` …).
+
+        Reset rewinds to the first frame; ``on_reset`` may start a new recording and return it.
+        """
+        s, rec = self.state, self.recording
+        b = st.columns(4)
+        if b[0].button("Play", icon=":material/play_arrow:", key=s.key("play"), width="stretch"):
+            if rec.done and s.position >= len(rec) - 1:
+                s.position = 0  # a finished recording plays again from its start
+            s.playing = not (rec.done and len(rec) < 2)
+        if b[1].button("Pause", icon=":material/pause:", key=s.key("pause"), width="stretch"):
+            s.playing = False
+        if b[2].button("Step", icon=":material/skip_next:", key=s.key("step"), width="stretch"):
+            s.playing = False
+            s.position = self._next(min(s.position, len(rec) - 1))
+        if b[3].button("Reset", icon=":material/restart_alt:", key=s.key("reset"), width="stretch"):
+            if on_reset is not None:
+                self.recording = on_reset()
+            s.rewind()
+
+    def _next(self, index: int) -> int:
+        """The frame after ``index``, recording more when ``index`` is the last one so far."""
+        if index < len(self.recording) - 1:
+            return index + 1
+        if not self.recording.done:
+            self.recording.advance()
+        return len(self.recording) - 1
+
+    def show(self, draw: Callable[[int, FrameView], Any], scrub_label: str = "Recorded frame",
+             frame_seconds: float = 0.12) -> Any:
+        """The frame area: a scrubber while paused, frames drawn live while playing; returns ``draw``'s last value."""
+        s, rec = self.state, self.recording
+
+        @st.fragment(run_every=0.1 if s.playing else None)
+        def frames():
+            index = min(s.position, len(rec) - 1)
+            if not s.playing and len(rec) > 1:
+                index = st.slider(scrub_label, 0, len(rec) - 1, index, key=s.key(f"scrub_{s.generation}_{len(rec)}"),
+                                  help="Scrub through the recorded frames; Play continues from here")
+                s.position = index
+            view = FrameView(st.empty(), st.empty(), st.empty(), s.playing)
+            result = draw(index, view)
+            start = time.monotonic()
+            while s.playing and time.monotonic() - start < 1.0:
+                if index >= len(rec) - 1 and rec.done:
+                    s.playing = False
+                    st.rerun()  # a full rerun stops the fragment's timer and draws the finished page
+                replaying = index < len(rec) - 1
+                index = self._next(index)
+                s.position = index
+                if replaying:
+                    time.sleep(frame_seconds)  # recorded frames at a watchable pace; live ones as they come
+                result = draw(index, view)
+            return result
+
+        return frames()
