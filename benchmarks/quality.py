@@ -1,9 +1,12 @@
-"""Evaluator quality of every shipped generative checkpoint next to held-out real digits.
+"""Evaluator quality of every shipped model that draws samples, next to held-out real digits.
 
-Each model draws --n samples with the settings its checkpoint ships: Langevin from uniform noise
-(meta["sampler"], the Langevin page's defaults); the CF-EBM's cascade 7 → 14 → 28 (meta["cascade"]),
-next to the short-run model from 28×28 noise with the same number of gradient evaluations; the
-divergence triangle's generator, before and after Langevin refinement on its energy.
+Every model is treated alike: ``model.draw(n, seed)`` with the settings its checkpoint ships (the
+short-run EBM: Langevin from noise; the CF-EBM: its 7 → 14 → 28 cascade; the divergence triangle:
+generator samples refined on its energy), in batches of 250 seeded seed, seed + 1, …
+Two comparisons follow, chosen by what a draw returns, not by kind: samples that start from a
+generator (``generated``) are also scored before refinement, and every model that draws by Langevin
+from noise (a ``Trajectory``) is drawn again with the gradient budget of each model that draws another
+way (the cascade).
 Columns: share with confidence > 0.9, mean confidence, class entropy (ln 10 = 2.303 is all ten
 digits equally), Fréchet distance of evaluator features to the held-out test digits, and the
 predicted-class counts.
@@ -12,37 +15,42 @@ predicted-class counts.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ebmviz import checkpoints, metrics  # noqa: E402
 from ebmviz.data import load_dataset  # noqa: E402
-from ebmviz.models.coarse_to_fine import default_cascade, sample_cascade  # noqa: E402
-from ebmviz.sampling import LangevinConfig, sample  # noqa: E402
-from ebmviz.starts import make_starts  # noqa: E402
+from ebmviz.models.coarse_to_fine import CascadeConfig  # noqa: E402
+from ebmviz.sampling import Trajectory  # noqa: E402
+
+BATCH = 250
+TARGET_CONFIDENT, TARGET_ENTROPY = 0.75, 0.9 * math.log(10)  # the short-run model's quality target (issue 2)
 
 
-def draw(model, cfg: LangevinConfig, n: int, seed: int, batch: int = 250) -> torch.Tensor:
-    """n samples (n, 1, 28, 28) from uniform noise, in batches."""
-    out = []
-    for i, start in enumerate(range(0, n, batch)):
-        x0 = make_starts("noise", min(batch, n - start), seed=seed + i)
-        out.append(sample(model, x0, cfg, seed=seed + i))
-    return torch.cat(out)
+def draw_many(model, n: int, seed: int, config=None) -> list:
+    """``model.draw`` in batches of 250, batch i seeded ``seed + i``: a list of results."""
+    return [model.draw(min(BATCH, n - start), seed + i, config) for i, start in enumerate(range(0, n, BATCH))]
+
+
+def images(results: list, field: str = "final") -> torch.Tensor:
+    return torch.from_numpy(np.concatenate([getattr(r, field) for r in results]))
 
 
 def row(name: str, q: metrics.Quality, extra: str = "") -> str:
     fd = f"{q.frechet:8.2f}" if q.frechet is not None else "       –"
-    return (f"{name:<28} {q.n:>5} {q.confident_share:>9.3f} {q.mean_confidence:>9.3f} "
+    return (f"{name:<34} {q.n:>5} {q.confident_share:>9.3f} {q.mean_confidence:>9.3f} "
             f"{q.class_entropy:>8.3f} {fd}  {q.class_counts} {extra}")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -50,49 +58,41 @@ def main() -> None:
     test, _ = load_dataset("mnist", "test")
     train, _ = load_dataset("mnist", "train")
     ref = metrics.features(evaluator, test)
-    print(f"{'':<28} {'n':>5} {'conf>0.9':>9} {'mean conf':>9} {'entropy':>8} {'Fréchet':>8}  class counts")
+    score = lambda x: metrics.quality(evaluator, x, ref)  # noqa: E731
+    print(f"{'':<34} {'n':>5} {'conf>0.9':>9} {'mean conf':>9} {'entropy':>8} {'Fréchet':>8}  class counts")
     print(row("real held-out digits", metrics.quality(evaluator, test, metrics.features(evaluator, train[:1000]))),
           "(Fréchet: against 1,000 training digits)")
-    shortrun = next((i for i in checkpoints.list_checkpoints() if i.kind == "shortrun" and not i.error), None)
+    drawn = {}
     for info in checkpoints.list_checkpoints():
-        if info.error or info.kind == "evaluator" or "sampler" not in info.meta:
+        if info.error:
             continue
         model = checkpoints.load(info.name)
-        for name, (x, how) in samples_of(info, model, args.n, args.seed).items():
-            q = metrics.quality(evaluator, x, ref)
-            print(row(name, q, how))
-        if info.kind == "shortrun":
-            print(f"  target ≥ 0.75 confident and entropy ≥ {0.9 * 2.302585:.3f}: "
-                  f"{'met' if q.confident_share >= 0.75 and q.class_entropy >= 0.9 * 2.302585 else 'NOT met'}")
-        if info.kind == "coarse_to_fine" and shortrun is not None:  # the same budget of gradient evaluations
-            budget = sum(default_cascade(model).steps)
-            sr = checkpoints.load(shortrun.name)
-            cfg = LangevinConfig.from_dict({**shortrun.meta["sampler"], "n_steps": budget})
+        if model.Draws is None:
+            continue
+        t = time.perf_counter()
+        results = draw_many(model, args.n, args.seed)
+        drawn[info.name] = (model, results)
+        q = score(images(results))
+        print(row(info.name, q, f"({results[0].grad_evals} gradient evaluations per sample, "
+                                f"{time.perf_counter() - t:.0f} s)"))
+        if info.name == "shortrun-mnist":
+            met = q.confident_share >= TARGET_CONFIDENT and q.class_entropy >= TARGET_ENTROPY
+            print(f"  target ≥ {TARGET_CONFIDENT} confident and entropy ≥ {TARGET_ENTROPY:.3f}: "
+                  f"{'met' if met else 'NOT met'}")
+    print("\nbefore refinement (draws that start from a generator's samples):")
+    for name, (_, results) in drawn.items():
+        if hasattr(results[0], "generated"):
+            print(row(f"{name} generator", score(images(results, "generated")), "(g(z), z ~ N(0, I))"))
+    print("\nsame budget (Langevin from noise with the gradient evaluations of each cascade):")
+    from_noise = {name: model for name, (model, _) in drawn.items() if model.Draws is Trajectory}
+    budgets = {name: r[0].grad_evals for name, (m, r) in drawn.items() if isinstance(m.draw_config(), CascadeConfig)}
+    for other, budget in budgets.items():
+        for name, model in from_noise.items():
             t = time.perf_counter()
-            x = draw(sr, cfg, args.n, args.seed)
-            print(row(f"{shortrun.name} @ {budget} steps", metrics.quality(evaluator, x, ref),
-                      f"(same {budget} gradient evaluations per chain; {time.perf_counter() - t:.0f} s)"))
+            results = draw_many(model, args.n, args.seed, replace(model.draw_config(), n_steps=budget))
+            print(row(f"{name} @ {budget} steps", score(images(results)),
+                      f"(the budget of {other}; {time.perf_counter() - t:.0f} s)"))
 
-
-def samples_of(info, model, n: int, seed: int) -> dict[str, tuple[torch.Tensor, str]]:
-    """name -> (n samples, how they were drawn) with each kind's page defaults."""
-    t = time.perf_counter()
-    if info.kind == "coarse_to_fine":
-        cfg = default_cascade(model)
-        x = torch.cat([sample_cascade(model, min(250, n - i), seed + i, cfg).final for i in range(0, n, 250)])
-        return {info.name: (x, f"(cascade {'+'.join(map(str, cfg.steps))} steps at 7/14/28 px; "
-                               f"{time.perf_counter() - t:.0f} s)")}
-    cfg = LangevinConfig.from_dict(info.meta["sampler"])
-    if info.kind == "triangle":
-        with torch.no_grad():
-            g = torch.cat([model.generate(min(250, n - i), seed + i) for i in range(0, n, 250)])
-        refined = torch.cat([sample(model, g[i:i + 250], cfg, seed + i) for i in range(0, n, 250)])
-        return {f"{info.name} generator": (g, "(g(z), z ~ N(0, I))"),
-                f"{info.name} refined": (refined, f"(+ {cfg.n_steps} Langevin steps on E; "
-                                                  f"{time.perf_counter() - t:.0f} s)")}
-    x = draw(model, cfg, n, seed)
-    return {info.name: (x, f"({cfg.n_steps} steps, s={cfg.step_size:g}, σ={cfg.noise_std:g}; "
-                           f"{time.perf_counter() - t:.0f} s)")}
 
 if __name__ == "__main__":
     main()

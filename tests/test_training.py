@@ -112,3 +112,39 @@ def test_triangle_learns_from_occluded_images(tmp_path):
     assert 0.01 < m3["metrics"]["recovery_error"] < m1["recovery_error"]  # more rounds, lower error, not zero
     with pytest.raises(SystemExit, match="unknown"):
         training_main([*flags, "--occlusion", "P.9"])
+
+
+TINY = {  # a few seconds each; the flags every method's smoke run uses
+    "shortrun": ["--width", "8", "--hidden", "8", "--k-steps", "3", "--batch-size", "8", "--buffer-size", "32",
+                 "--iterations", "8", "--checkpoint-every", "3", "--app-steps", "5"],
+    "coarse_to_fine": ["--stage-iterations", "3,4,4", "--transition-iterations", "0,2,4", "--k-steps", "2,2,2",
+                       "--batch-size", "8", "--channels", "4,4,4", "--checkpoint-every", "3"],
+    "triangle": ["--epochs", "2", "--batch-size", "400", "--nz", "4", "--width", "4", "--hidden", "16",
+                 "--checkpoint-every", "3"],
+    "evaluator": ["--epochs", "2", "--batch-size", "400", "--width", "4", "--checkpoint-every", "3"],
+}
+
+
+@pytest.mark.parametrize("method", list(TINY))
+def test_every_trainer_resumes_where_it_stopped(method, tmp_path, monkeypatch):
+    """A run stopped by its time budget mid-way and continued with --resume ends with the same weights and
+    the same history as a run that never stopped (weights, optimiser moments, RNGs and position restored)."""
+    from training.run import Run
+
+    def flags(name):
+        return [method, "--out", str(tmp_path / f"{name}.safetensors"), "--run-dir", str(tmp_path / name),
+                "--minutes", "0", "--log-every", "1", "--sample-every", "1000", *TINY[method]]
+
+    assert training_main(flags("straight")) == 0
+    checks = iter(range(10**6))
+    with monkeypatch.context() as m:  # the budget runs out at the 5th iteration's check
+        m.setattr(Run, "out_of_time", lambda self: next(checks) >= 5)
+        assert training_main(flags("stopped")) == 0
+    stopped = checkpoints.load(tmp_path / "stopped.safetensors").meta["iterations"]
+    assert training_main([*flags("stopped"), "--resume"]) == 0
+    a, b = checkpoints.load(tmp_path / "straight.safetensors"), checkpoints.load(tmp_path / "stopped.safetensors")
+    assert 0 < stopped < a.meta["iterations"] == b.meta["iterations"]
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "minutes"} for r in rows]  # noqa: E731
+    assert strip(a.meta["history"]) == strip(b.meta["history"])
