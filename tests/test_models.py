@@ -39,7 +39,8 @@ def test_every_kind_has_the_model_shape_and_a_trainer(kind, tmp_path):
     for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     trainer = importlib.import_module(f"training.{kind}")  # ``python -m training <kind>`` runs it
-    configs = [v for v in vars(trainer).values() if isinstance(v, type) and issubclass(v, RunConfig) and v is not RunConfig]
+    configs = [v for v in vars(trainer).values()
+               if isinstance(v, type) and issubclass(v, RunConfig) and v is not RunConfig]
     assert callable(trainer.main) and len(configs) == 1, configs
 
 

@@ -55,21 +55,21 @@ def test_losses_compose_the_derivation(model):
         e_real, e_fake = model.energy_net(x).mean(), model.energy_net(fake).mean()
         mu_s, logvar_s = model.inference(fake)
         sleep = gaussian_nll(z, mu_s, logvar_s).mean()
-    I, G = L.inference, L.generator
-    torch.testing.assert_close(I.recon, recon)
-    torch.testing.assert_close(G.recon, recon)
-    torch.testing.assert_close(I.kl_z, kl_to_prior(mu, logvar).mean())
-    torch.testing.assert_close(I.sleep_nll, sleep)
-    torch.testing.assert_close(G.sleep_nll, sleep)
+    inf, gen = L.inference, L.generator
+    torch.testing.assert_close(inf.recon, recon)
+    torch.testing.assert_close(gen.recon, recon)
+    torch.testing.assert_close(inf.kl_z, kl_to_prior(mu, logvar).mean())
+    torch.testing.assert_close(inf.sleep_nll, sleep)
+    torch.testing.assert_close(gen.sleep_nll, sleep)
     torch.testing.assert_close(L.energy.loss, e_real - e_fake)
     torch.testing.assert_close(L.energy_gap, e_fake - e_real)
-    torch.testing.assert_close(I.loss, recon + 0.25 * I.kl_z + 0.1 * sleep)  # 1/d: the public code's mean
-    torch.testing.assert_close(G.loss, recon + e_fake + 0.1 * sleep)
+    torch.testing.assert_close(inf.loss, recon + 0.25 * inf.kl_z + 0.1 * sleep)  # 1/d: the public code's mean
+    torch.testing.assert_close(gen.loss, recon + e_fake + 0.1 * sleep)
     # KL(Q‖P) up to constants: −log N(x; g(z̃), s²I) + KL_z, with s² = 1/2
     s = TriangleConfig.obs_std
     nll = -Normal(model.generator(mu), s).log_prob(x).flatten(1).sum(1).mean()
     const = 784 * 0.5 * math.log(2 * math.pi * s**2)
-    torch.testing.assert_close(L.kl_qp, nll - const + I.kl_z, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(L.kl_qp, nll - const + inf.kl_z, rtol=1e-4, atol=1e-3)
 
 
 def test_kl_qp_uses_the_models_own_observation_noise():

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ebmviz.metrics import CONFIDENT, classify
 from ebmviz.models.evaluator import JUNK, Evaluator, EvaluatorConfig
 from training.cli import field, parse_config
-from training.run import Run, RunConfig
+from training.run import Epochs, Run, RunConfig
 
 
 @dataclass(frozen=True)
@@ -105,27 +105,25 @@ def train(cfg: EvaluatorTrainConfig) -> Path:
     x, y = train_ds.images, train_ds.labels
     model = Evaluator(EvaluatorConfig(width=cfg.width)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    per_epoch = math.ceil(len(x) / cfg.batch_size)
+    batches = Epochs(len(x), cfg.batch_size, run.gen, drop_last=False)
+    per_epoch = batches.per_epoch
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs * per_epoch)
-    n_junk, it, order = int(cfg.batch_size * cfg.junk_share), 0, None
+    n_junk, it = int(cfg.batch_size * cfg.junk_share), 0
     if resumed := run.resume(model, {"adam": opt}, {"cosine": sched}):
-        it, order = resumed.iteration, resumed.tensors.get("order")
+        it, batches.order = resumed.iteration, resumed.tensors.get("order")
     every = cfg.checkpoint_every or per_epoch
 
     def checkpoint(metrics: dict | None = None) -> Path:
         return run.checkpoint(model, it, {"adam": opt}, {"cosine": sched}, meta={"metrics": metrics or {}},
-                              tensors={} if order is None else {"order": order})
+                              tensors={} if batches.order is None else {"order": batches.order})
 
     bar = tqdm(total=cfg.epochs * per_epoch, initial=it, desc="evaluator", mininterval=5)
     while it < cfg.epochs * per_epoch:
-        epoch, b = divmod(it, per_epoch)
         if run.out_of_time():
-            print(f"time limit of {cfg.minutes} min reached in epoch {epoch}")
+            print(f"time limit of {cfg.minutes} min reached in epoch {it // per_epoch}")
             break
-        if b == 0:
-            order = torch.randperm(len(x), generator=run.gen)
+        epoch, idx = batches(it)
         model.train()
-        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
         xb = random_affine(x[idx], run.gen)
         junk = make_junk(x, y, n_junk, run.gen)
         inputs = torch.cat([xb, junk]).to(device)

@@ -69,6 +69,26 @@ class History:
         return [self.rows[i] for i in idx]
 
 
+class Epochs:
+    """Minibatches by iteration: each epoch visits the n items in a fresh order drawn from ``gen``.
+
+    ``order`` (the current epoch's permutation) belongs in the resumable state, so that a resumed
+    run finishes the epoch it stopped in.
+    """
+
+    def __init__(self, n: int, batch_size: int, gen: torch.Generator, drop_last: bool = True,
+                 order: torch.Tensor | None = None):
+        self.n, self.batch_size, self.gen, self.order = n, batch_size, gen, order
+        self.per_epoch = n // batch_size if drop_last else -(-n // batch_size)
+
+    def __call__(self, it: int) -> tuple[int, torch.Tensor]:
+        """(epoch, indices (≤ batch_size,) on the CPU) of iteration ``it``."""
+        epoch, b = divmod(it, self.per_epoch)
+        if b == 0 or self.order is None:
+            self.order = torch.randperm(self.n, generator=self.gen)
+        return epoch, self.order[b * self.batch_size:(b + 1) * self.batch_size]
+
+
 @dataclass(frozen=True)
 class Resumed:
     """Where a resumed run continues: the iteration to run next and the trainer's own saved values."""

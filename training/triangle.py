@@ -36,7 +36,7 @@ from ebmviz.models.triangle import (
     recovery_error,
 )
 from training.cli import field, parse_config
-from training.run import Run, RunConfig
+from training.run import Epochs, Run, RunConfig
 
 OPTIMIZERS = ("energy", "inference", "generator")  # the E, I and G steps, in the order they are taken
 
@@ -130,10 +130,10 @@ def train(cfg: TriangleTrainConfig) -> Path:
                                 weight_decay=cfg.weight_decay_g if k == "generator" else 0.0) for k in OPTIMIZERS}
     scheds = {k: torch.optim.lr_scheduler.ExponentialLR(o, cfg.lr_gamma) for k, o in opts.items()}
     fixed_z = torch.randn(64, cfg.nz, generator=run.gen).to(device)
-    n_batches = len(data) // cfg.batch_size
-    it, order = 0, None
+    batches = Epochs(len(data), cfg.batch_size, run.gen)
+    n_batches, it = batches.per_epoch, 0
     if resumed := run.resume(model, opts, scheds):
-        it, order = resumed.iteration, resumed.tensors["order"].to(device)
+        it, batches.order = resumed.iteration, resumed.tensors.get("order")
         if hidden is not None:
             data = resumed.tensors["data"].to(device)
 
@@ -142,7 +142,7 @@ def train(cfg: TriangleTrainConfig) -> Path:
         if hidden is not None:
             metrics = {"occlusion": cfg.occlusion, "hidden_share": float(hidden.float().mean()),
                        "recovery_error": float(recovery_error(data, clean, hidden).mean())}
-        extra = {} if order is None else {"order": order}  # the epoch's data order, to resume mid-epoch
+        extra = {} if batches.order is None else {"order": batches.order}  # to resume mid-epoch
         if hidden is not None:
             extra["data"] = data  # the training images as recovered so far
         return run.checkpoint(model, it, opts, scheds, tensors=extra,
@@ -151,13 +151,11 @@ def train(cfg: TriangleTrainConfig) -> Path:
 
     bar = tqdm(total=cfg.epochs * n_batches, initial=it, desc="triangle", mininterval=5)
     while it < cfg.epochs * n_batches:
-        epoch, b = divmod(it, n_batches)
         if run.out_of_time():
-            print(f"time limit of {cfg.minutes} min reached in epoch {epoch}")
+            print(f"time limit of {cfg.minutes} min reached in epoch {it // n_batches}")
             break
-        if b == 0:
-            order = torch.randperm(len(data), generator=run.gen).to(device)
-        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        epoch, idx = batches(it)
+        idx = idx.to(device)
         x = data[idx]
         z = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
         eps = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
