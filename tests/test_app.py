@@ -207,3 +207,28 @@ def test_triangle_refinement_starts_from_the_shipped_sampler_and_takes_other_set
     at.slider(key="tri_k").set_value(60).run()
     assert not at.exception
     assert any("after 60 Langevin steps" in c for im in at.image for c in im.captions)
+
+
+def test_coarse_to_fine_step_moves_one_frame_and_play_at_the_end_replays():
+    at = open_page("views/coarse_to_fine.py")
+    at.button(key="cf_step").click().run()
+    stage, where = cf_status(at)
+    assert stage == 0 and where.startswith("step 1 /")  # the same Player as the Langevin page
+    slider = next(s for s in at.slider if s.key.startswith("cf_scrub"))
+    slider.set_value(slider.max).run()
+    at.button(key="cf_play").click().run()  # a finished timeline plays again from its start
+    assert not at.exception
+    at.button(key="cf_pause").click().run()
+    slider = next(s for s in at.slider if s.key.startswith("cf_scrub"))
+    assert 0 < slider.value < slider.max
+
+
+def test_langevin_page_samples_any_energy_model():
+    at = open_page("views/langevin.py")
+    assert set(at.selectbox(key="langevin_ckpt").options) == {"shortrun-mnist", "coarse_to_fine-mnist",
+                                                              "triangle-mnist"}  # the energies, not the evaluator
+    at.selectbox(key="langevin_ckpt").set_value("triangle-mnist").run()
+    assert at.number_input(key="langevin_n_steps").value == checkpoints.load("triangle-mnist").draw_config().n_steps
+    assert "replay" not in at.radio(key="langevin_start").options  # no replay buffer in this model
+    at.button(key="langevin_step").click().run()
+    assert not at.exception and current_step(at)[0] > 0

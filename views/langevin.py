@@ -92,12 +92,14 @@ def draw_frame(index: int, out: FrameView):
     return pred
 
 
+def restart() -> Live:
+    """Reset: a new run of the current settings."""
+    state.reset(spec, new_run())
+    return Live(state.run, speed)
+
+
 with view:
     player = Player(state, Live(state.run, speed))
-    def restart() -> Live:
-        state.reset(spec, new_run())
-        return Live(state.run, speed)
-
     player.controls(on_reset=restart)
     st.latex(update_equation(cfg))
     st.latex(temperature_equation(cfg))
@@ -118,6 +120,7 @@ with view:
 if state.playing:
     st.info("The map, the close-up and the short/long comparison appear when the run pauses or ends.")
     st.stop()
+
 
 def pick_chain_from_map():
     """Selecting a chain's end marker on the map selects that chain (runs before the rerun)."""

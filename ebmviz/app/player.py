@@ -27,7 +27,7 @@ class Recording(Protocol):
     @property
     def done(self) -> bool: ...  # True when no more frames will come
 
-    def advance(self) -> None: ...  # record more frames (a finished recording does nothing)
+    def advance(self, max_seconds: float | None = None) -> None: ...  # record more (a finished one does nothing)
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,13 @@ class Recorded:
     def __len__(self) -> int:
         return self.n
 
-    def advance(self) -> None:
+    def advance(self, max_seconds: float | None = None) -> None:
         pass
 
 
 @dataclass(frozen=True)
 class Live:
-    """A ``LiveRun`` as it samples: each ``advance`` runs ``steps`` more steps (at most half a second)."""
+    """A ``LiveRun`` as it samples: each ``advance`` runs ``steps`` more steps (or fewer, past ``max_seconds``)."""
 
     run: LiveRun
     steps: int
@@ -58,17 +58,16 @@ class Live:
     def done(self) -> bool:
         return self.run.done
 
-    def advance(self) -> None:
-        self.run.advance(max_steps=self.steps, max_seconds=0.5)
+    def advance(self, max_seconds: float | None = None) -> None:
+        self.run.advance(max_steps=self.steps, max_seconds=max_seconds)
 
 
 class PlayerState(PageState):
     position = Slot(0)  # index of the frame on show
     playing = Slot(False)
-    generation = Slot(0)  # bumped by every rewind, so the scrubber starts afresh
 
     def rewind(self) -> None:
-        self.position, self.playing, self.generation = 0, False, self.generation + 1
+        self.position, self.playing = 0, False
 
 
 @dataclass(frozen=True)
@@ -108,12 +107,16 @@ class Player:
                 self.recording = on_reset()
             s.rewind()
 
-    def _next(self, index: int) -> int:
-        """The frame after ``index``, recording more when ``index`` is the last one so far."""
+    def _scrubbed(self, key: str) -> None:
+        self.state.position = st.session_state[key]
+
+    def _next(self, index: int, max_seconds: float | None = None) -> int:
+        """The frame after ``index``, recording more when ``index`` is the last one so far (Step records a
+        whole ``advance``; playback stops recording after ``max_seconds`` to draw in time)."""
         if index < len(self.recording) - 1:
             return index + 1
         if not self.recording.done:
-            self.recording.advance()
+            self.recording.advance(max_seconds)
         return len(self.recording) - 1
 
     def show(self, draw: Callable[[int, FrameView], Any], scrub_label: str = "Recorded frame",
@@ -125,9 +128,11 @@ class Player:
         def frames():
             index = min(s.position, len(rec) - 1)
             if not s.playing and len(rec) > 1:
-                index = st.slider(scrub_label, 0, len(rec) - 1, index, key=s.key(f"scrub_{s.generation}_{len(rec)}"),
-                                  help="Scrub through the recorded frames; Play continues from here")
-                s.position = index
+                # the scrubber shows the position (Step and Reset move it too) and a drag sets it
+                key = s.key(f"scrub_{len(rec)}")
+                st.session_state[key] = index
+                st.slider(scrub_label, 0, len(rec) - 1, key=key, on_change=self._scrubbed, args=(key,),
+                          help="Scrub through the recorded frames; Play continues from here")
             view = FrameView(st.empty(), st.empty(), st.empty(), s.playing)
             result = draw(index, view)
             start = time.monotonic()
@@ -136,7 +141,7 @@ class Player:
                     s.playing = False
                     st.rerun()  # a full rerun stops the fragment's timer and draws the finished page
                 replaying = index < len(rec) - 1
-                index = self._next(index)
+                index = self._next(index, max_seconds=0.5)
                 s.position = index
                 if replaying:
                     time.sleep(frame_seconds)  # recorded frames at a watchable pace; live ones as they come

@@ -14,6 +14,7 @@ from ebmviz.models import KINDS, Model
 from ebmviz.sampling import LangevinConfig
 
 SEED, DEVICE = "seed", "device"  # the sidebar's session keys, read by every page
+SAMPLER_WIDGETS = ("method", "n_steps", "record_every", "step_size", "noise_std", "clip_on", "grad_clip", "clamp")
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,17 @@ def is_energy(cls: type[Model]) -> bool:
 def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig, list[str]]:
     """Sampler settings; returns the config and warnings about risky values.
 
-    Widget keys carry ``prefix``; defaults come from the checkpoint's ``meta["sampler"]``.
+    Widget keys carry ``prefix``; defaults come from the checkpoint's ``meta["sampler"]``. When the
+    defaults change (another model was picked) the widgets start again from the new ones.
     """
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
+    if st.session_state.get(k("sampler_defaults")) != defaults:
+        for name in SAMPLER_WIDGETS:
+            st.session_state.pop(k(name), None)
+        st.session_state[k("sampler_defaults")] = defaults
     method = st.radio("Sampler", ["ULA", "MALA"], horizontal=True, key=k("method"),
-                    help="ULA: unadjusted Langevin. MALA adds a Metropolis–Hastings accept/reject "
-                         "that makes the chain exact for exp(−E/T).")
+                      help="ULA: unadjusted Langevin. MALA adds a Metropolis–Hastings accept/reject "
+                           "that makes the chain exact for exp(−E/T).")
     c1, c2 = st.columns(2)
     n_steps = c1.number_input("Steps K", 1, 20000, defaults.n_steps, step=16, key=k("n_steps"))
     record = c2.number_input("Record every k steps", 1, 1000, defaults.record_every,
