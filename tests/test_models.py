@@ -18,7 +18,7 @@ import ebmviz
 from ebmviz import checkpoints
 from ebmviz.data import load_dataset
 from ebmviz.models import KINDS, Model
-from ebmviz.models.base import Samples
+from ebmviz.models.base import Samples, contrastive_loss
 from training.run import RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +92,16 @@ def test_the_readme_library_example_runs():
     scope: dict = {}
     exec(compile(block.group(1), "README.md", "exec"), scope)  # the project's own documentation, not user input
     assert isinstance(scope["model"], ebmviz.Model) and scope["samples"].final.shape[1:] == (1, 28, 28)
+
+
+def test_contrastive_loss_is_the_ml_update_with_its_regulariser():
+    e_real, e_fake = torch.tensor([1.0, -1.0, 3.0]), torch.tensor([2.0, 4.0])
+    terms = contrastive_loss(e_real, e_fake, alpha=0.5)
+    assert terms.cd.item() == pytest.approx(1.0 - 3.0)
+    assert terms.loss.item() == pytest.approx(-2.0 + 0.5 * ((1 + 1 + 9) / 3 + (4 + 16) / 2))
+    assert contrastive_loss(e_real, e_fake).loss.item() == pytest.approx(-2.0)  # α = 0: the ML surrogate alone
+    # its gradient lowers data energy and raises sample energy
+    e_real.requires_grad_(True)
+    e_fake.requires_grad_(True)
+    contrastive_loss(e_real, e_fake).loss.backward()
+    assert torch.all(e_real.grad > 0) and torch.all(e_fake.grad < 0)

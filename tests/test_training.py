@@ -148,3 +148,15 @@ def test_every_trainer_resumes_where_it_stopped(method, tmp_path, monkeypatch):
         torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "minutes"} for r in rows]  # noqa: E731
     assert strip(a.meta["history"]) == strip(b.meta["history"])
+
+
+def test_tuple_flags_are_typed(capsys):
+    from training.cli import parse_config
+    from training.coarse_to_fine import CoarseToFineTrainConfig
+
+    cfg = parse_config(CoarseToFineTrainConfig, ["--k-steps", "5,6,7", "--channels", "4,4,4"], "cf")
+    assert cfg.k_steps == (5, 6, 7) and cfg.channels == (4, 4, 4) and cfg.stage_iterations == (800, 1500, 2000)
+    for bad in ("5,6", "5,x,7"):
+        with pytest.raises(SystemExit):
+            parse_config(CoarseToFineTrainConfig, ["--k-steps", bad], "cf")
+        assert "comma-separated ints" in capsys.readouterr().err

@@ -107,9 +107,6 @@ class Player:
                 self.recording = on_reset()
             s.rewind()
 
-    def _scrubbed(self, key: str) -> None:
-        self.state.position = st.session_state[key]
-
     def _next(self, index: int, max_seconds: float | None = None) -> int:
         """The frame after ``index``, recording more when ``index`` is the last one so far (Step records a
         whole ``advance``; playback stops recording after ``max_seconds`` to draw in time)."""
@@ -128,14 +125,14 @@ class Player:
         def frames():
             index = min(s.position, len(rec) - 1)
             if not s.playing and len(rec) > 1:
-                # the scrubber shows the position (Step and Reset move it too) and a drag sets it
-                key = s.key(f"scrub_{len(rec)}")
-                st.session_state[key] = index
-                st.slider(scrub_label, 0, len(rec) - 1, key=key, on_change=self._scrubbed, args=(key,),
-                          help="Scrub through the recorded frames; Play continues from here")
+                # a drag sets the position; the key names the position, so a slider made afresh shows
+                # wherever Step, Reset or playback left it
+                index = st.slider(scrub_label, 0, len(rec) - 1, index, key=s.key(f"scrub_{len(rec)}_{index}"),
+                                  help="Scrub through the recorded frames; Play continues from here")
+                s.position = index
             view = FrameView(st.empty(), st.empty(), st.empty(), s.playing)
+            start = drawn_at = time.monotonic()
             result = draw(index, view)
-            start = time.monotonic()
             while s.playing and time.monotonic() - start < 1.0:
                 if index >= len(rec) - 1 and rec.done:
                     s.playing = False
@@ -143,8 +140,9 @@ class Player:
                 replaying = index < len(rec) - 1
                 index = self._next(index, max_seconds=0.5)
                 s.position = index
-                if replaying:
-                    time.sleep(frame_seconds)  # recorded frames at a watchable pace; live ones as they come
+                if replaying:  # recorded frames one per frame_seconds (drawing included); live ones as they come
+                    time.sleep(max(0.0, drawn_at + frame_seconds - time.monotonic()))
+                drawn_at = time.monotonic()
                 result = draw(index, view)
             return result
 
