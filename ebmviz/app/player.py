@@ -65,6 +65,7 @@ class Live:
 class PlayerState(PageState):
     position = Slot(0)  # index of the frame on show
     playing = Slot(False)
+    shown_at = Slot(0.0)  # time.monotonic() when the frame on show was first drawn while playing
 
     def rewind(self) -> None:
         self.position, self.playing = 0, False
@@ -131,7 +132,9 @@ class Player:
                                   help="Scrub through the recorded frames; Play continues from here")
                 s.position = index
             view = FrameView(st.empty(), st.empty(), st.empty(), s.playing)
-            start = drawn_at = time.monotonic()
+            start = time.monotonic()
+            # the frame on show has been up since it was first drawn, before this rerun: pace from then
+            drawn_at = s.shown_at if 0 < start - s.shown_at < 1.0 else start
             result = draw(index, view)
             while s.playing and time.monotonic() - start < 1.0:
                 if index >= len(rec) - 1 and rec.done:
@@ -142,7 +145,7 @@ class Player:
                 s.position = index
                 if replaying:  # recorded frames one per frame_seconds (drawing included); live ones as they come
                     time.sleep(max(0.0, drawn_at + frame_seconds - time.monotonic()))
-                drawn_at = time.monotonic()
+                s.shown_at = drawn_at = time.monotonic()
                 result = draw(index, view)
             return result
 
