@@ -139,7 +139,10 @@ class Player:
             while s.playing and time.monotonic() - start < 1.0:
                 if index >= len(rec) - 1 and rec.done:
                     s.playing = False
-                    st.rerun()  # a full rerun stops the fragment's timer and draws the finished page
+                    # the last frame stays up for its own frame time (a rerun at once can overtake it on the way
+                    # to the browser); then a full rerun stops the fragment's timer and draws the finished page
+                    time.sleep(max(0.0, drawn_at + frame_seconds - time.monotonic()))
+                    st.rerun()
                 replaying = index < len(rec) - 1
                 index = self._next(index, max_seconds=0.5)
                 s.position = index
@@ -147,6 +150,10 @@ class Player:
                     time.sleep(max(0.0, drawn_at + frame_seconds - time.monotonic()))
                 s.shown_at = drawn_at = time.monotonic()
                 result = draw(index, view)
+            if s.playing and index < len(rec) - 1:
+                # a recorded frame drawn as the window closes stays up for its time: else the rerun's redraw of it
+                # and the next frame can reach the browser together, and this one is never seen
+                time.sleep(max(0.0, drawn_at + frame_seconds - time.monotonic()))
             return result
 
         return frames()
