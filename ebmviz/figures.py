@@ -273,3 +273,28 @@ def line_figure(x: np.ndarray, ys: dict[str, np.ndarray], xtitle: str, ytitle: s
     fig = go.Figure([go.Scatter(x=x, y=y, name=k, mode="lines+markers") for k, y in ys.items()])
     fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=xtitle, yaxis_title=ytitle)
     return fig
+
+
+def energy_histogram_figure(energies: dict[str, np.ndarray], margin: float | None = None,
+                            xtitle: str = "energy") -> go.Figure:
+    """Overlaid histograms of energies, group -> (n,), on a log x axis, with the margin m as a vertical line."""
+    fig = go.Figure()
+    colours = ["#1f77b4", "#ff7f0e", "#d62728", "#2ca02c", "#9467bd"]
+    for i, (name, e) in enumerate(energies.items()):
+        e = np.asarray(e, dtype=float)
+        fig.add_trace(go.Histogram(x=np.log10(np.maximum(e, 1e-8)), name=f"{name} (median {np.median(e):.3g})",
+                                   opacity=0.6, nbinsx=60, marker_color=colours[i % len(colours)]))
+    if margin is not None:
+        fig.add_vline(x=np.log10(margin), line_dash="dash", annotation_text=f"margin m = {margin:g}")
+    fig.update_layout(barmode="overlay", height=300, margin=dict(l=10, r=10, t=30, b=10),
+                      xaxis_title=f"log₁₀ {xtitle}", yaxis_title="images",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return fig
+
+
+def class_counts_figure(counts: dict[str, np.ndarray]) -> go.Figure:
+    """Grouped bars of how often the evaluator gives each digit, name -> (10,) counts."""
+    fig = go.Figure([go.Bar(x=list(range(10)), y=np.asarray(c).tolist(), name=k) for k, c in counts.items()])
+    fig.update_layout(barmode="group", height=280, margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=dict(title="digit (the evaluator's verdict)", dtick=1), yaxis_title="samples")
+    return fig

@@ -9,6 +9,7 @@ START_KINDS = {  # start -> what the app calls it
     "data": "real digits",
     "data+noise": "real digits + Gaussian noise",
     "replay": "the model's replay buffer",
+    "generator": "the model's generator G(z)",
     "upload": "an uploaded image",
 }
 
@@ -21,7 +22,7 @@ def make_starts(start: str, n: int, seed: int = 0, *, data: torch.Tensor | None 
     Args:
         data: (N, 1, 28, 28) digits for "data" / "data+noise".
         data_noise: std of the noise added for "data+noise".
-        model: a module with ``replay_samples(n, seed)`` for "replay".
+        model: a module with ``replay_samples(n, seed)`` for "replay", with ``generate(n, seed)`` for "generator".
         image: (1, 1, 28, 28) for "upload"; every chain starts from it.
     Raises:
         ValueError with a readable reason when the start cannot be served.
@@ -41,6 +42,11 @@ def make_starts(start: str, n: int, seed: int = 0, *, data: torch.Tensor | None 
         if out is None:
             raise ValueError("this checkpoint has no replay buffer; pick another start")
         return out.float().cpu()
+    if start == "generator":
+        if model is None or not hasattr(model, "generate"):
+            raise ValueError("this checkpoint has no generator; pick another start")
+        with torch.no_grad():
+            return model.generate(n, seed).float().cpu()
     if start == "upload":
         if image is None:
             raise ValueError("upload an image first")

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from ebmviz import checkpoints
 from ebmviz.checkpoints import REPO_CHECKPOINTS
 from ebmviz.sampling import LangevinConfig
+from ebmviz.starts import START_KINDS
 
 ROOT = REPO_CHECKPOINTS.parent
 
@@ -225,10 +226,55 @@ def test_coarse_to_fine_step_moves_one_frame_and_play_at_the_end_replays():
 
 def test_langevin_page_samples_any_energy_model():
     at = open_page("views/langevin.py")
-    assert set(at.selectbox(key="langevin_ckpt").options) == {"shortrun-mnist", "coarse_to_fine-mnist",
-                                                              "triangle-mnist"}  # the energies, not the evaluator
+    shipped = {i.name for i in checkpoints.list_checkpoints(REPO_CHECKPOINTS)}
+    assert set(at.selectbox(key="langevin_ckpt").options) == shipped - {"evaluator-mnist"}  # every energy
     at.selectbox(key="langevin_ckpt").set_value("triangle-mnist").run()
     assert at.number_input(key="langevin_n_steps").value == checkpoints.load("triangle-mnist").draw_config().n_steps
-    assert "replay" not in at.radio(key="langevin_start").options  # no replay buffer in this model
+    options = at.radio(key="langevin_start").options  # the radio shows START_KINDS' labels
+    assert START_KINDS["replay"] not in options  # no replay buffer in this model
+    assert START_KINDS["generator"] in options  # but a generator to start from
     at.button(key="langevin_step").click().run()
     assert not at.exception and current_step(at)[0] > 0
+    at.radio(key="langevin_start").set_value("generator").run()
+    at.button(key="langevin_step").click().run()
+    assert not at.exception and current_step(at)[0] > 0
+
+
+def test_ebgan_samples_are_labelled_and_replayed_over_training():
+    at = open_page("views/ebgan.py")
+    assert "EBGAN-PT" in texts(at) and "margin m" in texts(at)
+    assert "evaluator's digit" in at.image[0].captions[0]
+    its = at.select_slider(key="ebgan_snap").options
+    assert len(its) > 2
+    at.select_slider(key="ebgan_snap").set_value(its[0]).run()
+    assert not at.exception and f"iteration {int(its[0]):,} of" in at.image[1].captions[0]
+
+
+def test_ebgan_energy_histogram_draws_the_margin():
+    at = open_page("views/ebgan.py")
+    at.segmented_control(key="ebgan_view").set_value("What D learned").run()
+    assert not at.exception
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [t["type"] for t in fig["data"]] == ["histogram"] * 4
+    assert "margin m = " in str(fig["layout"]["annotations"])
+    assert "uniform noise" in texts(at)
+
+
+def test_ebgan_with_and_without_pt_side_by_side():
+    at = open_page("views/ebgan.py")
+    at.segmented_control(key="ebgan_view").set_value("With vs without PT").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 2 and table["generator"].str.contains("with PT").any()
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    assert [b["name"] for b in bars] == ["with PT", "without PT"] and all(sum(b["y"]) > 900 for b in bars)
+
+
+def test_ebgan_langevin_on_the_energy_from_generator_and_noise():
+    at = open_page("views/ebgan.py")
+    at.segmented_control(key="ebgan_view").set_value("Langevin on D").run()
+    at.number_input(key="ebgan_lv_n_steps").set_value(20).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["start"]) == ["generator samples"] * 2 + ["uniform noise"] * 2
+    assert any("after 20 steps" in c for im in at.image for c in im.captions)

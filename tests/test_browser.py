@@ -104,3 +104,16 @@ def test_cascade_plays_through_the_stages(app_url, page):
         time.sleep(0.1)
     assert {"Stage 1", "Stage 2"} <= seen, seen  # the timeline played through the hand-offs
     no_exception(page)
+
+
+def test_ebgan_views_in_the_browser(app_url, page):
+    page.goto(f"{app_url}/ebgan")
+    wait_idle(page)
+    page.get_by_text("evaluator's digit and confidence").wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stImage"] img').count() >= 2  # the samples and the generator over training
+    for view, shown in (("What D learned", "Share of noise images"), ("With vs without PT", "closest pairs"),
+                        ("Langevin on D", "From uniform noise")):
+        page.get_by_text(view, exact=True).first.click()
+        wait_idle(page)
+        page.get_by_text(shown).first.wait_for(timeout=120_000)
+        no_exception(page)

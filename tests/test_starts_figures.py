@@ -11,9 +11,9 @@ from ebmviz.starts import START_KINDS, make_starts
 
 def test_every_start_kind():
     data = torch.rand(10, 1, 28, 28) * 2 - 1
-    model = checkpoints.load("shortrun-mnist")
     image = torch.zeros(1, 1, 28, 28)
     for start in START_KINDS:
+        model = checkpoints.load("triangle-mnist" if start == "generator" else "shortrun-mnist")
         x = make_starts(start, 5, seed=1, data=data, model=model, image=image)
         assert x.shape == (5, 1, 28, 28) and x.min() >= -1 and x.max() <= 1, start
         assert torch.equal(x, make_starts(start, 5, seed=1, data=data, model=model, image=image))
@@ -27,6 +27,8 @@ def test_start_kinds_that_cannot_be_served_say_why():
         make_starts("data", 2)
     with pytest.raises(ValueError, match="no replay buffer"):
         make_starts("replay", 2, model=object())
+    with pytest.raises(ValueError, match="no generator"):
+        make_starts("generator", 2, model=checkpoints.load("shortrun-mnist"))
     with pytest.raises(ValueError, match="upload an image"):
         make_starts("upload", 2)
     with pytest.raises(ValueError, match="unknown start"):

@@ -114,6 +114,21 @@ def test_triangle_learns_from_occluded_images(tmp_path):
         training_main([*flags, "--occlusion", "P.9"])
 
 
+def test_ebgan_smoke_with_and_without_pt(tmp_path):
+    flags = ["--batch-size", "200", "--epochs", "1", "--nz", "4", "--width", "4", "--hidden", "16", "--code", "4",
+             "--log-every", "2", "--sample-every", "5", "--minutes", "0", "--margin", "0.2"]
+    for pt in ("--pt", "--no-pt"):
+        out = tmp_path / f"{pt}.safetensors"
+        assert training_main(["ebgan", pt, "--out", str(out), "--run-dir", str(tmp_path / pt), *flags]) == 0
+        model = checkpoints.load(out)
+        assert model.meta["iterations"] == 20 and model.meta["pt"] == (pt == "--pt") and model.meta["margin"] == 0.2
+        row = model.meta["history"][-1]
+        assert {"loss_d", "loss_g", "d_real", "d_fake", "above_margin", "pt"} <= set(row)
+        assert 0 <= row["above_margin"] <= 1 and 0 <= row["pt"] <= 1
+        assert model.snapshots()[0].tolist() == [0, 5, 10, 15]  # G's samples every --sample-every iterations
+        assert model.draw(2, seed=0).final.shape == (2, 1, 28, 28)
+
+
 TINY = {  # a few seconds each; the flags every method's smoke run uses
     "shortrun": ["--width", "8", "--hidden", "8", "--k-steps", "3", "--batch-size", "8", "--buffer-size", "32",
                  "--iterations", "8", "--checkpoint-every", "3", "--app-steps", "5"],
@@ -121,6 +136,8 @@ TINY = {  # a few seconds each; the flags every method's smoke run uses
                        "--batch-size", "8", "--channels", "4,4,4", "--checkpoint-every", "3"],
     "triangle": ["--epochs", "2", "--batch-size", "400", "--nz", "4", "--width", "4", "--hidden", "16",
                  "--checkpoint-every", "3"],
+    "ebgan": ["--epochs", "2", "--batch-size", "400", "--nz", "4", "--width", "4", "--hidden", "16", "--code", "4",
+              "--checkpoint-every", "3", "--lr-end", "0.1"],
     "evaluator": ["--epochs", "2", "--batch-size", "400", "--width", "4", "--checkpoint-every", "3"],
 }
 

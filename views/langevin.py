@@ -28,7 +28,8 @@ defaults = LangevinConfig.from_dict(meta.get("sampler", {}))
 settings, view = st.columns([1, 2.2], gap="large")
 with settings:
     st.subheader("Start")
-    starts = [k for k in START_KINDS if k != "replay" or hasattr(model, "replay_samples")]
+    starts = [k for k in START_KINDS if (k != "replay" or hasattr(model, "replay_samples"))
+              and (k != "generator" or hasattr(model, "generate"))]
     start = st.radio("Initialise chains from", starts, format_func=START_KINDS.get, key=f"{P}_start")
     n_chains = st.slider("Chains", 1, 64, 16, key=f"{P}_n")
     data_noise = 0.3

@@ -54,7 +54,7 @@ def starts(start: str, n: int, seed: int, model_name: str, device: str,
     data = None
     if start in ("data", "data+noise"):
         data = torch.from_numpy(load_data("mnist", "test")[0])
-    model = load_model(model_name, device) if start == "replay" else None
+    model = load_model(model_name, device) if start in ("replay", "generator") else None
     img = None if image is None else torch.from_numpy(image)
     return make_starts(start, n, seed, data=data, data_noise=data_noise, model=model, image=img)
 

@@ -34,6 +34,10 @@ PAGES = (
              "A generator, an inference model and an energy model trained together. See held-out digits "
              "reconstructed, occluded digits recovered, generator samples refined by Langevin on the energy, "
              "paths through the latent space, and the three KL terms that tie the models together."),
+    PageInfo("views/ebgan.py", "EBGAN", ":material/compare:",
+             "A generator against an autoencoder whose reconstruction error is the energy. Draw labelled samples and "
+             "watch the generator over training, see what the energy does to digits, fakes and noise, compare "
+             "training with and without the pulling-away term for mode collapse, and run Langevin on the energy."),
 )
 
 

@@ -12,7 +12,8 @@ import torch
 from ebmviz.app import cache
 from ebmviz.corruption import OCCLUSIONS, occlusion
 from ebmviz.images import to_u8
-from ebmviz.models.triangle import Refined, interpolate, recovery_error
+from ebmviz.models.base import Refined
+from ebmviz.models.triangle import interpolate, recovery_error
 from ebmviz.sampling import LangevinConfig
 
 

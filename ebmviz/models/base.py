@@ -52,6 +52,22 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Refined:
+    """What a model with a generator draws: samples g(z) of its prior's z, then Langevin on its exp(−E) from them."""
+
+    generated: np.ndarray  # (n, 1, 28, 28) float32 g(z)
+    refinement: Trajectory  # the Langevin run started at ``generated`` (0 steps: the samples as they are)
+
+    @property
+    def final(self) -> np.ndarray:
+        return self.refinement.final
+
+    @property
+    def grad_evals(self) -> int:
+        return self.refinement.grad_evals
+
+
 class Model(nn.Module):
     """Base of every method's module: config, metadata, architecture record and ``draw``."""
 

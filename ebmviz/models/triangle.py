@@ -17,12 +17,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from ebmviz.models.base import ContrastiveLoss, Model, contrastive_loss
-from ebmviz.sampling import LangevinConfig, Trajectory, langevin
+from ebmviz.models.base import ContrastiveLoss, Model, Refined, contrastive_loss
+from ebmviz.sampling import LangevinConfig, langevin
 
 
 @dataclass(frozen=True)
@@ -136,22 +135,6 @@ class TriangleLosses:
     def energy_gap(self) -> torch.Tensor:
         """E_P[E] − E_Q[E] = KL(P‖Π) − KL(Q‖Π) up to the entropies of P and q_data; the E step raises it."""
         return -self.energy.cd
-
-
-@dataclass(frozen=True)
-class Refined:
-    """What the triangle draws: generator samples g(z), z ~ N(0, I), then Langevin on exp(−E_α) from them."""
-
-    generated: np.ndarray  # (n, 1, 28, 28) float32 g(z)
-    refinement: Trajectory  # the Langevin run started at ``generated``
-
-    @property
-    def final(self) -> np.ndarray:
-        return self.refinement.final
-
-    @property
-    def grad_evals(self) -> int:
-        return self.refinement.grad_evals
 
 
 # The refinement a model without shipped settings uses: a few small, clipped steps. Longer or larger moves

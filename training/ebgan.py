@@ -1,0 +1,133 @@
+"""Train an EBGAN (Zhao, Mathieu & LeCun 2017): autoencoder discriminator D and generator G, alternately.
+
+Per iteration, on a batch x of data and z ~ N(0, I):
+  D step  min_D  mean D(x) + mean [m − D(G(z))]⁺                (``EBGAN.discriminator_step``)
+  G step  min_G  mean D(G(z)) + λ_PT·f_PT(Enc(G(z)))             (``EBGAN.generator_step``; --no-pt: λ_PT = 0)
+Adam for each (lr 2e-4, β = (0.5, 0.999), as the public ports; --lr-end < 1 lowers both learning rates
+linearly over the --epochs iterations, a choice of this port, not the paper's). The history logs L_D, L_G, D(real),
+D(fake), the share of fakes at or above the margin (they give D no gradient) and f_PT (logged in
+--no-pt runs too, as a measure of how alike the generator's samples are). Generator samples at a fixed
+latent batch are stored in the model every ``--sample-every`` iterations (``EBGAN.record_snapshot``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ebmviz.models.ebgan import EBGAN, DiscriminatorTerms, EBGANConfig, GeneratorTerms
+from training.cli import field, parse_config
+from training.run import Epochs, Run, RunConfig
+
+OPTIMIZERS = ("discriminator", "generator")  # the D and G steps, in the order they are taken
+
+
+@dataclass(frozen=True)
+class EBGANTrainConfig(RunConfig):
+    """EBGAN training (a D step and a G step per batch)."""
+
+    minutes: float = field(25.0, "stop after this wall time, time before a resume included (0: no limit)")
+    log_every: int = field(20, "history row every n iterations")
+    sample_every: int = field(250, "sample grid and stored generator snapshot every n iterations")
+    checkpoint_every: int = field(1000, "checkpoint and resumable state every n iterations")
+    epochs: int = field(400, "passes over the training images (upper bound)")
+    batch_size: int = field(64, "images per update")
+    pt: bool = field(True, "pulling-away term in G's loss (EBGAN-PT); --no-pt for plain EBGAN")
+    pt_weight: float = field(0.1, "λ_PT, the pulling-away term's weight")
+    margin: float = field(1.0, "m, in D's units (per-pixel squared error on the [0, 1] scale)")
+    lr_d: float = field(2e-4, "Adam learning rate of D")
+    lr_g: float = field(2e-4, "Adam learning rate of G")
+    beta1: float = field(0.5, "Adam β₁ of both")
+    lr_end: float = field(1.0, "learning rates fall linearly, per iteration, to this fraction of their start at "
+                               "the end of --epochs (1: constant)")
+    nz: int = field(32, "latent dimension of G")
+    width: int = field(32, "conv channels c")
+    hidden: int = field(256, "G's fully connected units")
+    code: int = field(32, "dimension of D's code S")
+
+
+def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def update(model: EBGAN, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor, z: torch.Tensor, margin: float,
+           pt_weight: float) -> tuple[DiscriminatorTerms, GeneratorTerms]:
+    """One iteration: the D step on data x (B, 1, 28, 28) and G(z) (z (B, nz)), then the G step on the same z."""
+    with torch.no_grad():
+        fake = model.generator(z)
+    d_terms = model.discriminator_step(x, fake, margin)
+    step(opts["discriminator"], d_terms.loss)
+    g_terms = model.generator_step(z, pt_weight)  # D's parameters get gradients here too; D's step zeroes them
+    step(opts["generator"], g_terms.loss)
+    return d_terms, g_terms
+
+
+def train(cfg: EBGANTrainConfig) -> Path:
+    run = Run(cfg, EBGAN.kind)
+    device = run.device
+    data = run.dataset("train").images.to(device)
+    model = EBGAN(EBGANConfig(nz=cfg.nz, width=cfg.width, hidden=cfg.hidden, code=cfg.code)).to(device)
+    nets = {"discriminator": model.discriminator, "generator": model.generator}
+    lrs = {"discriminator": cfg.lr_d, "generator": cfg.lr_g}
+    opts = {k: torch.optim.Adam(nets[k].parameters(), lr=lrs[k], betas=(cfg.beta1, 0.999)) for k in OPTIMIZERS}
+    fixed_z = torch.randn(model.config.snapshot_size, cfg.nz, generator=run.gen).to(device)
+    batches = Epochs(len(data), cfg.batch_size, run.gen)
+    n_batches, it = batches.per_epoch, 0
+    scheds = {k: torch.optim.lr_scheduler.LinearLR(o, 1.0, cfg.lr_end, cfg.epochs * n_batches) for k, o in opts.items()}
+    pt_weight = cfg.pt_weight if cfg.pt else 0.0
+    if resumed := run.resume(model, opts, scheds):
+        it, batches.order = resumed.iteration, resumed.tensors.get("order")
+
+    def checkpoint() -> Path:
+        extra = {} if batches.order is None else {"order": batches.order}
+        return run.checkpoint(model, it, opts, scheds, tensors=extra,
+                              meta={"epochs": round(it / n_batches, 2), "pt": cfg.pt, "margin": cfg.margin,
+                                    "refinement": EBGAN.draw_default.to_dict()})
+
+    def snapshot() -> None:
+        model.eval()  # G's batch norm on running statistics, as the app draws
+        with torch.no_grad():
+            images = model.generator(fixed_z)
+        model.train()
+        run.grid(images, f"samples_{it:06d}")
+        if model.snapshot_due(it):  # by the cadence only, so a resumed run stores what an unbroken one does
+            model.record_snapshot(it, images)
+
+    bar = tqdm(total=cfg.epochs * n_batches, initial=it, desc="ebgan", mininterval=5)
+    while it < cfg.epochs * n_batches:
+        if run.out_of_time():
+            print(f"time limit of {cfg.minutes} min reached in epoch {it // n_batches}")
+            break
+        epoch, idx = batches(it)
+        x = data[idx.to(device)]
+        z = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
+        d_terms, g_terms = update(model, opts, x, z, cfg.margin, pt_weight)
+        if run.due(cfg.log_every, it):
+            run.log(iteration=it, epoch=epoch, loss_d=d_terms.loss.item(), loss_g=g_terms.loss.item(),
+                    d_real=d_terms.d_real.mean().item(), d_fake=d_terms.d_fake.mean().item(),
+                    above_margin=d_terms.above_margin, pt=g_terms.pt.item())
+            bar.set_postfix(d_real=f"{d_terms.d_real.mean().item():.4f}", d_fake=f"{d_terms.d_fake.mean().item():.3f}",
+                            pt=f"{g_terms.pt.item():.3f}")
+        if run.due(cfg.sample_every, it):
+            snapshot()
+        it += 1  # iterations done; checkpoints record this count
+        for s in scheds.values():
+            s.step()
+        bar.update()
+        if run.due(cfg.checkpoint_every, it):
+            checkpoint()
+    bar.close()
+    model.eval()
+    path = checkpoint()
+    print(f"wrote {path} after {it} iterations ({it / n_batches:.2f} epochs), {run.elapsed / 60:.1f} min")
+    return path
+
+
+def main(argv: list[str], prog: str = "python -m training ebgan") -> int:
+    train(parse_config(EBGANTrainConfig, argv, prog))
+    return 0
