@@ -30,6 +30,25 @@ class ConvEnergyNet(nn.Module):
         return self.head(self.features(x)).squeeze(-1)  # (B,)
 
 
+class DeconvGenerator(nn.Module):
+    """A DCGAN-style generator (B, nz) -> (B, 1, 28, 28) in (−1, 1): two fully connected layers to a
+    (2c, 7, 7) map, then two stride-2 transposed convolutions, batch norm and ReLU between, tanh out.
+    The divergence triangle's g_θ and EBGAN's G."""
+
+    def __init__(self, nz: int, c: int, hidden: int):
+        super().__init__()
+        self.c = c
+        self.fc = nn.Sequential(nn.Linear(nz, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                                nn.Linear(hidden, 2 * c * 49), nn.BatchNorm1d(2 * c * 49), nn.ReLU())
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU(),  # (B, c, 14, 14)
+            nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Tanh(),  # (B, 1, 28, 28)
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.deconv(self.fc(z).view(-1, 2 * self.c, 7, 7))
+
+
 class ClassifierNet(nn.Module):
     """VGG-style classifier (B, 1, 28, 28) -> logits (B, n_classes); ``embed`` gives features."""
 

@@ -32,6 +32,7 @@ from torch import nn
 
 from ebmviz.images import to_u8
 from ebmviz.models.base import Model, Refined
+from ebmviz.nets import DeconvGenerator
 from ebmviz.sampling import LangevinConfig, langevin
 
 
@@ -43,23 +44,6 @@ class EBGANConfig:
     code: int = 32  # dimension of the encoder's code S (the PT's representation)
     n_snapshots: int = 24  # slots for generator samples over training
     snapshot_size: int = 32  # images per snapshot (a fixed latent batch)
-
-
-class Generator(nn.Module):
-    """G: (B, nz) -> (B, 1, 28, 28) in (−1, 1)."""
-
-    def __init__(self, nz: int, c: int, hidden: int):
-        super().__init__()
-        self.c = c
-        self.fc = nn.Sequential(nn.Linear(nz, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-                                nn.Linear(hidden, 2 * c * 49), nn.BatchNorm1d(2 * c * 49), nn.ReLU())
-        self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU(),  # (B, c, 14, 14)
-            nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Tanh(),  # (B, 1, 28, 28)
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.fc(z).view(-1, 2 * self.c, 7, 7))
 
 
 class AutoEncoder(nn.Module):
@@ -138,7 +122,7 @@ class EBGAN(Model):
     def __init__(self, config: EBGANConfig | None = None, meta: dict | None = None):
         super().__init__(config, meta)
         c = self.config
-        self.generator = Generator(c.nz, c.width, c.hidden)
+        self.generator = DeconvGenerator(c.nz, c.width, c.hidden)
         self.discriminator = AutoEncoder(c.width, c.code)
         self.register_buffer("snapshot_images",
                              torch.zeros(c.n_snapshots, c.snapshot_size, 1, 28, 28, dtype=torch.uint8))

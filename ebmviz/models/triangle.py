@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ebmviz.models.base import ContrastiveLoss, Model, Refined, contrastive_loss
+from ebmviz.nets import DeconvGenerator
 from ebmviz.sampling import LangevinConfig, langevin
 
 
@@ -39,23 +40,6 @@ def _trunk(c: int, hidden: int) -> nn.Sequential:
         nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # (B, 2c, 7, 7)
         nn.Flatten(), nn.Linear(2 * c * 49, hidden), nn.LeakyReLU(0.2),
     )
-
-
-class Generator(nn.Module):
-    """g_θ: (B, nz) -> (B, 1, 28, 28) in (−1, 1)."""
-
-    def __init__(self, nz: int, c: int, hidden: int):
-        super().__init__()
-        self.c = c
-        self.fc = nn.Sequential(nn.Linear(nz, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-                                nn.Linear(hidden, 2 * c * 49), nn.BatchNorm1d(2 * c * 49), nn.ReLU())
-        self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU(),  # 14×14
-            nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1), nn.Tanh(),  # 28×28
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.deconv(self.fc(z).view(-1, 2 * self.c, 7, 7))
 
 
 class Inference(nn.Module):
@@ -154,7 +138,7 @@ class TriangleModel(Model):
     def __init__(self, config: TriangleConfig | None = None, meta: dict | None = None):
         super().__init__(config, meta)
         config = self.config
-        self.generator = Generator(config.nz, config.width, config.hidden)
+        self.generator = DeconvGenerator(config.nz, config.width, config.hidden)
         self.inference = Inference(config.nz, config.width, config.hidden)
         self.energy_net = EnergyNet(config.width, config.hidden)
         # per-pixel mean of the training images (1, 1, 28, 28): the fill-with-the-mean baseline
