@@ -31,7 +31,8 @@ if hist:
     st.markdown(
         f"This checkpoint: **{'EBGAN-PT' if meta.get('pt') else 'EBGAN without PT'}**, margin m = **{margin:g}**, "
         f"λ_PT = **{meta.get('train_config', {}).get('pt_weight', 0) if meta.get('pt') else 0:g}**. At the end of "
-        f"training: D(x) = **{last['d_real']:.4f}** on data, D(G(z)) = **{last['d_fake']:.3f}**, "
+        f"training, on the last logged batch: D(x) = **{last['d_real']:.4f}** on training digits, "
+        f"D(G(z)) = **{last['d_fake']:.3f}**, "
         f"**{100 * last['above_margin']:.0f}%** of fakes at or above m (no gradient to D from those), "
         f"f_PT = **{last['pt']:.3f}** (0: codes pairwise orthogonal, 1: all alike).")
 
