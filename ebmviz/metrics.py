@@ -106,3 +106,13 @@ def saturation(images: np.ndarray, level: float = 0.9) -> float:
     if x.dtype == np.uint8:
         x = from_u8(x)
     return float((x >= level).mean())
+
+
+def nearest_neighbours(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For images (n, …) in [-1, 1], n ≥ 2: the RMS pixel distance on the [0, 1] scale to the nearest other image
+    (n,), and that image's index (n,) — near-duplicates among samples show as small distances."""
+    f = torch.from_numpy(x.reshape(len(x), -1)).double() / 2  # [-1, 1] → distances on the [0, 1] scale
+    d = torch.cdist(f, f).pow(2) / f.shape[1]
+    d.fill_diagonal_(float("inf"))
+    dist, idx = d.min(dim=1)
+    return dist.sqrt().numpy(), idx.numpy()

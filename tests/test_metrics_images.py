@@ -100,3 +100,10 @@ def test_sixteen_bit_and_bad_bytes():
                        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not a readable image")):
         with pytest.raises(ImageError, match=match):
             image_from_bytes(raw)
+
+
+def test_nearest_neighbours_by_hand():
+    x = np.stack([np.full((1, 28, 28), v, np.float32) for v in (-1.0, -0.5, 1.0)])
+    dist, idx = metrics.nearest_neighbours(x)  # on the [0, 1] scale the images are 0, 0.25 and 1
+    np.testing.assert_allclose(dist, [0.25, 0.25, 0.75])
+    assert idx.tolist() == [1, 0, 1]

@@ -100,15 +100,6 @@ class Diversity:
         return float((self.nn_distance < self.threshold).mean())
 
 
-def nearest_neighbours(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For images (n, …): RMS distance ([0, 1] pixel scale) to the nearest other image (n,), and its index (n,)."""
-    f = torch.from_numpy(x.reshape(len(x), -1)).double() / 2  # [-1, 1] → distances on the [0, 1] scale
-    d = torch.cdist(f, f).pow(2) / f.shape[1]
-    d.fill_diagonal_(float("inf"))
-    dist, idx = d.min(dim=1)
-    return dist.sqrt().numpy(), idx.numpy()
-
-
 @st.cache_data(show_spinner="Scoring 1,000 generator samples…", max_entries=8)
 def diversity(name: str, device: str, n: int = 1000, seed: int = 0, k: int = 8) -> Diversity | None:
     """The evaluator's digit histogram and the near-duplicates of n samples (None without an evaluator)."""
@@ -118,7 +109,7 @@ def diversity(name: str, device: str, n: int = 1000, seed: int = 0, k: int = 8) 
     pred = _verdict(x)
     if pred is None:
         return None
-    dist, idx = nearest_neighbours(x)
+    dist, idx = metrics.nearest_neighbours(x)
     real = cache.load_data("mnist", "test")[0][:n]
     order = np.argsort(dist)
     pairs, seen = [], set()
@@ -129,10 +120,11 @@ def diversity(name: str, device: str, n: int = 1000, seed: int = 0, k: int = 8) 
             pairs.append(np.stack([x[i], x[j]]))
         if len(pairs) == k:
             break
+    real_dist = metrics.nearest_neighbours(real)[0]
     return Diversity(n=n, class_counts=np.bincount(pred.label, minlength=10),
                      class_entropy=metrics.class_entropy(pred.label),
                      confident_share=float((pred.confidence > metrics.CONFIDENT).mean()),
-                     nn_distance=dist, real_nn_distance=nearest_neighbours(real)[0], closest_pairs=np.stack(pairs))
+                     nn_distance=dist, real_nn_distance=real_dist, closest_pairs=np.stack(pairs))
 
 
 @dataclass(frozen=True)
