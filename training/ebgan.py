@@ -37,7 +37,7 @@ class EBGANTrainConfig(RunConfig):
     batch_size: int = field(64, "images per update")
     pt: bool = field(True, "pulling-away term in G's loss (EBGAN-PT); --no-pt for plain EBGAN")
     pt_weight: float = field(0.1, "λ_PT, the pulling-away term's weight")
-    margin: float = field(1.0, "m, in D's units (per-pixel squared error on the [0, 1] scale)")
+    margin: float = field(0.1, "m, in D's units (per-pixel squared error on the [0, 1] scale)")
     lr_d: float = field(2e-4, "Adam learning rate of D")
     lr_g: float = field(2e-4, "Adam learning rate of G")
     beta1: float = field(0.5, "Adam β₁ of both")

@@ -8,6 +8,7 @@ from ebmviz import checkpoints, figures
 from ebmviz.app import ebgan as ec
 from ebmviz.app.widgets import model_picker, of_kind, sampler_form, shared, update_equation
 from ebmviz.images import to_u8
+from ebmviz.metrics import CONFIDENT
 from ebmviz.sampling import LangevinConfig
 
 P = "ebgan"
@@ -134,7 +135,7 @@ def pt_view() -> None:
 def langevin_view() -> None:
     st.markdown("Is D a usable energy on its own? Langevin on $e^{-D}$ from the generator's samples and from "
                 "uniform noise, with the app's sampler:")
-    defaults = LangevinConfig.from_dict(meta.get("sampler", {})) if meta.get("sampler") else LangevinConfig()
+    defaults = LangevinConfig.from_dict(meta.get("sampler", {}))
     with st.expander("Sampler", expanded=False):
         cfg, warnings = sampler_form(defaults, f"{P}_lv")
         n = st.slider("Chains per start", 4, 32, 16, 4, key=f"{P}_lv_n")
@@ -154,9 +155,10 @@ def langevin_view() -> None:
                         key=f"{P}_lv_{start}")
         for when, pred, e in (("start", d.before, d.run.energy[0]), (f"after {cfg.n_steps} steps", d.after,
                                                                      d.run.energy[-1])):
+            confident = "–" if pred is None else f"{100 * (pred.confidence > CONFIDENT).mean():.0f}%"
+            junk = "–" if pred is None else f"{pred.junk.mean():.2f}"
             rows.append({"start": label, "when": when, "median D": f"{np.median(e):.4f}",
-                         "confident (> 90%)": "–" if pred is None else f"{100 * (pred.confidence > 0.9).mean():.0f}%",
-                         "not a digit (mean)": "–" if pred is None else f"{pred.junk.mean():.2f}"})
+                         "confident (> 90%)": confident, "not a digit (mean)": junk})
     st.dataframe(rows, hide_index=True)
 
 

@@ -22,7 +22,7 @@ def _model(name: str, device: str) -> EBGAN:
 
 
 def _verdict(images: np.ndarray) -> metrics.Prediction | None:
-    return cache.evaluate_frames(to_u8(images).numpy() if isinstance(images, torch.Tensor) else to_u8(images))
+    return cache.evaluate_frames(to_u8(images))
 
 
 @dataclass(frozen=True)
@@ -63,13 +63,12 @@ def energy_picture(name: str, device: str, n: int, seed: int, m: int = 500) -> E
     model = _model(name, device)
     rng = np.random.default_rng(seed)
     test, train = cache.load_data("mnist", "test")[0], cache.load_data("mnist", "train")[0]
-    groups = {"held-out digits": torch.from_numpy(test[rng.permutation(len(test))[:m]]),
-              "training digits": torch.from_numpy(train[rng.permutation(len(train))[:m]]),
-              "generator samples": None,
-              "uniform noise": make_starts("noise", m, seed)}
     inputs, recons, energy = {}, {}, {}
     with torch.no_grad():
-        groups["generator samples"] = model.generate(m, seed).cpu()
+        groups = {"held-out digits": torch.from_numpy(test[rng.permutation(len(test))[:m]]),
+                  "training digits": torch.from_numpy(train[rng.permutation(len(train))[:m]]),
+                  "generator samples": model.generate(m, seed),
+                  "uniform noise": make_starts("noise", m, seed)}
         for g, x in groups.items():
             x = x.to(model.device)
             r = model.reconstruct(x)
