@@ -278,3 +278,13 @@ def test_ebgan_langevin_on_the_energy_from_generator_and_noise():
     table = at.dataframe[0].value
     assert list(table["start"]) == ["generator samples"] * 2 + ["uniform noise"] * 2
     assert any("after 20 steps" in c for im in at.image for c in im.captions)
+
+
+def test_ebgan_sampler_form_keeps_the_shipped_defaults_after_leaving_the_view():
+    at = open_page("views/ebgan.py")
+    shipped = checkpoints.load("ebgan-mnist").meta["sampler"]
+    for view in ("Langevin on D", "Samples", "Langevin on D"):  # Streamlit drops the form's state in between
+        at.segmented_control(key="ebgan_view").set_value(view).run()
+        assert not at.exception
+    assert at.number_input(key="ebgan_lv_n_steps").value == shipped["n_steps"]
+    assert at.number_input(key="ebgan_lv_step_size").value == shipped["step_size"]

@@ -117,3 +117,20 @@ def test_ebgan_views_in_the_browser(app_url, page):
         wait_idle(page)
         page.get_by_text(shown).first.wait_for(timeout=120_000)
         no_exception(page)
+
+
+def test_picking_another_model_shows_its_sampler_defaults(app_url, page):
+    """The browser, not only the server, shows the new model's settings (AppTest cannot see the difference)."""
+    from ebmviz import checkpoints
+
+    shipped = checkpoints.read_meta(checkpoints.resolve("ebgan-mnist"))["sampler"]
+    page.goto(f"{app_url}/langevin")
+    wait_idle(page)
+    page.get_by_text("Step 0 /").wait_for(timeout=60_000)
+    page.get_by_role("combobox", name="Energy model").click()
+    page.get_by_role("option", name="ebgan-mnist", exact=True).click()
+    wait_idle(page)
+    page.get_by_text(f"Step 0 / {shipped['n_steps']}").wait_for(timeout=60_000)
+    assert int(page.get_by_label("Steps K").input_value()) == shipped["n_steps"]
+    assert float(page.get_by_label("Step size s").input_value()) == shipped["step_size"]
+    no_exception(page)

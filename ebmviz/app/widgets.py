@@ -83,26 +83,30 @@ def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig,
     defaults change (another model was picked) the widgets start again from the new ones.
     """
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
-    if st.session_state.get(k("sampler_defaults")) != defaults:
-        for name in SAMPLER_WIDGETS:
-            st.session_state.pop(k(name), None)
-        st.session_state[k("sampler_defaults")] = defaults
+    # The widgets take their values from session state, set here when the defaults change or Streamlit has
+    # dropped a widget's state (its page or view was left): a browser keeps showing, and sends back, a
+    # widget's old value when only its ``value`` argument changes.
+    changed = st.session_state.get(k("sampler_defaults")) != defaults
+    start = {"method": "MALA" if defaults.metropolis else "ULA", "n_steps": defaults.n_steps,
+             "record_every": defaults.record_every, "step_size": float(defaults.step_size),
+             "noise_std": float(defaults.noise_std), "clip_on": defaults.grad_clip is not None,
+             "grad_clip": float(defaults.grad_clip or 0.03), "clamp": defaults.clamp is not None}
+    for name in SAMPLER_WIDGETS:
+        if changed or k(name) not in st.session_state:
+            st.session_state[k(name)] = start[name]
+    st.session_state[k("sampler_defaults")] = defaults
     method = st.radio("Sampler", ["ULA", "MALA"], horizontal=True, key=k("method"),
                       help="ULA: unadjusted Langevin. MALA adds a Metropolis–Hastings accept/reject "
                            "that makes the chain exact for exp(−E/T).")
     c1, c2 = st.columns(2)
-    n_steps = c1.number_input("Steps K", 1, 20000, defaults.n_steps, step=16, key=k("n_steps"))
-    record = c2.number_input("Record every k steps", 1, 1000, defaults.record_every,
-                             key=k("record_every"))
-    step = c1.number_input("Step size s", min_value=1e-8, max_value=1e6,
-                           value=float(defaults.step_size), format="%g", key=k("step_size"))
-    noise = c2.number_input("Noise σ", min_value=0.0, max_value=100.0,
-                            value=float(defaults.noise_std), format="%g", key=k("noise_std"))
-    clip_on = c1.checkbox("Clip gradient entries", defaults.grad_clip is not None, key=k("clip_on"))
-    clip = c2.number_input("± clip", min_value=1e-6, max_value=1e6,
-                           value=float(defaults.grad_clip or 0.03), format="%g",
-                           key=k("grad_clip"), disabled=not clip_on)
-    clamp_on = st.checkbox("Clamp pixels to [−1, 1]", defaults.clamp is not None, key=k("clamp"))
+    n_steps = c1.number_input("Steps K", 1, 20000, step=16, key=k("n_steps"))
+    record = c2.number_input("Record every k steps", 1, 1000, key=k("record_every"))
+    step = c1.number_input("Step size s", min_value=1e-8, max_value=1e6, format="%g", key=k("step_size"))
+    noise = c2.number_input("Noise σ", min_value=0.0, max_value=100.0, format="%g", key=k("noise_std"))
+    clip_on = c1.checkbox("Clip gradient entries", key=k("clip_on"))
+    clip = c2.number_input("± clip", min_value=1e-6, max_value=1e6, format="%g", key=k("grad_clip"),
+                           disabled=not clip_on)
+    clamp_on = st.checkbox("Clamp pixels to [−1, 1]", key=k("clamp"))
     cfg = LangevinConfig(n_steps=int(n_steps), step_size=float(step), noise_std=float(noise),
                          metropolis=method == "MALA", grad_clip=float(clip) if clip_on else None,
                          clamp=(-1.0, 1.0) if clamp_on else None, record_every=int(record))
