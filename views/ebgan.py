@@ -73,7 +73,7 @@ def energy_view() -> None:
              caption="rows in pairs — input x, then D's reconstruction Dec(Enc(x)) (shown clipped to [−1, 1]): "
                      + " · ".join(caption))
     st.plotly_chart(figures.energy_histogram_figure(pic.energy, margin, "D(x)"), key=f"{P}_hist")
-    d_real, d_fake = pic.energy["held-out digits"], pic.energy["generator samples"]
+    d_real, d_fake = pic.energy["training digits"], pic.energy["generator samples"]  # L_D is on training data
     hinge = np.maximum(margin - d_fake, 0)
     st.latex(rf"\mathcal L_D = \overline{{D(x)}} + \overline{{[m - D(G(z))]^+}} = {d_real.mean():.4f} + "
              rf"\overline{{[{margin:g} - D(G(z))]^+}} = {d_real.mean():.4f} + {hinge.mean():.4f}"

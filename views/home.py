@@ -31,10 +31,10 @@ st.latex(r"\nabla_\theta \mathcal L = \mathbb E_{x\sim\text{data}}[\nabla_\theta
          r" \;\;(+\ \alpha\,\nabla_\theta\,\mathbb E[E_\theta(x)^2]\ \text{to keep energies small}).")
 st.markdown(
     "The negative samples come from short Langevin runs started in a *replay buffer* of earlier "
-    "samples (5% fresh noise). Models trained on short runs are good samplers for the chain lengths "
-    "they saw; nothing in training controls where much longer chains go (Nijkamp et al. found "
-    "over-saturated images for non-persistent short-run models). The Langevin page runs a short and a "
-    "long chain from the same seed so you can see what this model does."
+    "samples (the shipped model draws 25% of each batch fresh from noise). Models trained on short runs "
+    "are good samplers for the chain lengths they saw; nothing in training controls where much longer "
+    "chains go (Nijkamp et al. found over-saturated images for non-persistent short-run models). The "
+    "Langevin page runs a short and a long chain from the same seed so you can see what this model does."
 )
 
 st.header("Views")

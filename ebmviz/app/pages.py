@@ -23,9 +23,9 @@ class PageInfo:
 PAGES = (
     PageInfo("views/home.py", "Home", ":material/home:", ""),
     PageInfo("views/langevin.py", "Langevin chains", ":material/timeline:",
-             "Start chains from noise, digits, the replay buffer or your own picture on any shipped energy; watch "
-             "them animate live with energy, gradient norm, update norm and acceptance per step; follow their paths "
-             "over a PCA map of the data; compare short and long runs."),
+             "Start chains from noise, digits, the replay buffer, a generator or your own picture on any shipped "
+             "energy; watch them animate live with energy, gradient norm, update norm and acceptance per step; follow "
+             "their paths over a PCA map of the data; compare short and long runs."),
     PageInfo("views/coarse_to_fine.py", "Coarse to fine", ":material/stacks:",
              "A coarse-to-fine EBM samples a 7×7 digit, hands it up to 14×14 and then 28×28. Play the cascade stage "
              "by stage, slide the fade weight β of a growing network, replay how it grew, race it against the "
