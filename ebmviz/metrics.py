@@ -4,7 +4,8 @@
 - confident share: fraction of samples with confidence > 0.9;
 - class entropy: entropy (nats) of the histogram of predicted digits; ln 10 ≈ 2.303 is uniform;
 - Fréchet distance between Gaussian fits of evaluator features of samples and of real digits:
-  ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½)  (the FID formula, in the evaluator's feature space).
+  ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½)  (the FID formula, in the evaluator's feature space);
+- AUROC of an out-of-distribution score (scikit-learn's).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 import torch
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from ebmviz.images import from_u8
@@ -116,3 +118,10 @@ def nearest_neighbours(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     d.fill_diagonal_(float("inf"))
     dist, idx = d.min(dim=1)
     return dist.sqrt().numpy(), idx.numpy()
+
+
+def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
+    """Area under the ROC curve of a score that should be higher on ``inside`` (N,) than on ``outside`` (M,):
+    the probability that a random inside score beats a random outside one (ties count half); 0.5 is chance."""
+    y = np.r_[np.ones(len(inside)), np.zeros(len(outside))]
+    return float(roc_auc_score(y, np.r_[inside, outside]))

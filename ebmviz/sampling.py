@@ -351,3 +351,67 @@ def sample(energy: Energy, x0: torch.Tensor, config: LangevinConfig, seed: int =
     for st in langevin_steps(energy, x0, config, seed):
         x = st.x
     return x.detach()
+
+
+def annealed_langevin(
+    energy_at: Callable[[torch.Tensor, float], torch.Tensor],
+    x0: torch.Tensor,
+    sigmas: list[float],
+    step: float,
+    seed: int = 0,
+    *,
+    record_every: int = 1,
+    clamp: tuple[float, float] | None = (-1.0, 1.0),
+) -> Trajectory:
+    """Annealed Langevin (Song & Ermon 2019) on a family of energies E(·, σ): step t targets exp(−E(·, σ_t)),
+
+        x_{t+1} = x_t − η_t ∇E(x_t, σ_t) + √(2η_t)·ξ_t,   η_t = step·σ_t²,
+
+    so the step follows the energy's 1/σ² curvature. ``energy_at(x, σ)`` (B, ...) -> (B,); ``sigmas`` (T,) the
+    level of each step (constant: plain Langevin at temperature 1). Records uint8 frames every ``record_every``
+    steps; ``energy`` row t is E(x_t, σ_t) (the last row E(x_T, σ_T)). ``config`` holds the first step's
+    settings. A chain that meets a non-finite value stops and is reported in ``diverged_at``.
+    """
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"step must be positive and finite, got {step!r}")
+    T = len(sigmas)
+    first = step * (sigmas[0] if T else 1.0) ** 2
+    config = LangevinConfig(n_steps=T, step_size=first, noise_std=math.sqrt(2 * first), grad_clip=None,
+                            clamp=clamp, record_every=record_every)
+    config.validate()
+    gen = torch.Generator(device=x0.device).manual_seed(int(seed))
+    x = x0.detach().clone() if clamp is None else x0.detach().clamp(*clamp)
+    B = x.shape[0]
+    alive = torch.ones(B, dtype=torch.bool, device=x.device)
+    diverged_at = torch.full((B,), -1, dtype=torch.long, device=x.device)
+    frames, frame_steps, rows = [to_u8(x).numpy()], [0], {"energy": [], "grad_norm": [], "step_norm": []}
+    for t, sigma in enumerate(sigmas, start=1):
+        e, g = energy_and_grad(lambda v, s=sigma: energy_at(v, s), x)
+        gn = _per_chain_norm(g)
+        eta = step * sigma**2
+        prop = x - eta * g + math.sqrt(2 * eta) * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        if clamp is not None:
+            prop = prop.clamp_(*clamp)
+        sn = _per_chain_norm(prop - x)
+        ok = alive & torch.isfinite(e) & torch.isfinite(gn) & torch.isfinite(sn)
+        diverged_at = torch.where(alive & ~ok, torch.full_like(diverged_at, t - 1), diverged_at)
+        alive = ok
+        x = torch.where(_bcast(ok, x), prop, x)
+        rows["energy"].append(e)
+        rows["grad_norm"].append(gn)
+        rows["step_norm"].append(torch.where(ok, sn, torch.zeros_like(sn)))
+        if t % record_every == 0 or t == T:
+            frames.append(to_u8(x).numpy())
+            frame_steps.append(t)
+    with torch.no_grad():
+        last = energy_at(x, sigmas[-1] if T else 1.0).detach()
+
+    def stack(key: str) -> np.ndarray:
+        return torch.stack(rows[key]).float().cpu().numpy() if rows[key] else np.zeros((0, B), np.float32)
+
+    return Trajectory(
+        final=x.detach().float().cpu().numpy(), frames=np.stack(frames),
+        frame_steps=np.asarray(frame_steps, dtype=np.int64),
+        energy=np.concatenate([stack("energy"), last.float().cpu().numpy()[None]]),
+        grad_norm=stack("grad_norm"), step_norm=stack("step_norm"), accept=None,
+        diverged_at=diverged_at.cpu().numpy(), config=config)

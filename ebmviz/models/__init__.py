@@ -2,12 +2,13 @@
 
 from ebmviz.models.base import Model
 from ebmviz.models.coarse_to_fine import CoarseToFineEBM
+from ebmviz.models.denoising import DenoisingEBM
 from ebmviz.models.ebgan import EBGAN
 from ebmviz.models.evaluator import Evaluator
 from ebmviz.models.shortrun import ShortRunEBM
 from ebmviz.models.triangle import TriangleModel
 
 KINDS: dict[str, type[Model]] = {
-    cls.kind: cls for cls in (ShortRunEBM, CoarseToFineEBM, TriangleModel, EBGAN, Evaluator)}
+    cls.kind: cls for cls in (ShortRunEBM, CoarseToFineEBM, TriangleModel, EBGAN, DenoisingEBM, Evaluator)}
 
-__all__ = ["EBGAN", "KINDS", "CoarseToFineEBM", "Evaluator", "Model", "ShortRunEBM", "TriangleModel"]
+__all__ = ["EBGAN", "KINDS", "CoarseToFineEBM", "DenoisingEBM", "Evaluator", "Model", "ShortRunEBM", "TriangleModel"]

@@ -1,0 +1,166 @@
+"""Cached computations behind the semantic-vs-texture page (Denoising-EBM). Images are float32 numpy arrays
+(B, 1, 28, 28) in [-1, 1] unless named ``*_u8``; energies are U_s and U_c in the model's units (sums over pixels)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ebmviz import metrics
+from ebmviz.app import cache
+from ebmviz.data import DataError, load_dataset_with_source
+from ebmviz.embedding import PCA2, fit_pca
+from ebmviz.models.denoising import DenoisingEBM, TwoStage, TwoStageConfig, texture_only
+from ebmviz.sampling import Trajectory
+from ebmviz.starts import make_starts
+
+
+def _model(name: str, device: str) -> DenoisingEBM:
+    return cache.load_model(name, device)
+
+
+@dataclass(frozen=True)
+class Runs:
+    """The same seed drawn two ways: two-stage, and the texture stage alone from Gaussian noise."""
+
+    two_stage: TwoStage
+    texture_only: Trajectory
+    seconds: float  # wall time of the two-stage draw
+
+
+@st.cache_data(show_spinner="Sampling both ways…", max_entries=16)
+def runs(name: str, device: str, config: TwoStageConfig, n: int, seed: int) -> Runs:
+    """n two-stage chains and n texture-only chains with the same T, σ and ε₂. Raises ValueError for bad settings."""
+    model = _model(name, device)
+    t = time.perf_counter()
+    two = model.draw(n, seed, config)
+    seconds = time.perf_counter() - t
+    return Runs(two, texture_only(model, n, seed, config), seconds)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One moment of the side-by-side timeline: the two-stage chains and the texture-only ones."""
+
+    stage: str  # "semantic" or "texture"
+    step: int  # the step within the stage (0: its start)
+    two_stage_u8: np.ndarray  # (n, 1, 28, 28)
+    texture_only_u8: np.ndarray  # (n, 1, 28, 28): its start while the two-stage chains are in the semantic stage
+    energy: np.ndarray  # (n,) U_s (semantic frames) or U_c (texture frames) of the two-stage chains
+    texture_only_energy: np.ndarray  # (n,) U_c of the texture-only chains
+
+
+def timeline(r: Runs) -> list[Frame]:
+    """Every recorded frame: the K semantic steps (texture-only waiting at its start), then the T texture steps of
+    both, side by side. The texture stage's first frame, h(z_K), ends the semantic stage and is not repeated."""
+    sem, tex, only = r.two_stage.semantic, r.two_stage.texture, r.texture_only
+    frames = [Frame("semantic", int(s), f, only.frames[0], sem.energy[s], only.energy[0])
+              for f, s in zip(sem.frames, sem.frame_steps, strict=True)]
+    frames += [Frame("texture", int(s), f, g, tex.energy[s], only.energy[s])
+               for f, g, s in zip(tex.frames, only.frames, tex.frame_steps, strict=True) if s > 0]
+    return frames
+
+
+@dataclass(frozen=True)
+class DenoisePanel:
+    """Digits through the DAE at several noise levels, with the per-pixel texture energy."""
+
+    sigmas: tuple[float, ...]
+    clean: np.ndarray  # (n, 1, 28, 28)
+    noisy: np.ndarray  # (S, n, 1, 28, 28) x + σε, not clipped
+    denoised: np.ndarray  # (S, n, 1, 28, 28) r(x̃, σ)
+    energy_map: np.ndarray  # (S, n, 28, 28) (x − r)²/(2σ²)
+    energy: np.ndarray  # (S, n) U_c(x, σ)
+
+
+@st.cache_data(show_spinner="Denoising…", max_entries=16)
+def denoise_panel(name: str, device: str, sigmas: tuple[float, ...], n: int, seed: int,
+                  image: np.ndarray | None = None) -> DenoisePanel:
+    """n held-out digits from the seed (or ``image`` (1, 1, 28, 28) alone) through r at each σ, one ε per image."""
+    model = _model(name, device)
+    if image is None:
+        x = make_starts("data", n, seed, data=torch.from_numpy(cache.load_data("mnist", "test")[0]))
+    else:
+        x = torch.from_numpy(image).reshape(1, 1, 28, 28)
+    x = x.to(model.device)
+    eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(model.device)
+    noisy, den, emap = [], [], []
+    with torch.no_grad():
+        for s in sigmas:
+            noisy.append((x + s * eps).cpu().numpy())
+            den.append(model.denoise(x + s * eps, s).cpu().numpy())
+            emap.append(model.energy_map(x, s, eps)[:, 0].cpu().numpy())
+    emap = np.stack(emap)
+    return DenoisePanel(tuple(sigmas), x.cpu().numpy(), np.stack(noisy), np.stack(den), emap,
+                        emap.reshape(len(sigmas), len(x), -1).sum(-1))
+
+
+@dataclass(frozen=True)
+class LatentMap:
+    """The DAE's codes z = f_α(x̃, σ) of held-out digits, projected to 2-D by a PCA fitted on them."""
+
+    pca: PCA2
+    xy: np.ndarray  # (N, 2)
+    labels: np.ndarray  # (N,)
+    sigma: float
+
+
+@st.cache_data(show_spinner="Encoding the held-out digits…", max_entries=8)
+def latent_map(name: str, device: str, sigma: float, seed: int = 0) -> LatentMap:
+    model = _model(name, device)
+    images, labels, _ = cache.load_data("mnist", "test")
+    x = torch.from_numpy(images).to(model.device)
+    eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(model.device)
+    with torch.no_grad():
+        z = torch.cat([model.encode(x[i:i + 500] + sigma * eps[i:i + 500], sigma) for i in range(0, len(x), 500)])
+    z = z.cpu().numpy()
+    pca = fit_pca(z)
+    return LatentMap(pca, pca.transform(z), labels, sigma)
+
+
+@dataclass(frozen=True)
+class OOD:
+    """−U_c(x, σ) of held-out digits and of out-of-distribution groups, with the AUROC of each group against them."""
+
+    sigma: float
+    scores: dict[str, np.ndarray]  # group -> (m,) −U_c; "MNIST test" first
+    auroc: dict[str, float]  # OOD group -> AUROC of −U_c separating MNIST test (positive) from it
+    missing: dict[str, str]  # group -> why it could not be scored
+
+
+def interpolations(images: np.ndarray, m: int, seed: int) -> np.ndarray:
+    """m midpoints ½(x_i + x_j) of random pairs of different images (m, 1, 28, 28)."""
+    rng = np.random.default_rng(seed)
+    i, j = rng.integers(len(images), size=m), rng.integers(len(images), size=m)
+    j = np.where(i == j, (j + 1) % len(images), j)
+    return 0.5 * (images[i] + images[j])
+
+
+@st.cache_data(show_spinner="Scoring MNIST, Fashion-MNIST, noise and interpolations…", max_entries=8)
+def ood(name: str, device: str, sigma: float, m: int, seed: int) -> OOD:
+    """−U_c(x, σ) (with the model's fixed ε) of m images per group; AUROC of each OOD group against MNIST test."""
+    model = _model(name, device)
+    rng = np.random.default_rng(seed)
+    test = cache.load_data("mnist", "test")[0]
+    groups: dict[str, np.ndarray] = {"MNIST test": test[rng.permutation(len(test))[:m]]}
+    missing: dict[str, str] = {}
+    try:
+        fashion = load_dataset_with_source("fashion-mnist", "test").images.numpy()
+        groups["Fashion-MNIST test"] = fashion[rng.permutation(len(fashion))[:m]]
+    except DataError as err:
+        missing["Fashion-MNIST test"] = str(err)
+    groups["uniform noise"] = make_starts("noise", m, seed).numpy()
+    groups["digit interpolations"] = interpolations(test, m, seed)
+    scores = {}
+    with torch.no_grad():
+        for g, x in groups.items():
+            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(model.device)
+            scores[g] = np.concatenate([-model.texture_energy(t[i:i + 500], sigma).cpu().numpy()
+                                        for i in range(0, len(t), 500)])
+    inside = scores["MNIST test"]
+    auroc = {g: metrics.auroc(inside, s) for g, s in scores.items() if g != "MNIST test"}
+    return OOD(sigma, scores, auroc, missing)
