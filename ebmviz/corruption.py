@@ -1,4 +1,5 @@
-"""Corruptions of images for restoration demos: additive noise and occlusion masks.
+"""Corruptions of images for restoration demos (additive noise, occlusion masks) and for out-of-distribution
+scores (interpolations between digits).
 
 Images are (B, 1, H, W) in [-1, 1]. A mask is a bool tensor of the same shape, True where the
 pixel is *hidden*. Every function is deterministic in its ``seed``.
@@ -95,3 +96,11 @@ def occlusion(name: str, x: torch.Tensor, seed: int = 0, **override) -> tuple[to
     kind, kwargs = OCCLUSIONS[name]
     hidden = make_mask(kind, tuple(x.shape), seed=seed, **{**kwargs, **override})
     return occlude(x, hidden, kind, seed), hidden
+
+
+def interpolations(images: torch.Tensor, m: int, seed: int = 0) -> torch.Tensor:
+    """m pixel averages ½(x_i + x_j) of random pairs i ≠ j of ``images`` (N ≥ 2, 1, H, W): (m, 1, H, W)."""
+    g = torch.Generator().manual_seed(seed)
+    i = torch.randint(len(images), (m,), generator=g)
+    j = (i + torch.randint(1, len(images), (m,), generator=g)) % len(images)  # never i itself
+    return 0.5 * (images[i] + images[j])

@@ -166,8 +166,8 @@ def compare_energy_figure(runs: dict[str, np.ndarray]) -> go.Figure:
 
 
 def history_figure(history: list[dict], keys: list[str]) -> go.Figure:
-    """Training curves from a checkpoint's history rows (x = 'iteration' or 'epoch')."""
-    xkey = "iteration" if history and "iteration" in history[0] else "epoch"
+    """Training curves from a checkpoint's history rows (x = 'iteration', 'round' or 'epoch', the first present)."""
+    xkey = next((k for k in ("iteration", "round") if history and k in history[0]), "epoch")
     fig = go.Figure()
     for k in keys:
         fig.add_trace(go.Scatter(x=[r.get(xkey) for r in history], y=[r.get(k) for r in history],
@@ -298,3 +298,55 @@ def class_counts_figure(counts: dict[str, np.ndarray]) -> go.Figure:
     fig.update_layout(barmode="group", height=280, margin=dict(l=10, r=10, t=10, b=10),
                       xaxis=dict(title="digit (the evaluator's verdict)", dtick=1), yaxis_title="samples")
     return fig
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 12) -> np.ndarray:
+    """Two tiled uint8 images (H1, W1), (H2, W2) next to each other on a white gap: (max H, W1 + gap + W2)."""
+    h = max(left.shape[0], right.shape[0])
+    out = np.full((h, left.shape[1] + gap + right.shape[1]), 255, dtype=np.uint8)
+    out[: left.shape[0], : left.shape[1]] = left
+    out[: right.shape[0], left.shape[1] + gap:] = right
+    return out
+
+
+def _median_band(fig, steps, e, colour, name, **where):
+    lo, med, hi = np.nanpercentile(e, [10, 50, 90], axis=1)
+    fig.add_trace(go.Scatter(x=np.r_[steps, steps[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", line=dict(width=0),
+                             fillcolor=colour, opacity=0.2, hoverinfo="skip", showlegend=False), **where)
+    fig.add_trace(go.Scatter(x=steps, y=med, line=dict(color=colour), name=name), **where)
+
+
+def two_stage_energy_figure(semantic: np.ndarray, texture: np.ndarray, texture_only: np.ndarray,
+                            current: tuple[str, int] | None = None) -> go.Figure:
+    """U_s per latent step (K+1, B) beside U_c per pixel step of the two-stage chains and of chains from noise
+    (T+1, B), each as median and 10–90% band, on log axes; ``current`` = (stage, step) marks a frame."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["semantic stage: U_s(z_t, σ)", "texture stage: U_c(x_t, σ_t)"])
+    _median_band(fig, np.arange(len(semantic)), semantic, "#9467bd", "U_s, two-stage", row=1, col=1)
+    steps = np.arange(len(texture))
+    _median_band(fig, steps, texture, "#1f77b4", "U_c, two-stage (from h(z_K))", row=1, col=2)
+    _median_band(fig, steps, texture_only, "#d62728", "U_c, texture only (from noise)", row=1, col=2)
+    if current is not None:
+        col = 1 if current[0] == "semantic" else 2
+        fig.add_vline(x=current[1], line=dict(color="black", dash="dot"), row=1, col=col)
+    fig.update_xaxes(title_text="latent step t", row=1, col=1)
+    fig.update_xaxes(title_text="pixel step t", row=1, col=2)
+    fig.update_yaxes(type="log")
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
+    return fig
+
+
+def energy_maps_figure(maps: np.ndarray, titles: list[str]) -> go.Figure:
+    """Per-pixel energy maps (S, 28, 28) side by side as heatmaps on a shared log colour scale."""
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.02)
+    logs = np.log10(np.maximum(maps, 1e-4))
+    lo, hi = float(np.percentile(logs, 1)), float(logs.max())
+    for i, m in enumerate(logs):
+        fig.add_trace(go.Heatmap(z=m[::-1].tolist(), zmin=lo, zmax=hi, colorscale="Inferno", showscale=i == 0,
+                                 colorbar=dict(title="log₁₀", len=0.9),
+                                 hovertemplate="row %{y}, col %{x}: 10^%{z:.2f}<extra></extra>"), row=1, col=i + 1)
+        fig.update_xaxes(visible=False, row=1, col=i + 1)
+        fig.update_yaxes(visible=False, scaleanchor=f"x{i + 1 if i else ''}", row=1, col=i + 1)
+    fig.update_layout(height=230, margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+

@@ -288,3 +288,61 @@ def test_ebgan_sampler_form_keeps_the_shipped_defaults_after_leaving_the_view():
         assert not at.exception
     assert at.number_input(key="ebgan_lv_n_steps").value == shipped["n_steps"]
     assert at.number_input(key="ebgan_lv_step_size").value == shipped["step_size"]
+
+
+def st_status(at):
+    m = re.search(r"\*\*(Semantic|Texture) stage\*\* · (latent|pixel) step (\d+) / (\d+)", texts(at))
+    assert m, texts(at)[:800]
+    return m.group(1), int(m.group(3)), int(m.group(4))
+
+
+def test_semantic_texture_plays_both_stages_side_by_side():
+    at = open_page("views/semantic_texture.py")
+    shipped = checkpoints.load("denoising-mnist").meta["two_stage"]
+    assert st_status(at) == ("Semantic", 0, shipped["k_steps"])
+    eqs = " ".join(eq.value for eq in at.latex)
+    assert "U_c(x,\\sigma)" in eqs and "(15)" in eqs and "(16)" in eqs and f"t<{shipped['k_steps']}" in eqs
+    assert "left: two-stage" in " ".join(c for im in at.image for c in im.captions)
+    at.button(key="st_play").click().run()  # AppTest runs the fragment once: ~1 s of frames
+    assert not at.exception
+    at.button(key="st_pause").click().run()
+    slider = next(s for s in at.slider if s.key.startswith("st_scrub"))
+    assert slider.value > 0
+    slider.set_value(slider.max).run()
+    assert st_status(at) == ("Texture", shipped["t_steps"], shipped["t_steps"])
+    rows = at.dataframe[0].value
+    assert len(rows) == 3 and all(v.endswith("%") for v in rows["confident digits (> 90%)"])
+    figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    names = [tr.get("name", "") for f in figs for tr in f["data"]]
+    assert "U_s, two-stage" in names and "U_c, texture only (from noise)" in names
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("sigma", 3.0, "outside the trained noise ladder"), ("k", 0, "K must be at least 1"),
+    ("eps2", 50.0, "overshoots"), ("eta1", 1e4, "η₁ must be in")])
+def test_semantic_texture_bad_settings_are_a_message(field, value, message):
+    at = open_page("views/semantic_texture.py")
+    at.number_input(key=f"st_denoising-mnist_{field}").set_value(value).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    at.segmented_control(key="st_view").set_value("Latent space").run()  # the other views keep working
+    assert not at.exception and at.get("plotly_chart")
+
+
+@pytest.mark.parametrize("view,expect", [
+    ("Denoising", "r(x̃"), ("Latent space", "principal axes"), ("Out of distribution", "AUROC"),
+    ("Training", "eq. 13")])
+def test_semantic_texture_views_render(view, expect):
+    at = open_page("views/semantic_texture.py")
+    at.segmented_control(key="st_view").set_value(view).run()
+    assert not at.exception
+    body = texts(at) + " ".join(c for im in at.image for c in im.captions)
+    assert expect in body, body[:1000]
+    if view == "Out of distribution":
+        table = at.dataframe[0].value
+        groups = list(table["out-of-distribution group"])
+        assert "uniform noise" in groups and "digit interpolations" in groups
+        assert all(0 <= float(a) <= 1 for a in table.iloc[:, 1])
+    if view == "Denoising":
+        at.multiselect(key="st_dn_sigmas").set_value([]).run()
+        assert not at.exception and "Pick at least one" in " ".join(i.value for i in at.info)

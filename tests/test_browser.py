@@ -134,3 +134,22 @@ def test_picking_another_model_shows_its_sampler_defaults(app_url, page):
     assert int(page.get_by_label("Steps K").input_value()) == shipped["n_steps"]
     assert float(page.get_by_label("Step size s").input_value()) == shipped["step_size"]
     no_exception(page)
+
+
+def test_semantic_texture_plays_both_stages(app_url, page):
+    page.goto(f"{app_url}/semantic_texture")
+    wait_idle(page)
+    page.get_by_text("Semantic stage").first.wait_for(timeout=90_000)
+    page.get_by_role("button", name="Play").click()
+    seen, deadline = set(), time.time() + 90
+    while time.time() < deadline and "Texture stage" not in seen:
+        body = page.inner_text("body")
+        if "latent step 0 /" not in body:  # a frame after the first is on show
+            seen |= {stage for stage in ("Semantic stage", "Texture stage") if f"{stage} · " in body}
+        time.sleep(0.1)
+    assert seen == {"Semantic stage", "Texture stage"}, seen  # played from the latent steps into the pixel steps
+    no_exception(page)
+    page.get_by_text("Out of distribution", exact=True).first.click()
+    wait_idle(page)
+    page.get_by_text("AUROC of −U_c").first.wait_for(timeout=120_000)
+    no_exception(page)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ebmviz.corruption import MASKS, add_noise, block_mask, make_mask, occlude, pixel_mask
+from ebmviz.corruption import MASKS, add_noise, block_mask, interpolations, make_mask, occlude, pixel_mask
 from ebmviz.restoration import restore
 from ebmviz.sampling import LangevinConfig
 
@@ -103,3 +103,15 @@ def test_multiple_blocks_and_overrides():
     assert big.flatten(1).sum(1).tolist() == [144] * 5
     with pytest.raises(ValueError, match="unknown occlusion"):
         occlusion("B99", x)
+
+
+def test_interpolations_average_two_different_images():
+    images = torch.arange(5, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 1, 2, 2).clone()  # image i is all i
+    mid = interpolations(images, 200, seed=3)
+    assert mid.shape == (200, 1, 2, 2)
+    values = mid[:, 0, 0, 0]
+    pairs = {(a + b) / 2 for a in range(5) for b in range(5) if a != b}
+    assert set(values.tolist()) <= pairs and len(set(values.tolist())) > 3
+    two = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])
+    assert torch.equal(interpolations(two, 10, seed=0), torch.full((10, 1, 2, 2), 0.5))  # always the other one
+    assert torch.equal(interpolations(images, 50, seed=1), interpolations(images, 50, seed=1))

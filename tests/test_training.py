@@ -138,6 +138,8 @@ TINY = {  # a few seconds each; the flags every method's smoke run uses
                  "--checkpoint-every", "3"],
     "ebgan": ["--epochs", "2", "--batch-size", "400", "--nz", "4", "--width", "4", "--hidden", "16", "--code", "4",
               "--checkpoint-every", "3", "--lr-end", "0.1"],
+    "denoising": ["--rounds", "8", "--recon-steps", "2", "--batch-size", "16", "--chains", "4", "--k-steps", "2",
+                  "--t-steps", "2", "--nz", "4", "--width", "4", "--hidden", "16", "--checkpoint-every", "3"],
     "evaluator": ["--epochs", "2", "--batch-size", "400", "--width", "4", "--checkpoint-every", "3"],
 }
 

@@ -12,6 +12,7 @@ import torch
 
 from ebmviz import metrics
 from ebmviz.app import cache
+from ebmviz.corruption import interpolations
 from ebmviz.data import DataError, load_dataset_with_source
 from ebmviz.embedding import PCA2, fit_pca
 from ebmviz.models.denoising import DenoisingEBM, TwoStage, TwoStageConfig, texture_only
@@ -132,14 +133,6 @@ class OOD:
     missing: dict[str, str]  # group -> why it could not be scored
 
 
-def interpolations(images: np.ndarray, m: int, seed: int) -> np.ndarray:
-    """m midpoints ½(x_i + x_j) of random pairs of different images (m, 1, 28, 28)."""
-    rng = np.random.default_rng(seed)
-    i, j = rng.integers(len(images), size=m), rng.integers(len(images), size=m)
-    j = np.where(i == j, (j + 1) % len(images), j)
-    return 0.5 * (images[i] + images[j])
-
-
 @st.cache_data(show_spinner="Scoring MNIST, Fashion-MNIST, noise and interpolations…", max_entries=8)
 def ood(name: str, device: str, sigma: float, m: int, seed: int) -> OOD:
     """−U_c(x, σ) (with the model's fixed ε) of m images per group; AUROC of each OOD group against MNIST test."""
@@ -154,7 +147,7 @@ def ood(name: str, device: str, sigma: float, m: int, seed: int) -> OOD:
     except DataError as err:
         missing["Fashion-MNIST test"] = str(err)
     groups["uniform noise"] = make_starts("noise", m, seed).numpy()
-    groups["digit interpolations"] = interpolations(test, m, seed)
+    groups["digit interpolations"] = interpolations(torch.from_numpy(test), m, seed).numpy()
     scores = {}
     with torch.no_grad():
         for g, x in groups.items():

@@ -15,6 +15,8 @@ The per-pixel residual (x − r)²/(2σ²) (``energy_map``) is the paper's "vect
 Where the paper is silent, this port decides (and the page says so):
 - r is written as r = x̃ − σ·ε̂(x̃, σ): the net predicts the noise. This is a parameterisation of the same
   r, so eq. 7 holds as written, and U_c(x, σ) = ½‖ε̂ − ε‖².
+- The code z is normalised onto the sphere of radius √nz (``nets.SigmaUNet``), where z ~ N(0, I) concentrates:
+  the paper starts its latent chains from N(0, I) and does not say how the codes are kept at that scale.
 - σ enters the net as log σ (a continuous embedding), not as the index of one of the S = 128 ladder levels, so
   any σ in [σ_S, σ_1] = [0.01, 1] can be asked for; outside that range the net was never trained.
 - The DAE loss (eq. 1) is weighted by 1/σ² across the ladder, ‖r − x‖²/σ² = 2·U_c(x, σ), so every level counts
