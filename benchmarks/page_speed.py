@@ -4,7 +4,9 @@ Starts `streamlit run app.py` on 127.0.0.1 and opens, in Debian's Chromium, with
 (16 chains, the checkpoint's sampler):
 - /langevin: presses Play and watches the "Step N / K" counter until the run ends;
 - /coarse_to_fine (``--page coarse_to_fine``): presses Play and watches the "Stage s · … step k"
-  status through the whole 7 → 14 → 28 cascade.
+  status through the whole 7 → 14 → 28 cascade;
+- /semantic_texture (``--page semantic_texture``): presses Play and watches the "Semantic stage · latent
+  step t" / "Texture stage · pixel step t" status from the first latent step to the last pixel step.
 A frame is a distinct status value; its time is when it first reached the page's DOM.
 """
 
@@ -62,6 +64,16 @@ def coarse_to_fine() -> None:
                    "16 chains, full cascade")
 
 
+def semantic_texture() -> None:
+    with streamlit_server() as url, chromium_page() as page:
+        page.goto(f"{url}/semantic_texture")
+        wait_idle(page)
+        page.get_by_text("latent step 0 /").wait_for(timeout=90_000)
+        time.sleep(1.0)
+        watch_play(page, r"(Semantic|Texture) stage · (latent|pixel) step \d+ / \d+",
+                   r"Texture stage · pixel step (\d+) / \1\b", "16 chains, both stages")
+
+
 def report(seen: dict, what: str) -> None:
     if not seen:
         print("no frame appeared within 120 s")
@@ -86,5 +98,6 @@ def langevin_page() -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--page", choices=["langevin", "coarse_to_fine"], default="langevin")
-    (coarse_to_fine if ap.parse_args().page == "coarse_to_fine" else langevin_page)()
+    pages = {"langevin": langevin_page, "coarse_to_fine": coarse_to_fine, "semantic_texture": semantic_texture}
+    ap.add_argument("--page", choices=list(pages), default="langevin")
+    pages[ap.parse_args().page]()
