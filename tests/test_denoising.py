@@ -2,6 +2,7 @@
 against an exact Gaussian answer, a short training run that separates digits from noise, and the trainer."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -176,6 +177,14 @@ def test_trainer_smoke_writes_a_checkpoint_that_draws(tmp_path):
     assert model.draw_config() == TwoStageConfig.from_dict(model.meta["two_stage"])
     assert model.draw(2, seed=0, config=FAST).final.shape == (2, 1, 28, 28)
     assert (tmp_path / "run" / "samples_000002.png").exists()
+    # the two-stage settings it ships can be changed afterwards, with the change recorded
+    assert training_main(["sampler-defaults", str(out), "--key", "two_stage", "--sigma", "0.2", "--t-steps", "7",
+                          "--reason", "test"]) == 0
+    changed = checkpoints.load(out)
+    assert changed.draw_config() == replace(model.draw_config(), sigma=0.2, t_steps=7)
+    assert changed.meta["two_stage_history"][-1]["reason"] == "test"
+    with pytest.raises(SystemExit):
+        training_main(["sampler-defaults", str(out), "--key", "cascade"])
     no_ml = ["--no-ml", "--rounds", "2", "--out", str(tmp_path / "b.safetensors")]  # the later flags win
     assert training_main(["denoising", *flags, *no_ml]) == 0
     assert "us_fake" not in checkpoints.load(tmp_path / "b.safetensors").meta["history"][-1]

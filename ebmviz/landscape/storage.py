@@ -1,0 +1,138 @@
+"""Stored landscape maps: one ``.safetensors`` file per map, JSON metadata in its header, never pickle.
+
+A file holds the ``Landscape`` arrays as tensors and one metadata entry, ``"ebmviz_map"``: a JSON object with
+``format``, ``config`` (``LandscapeConfig.to_dict()``), ``cost`` and the caller's ``meta``. The merge tree is
+not stored; it is rebuilt from the barrier matrices on load. Writes are atomic (``checkpoints.write_safetensors``)
+and any unreadable file raises ``LandscapeError`` naming the path and the reason.
+
+A bare name resolves to ``<checkpoint_dir>/maps/<name>.safetensors`` (the repository's ``checkpoints/maps/``
+unless ``EBMVIZ_CHECKPOINT_DIR`` is set). ``map_path`` gives a cache path keyed by the checkpoint's name, a hash
+of its file and a hash of the map settings, so a map is recomputed when either changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+
+from ebmviz import checkpoints
+from ebmviz.landscape.result import Cost, Landscape, LandscapeConfig
+
+SUFFIX = ".safetensors"
+META_KEY = "ebmviz_map"
+FORMAT = 1
+ARRAYS = ("minima", "energy", "assignment", "converged", "barrier_linear", "barrier_refined", "step_size")
+OPTIONAL = ("images", "labels")
+
+
+class LandscapeError(RuntimeError):
+    """A stored map is missing, truncated, corrupt or inconsistent."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"landscape map {path}: {reason}")
+
+
+def maps_dir() -> Path:
+    """``<checkpoint_dir>/maps``: where named maps and the cache live."""
+    return checkpoints.checkpoint_dir() / "maps"
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A path as given when it exists, has the suffix or a folder; else ``maps_dir()/<name>.safetensors``."""
+    p = Path(name_or_path)
+    if p.suffix == SUFFIX or p.exists() or len(p.parts) > 1:
+        return p
+    return maps_dir() / f"{p.name}{SUFFIX}"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def map_path(checkpoint_name: str | Path, config: LandscapeConfig, extra: dict | None = None) -> Path:
+    """Cache path ``maps_dir()/<stem>-<file hash>-<settings hash>.safetensors`` of a checkpoint's map.
+
+    Args:
+        checkpoint_name: a shipped name or a path (``checkpoints.resolve``); its file must exist.
+        config: the map's ``LandscapeConfig``.
+        extra: whatever else defines the map and must key the cache, JSON-able: the space (image or latent),
+            the number and source of starts, their seed, …
+    """
+    ckpt = checkpoints.resolve(checkpoint_name)
+    if not ckpt.is_file():
+        raise LandscapeError(ckpt, "no such checkpoint file to key the map on")
+    settings = json.dumps({"config": config.to_dict(), "extra": extra or {}}, sort_keys=True).encode()
+    return maps_dir() / f"{ckpt.stem}-{_digest(ckpt.read_bytes())}-{_digest(settings)}{SUFFIX}"
+
+
+def save_map(landscape: Landscape, path: str | Path, meta: dict | None = None) -> Path:
+    """Write ``landscape`` and ``meta`` (JSON-able; default ``landscape.meta``) atomically; return the path."""
+    tensors = {k: torch.from_numpy(np.ascontiguousarray(getattr(landscape, k))) for k in ARRAYS}
+    tensors.update({k: torch.from_numpy(np.ascontiguousarray(getattr(landscape, k)))
+                    for k in OPTIONAL if getattr(landscape, k) is not None})
+    header = {"format": FORMAT, "config": landscape.config.to_dict(), "cost": landscape.cost.to_dict(),
+              "meta": landscape.meta if meta is None else meta}
+    return checkpoints.write_safetensors(resolve(path), tensors, {META_KEY: json.dumps(header)})
+
+
+def _read_header(path: Path) -> dict:
+    """The map's JSON header, after checking the safetensors framing against the file size."""
+    if not path.is_file():
+        raise LandscapeError(path, "no such file")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n <= 0 or 8 + n > size or n > checkpoints.MAX_HEADER:
+            raise LandscapeError(path, f"truncated or corrupt safetensors header ({size} bytes)")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw)
+        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+        meta = json.loads((header.get("__metadata__") or {})[META_KEY])
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError, KeyError, IndexError):
+        raise LandscapeError(path, "corrupt safetensors header, or no ebmviz_map metadata "
+                                   "(not saved by save_map)") from None
+    if 8 + n + max(ends, default=0) > size:
+        raise LandscapeError(path, f"truncated: tensor data ends past the file's {size} bytes")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise LandscapeError(path, "unknown map format (expected format 1)")
+    return meta
+
+
+def _check_shapes(path: Path, a: dict[str, np.ndarray]) -> None:
+    m, n = len(a["energy"]), len(a["assignment"])
+    want = {"minima": (m,), "barrier_linear": (m, m), "barrier_refined": (m, m), "step_size": (m,),
+            "converged": (n,), "images": (m, 1, 28, 28), "labels": (n,)}
+    for k, shape in want.items():
+        if k in a and a[k].shape[:len(shape)] != shape:
+            raise LandscapeError(path, f"{k} has shape {a[k].shape}, expected {shape}… for M={m}, N={n}")
+    if n and (a["assignment"].max() >= m or a["assignment"].min() < -1):
+        raise LandscapeError(path, "assignment points past the minima")
+
+
+def load_map(name_or_path: str | Path) -> Landscape:
+    """Read a stored map (a name under ``maps_dir()`` or a path); the tree is rebuilt from the barriers."""
+    path = resolve(name_or_path)
+    header = _read_header(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            arrays = {k: f.get_tensor(k).numpy() for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
+    except Exception as exc:  # safetensors raises its own SafetensorError, OSError, ...
+        raise LandscapeError(path, f"cannot read tensors: {exc}") from None
+    missing = [k for k in ARRAYS if k not in arrays]
+    if missing:
+        raise LandscapeError(path, f"missing arrays: {', '.join(missing)}")
+    _check_shapes(path, arrays)
+    try:
+        config, cost = LandscapeConfig.from_dict(header["config"]), Cost.from_dict(header.get("cost", {}))
+    except (KeyError, TypeError) as exc:
+        raise LandscapeError(path, f"unreadable config or cost: {exc}") from None
+    return Landscape(**{k: arrays[k] for k in ARRAYS}, **{k: arrays.get(k) for k in OPTIONAL},
+                     config=config, cost=cost, meta=header.get("meta") or {})
