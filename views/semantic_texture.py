@@ -157,8 +157,8 @@ def denoise_view() -> None:
     pick = st.slider("Energy map of digit", 1, n, 1, key=f"{P}_dn_pick") - 1 if n > 1 else 0
     st.plotly_chart(figures.energy_maps_figure(panel.energy_map[:, pick], [f"σ = {s:g}" for s in sigmas]),
                     key=f"{P}_maps")
-    st.caption("The per-pixel texture energy (x − r)²/(2σ²), the paper's vector output; U_c is its sum. On a digit "
-               "the error sits on the strokes' edges, where the denoiser is least sure what the noise hid.")
+    st.caption("The per-pixel texture energy (x − r)²/(2σ²), the paper's vector output; U_c is its sum. Bright "
+               "pixels are where the denoiser's reconstruction misses the clean digit most.")
 
 
 def latent_view(cfg: TwoStageConfig, n: int) -> None:
