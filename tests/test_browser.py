@@ -139,7 +139,7 @@ def test_picking_another_model_shows_its_sampler_defaults(app_url, page):
 def test_semantic_texture_plays_both_stages(app_url, page):
     page.goto(f"{app_url}/semantic_texture")
     wait_idle(page)
-    page.get_by_text("Semantic stage").first.wait_for(timeout=90_000)
+    page.get_by_text("latent step 0 /").first.wait_for(timeout=90_000)
     page.get_by_role("button", name="Play").click()
     seen, deadline = set(), time.time() + 90
     while time.time() < deadline and "Texture stage" not in seen:
@@ -151,5 +151,5 @@ def test_semantic_texture_plays_both_stages(app_url, page):
     no_exception(page)
     page.get_by_text("Out of distribution", exact=True).first.click()
     wait_idle(page)
-    page.get_by_text("AUROC of −U_c").first.wait_for(timeout=120_000)
+    page.get_by_text("as the score, as in the paper").first.wait_for(timeout=120_000)
     no_exception(page)
