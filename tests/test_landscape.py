@@ -372,3 +372,35 @@ def test_load_is_fast_for_500_minima(tmp_path):
     back.tree, back.basins(0.0)
     assert time.perf_counter() - t < 2.0
     assert nx.utils.graphs_equal(back.tree, big.tree)
+
+
+def test_latent_energy_is_the_image_energy_through_the_generator_plus_the_prior():
+    from ebmviz.landscape.spaces import LatentEnergy
+
+    lin = torch.nn.Linear(3, 784)
+    gen = lambda z: lin(z).view(-1, 1, 28, 28)  # noqa: E731
+    energy = lambda x: x.pow(2).flatten(1).sum(1)  # noqa: E731
+    z = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    u = LatentEnergy(energy, gen, temperature=0.25)(z)
+    torch.testing.assert_close(u, energy(gen(z)) * 4 + 0.5 * (z**2).sum(1))
+    with pytest.raises(ValueError, match="temperature"):
+        LatentEnergy(energy, gen, temperature=0.0)
+
+
+def test_fit_latents_recovers_the_codes_of_a_linear_generator_and_leaves_it_unchanged():
+    from ebmviz.landscape.spaces import fit_latents
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(4, 784)
+    before = [p.detach().clone() for p in lin.parameters()]
+    gen = lambda z: lin(z).view(-1, 1, 28, 28)  # noqa: E731
+    z_true = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        x = gen(z_true)
+    z, loss = fit_latents(gen, x, 4, steps=300, inits=2, lr=0.1, prior=0.0, seed=2)
+    torch.testing.assert_close(z, z_true, atol=2e-2, rtol=0)
+    assert loss.shape == (6,) and (loss < 1e-2).all()
+    assert all(torch.equal(a, b) for a, b in zip(before, lin.parameters(), strict=True))
+    assert all(p.grad is None for p in lin.parameters())
+    z2, loss2 = fit_latents(gen, x, 4, steps=0, inits=3, seed=2)  # no steps: the best of the three starts
+    assert z2.shape == (6, 4) and torch.isfinite(loss2).all()

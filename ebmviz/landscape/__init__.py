@@ -19,12 +19,14 @@ diagonal holds each minimum's own energy.
 
 Modules: ``result`` (the config and the ``Landscape`` it returns), ``minima`` (descent and merging),
 ``barriers`` (candidate pairs, linear and elastic-band barriers, the merge tree), ``build``
-(``map_landscape``) and ``storage`` (safetensors + JSON, never pickle).
+(``map_landscape``), ``storage`` (safetensors + JSON, never pickle) and ``spaces`` (a generator's latent space:
+``LatentEnergy`` and ``fit_latents``).
 """
 
 from ebmviz.landscape.build import map_landscape
 from ebmviz.landscape.result import Cost, Landscape, LandscapeConfig, PhaseCost
+from ebmviz.landscape.spaces import LatentEnergy, fit_latents
 from ebmviz.landscape.storage import LandscapeError, load_map, map_path, save_map
 
-__all__ = ["Cost", "Landscape", "LandscapeConfig", "LandscapeError", "PhaseCost", "load_map", "map_landscape",
-           "map_path", "save_map"]
+__all__ = ["Cost", "Landscape", "LandscapeConfig", "LandscapeError", "LatentEnergy", "PhaseCost", "fit_latents",
+           "load_map", "map_landscape", "map_path", "save_map"]
