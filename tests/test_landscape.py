@@ -404,3 +404,23 @@ def test_fit_latents_recovers_the_codes_of_a_linear_generator_and_leaves_it_unch
     assert all(p.grad is None for p in lin.parameters())
     z2, loss2 = fit_latents(gen, x, 4, steps=0, inits=3, seed=2)  # no steps: the best of the three starts
     assert z2.shape == (6, 4) and torch.isfinite(loss2).all()
+
+
+@pytest.mark.slow
+def test_landscape_map_tool_stores_a_scored_map(tmp_path):
+    from training.__main__ import main as training_main
+
+    out = tmp_path / "ebgan-latent.safetensors"
+    assert training_main(["landscape-map", "ebgan-mnist", "--space", "latent", "--n", "6", "--fit-steps", "5",
+                          "--fit-inits", "1", "--n-steps", "30", "--out", str(out)]) == 0
+    land = load_map(out)
+    assert land.assignment.shape == (6,) and land.images.shape == (land.n_minima, 1, 28, 28)
+    assert land.minima.shape[1] == 32 and land.meta["space"] == "latent" and land.meta["temperature"] == 0.01
+    q = land.meta["minima_quality"]
+    assert 0 <= q["confident_share"] <= 1 and len(q["labels"]) == land.n_minima
+    out = tmp_path / "sr-image.safetensors"
+    assert training_main(["landscape-map", "shortrun-mnist", "--space", "image", "--n", "4", "--n-steps", "10",
+                          "--out", str(out)]) == 0
+    assert load_map(out).minima.shape[1:] == (1, 28, 28)
+    with pytest.raises(SystemExit):  # no generator to map a latent space through
+        training_main(["landscape-map", "shortrun-mnist", "--space", "latent", "--n", "2", "--out", str(out)])

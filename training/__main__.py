@@ -1,7 +1,8 @@
 """python -m training <method> [--flags]; ``python -m training <method> --help`` lists them.
 
 Every model kind in ``ebmviz.models.KINDS`` is trained by the module ``training/<kind>.py`` (its
-``main(argv, prog)``); ``sampler-defaults`` edits the sampler a checkpoint ships.
+``main(argv, prog)``); ``sampler-defaults`` edits the sampler a checkpoint ships; ``landscape-map``
+computes and stores a checkpoint's landscape map.
 """
 
 import importlib
@@ -9,7 +10,7 @@ import sys
 
 from ebmviz.models import KINDS
 
-TOOLS = {"sampler-defaults": "sampler_defaults"}
+TOOLS = {"sampler-defaults": "sampler_defaults", "landscape-map": "landscape_map"}
 METHODS = {**{kind: kind for kind in KINDS}, **TOOLS}  # command -> module under training/
 
 
