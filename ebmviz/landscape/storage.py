@@ -73,8 +73,9 @@ def map_path(checkpoint_name: str | Path, config: LandscapeConfig, extra: dict |
 
 def save_map(landscape: Landscape, path: str | Path, meta: dict | None = None) -> Path:
     """Write ``landscape`` and ``meta`` (JSON-able; default ``landscape.meta``) atomically; return the path."""
-    tensors = {k: torch.from_numpy(np.ascontiguousarray(getattr(landscape, k))) for k in ARRAYS}
-    tensors.update({k: torch.from_numpy(np.ascontiguousarray(getattr(landscape, k)))
+    # copies: an image map's ``images`` is its ``minima``, and safetensors refuses tensors that share memory
+    tensors = {k: torch.from_numpy(np.array(getattr(landscape, k), copy=True)) for k in ARRAYS}
+    tensors.update({k: torch.from_numpy(np.array(getattr(landscape, k), copy=True))
                     for k in OPTIONAL if getattr(landscape, k) is not None})
     header = {"format": FORMAT, "config": landscape.config.to_dict(), "cost": landscape.cost.to_dict(),
               "meta": landscape.meta if meta is None else meta}
