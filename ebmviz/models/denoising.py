@@ -122,7 +122,7 @@ class TwoStage:
     """A two-stage run of n chains: the semantic stage on z, then the texture stage on x from h(z_K)."""
 
     semantic: Trajectory  # frames h(z_t) uint8 (F, n, 1, 28, 28), energy U_s(z_t, σ) (K+1, n), final h(z_K)
-    texture: Trajectory  # from x⁰ = h(z_K): frames x_t, energy U_c(x_t, σ) (T+1, n), final x_T
+    texture: Trajectory  # from x⁰ = h(z_K): frames x_t, energy U_c(x_t, σ_t) (T+1, n), final x_T
     latents: np.ndarray  # (F, n, nz) z_t at the semantic frames
 
     @property
