@@ -18,30 +18,16 @@ import argparse
 import sys
 from pathlib import Path
 
-import networkx as nx
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ebmviz.landscape import Landscape, LandscapeConfig, map_landscape  # noqa: E402
-from ebmviz.landscape.barriers import Forest  # noqa: E402
-
-
-def wells(n_wells: int, box: float, seed: int):
-    """The synthetic energy of the module docstring, x (B, 2) -> (B,)."""
-    g = torch.Generator().manual_seed(seed)
-    mu = (torch.rand(n_wells, 2, generator=g) * 2 - 1) * box
-    depth = 1 + 2 * torch.rand(n_wells, generator=g)
-
-    def energy(x: torch.Tensor) -> torch.Tensor:
-        sq = ((x[:, None, :] - mu.to(x)) ** 2).sum(-1)  # (B, n_wells)
-        return 0.02 * (x**2).sum(1) - (depth.to(x) * torch.exp(-sq / (2 * 0.35**2))).sum(1)
-
-    return energy
+from ebmviz.landscape import LandscapeConfig, LatentEnergy, map_landscape  # noqa: E402
+from ebmviz.landscape.exact import flooded_merges  # noqa: E402
+from ebmviz.toy2d import wells_energy  # noqa: E402
 
 
 def synthetic_problem(args):
-    energy = wells(args.wells, args.box, args.seed)
+    energy = wells_energy(args.wells, args.seed, args.box)
     config = LandscapeConfig(merge_tol=0.05)
 
     def starts(n: int) -> torch.Tensor:
@@ -56,45 +42,12 @@ def checkpoint_problem(args):
 
     model = checkpoints.load(args.checkpoint)
     if hasattr(model, "generator") and hasattr(model, "latents"):
-        def energy(z: torch.Tensor) -> torch.Tensor:  # U(z) = E(G(z)) + ‖z‖²/2
-            return model(model.generator(z)) + 0.5 * (z**2).sum(1)
-
-        return (f"{args.checkpoint}, latent space", energy, lambda n: model.latents(n, args.seed), model.generator,
+        return (f"{args.checkpoint}, latent space", LatentEnergy(model, model.generator),
+                lambda n: model.latents(n, args.seed), model.generator,
                 LandscapeConfig(merge_tol=0.5))
     images, _ = load_dataset("mnist", "test")
     return (f"{args.checkpoint}, image space", model, lambda n: images[:n], None,
             LandscapeConfig(merge_tol=1.0, clamp=(-1.0, 1.0)))
-
-
-def merges(m: Landscape) -> list[tuple[float, frozenset]]:
-    t = m.tree
-    out = [(d["energy"], frozenset(x for x in nx.descendants(t, n) if x < m.n_minima))
-           for n, d in t.nodes(data=True) if d["kind"] == "merge"]
-    return sorted(out, key=lambda x: (x[0], len(x[1])))
-
-
-def flooded_merges(energy, minima: np.ndarray, extent: float, n: int) -> list[tuple[float, frozenset]]:
-    """Exact single-linkage merges of 2-D minima on an n×n grid over [−extent, extent]²: cells join their 8
-    neighbours in ascending energy, and two groups holding minima merge at the joining cell's energy."""
-    xs = torch.linspace(-extent, extent, n, dtype=torch.float64)
-    with torch.no_grad():
-        e = energy(torch.stack(torch.meshgrid(xs, xs, indexing="ij"), -1).reshape(-1, 2).float()).double().numpy()
-    h = 2 * extent / (n - 1)
-    cell_of = {int(round((x + extent) / h)) * n + int(round((y + extent) / h)): i for i, (x, y) in enumerate(minima)}
-    forest, owner, wet, out = Forest(n * n), {}, np.zeros(n * n, dtype=bool), []
-    for c in np.argsort(e, kind="stable"):
-        wet[c] = True
-        owner[c] = frozenset({cell_of[c]}) if c in cell_of else frozenset()
-        i, j = divmod(int(c), n)
-        for a, b in ((i + di, j + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)):
-            if 0 <= a < n and 0 <= b < n and wet[a * n + b]:
-                ra, rc = forest.find(a * n + b), forest.find(int(c))
-                if ra != rc:
-                    if owner[ra] and owner[rc]:
-                        out.append((float(e[c]), owner[ra] | owner[rc]))
-                    forest.union(rc, ra)
-                    owner[rc] = owner.pop(ra) | owner[rc]
-    return sorted(out, key=lambda m: (m[0], len(m[1])))
 
 
 def compare(got: list, truth: list) -> str:
@@ -131,7 +84,7 @@ def main() -> None:
             c = m.cost
             cand = (torch.isfinite(torch.from_numpy(m.barrier_linear)).sum().item() - m.n_minima) // 2
             refined = (torch.isfinite(torch.from_numpy(m.barrier_refined)).sum().item() - m.n_minima) // 2
-            exact = "" if args.checkpoint else compare(merges(m), flooded_merges(energy, m.minima, args.box + 2,
+            exact = "" if args.checkpoint else compare(m.merges(), flooded_merges(energy, m.minima, args.box + 2,
                                                                                  args.grid))
             print(f"{n:>5} {mode:>5} {m.n_minima:>4} {cand:>6} {refined:>7} {c.descent.gradient:>9,} "
                   f"{c.linear.forward:>8,} {c.refine.forward + c.refine.gradient:>9,} {c.evaluations:>9,} "

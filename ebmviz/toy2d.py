@@ -35,3 +35,18 @@ def mixture_energy(separation: float = 3.0, std: float = 0.5):
         return -torch.logsumexp(-sq / (2 * std**2), dim=1) + math.log(2.0)
 
     return energy
+
+
+def wells_energy(n_wells: int, seed: int, box: float, width: float = 0.35):
+    """E(x) = 0.02‖x‖² − Σ_k d_k exp(−‖x − μ_k‖²/(2·width²)) in 2-D: Gaussian wells of depth d_k in [1, 3] at
+    random μ_k in [−box, box]² (drawn from ``seed``) on a weak bowl — a landscape with many minima."""
+    g = torch.Generator().manual_seed(seed)
+    mu = (torch.rand(n_wells, 2, generator=g) * 2 - 1) * box
+    depth = 1 + 2 * torch.rand(n_wells, generator=g)
+
+    def energy(x: torch.Tensor) -> torch.Tensor:
+        sq = ((x[:, None, :] - mu.to(x)) ** 2).sum(-1)  # (B, n_wells)
+        return 0.02 * (x**2).sum(1) - (depth.to(x) * torch.exp(-sq / (2 * width**2))).sum(1)
+
+    return energy
+

@@ -18,13 +18,14 @@ from ebmviz.landscape import (
     Landscape,
     LandscapeConfig,
     LandscapeError,
-    barriers,
     load_map,
     map_landscape,
     save_map,
     storage,
 )
+from ebmviz.landscape.exact import flooded_merges
 from ebmviz.landscape.storage import map_path
+from ebmviz.toy2d import wells_energy
 
 # ----------------------------------------------------------------------------- Müller–Brown potential
 # Müller & Brown, Theor. Chim. Acta 53, 75 (1979): E(x, y) = Σ_k A_k exp(a_k(x−x0_k)² + b_k(x−x0_k)(y−y0_k)
@@ -65,14 +66,6 @@ MB_CONFIG = LandscapeConfig(merge_tol=0.05, move_tol=1e-4, pairs="all", refine="
 @pytest.fixture(scope="module")
 def mb_map() -> Landscape:
     return map_landscape(muller_brown, mb_starts(), MB_CONFIG)
-
-
-def merges(landscape: Landscape) -> list[tuple[float, frozenset]]:
-    """The merge tree as (level, minima below the merge), in merge order."""
-    t = landscape.tree
-    out = [(d["energy"], frozenset(x for x in nx.descendants(t, n) if x < landscape.n_minima))
-           for n, d in t.nodes(data=True) if d["kind"] == "merge"]
-    return sorted(out, key=lambda m: (m[0], len(m[1])))
 
 
 def same_tree(m1, m2, tol: float) -> bool:
@@ -125,7 +118,7 @@ def test_muller_brown_barriers(mb_map):
 
 
 def test_muller_brown_tree_and_basins(mb_map):
-    m = merges(mb_map)
+    m = mb_map.merges()
     # the shallow minimum C joins B's basin at saddle S2, then both join the deepest A at saddle S1
     assert [s for _, s in m] == [frozenset({B, C}), frozenset({A, B, C})]
     assert m[0][0] == pytest.approx(MB_SADDLE_BC[1], abs=0.5)
@@ -141,7 +134,7 @@ def test_muller_brown_sparse_tree_refinement_matches():
     """Default settings (knn pairs, bands on the spanning tree only) give the same tree for less work."""
     sparse = map_landscape(muller_brown, mb_starts(), LandscapeConfig(merge_tol=0.05, move_tol=1e-4))
     full = map_landscape(muller_brown, mb_starts(), MB_CONFIG)
-    assert same_tree(merges(sparse), merges(full), tol=0.05)
+    assert same_tree(sparse.merges(), full.merges(), tol=0.05)
     assert not np.isfinite(sparse.barrier_refined[A, B])  # never in the spanning tree, never refined
     assert sparse.cost.refine.gradient < full.cost.refine.gradient
 
@@ -168,50 +161,12 @@ def test_config_is_validated():
 
 
 # ----------------------------------------------------------------------------- a landscape with many minima
-def wells(n_wells: int, seed: int, box: float, width: float = 0.35):
-    """E(x) = 0.02‖x‖² − Σ_k d_k exp(−‖x − μ_k‖²/(2·width²)): Gaussian wells at random μ_k in [−box, box]²."""
-    g = torch.Generator().manual_seed(seed)
-    mu = (torch.rand(n_wells, 2, generator=g) * 2 - 1) * box
-    depth = 1 + 2 * torch.rand(n_wells, generator=g)
-
-    def energy(x: torch.Tensor) -> torch.Tensor:
-        sq = ((x[:, None, :] - mu.to(x)) ** 2).sum(-1)  # (B, n_wells)
-        return 0.02 * (x**2).sum(1) - (depth.to(x) * torch.exp(-sq / (2 * width**2))).sum(1)
-
-    return energy
-
-
-def flooded_merges(energy, minima: np.ndarray, extent: float, n: int = 300) -> list[tuple[float, frozenset]]:
-    """Exact single-linkage merges of the given minima on an n×n grid over [−extent, extent]²: cells join their
-    8 neighbours in ascending energy (a flood), and two groups holding minima merge at the joining cell's energy."""
-    xs = torch.linspace(-extent, extent, n, dtype=torch.float64)
-    grid = torch.stack(torch.meshgrid(xs, xs, indexing="ij"), -1).reshape(-1, 2)
-    with torch.no_grad():
-        e = energy(grid.float()).double().numpy()
-    h = 2 * extent / (n - 1)
-    cell_of = {int(round((x + extent) / h)) * n + int(round((y + extent) / h)): i for i, (x, y) in enumerate(minima)}
-    forest, owner, wet, out = barriers.Forest(n * n), {}, np.zeros(n * n, dtype=bool), []
-    for c in np.argsort(e, kind="stable"):
-        wet[c] = True
-        owner[c] = frozenset({cell_of[c]}) if c in cell_of else frozenset()
-        i, j = divmod(int(c), n)
-        for a, b in ((i + di, j + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)):
-            if 0 <= a < n and 0 <= b < n and wet[a * n + b]:
-                ra, rc = forest.find(a * n + b), forest.find(int(c))
-                if ra != rc:
-                    if owner[ra] and owner[rc]:
-                        out.append((float(e[c]), owner[ra] | owner[rc]))
-                    forest.union(rc, ra)
-                    owner[rc] = owner.pop(ra) | owner[rc]
-    return sorted(out, key=lambda m: (m[0], len(m[1])))
-
-
 WELLS_STARTS = (torch.rand(100, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1) * 4.5
 
 
 @pytest.fixture(scope="module")
 def wells_maps() -> dict[str, Landscape]:
-    energy = wells(25, seed=0, box=4.0)
+    energy = wells_energy(25, seed=0, box=4.0)
     return {mode: map_landscape(energy, WELLS_STARTS, LandscapeConfig(merge_tol=0.05, pairs=mode))
             for mode in ("all", "knn")}
 
@@ -220,7 +175,7 @@ def test_sparse_and_all_pairs_give_the_same_tree(wells_maps):
     full, sparse = wells_maps["all"], wells_maps["knn"]
     assert 10 <= full.n_minima <= 30
     np.testing.assert_array_equal(full.minima, sparse.minima)
-    assert same_tree(merges(full), merges(sparse), tol=0.01)
+    assert same_tree(full.merges(), sparse.merges(), tol=0.01)
     m = full.n_minima
     assert np.isfinite(full.barrier_linear).all() and np.isfinite(sparse.barrier_linear).sum() < m * m
     assert sparse.cost.evaluations < full.cost.evaluations
@@ -231,8 +186,8 @@ def test_sparse_and_all_pairs_give_the_same_tree(wells_maps):
 def test_tree_matches_a_flooded_grid(wells_maps):
     """The barriers' single-linkage tree equals the exact one from flooding a fine grid (levels within 0.05)."""
     m = wells_maps["knn"]
-    truth = flooded_merges(wells(25, seed=0, box=4.0), m.minima, extent=6.0)
-    assert same_tree(merges(m), truth, tol=0.05)
+    truth = flooded_merges(wells_energy(25, seed=0, box=4.0), m.minima, extent=6.0)
+    assert same_tree(m.merges(), truth, tol=0.05)
     done = np.isfinite(m.barrier_refined)
     assert (m.barrier_refined[done] <= m.barrier_linear[done]).all() and done.sum() > 2 * (m.n_minima - 1)
 

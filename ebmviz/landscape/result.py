@@ -154,6 +154,13 @@ class Landscape:
         """Single-linkage merge tree over ``barrier`` (see ``barriers.merge_tree``)."""
         return barriers.merge_tree(self.energy, self.barrier, self.n_starts)
 
+    def merges(self) -> list[tuple[float, frozenset]]:
+        """The merge tree as (level, the minima below that merge), in merge order (level, then size)."""
+        t = self.tree
+        out = [(d["energy"], frozenset(x for x in nx.descendants(t, n) if x < self.n_minima))
+               for n, d in t.nodes(data=True) if d["kind"] == "merge"]
+        return sorted(out, key=lambda m: (m[0], len(m[1])))
+
     def basins(self, threshold: float) -> list[np.ndarray]:
         """Minima indices joined by barriers ≤ threshold (connected components), each sorted.
 
