@@ -1,5 +1,5 @@
 """2-D projections of images. PCA of the data: fast and exact, so it can run at page load
-(UMAP's first fit in a process costs ~45 s and belongs in a precomputed file, not here yet)."""
+(UMAP's first fit in a process costs ~45 s: ``fit_umap`` runs ahead of time, in the landscape-map tool)."""
 
 from __future__ import annotations
 
@@ -37,3 +37,18 @@ def fit_pca(images: np.ndarray) -> PCA2:
     var = s**2
     return PCA2(mean.astype(np.float32), comps.astype(np.float32), (var[:2] / var.sum()))
 
+
+
+def fit_umap(images: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+    """UMAP (umap-learn) of (N, ...) images (float in [-1, 1] or uint8) to (N, 2) float32, seeded.
+
+    Slow the first time in a process (~45 s on 2 cores while numba compiles): call it ahead of time (the
+    landscape-map tool stores its result), never while a page loads.
+    """
+    import umap  # deferred: importing umap-learn costs seconds
+
+    flat = np.asarray(images).reshape(len(images), -1)
+    flat = from_u8(flat) if flat.dtype == np.uint8 else flat.astype(np.float32)
+    reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(flat) - 1), min_dist=min_dist, random_state=seed,
+                        n_components=2)
+    return reducer.fit_transform(flat).astype(np.float32)

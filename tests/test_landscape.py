@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from ebmviz.data import load_dataset
+from ebmviz.images import to_u8
 from ebmviz.landscape import (
     Landscape,
     LandscapeConfig,
@@ -277,7 +279,7 @@ def test_named_maps_and_cache_paths(mb_map, tmp_path, monkeypatch):
     (tmp_path / "net.safetensors").write_bytes(b"weights v1")
     cfg = LandscapeConfig()
     p = map_path("net", cfg, {"starts": "generator", "n": 100})
-    assert p.parent == tmp_path / "maps" and p.name.startswith("net-")
+    assert p.parent == tmp_path / "maps" / "cache" and p.name.startswith("net-")
     assert p == map_path("net", cfg, {"n": 100, "starts": "generator"})
     assert p != map_path("net", LandscapeConfig(n_path=16), {"starts": "generator", "n": 100})
     assert p != map_path("net", cfg, {"starts": "data", "n": 100})
@@ -367,15 +369,26 @@ def test_landscape_map_tool_stores_a_scored_map(tmp_path):
 
     out = tmp_path / "ebgan-latent.safetensors"
     assert training_main(["landscape-map", "ebgan-mnist", "--space", "latent", "--n", "6", "--fit-steps", "5",
-                          "--fit-inits", "1", "--n-steps", "30", "--out", str(out)]) == 0
+                          "--fit-inits", "1", "--n-steps", "30", "--layout", "pca", "--out", str(out)]) == 0
     land = load_map(out)
     assert land.assignment.shape == (6,) and land.images.shape == (land.n_minima, 1, 28, 28)
+    digits, labels = load_dataset("mnist", "test")
+    index = land.meta["test_index"]
+    assert np.array_equal(land.start_images, to_u8(digits[index].numpy()))
+    assert np.array_equal(land.labels, labels[index])
+    assert land.layout.shape == (6 + land.n_minima, 2) and np.isfinite(land.layout).all()
     assert land.minima.shape[1] == 32 and land.meta["space"] == "latent" and land.meta["temperature"] == 0.01
     q = land.meta["minima_quality"]
     assert 0 <= q["confident_share"] <= 1 and len(q["labels"]) == land.n_minima
+    out = tmp_path / "tri-latent.safetensors"  # codes from the triangle's inference network, no layout
+    assert training_main(["landscape-map", "triangle-mnist", "--space", "latent", "--n", "5", "--n-steps", "20",
+                          "--temperature", "0.3", "--layout", "none", "--out", str(out)]) == 0
+    land = load_map(out)
+    assert land.meta["codes_from"] == "inference network mean"
+    assert land.layout is None and land.start_images.shape[0] == 5
     out = tmp_path / "sr-image.safetensors"
     assert training_main(["landscape-map", "shortrun-mnist", "--space", "image", "--n", "4", "--n-steps", "10",
-                          "--out", str(out)]) == 0
+                          "--layout", "none", "--out", str(out)]) == 0
     assert load_map(out).minima.shape[1:] == (1, 28, 28)
     with pytest.raises(SystemExit):  # no generator to map a latent space through
         training_main(["landscape-map", "shortrun-mnist", "--space", "latent", "--n", "2", "--out", str(out)])

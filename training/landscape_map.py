@@ -3,23 +3,21 @@
   python -m training landscape-map ebgan-mnist --space latent --temperature 0.01 --n 300
 
 ``--space image`` maps ``model(x)`` on pixels (starts: the digits, states kept in [-1, 1]); ``--space latent`` maps
-U(z) = E(g(z))/T + ‖z‖²/2 through the model's generator (starts: codes fitted to the digits, ``fit_latents``).
-The evaluator's verdict on the minima (confident share, share of starts whose minimum shows their digit) goes
-into the map's metadata with the command and the times.
+U(z) = E(g(z))/T + ‖z‖²/2 through the model's generator (starts: the digits' codes, from the model's inference
+network where it has one, else fitted, ``fit_latents``). The map keeps the digits it started from (uint8) and a
+2-D layout of digits and minima (``--layout umap``, fitted here so that no page ever fits one). The evaluator's
+verdict on the minima (confident share, share of starts whose minimum shows their digit) goes into the map's
+metadata with the command and the times (``ebmviz.landscape.digits``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-import numpy as np
-import torch
-
-from ebmviz import checkpoints, metrics
-from ebmviz.data import load_dataset
-from ebmviz.landscape import LandscapeConfig, LatentEnergy, fit_latents, map_landscape, save_map
+from ebmviz import checkpoints
+from ebmviz.landscape import save_map, space_config
+from ebmviz.landscape.digits import DigitMapSpec, map_digits
 
 
 def main(argv: list[str], prog: str = "python -m training landscape-map") -> int:
@@ -32,49 +30,32 @@ def main(argv: list[str], prog: str = "python -m training landscape-map") -> int
     ap.add_argument("--n-steps", type=int, default=1500, help="descent steps at most")
     ap.add_argument("--move-tol", type=float, default=3e-3, help="descent stops when no step moves more than this")
     ap.add_argument("--refine", choices=["none", "tree"], default="none", help="elastic-band refinement of the tree")
-    ap.add_argument("--fit-steps", type=int, default=400, help="Adam steps per start when fitting latent codes")
-    ap.add_argument("--fit-inits", type=int, default=4, help="starts per digit when fitting latent codes")
+    ap.add_argument("--codes", choices=["auto", "infer", "fit"], default="auto",
+                    help="latent starts: the inference network's mean (infer), fitted codes (fit); auto: infer if "
+                         "the model has one")
+    ap.add_argument("--layout", choices=["umap", "pca", "none"], default="umap",
+                    help="2-D layout of the digits and the minima stored with the map (umap: ~1 min on 2 cores)")
     ap.add_argument("--out", default="", help="map name or path ('': <checkpoint>-<space>)")
     args = ap.parse_args(argv)
     model = checkpoints.load(args.checkpoint)
     for p in model.parameters():
         p.requires_grad_(False)
-    digits, labels = load_dataset("mnist", "test")
-    pick = torch.randperm(len(digits), generator=torch.Generator().manual_seed(args.seed))[: args.n]
-    x, y = digits[pick], labels[pick].numpy()
-    t0 = time.perf_counter()
-    if args.space == "latent":
-        if not hasattr(model, "generator"):
-            ap.error(f"{args.checkpoint} has no generator to map a latent space through")
-        starts, fit_loss = fit_latents(model.generator, x, model.config.nz, steps=args.fit_steps,
-                                       inits=args.fit_inits, seed=args.seed)
-        energy, decode = LatentEnergy(model, model.generator, args.temperature), model.generator
-        config = LandscapeConfig(n_steps=args.n_steps, move_tol=args.move_tol, refine=args.refine)
-    else:
-        starts, fit_loss, energy, decode = x, None, model, None
-        config = LandscapeConfig(n_steps=args.n_steps, move_tol=args.move_tol, refine=args.refine,
-                                 clamp=(-1.0, 1.0), merge_tol=1.0)
-    t1 = time.perf_counter()
-    land = map_landscape(energy, starts, config, labels=y, decode=decode)
-    t2 = time.perf_counter()
-    meta = {"checkpoint": args.checkpoint, "space": args.space, "n_starts": args.n, "seed": args.seed,
-            "starts": "held-out MNIST test digits", "command": " ".join(["python -m training landscape-map", *argv]),
-            "seconds": {"fit": round(t1 - t0, 1), "map": round(t2 - t1, 1)}}
-    if args.space == "latent":
-        meta |= {"temperature": args.temperature, "energy": "E(g(z))/T + |z|^2/2",
-                 "fit_loss_median": float(fit_loss.median())}
     try:
-        pred = metrics.classify(checkpoints.load("evaluator-mnist"), torch.from_numpy(land.images))
-        ok = land.assignment >= 0
-        meta["minima_quality"] = {
-            "confident_share": float((pred.confidence > metrics.CONFIDENT).mean()),
-            "same_digit_share": float((pred.label[land.assignment[ok]] == y[ok]).mean()),
-            "labels": pred.label.tolist(), "confidence": np.round(pred.confidence, 4).tolist()}
+        evaluator = checkpoints.load("evaluator-mnist")
     except checkpoints.CheckpointError as err:
         print(f"minima not scored: {err}", file=sys.stderr)
-    path = save_map(land, args.out or f"{checkpoints.resolve(args.checkpoint).stem}-{args.space}", meta)
-    q = meta.get("minima_quality", {})
-    print(f"{path}: {land.n_minima} minima from {args.n} starts; fit {t1 - t0:.1f} s, map {t2 - t1:.1f} s; "
-          f"confident minima {q.get('confident_share', float('nan')):.3f}, "
-          f"same digit {q.get('same_digit_share', float('nan')):.3f}")
+        evaluator = None
+    spec = DigitMapSpec(args.checkpoint, args.space, args.temperature, args.n, args.seed, args.codes, args.layout)
+    config = space_config(args.space, n_steps=args.n_steps, move_tol=args.move_tol, refine=args.refine)
+    try:
+        land = map_digits(model, spec, config, evaluator)
+    except ValueError as err:
+        ap.error(f"{args.checkpoint}: {err}")
+    land.meta["command"] = " ".join(["python -m training landscape-map", *argv])
+    path = save_map(land, args.out or f"{checkpoints.resolve(args.checkpoint).stem}-{args.space}")
+    q, s = land.meta.get("minima_quality", {}), land.meta["seconds"]
+    print(f"{path}: {land.n_minima} minima from {args.n} starts; codes {s['codes']} s, map {s['map']} s "
+          f"(descent {land.cost.descent.seconds:.1f}, linear {land.cost.linear.seconds:.1f}, refine "
+          f"{land.cost.refine.seconds:.1f}), layout {s['layout']} s; confident minima "
+          f"{q.get('confident_share', float('nan')):.3f}, same digit {q.get('same_digit_share', float('nan')):.3f}")
     return 0

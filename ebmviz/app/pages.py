@@ -42,6 +42,10 @@ PAGES = (
              "A generator against an autoencoder whose reconstruction error is the energy. Draw labelled samples and "
              "watch the generator over training, see what the energy does to digits, fakes and noise, compare "
              "training with and without the pulling-away term for mode collapse, and run Langevin on the energy."),
+    PageInfo("views/landscape.py", "Energy landscape", ":material/landscape:",
+             "Maps of an energy's valleys: descend from digits to local minima, measure the barriers between them and "
+             "see them as a disconnectivity graph. Cut it into basins, follow the path between two minima, find "
+             "where your own digit lands, make a map with your own settings, and set two maps side by side."),
 )
 
 

@@ -25,8 +25,8 @@ Modules: ``result`` (the config and the ``Landscape`` it returns), ``minima`` (d
 
 from ebmviz.landscape.build import map_landscape
 from ebmviz.landscape.result import Cost, Landscape, LandscapeConfig, PhaseCost
-from ebmviz.landscape.spaces import LatentEnergy, fit_latents
+from ebmviz.landscape.spaces import LatentEnergy, codes_for, fit_latents, map_energy, space_config
 from ebmviz.landscape.storage import LandscapeError, load_map, map_path, save_map
 
-__all__ = ["Cost", "Landscape", "LandscapeConfig", "LandscapeError", "LatentEnergy", "PhaseCost", "fit_latents",
-           "load_map", "map_landscape", "map_path", "save_map"]
+__all__ = ["Cost", "Landscape", "LandscapeConfig", "LandscapeError", "LatentEnergy", "PhaseCost", "codes_for",
+           "fit_latents", "load_map", "map_energy", "map_landscape", "map_path", "save_map", "space_config"]

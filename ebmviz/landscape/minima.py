@@ -36,6 +36,8 @@ class Descent:
     step_size: torch.Tensor  # (B,) last η of each start
     converged: torch.Tensor  # (B,) bool, met the convergence test within n_steps
     ok: torch.Tensor  # (B,) bool, False where E or ∇E at the start was non-finite (no descent)
+    path: torch.Tensor | None = None  # (F, B, ...) states every ``record_every`` iterations and the last, if asked
+    path_energy: torch.Tensor | None = None  # (F, B) their energies
 
 
 def _norms(v: torch.Tensor) -> torch.Tensor:
@@ -48,7 +50,7 @@ def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 def descend(energy: Energy, starts: torch.Tensor, *, n_steps: int, first_move: float, move_tol: float,
             grad_tol: float = 0.0, temperature: float = 0.0, clamp: tuple[float, float] | None = None,
-            batch_size: int = 256, seed: int = 0) -> Descent:
+            batch_size: int = 256, seed: int = 0, record_every: int = 0) -> Descent:
     """Adaptive steepest descent from every start; only unconverged starts are evaluated each iteration.
 
     Args:
@@ -61,6 +63,7 @@ def descend(energy: Energy, starts: torch.Tensor, *, n_steps: int, first_move: f
         temperature: T of the optional Langevin noise in proposals (0: pure descent).
         clamp: (low, high) box the states stay in, or None.
         seed: seeds the noise.
+        record_every: keep the states every this many iterations (and the last) in ``path`` (0: don't).
     """
     x = starts.detach().clone()
     if clamp is not None:
@@ -73,10 +76,14 @@ def descend(energy: Energy, starts: torch.Tensor, *, n_steps: int, first_move: f
     converged = ok & (gn <= grad_tol)
     active = ok & ~converged
     gen = torch.Generator(device=x.device).manual_seed(int(seed))
-    for _ in range(n_steps):
+    path, path_e = ([x.clone()], [e.clone()]) if record_every > 0 else (None, None)
+    for it in range(n_steps):
         idx = active.nonzero().squeeze(1)
         if idx.numel() == 0:
             break
+        if path is not None and it > 0 and it % record_every == 0:
+            path.append(x.clone())
+            path_e.append(e.clone())
         xa, ga, ea, eta_a = x[idx], g[idx], e[idx], eta[idx]
         prop = xa - _bcast(eta_a, xa) * ga
         if temperature > 0:
@@ -93,7 +100,12 @@ def descend(energy: Energy, starts: torch.Tensor, *, n_steps: int, first_move: f
         done = (_norms(prop - xa) <= move_tol) | (take & (gn_p <= grad_tol))
         converged[idx[done]] = True
         active[idx[done]] = False
-    return Descent(x=x, energy=e, step_size=eta, converged=converged, ok=ok)
+    if path is not None:
+        path.append(x.clone())
+        path_e.append(e.clone())
+    return Descent(x=x, energy=e, step_size=eta, converged=converged, ok=ok,
+                   path=None if path is None else torch.stack(path),
+                   path_energy=None if path_e is None else torch.stack(path_e))
 
 
 def merge_minima(x: torch.Tensor, energy: torch.Tensor, ok: torch.Tensor,

@@ -131,6 +131,8 @@ class Landscape:
     config: LandscapeConfig
     cost: Cost = Cost()
     meta: dict = field(default_factory=dict)  # what the caller saved with the map (checkpoint, starts, …)
+    start_images: np.ndarray | None = None  # (N, 1, 28, 28) uint8: the starts as pictures (the digits), or None
+    layout: np.ndarray | None = None  # (N + M, 2) float32: a 2-D map of the starts' then the minima's images
 
     @property
     def n_minima(self) -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ebmviz.landscape.result import LandscapeConfig
 from ebmviz.sampling import Energy
 
 Generator = Callable[[torch.Tensor], torch.Tensor]  # z (B, nz) -> images (B, 1, 28, 28)
@@ -72,3 +73,41 @@ def fit_latents(generator: Generator, images: torch.Tensor, nz: int, *, steps: i
             better = loss < best
             best_z, best = torch.where(better[:, None], z, best_z), torch.where(better, loss, best)
     return best_z, best
+
+
+def map_energy(model: torch.nn.Module, space: str, temperature: float = 1.0) -> tuple[Energy, Generator | None]:
+    """The energy a map of ``model`` descends and the decoder of its states to images: (model, None) in image
+    space, (``LatentEnergy``, the generator) in latent space. Raises ``ValueError`` for a model without a
+    generator in latent space, or an unknown space."""
+    if space == "image":
+        return model, None
+    if space != "latent":
+        raise ValueError(f"space must be 'image' or 'latent', got {space!r}")
+    if not hasattr(model, "generator"):
+        raise ValueError(f"a {type(model).__name__} has no generator to map a latent space through")
+    return LatentEnergy(model, model.generator, temperature), model.generator
+
+
+def codes_for(model: torch.nn.Module, images: torch.Tensor, method: str = "auto", *, steps: int = 400,
+              inits: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Latent codes (N, nz) of ``images`` (N, 1, 28, 28) as a latent map's starts: the inference network's mean
+    (``method="infer"``, or ``"auto"`` when the model has one) or ``fit_latents`` (``"fit"``). Returns the codes and
+    the fit's loss (N,) (None when inferred). Raises ``ValueError`` when the model cannot give codes that way."""
+    has_inference = hasattr(model, "inference")
+    if method not in ("auto", "infer", "fit"):
+        raise ValueError(f"method must be 'auto', 'infer' or 'fit', got {method!r}")
+    if method == "infer" and not has_inference:
+        raise ValueError(f"a {type(model).__name__} has no inference network; fit the codes instead")
+    if not hasattr(model, "generator"):
+        raise ValueError(f"a {type(model).__name__} has no generator, so no latent space")
+    if method == "infer" or (method == "auto" and has_inference):
+        with torch.no_grad():
+            return model.inference(images)[0], None
+    return fit_latents(model.generator, images, model.config.nz, steps=steps, inits=inits, seed=seed)
+
+
+def space_config(space: str, **settings) -> LandscapeConfig:
+    """``LandscapeConfig`` for a space: images stay in [−1, 1] and are one minimum within L2 distance 1.0;
+    ``settings`` override any field."""
+    base = {"clamp": (-1.0, 1.0), "merge_tol": 1.0} if space == "image" else {}
+    return LandscapeConfig(**(base | settings))

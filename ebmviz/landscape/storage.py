@@ -2,12 +2,14 @@
 
 A file holds the ``Landscape`` arrays as tensors and one metadata entry, ``"ebmviz_map"``: a JSON object with
 ``format``, ``config`` (``LandscapeConfig.to_dict()``), ``cost`` and the caller's ``meta``. The merge tree is
-not stored; it is rebuilt from the barrier matrices on load. Writes are atomic (``checkpoints.write_safetensors``)
-and any unreadable file raises ``LandscapeError`` naming the path and the reason.
+not stored; it is rebuilt from the barrier matrices on load. Optional arrays: ``images``, ``labels``,
+``start_images`` (uint8) and ``layout`` (a 2-D map of starts and minima, fitted when the map was made).
+Writes are atomic (``checkpoints.write_safetensors``) and any unreadable file raises ``LandscapeError``
+naming the path and the reason.
 
 A bare name resolves to ``<checkpoint_dir>/maps/<name>.safetensors`` (the repository's ``checkpoints/maps/``
-unless ``EBMVIZ_CHECKPOINT_DIR`` is set). ``map_path`` gives a cache path keyed by the checkpoint's name, a hash
-of its file and a hash of the map settings, so a map is recomputed when either changes.
+unless ``EBMVIZ_CHECKPOINT_DIR`` is set). ``map_path`` gives a path in ``maps/cache/`` keyed by the checkpoint's
+name, a hash of its file and a hash of the map settings, so a map is recomputed when either changes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ SUFFIX = ".safetensors"
 META_KEY = "ebmviz_map"
 FORMAT = 1
 ARRAYS = ("minima", "energy", "assignment", "converged", "barrier_linear", "barrier_refined", "step_size")
-OPTIONAL = ("images", "labels")
+OPTIONAL = ("images", "labels", "start_images", "layout")
 
 
 class LandscapeError(RuntimeError):
@@ -56,7 +58,7 @@ def _digest(data: bytes) -> str:
 
 
 def map_path(checkpoint_name: str | Path, config: LandscapeConfig, extra: dict | None = None) -> Path:
-    """Cache path ``maps_dir()/<stem>-<file hash>-<settings hash>.safetensors`` of a checkpoint's map.
+    """Cache path ``maps_dir()/cache/<stem>-<file hash>-<settings hash>.safetensors`` of a checkpoint's map.
 
     Args:
         checkpoint_name: a shipped name or a path (``checkpoints.resolve``); its file must exist.
@@ -68,7 +70,7 @@ def map_path(checkpoint_name: str | Path, config: LandscapeConfig, extra: dict |
     if not ckpt.is_file():
         raise LandscapeError(ckpt, "no such checkpoint file to key the map on")
     settings = json.dumps({"config": config.to_dict(), "extra": extra or {}}, sort_keys=True).encode()
-    return maps_dir() / f"{ckpt.stem}-{_digest(ckpt.read_bytes())}-{_digest(settings)}{SUFFIX}"
+    return maps_dir() / "cache" / f"{ckpt.stem}-{_digest(ckpt.read_bytes())}-{_digest(settings)}{SUFFIX}"
 
 
 def save_map(landscape: Landscape, path: str | Path, meta: dict | None = None) -> Path:
@@ -110,10 +112,13 @@ def _read_header(path: Path) -> dict:
 def _check_shapes(path: Path, a: dict[str, np.ndarray]) -> None:
     m, n = len(a["energy"]), len(a["assignment"])
     want = {"minima": (m,), "barrier_linear": (m, m), "barrier_refined": (m, m), "step_size": (m,),
-            "converged": (n,), "images": (m, 1, 28, 28), "labels": (n,)}
+            "converged": (n,), "images": (m, 1, 28, 28), "labels": (n,), "start_images": (n, 1, 28, 28),
+            "layout": (n + m, 2)}
     for k, shape in want.items():
-        if k in a and a[k].shape[:len(shape)] != shape:
+        if k in a and (a[k].shape[:len(shape)] != shape or (k == "layout" and a[k].ndim != 2)):
             raise LandscapeError(path, f"{k} has shape {a[k].shape}, expected {shape}… for M={m}, N={n}")
+    if "start_images" in a and a["start_images"].dtype != np.uint8:
+        raise LandscapeError(path, f"start_images must be uint8, got {a['start_images'].dtype}")
     if n and (a["assignment"].max() >= m or a["assignment"].min() < -1):
         raise LandscapeError(path, "assignment points past the minima")
 

@@ -1,0 +1,212 @@
+"""Cached work of the energy-landscape page: stored maps with their drawing and verdicts, paths between two
+minima, a digit's descent, and new maps made on request (written to the map cache, so made once)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ebmviz import metrics
+from ebmviz.app.cache import EVALUATOR, load_evaluator, load_model
+from ebmviz.images import to_u8
+from ebmviz.landscape import Landscape, LandscapeError, codes_for, load_map, map_energy, map_path, save_map
+from ebmviz.landscape.digits import DigitMapSpec, map_digits
+from ebmviz.landscape.graph import TreeDrawing, draw_tree, route
+from ebmviz.landscape.minima import descend
+from ebmviz.landscape.paths import band_between, polyline_profile
+from ebmviz.landscape.result import LandscapeConfig
+from ebmviz.landscape.storage import maps_dir
+
+MAX_STARTS = 500  # most starts of a map made on the page (latent space: about 2 minutes on 2 cores)
+
+
+def available_maps() -> dict[str, str]:
+    """Stored maps, label -> path: shipped ones (``maps/<checkpoint>-<space>``) first, then those made on the page
+    (``maps/cache/``)."""
+    folder = maps_dir()
+    shipped = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    made = sorted((folder / "cache").glob("*.safetensors")) if (folder / "cache").is_dir() else []
+    return {p.stem: str(p) for p in shipped} | {f"{p.stem} (made here)": str(p) for p in made}
+
+
+@dataclass(frozen=True)
+class MapView:
+    """A stored map with what the page draws from it."""
+
+    name: str  # the map file's path
+    mtime: float  # the file's version (keys the caches below)
+    land: Landscape
+    drawing: TreeDrawing
+    digit: np.ndarray | None  # (M,) the evaluator's digit for each minimum's image, or None
+    confidence: np.ndarray | None  # (M,)
+    seconds_to_open: float  # reading the file and rebuilding and laying out the tree
+
+    @property
+    def latent(self) -> bool:
+        return self.land.meta.get("space") == "latent"
+
+    @property
+    def energy_label(self) -> str:
+        return "U(z)" if self.latent else "E(x)"
+
+    def confident_share(self) -> float | None:
+        return None if self.confidence is None else float((self.confidence > metrics.CONFIDENT).mean())
+
+    def same_digit_share(self) -> float | None:
+        """Share of labelled starts whose minimum the evaluator reads as the start's own digit."""
+        if self.digit is None or self.land.labels is None:
+            return None
+        ok = self.land.assignment >= 0
+        return float((self.digit[self.land.assignment[ok]] == self.land.labels[ok]).mean())
+
+    def basin_of(self, threshold: float) -> tuple[list[np.ndarray], np.ndarray]:
+        """The basins at ``threshold`` and (M,) each minimum's basin index."""
+        basins = self.land.basins(threshold)
+        of = np.empty(self.land.n_minima, dtype=np.int64)
+        for k, group in enumerate(basins):
+            of[group] = k
+        return basins, of
+
+
+def _verdict(land: Landscape) -> tuple[np.ndarray | None, np.ndarray | None]:
+    q = land.meta.get("minima_quality") or {}
+    if len(q.get("labels", [])) == land.n_minima:
+        return np.asarray(q["labels"], dtype=np.int64), np.asarray(q["confidence"], dtype=np.float64)
+    ev = load_evaluator()
+    if ev is None or land.images is None:
+        return None, None
+    pred = metrics.classify(ev, torch.from_numpy(land.images))
+    return pred.label, pred.confidence
+
+
+@st.cache_resource(show_spinner="Opening the map…", max_entries=8)
+def _open(name: str, mtime: float) -> MapView:
+    t0 = time.perf_counter()
+    land = load_map(name)
+    drawing = draw_tree(land.tree)
+    seconds = time.perf_counter() - t0
+    digit, confidence = _verdict(land)
+    return MapView(name, mtime, land, drawing, digit, confidence, seconds)
+
+
+def open_map(path: str) -> MapView:
+    """The stored map at ``path``, cached per version of its file. Raises ``LandscapeError``."""
+    if not Path(path).is_file():
+        raise LandscapeError(path, "no such map")
+    return _open(path, Path(path).stat().st_mtime)
+
+
+def map_model(view: MapView, device: str):
+    """(energy, decode, model) of the map's checkpoint in its space. Raises CheckpointError or ValueError."""
+    meta = view.land.meta
+    if "checkpoint" not in meta:
+        raise ValueError("this map does not say which checkpoint it was made from")
+    model = load_model(meta["checkpoint"], device)
+    energy, decode = map_energy(model, meta.get("space", "image"), float(meta.get("temperature", 1.0)))
+    return energy, decode, model
+
+
+def _pictures(decode, states: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return to_u8((decode(states) if decode is not None else states).float().cpu().numpy())
+
+
+@dataclass(frozen=True)
+class PathProfile:
+    """Energy along one path between two minima, with pictures along it."""
+
+    distance: np.ndarray  # (L,) distance travelled in the mapped space
+    energy: np.ndarray  # (L,)
+    strip: np.ndarray  # (n, 1, 28, 28) uint8 pictures evenly spaced along the path
+    minima: list[int]  # the map's minima the path passes through, ends included
+    seconds: float
+
+    @property
+    def barrier(self) -> float:
+        return float(self.energy.max())
+
+
+def _profile(view: MapView, vertices: torch.Tensor, minima: list[int], t0: float, n_pictures: int) -> PathProfile:
+    energy, decode, _ = map_model(view, "cpu")  # paths work on the map's CPU arrays
+    p = polyline_profile(energy, vertices, view.land.config.n_path, view.land.config.batch_size)
+    return PathProfile(p.distance, p.energy, _pictures(decode, p.pick(n_pictures)), minima, time.perf_counter() - t0)
+
+
+@st.cache_data(show_spinner="Scanning the straight segment and the tree's route…", max_entries=32)
+def straight_and_route(name: str, mtime: float, i: int, j: int, n_pictures: int = 10) -> dict[str, PathProfile]:
+    """The straight segment i–j (the paper's linear barrier) and the route through the minima that the tree joins
+    them by (its highest point is where the graph joins them); only the route when they never join."""
+    view, t0 = _open(name, mtime), time.perf_counter()
+    x = torch.from_numpy(view.land.minima)
+    out = {"straight segment": _profile(view, x[[i, j]], [i, j], t0, n_pictures)}
+    steps = route(view.land.tree, i, j)
+    if steps is not None:
+        out["tree route"] = _profile(view, x[steps], steps, time.perf_counter(), n_pictures)
+    return out
+
+
+@st.cache_data(show_spinner="Relaxing an elastic band between the two minima…", max_entries=32)
+def elastic_band(name: str, mtime: float, i: int, j: int, n_pictures: int = 10) -> PathProfile:
+    """A climbing-image nudged elastic band from the straight segment i–j, relaxed with the map's settings."""
+    view, t0 = _open(name, mtime), time.perf_counter()
+    energy, _, _ = map_model(view, "cpu")
+    return _profile(view, band_between(energy, view.land, i, j), [i, j], t0, n_pictures)
+
+
+@dataclass(frozen=True)
+class DigitDescent:
+    """One digit descending the map's energy to a minimum, and where that lands on the map."""
+
+    frames: np.ndarray  # (F, 1, 28, 28) uint8 pictures along the descent (decoded codes in a latent map)
+    energy: np.ndarray  # (F,) energy at each recorded state
+    steps: np.ndarray  # (F,) descent iteration of each frame; the last frame is the end, reached by then
+    nearest: int  # the map's minimum closest to where the descent ended
+    distance: float  # how far (L2, in the mapped space) that minimum is from the end
+    same_minimum: bool  # within the map's merge tolerance: it reached that very minimum
+
+
+@st.cache_data(show_spinner="Descending…", max_entries=16)
+def descend_digit(name: str, mtime: float, image: np.ndarray, n_frames: int = 40) -> DigitDescent:
+    """Steepest descent of one digit (1, 1, 28, 28) float in [−1, 1] with the map's settings, from its latent code
+    in a latent map; on the CPU, where the map's arrays are."""
+    view = _open(name, mtime)
+    land, c = view.land, view.land.config
+    energy, decode, model = map_model(view, "cpu")
+    x = torch.from_numpy(image)
+    if view.latent:
+        method = "infer" if str(land.meta.get("codes_from", "")).startswith("inference") else "fit"
+        x, _ = codes_for(model, x, method, seed=int(land.meta.get("seed", 0)))
+    every = max(1, c.n_steps // n_frames)
+    d = descend(energy, x, n_steps=c.n_steps, first_move=c.first_move, move_tol=c.move_tol, grad_tol=c.grad_tol,
+                temperature=c.temperature, clamp=c.clamp, seed=c.seed, record_every=every)
+    dist = (torch.from_numpy(land.minima).flatten(1) - d.x.flatten(1)).norm(dim=1)
+    k = int(dist.argmin())
+    steps = np.arange(len(d.path)) * every  # the last frame is where the descent stopped (≤ this step)
+    return DigitDescent(frames=_pictures(decode, d.path[:, 0]), energy=d.path_energy[:, 0].double().numpy(),
+                        steps=steps, nearest=k, distance=float(dist[k]), same_minimum=float(dist[k]) <= c.merge_tol)
+
+
+def make_map(spec: DigitMapSpec, config: LandscapeConfig, device: str,
+             progress: Callable[[int, int, Landscape], None] | None = None) -> str:
+    """Make (or find in the cache) the map of ``spec`` and return its path. Raises ``ValueError`` (bad settings),
+    ``CheckpointError`` or ``LandscapeError``."""
+    config.validate()
+    if not 2 <= spec.n <= MAX_STARTS:
+        raise ValueError(f"the number of starts must be between 2 and {MAX_STARTS}, got {spec.n}")
+    path = map_path(spec.checkpoint, config, spec.extra())
+    if path.is_file():
+        return str(path)
+    model = load_model(spec.checkpoint, device)
+    evaluator = load_evaluator()
+    land = map_digits(model, spec, config, evaluator, progress)
+    land.meta["made_on"] = "the Energy landscape page"
+    if evaluator is None:
+        land.meta["note"] = f"minima not scored: no {EVALUATOR} checkpoint"
+    return str(save_map(land, path))
+

@@ -1,0 +1,410 @@
+"""Energy landscape: disconnectivity graphs of stored maps, basins at a threshold, paths between two minima, the
+UMAP of digits and minima, a digit's own descent, new maps made on request, two maps side by side."""
+
+import time
+from pathlib import Path
+
+import numpy as np
+import plotly.express as px
+import streamlit as st
+
+from ebmviz import checkpoints, figures
+from ebmviz import landscape_figures as lf
+from ebmviz.app import landscape as lc
+from ebmviz.app.cache import evaluate_frames, load_data
+from ebmviz.app.widgets import is_energy, model_picker, shared
+from ebmviz.images import ImageError, image_from_bytes, to_u8
+from ebmviz.landscape import LandscapeError, space_config
+from ebmviz.landscape.digits import DigitMapSpec
+from ebmviz.landscape.graph import draw_tree, merge_level
+from ebmviz.metrics import CONFIDENT
+
+P = "ls"
+SEL = (f"{P}_sel_a", f"{P}_sel_b")  # the two selected minima (plain keys: they outlive the views' widgets)
+INPUTS = (f"{P}_a", f"{P}_b")  # the number inputs that show and change them
+st.title("Energy landscape")
+st.markdown(
+    "A map of where an energy's valleys are and how high the passes between them lie (Han et al. 2019, §3; "
+    "ADELM, Hill et al. 2019). From each of a few hundred held-out digits, **steepest descent** runs to a local "
+    "minimum; the **barrier** between two minima is the highest energy on a path between them; minima joined by "
+    "barriers below a level form a **basin**. The disconnectivity graph draws it all at once: each leaf is a minimum "
+    "at its energy, and two groups of minima join at the barrier where single linkage first connects them.")
+st.latex(r"z_{t+1} = z_t - \eta_t \nabla U(z_t),\qquad B^{\mathrm{lin}}_{ij} = \max_{t\in[0,1]} "
+         r"U\big((1-t)z_i + t z_j\big),\qquad U(z) = \frac{E(g(z))}{T} + \frac{\|z\|^2}{2}")
+st.caption(
+    "Why a latent space: steepest descent on the shipped image energies ends on smudges, not digits (measured "
+    "from held-out digits: the short-run model's minima keep the start's digit 27% of the time; the triangle's "
+    "and the coarse-to-fine model's minima are mostly not digits). Through a generator g every state is a picture "
+    "the generator can draw, and the prior term ‖z‖²/2 keeps the codes where the generator was trained, as ADELM "
+    "maps a latent space. Each map says its energy, space and temperature T below.")
+seed, device = shared().seed, shared().device
+
+maps = lc.available_maps()
+if not maps:
+    st.info("No stored maps yet. Make one under “Map now”, or run `python -m training landscape-map ebgan-mnist`.")
+
+
+def pick_map(label: str, key: str, default: int = 0) -> lc.MapView | None:
+    """A map picker; None (with the reason shown) when the chosen file cannot be read."""
+    if not maps:
+        return None
+    labels = list(maps)
+    if st.session_state.get(key) not in labels:
+        st.session_state[key] = labels[min(default, len(labels) - 1)]
+    label = st.selectbox(label, labels, key=key, help="Shipped maps first (checkpoints/maps), then maps made here")
+    try:
+        return lc.open_map(maps[label])
+    except LandscapeError as exc:
+        st.error(f"Cannot open this map — {exc.reason}. Pick another; the page keeps working.")
+        return None
+
+
+def describe(view: lc.MapView) -> str:
+    m = view.land.meta
+    space = (f"latent space of **{m.get('checkpoint')}**'s generator, U(z) = E(g(z))/T + ‖z‖²/2 at T = "
+             f"**{m.get('temperature', 1):g}**, codes from the {m.get('codes_from', 'fitted codes')}"
+             if view.latent else f"image space of **{m.get('checkpoint')}**, E(x) on pixels in [−1, 1]")
+    used = "elastic-band (refined) barriers on the tree's edges, linear elsewhere" if np.isfinite(
+        view.land.barrier_refined[~np.eye(view.land.n_minima, dtype=bool)]).any() else "linear barriers"
+    return f"{space}; {len(view.land.assignment)} starts ({m.get('starts', 'digits')}); the graph uses {used}."
+
+
+def selected(view: lc.MapView) -> tuple[int, int]:
+    """Minima A and B, kept inside the map's range."""
+    m = view.land.n_minima
+    out = []
+    for key, default in zip(SEL, (0, min(1, m - 1)), strict=True):
+        k = st.session_state.get(key)
+        if not isinstance(k, int) or not 0 <= k < m:
+            st.session_state[key] = k = default
+        out.append(k)
+    return out[0], out[1]
+
+
+def select_from(key: str):
+    """A click on a minimum (``customdata``) makes it A; the old A becomes B."""
+    def pick():
+        points = st.session_state[key].selection.get("points", [])
+        picked = [p.get("customdata") for p in points if p.get("customdata") is not None]
+        if picked:
+            k = int(picked[-1][0] if isinstance(picked[-1], list) else picked[-1])
+            if k != st.session_state.get(SEL[0]):
+                st.session_state[SEL[1]] = st.session_state.get(SEL[0], 0)
+                st.session_state[SEL[0]] = k
+    return pick
+
+
+def threshold_slider(view: lc.MapView) -> float:
+    """The basin threshold: a slider, and a box to type an exact level (a level outside the map's range is a
+    message and is clamped to it). Its default leaves about 20 basins."""
+    land = view.land
+    levels = np.array([lvl for lvl, _ in land.merges()])
+    lo, hi = float(land.energy.min()), float(levels.max() if len(levels) else land.energy.max())
+    stem = Path(view.name).stem
+    level, slide, typed, note = (f"{P}_{k}_{stem}" for k in ("level", "thr", "thr_typed", "thr_note"))
+    if not isinstance(st.session_state.get(level), float):
+        st.session_state[level] = float(levels[max(0, len(levels) - 20)]) if len(levels) else hi
+
+    def take(key: str) -> None:
+        value = st.session_state[key]
+        if value is None or not np.isfinite(value) or not lo <= value <= hi:
+            st.session_state[note] = (f"Threshold {value} is outside this map's range [{lo:.3f}, {hi:.3f}] "
+                                      "(lowest minimum to highest merge); using the nearest end.")
+            value = hi if value is None or np.isnan(value) else float(np.clip(value, lo, hi))
+        st.session_state[level] = float(value)
+
+    if st.session_state.get(note):
+        st.warning(st.session_state.pop(note))
+    st.session_state[slide] = st.session_state[typed] = st.session_state[level]
+    c = st.columns([4, 1])
+    c[0].slider(f"Energy threshold ({view.energy_label})", lo, hi, key=slide, format="%.2f", on_change=take,
+                args=(slide,), help="Minima joined by barriers at or below this level form one basin")
+    c[1].number_input("exact level", value=None, key=typed, format="%.3f", on_change=take, args=(typed,))
+    return st.session_state[level]
+
+
+def minimum_caption(view: lc.MapView, k: int) -> str:
+    d = "" if view.digit is None else f", evaluator {view.digit[k]} ({100 * view.confidence[k]:.0f}%)"
+    return f"minimum {k}: {view.energy_label} = {view.land.energy[k]:.2f}, {view.land.n_starts[k]} starts{d}"
+
+
+def pair_inputs(view: lc.MapView) -> tuple[int, int]:
+    """Number inputs showing A and B; typing a number selects that minimum."""
+    m = view.land.n_minima
+    for key, value in zip(INPUTS, selected(view), strict=True):
+        st.session_state[key] = value
+    c = st.columns(2)
+    for col, label, key, sel in zip(c, ("Minimum A", "Minimum B"), INPUTS, SEL, strict=True):
+        col.number_input(label, 0, m - 1, key=key, on_change=lambda k=key, s=sel: st.session_state.update({s: int(
+            st.session_state[k])}), help="Or click a leaf in the graph: it becomes A, and A becomes B")
+    return selected(view)
+
+
+def graph_view(view: lc.MapView) -> None:
+    land = view.land
+    st.markdown(describe(view))
+    c = st.columns(5)
+    c[0].metric("Minima", f"{land.n_minima}", help=f"from {len(land.assignment)} starts")
+    share = view.confident_share()
+    c[1].metric("Confident digits", "–" if share is None else f"{100 * share:.0f}%",
+                help=f"minima the evaluator reads with > {CONFIDENT:.0%} confidence")
+    same = view.same_digit_share()
+    c[2].metric("Same digit as start", "–" if same is None else f"{100 * same:.0f}%")
+    c[3].metric("Time to map", f"{land.cost.seconds:.0f} s", help=f"{land.cost.evaluations:,} energy evaluations")
+    c[4].metric("Opened in", f"{view.seconds_to_open:.2f} s", help="reading the file, rebuilding and laying out "
+                                                                   "the tree")
+    threshold = threshold_slider(view)
+    basins, basin_of = view.basin_of(threshold)
+    st.plotly_chart(lf.disconnectivity_figure(view.drawing, land.energy, view.digit, view.confidence, land.n_starts,
+                                              threshold, selected(view), view.energy_label), key=f"{P}_dg",
+                    on_select=select_from(f"{P}_dg"), selection_mode="points", width="stretch")
+    st.caption("Leaves: minima, coloured by the evaluator's digit for the minimum's picture (grey: under 90% sure), "
+               "sized by how many starts reached them. Hover a leaf for its numbers; click one to select it (A), "
+               "the previous A becomes B. The dashed line is the threshold.")
+    basins_table(view, threshold, basins)
+    pair_section(view)
+
+
+def basins_table(view: lc.MapView, threshold: float, basins: list[np.ndarray]) -> None:
+    land = view.land
+    purity = land.purity(threshold) if land.labels is not None else np.full(len(basins), np.nan)
+    starts = np.array([int(land.n_starts[g].sum()) for g in basins])
+    order = np.argsort(-starts, kind="stable")
+    weighted = float(np.nansum(purity * starts) / max(starts.sum(), 1))
+    singles = int(sum(len(g) == 1 for g in basins))
+    st.subheader(f"{len(basins)} basins at {view.energy_label} ≤ {threshold:.2f}")
+    st.markdown(f"Purity (share of a basin's starts that carry its commonest digit), weighted by starts: "
+                f"**{weighted:.2f}**; {singles} basins are a single minimum.")
+    rows = []
+    for k in order[:30]:
+        g = basins[k]
+        labels = land.labels[np.isin(land.assignment, g)] if land.labels is not None else np.array([], int)
+        rows.append({"basin": int(k), "minima": len(g), "starts": int(starts[k]),
+                     "lowest energy": round(float(land.energy[g].min()), 3),
+                     "commonest digit": int(np.bincount(labels).argmax()) if len(labels) else None,
+                     "purity": None if np.isnan(purity[k]) else round(float(purity[k]), 2)})
+    st.dataframe(rows, hide_index=True, height=240)
+    pick = st.selectbox("Show basin", [int(k) for k in order[:30]], key=f"{P}_basin_{Path(view.name).stem}",
+                        format_func=lambda k: f"basin {k}: {len(basins[k])} minima, {starts[k]} starts")
+    g = basins[pick]
+    members = np.flatnonzero(np.isin(land.assignment, g))[:48]
+    left, right = st.columns([1, 3])
+    if land.images is not None:
+        left.image(figures.tile(to_u8(land.images[g[:1]]), ncol=1, scale=4),
+                   caption=f"its lowest minimum ({minimum_caption(view, int(g[0]))})")
+    if land.start_images is not None and len(members):
+        right.image(figures.tile(land.start_images[members], ncol=12, scale=2),
+                    caption=f"{len(members)} of the {starts[pick]} digits that descend into this basin")
+    if land.images is not None and len(members):
+        right.image(figures.tile(to_u8(land.images[land.assignment[members]]), ncol=12, scale=2),
+                    caption="… and the minimum each of them reached (same order)")
+
+
+def pair_section(view: lc.MapView) -> None:
+    land = view.land
+    st.subheader("Between two minima")
+    a, b = pair_inputs(view)
+    if a == b:
+        st.info("Pick two different minima (click two leaves, or type their numbers).")
+        return
+    if land.images is not None:
+        c = st.columns(2)
+        for col, k, tag in ((c[0], a, "A"), (c[1], b, "B")):
+            col.image(figures.tile(to_u8(land.images[[k]]), ncol=1, scale=3), caption=f"{tag}: "
+                      + minimum_caption(view, k))
+    try:
+        paths = lc.straight_and_route(view.name, view.mtime, a, b)
+        band = lc.elastic_band(view.name, view.mtime, a, b) if st.session_state.get(f"{P}_band") else None
+    except (checkpoints.CheckpointError, ValueError) as exc:
+        st.error(f"Cannot follow paths on this map's energy — {exc}.")
+        return
+    if band is not None:
+        paths["elastic band"] = band
+    joined = merge_level(land.tree, a, b)
+    levels = {"linear barrier": paths["straight segment"].barrier, "graph joins them at": joined}
+    stored = land.barrier_refined[a, b]
+    if band is not None or np.isfinite(stored):
+        levels["refined barrier"] = band.barrier if band is not None else float(stored)
+    st.toggle("Refine: relax an elastic band between A and B (a few seconds)", key=f"{P}_band",
+              help="A climbing-image nudged elastic band, started from the straight segment; it bends round hills")
+    st.plotly_chart(lf.profile_figure({k: (p.distance, p.energy) for k, p in paths.items()}, levels,
+                                      view.energy_label), key=f"{P}_profile")
+    via = len(paths["tree route"].minima) - 2 if "tree route" in paths else None
+    refined = rf",\quad B^{{\mathrm{{band}}}}_{{AB}} = {levels['refined barrier']:.2f}" if "refined barrier" in levels \
+        else ""
+    where = rf"{joined:.2f}\ \text{{(route via {via} minima)}}" if via is not None else r"\infty"
+    st.latex(rf"B^{{\mathrm{{lin}}}}_{{AB}} = {levels['linear barrier']:.2f}{refined},\quad "
+             rf"\text{{graph joins A and B at }} {where}")
+    st.caption("Straight segment: the paper's linear barrier. Tree route: through the minima the graph links A and "
+               "B by; its highest point is where the graph joins them. Elastic band (when refined): relaxed from the "
+               "segment, it bends round hills, so its highest point is the lower, refined barrier. " +
+               ("The stored map refined this pair's barrier when it was made. " if np.isfinite(stored) else ""))
+    for label, p in paths.items():
+        st.image(figures.tile(p.strip, ncol=len(p.strip), scale=2), caption=f"{label}, A → B ({p.seconds:.1f} s)")
+
+
+def layout_view(view: lc.MapView) -> None:
+    land = view.land
+    if land.layout is None or land.start_images is None:
+        st.info("This map was stored without a 2-D layout. Maps made with `python -m training landscape-map` carry "
+                "a UMAP fitted ahead of time (UMAP's first fit costs about a minute, so the page never fits one).")
+        return
+    threshold = threshold_slider(view)
+    _, basin_of = view.basin_of(threshold)
+    n = len(land.assignment)
+    colour = st.radio("Colour by", ["basin", "digit", "energy"], horizontal=True, key=f"{P}_colour")
+    ok = land.assignment >= 0
+    start_basin = np.where(ok, basin_of[np.clip(land.assignment, 0, None)], -1)
+    if colour == "basin":
+        sc, mc = start_basin, basin_of
+    elif colour == "digit":
+        sc = land.labels if land.labels is not None else np.full(n, -1)
+        mc = view.digit if view.digit is not None else np.full(land.n_minima, -1)
+    else:
+        sc, mc = land.energy[np.clip(land.assignment, 0, None)], land.energy
+    start_text = [f"digit {land.labels[i] if land.labels is not None else '?'} → minimum {land.assignment[i]}"
+                  for i in range(n)]
+    minima_text = [minimum_caption(view, k) for k in range(land.n_minima)]
+    st.plotly_chart(lf.layout_figure(land.layout[:n], land.layout[n:], sc, mc, colour, start_text, minima_text,
+                                     discrete=colour != "energy", selected=selected(view)),
+                    key=f"{P}_umap", on_select=select_from(f"{P}_umap"), selection_mode="points", width="stretch")
+    st.caption(f"UMAP of the {n} starting digits (dots) and the {land.n_minima} minima's pictures (diamonds), fitted "
+               f"when the map was made ({land.meta.get('layout', 'umap')}). Basin colours cycle through ten. "
+               "Click a diamond to select that minimum as A (the graph view follows the pair).")
+
+
+def digit_view(view: lc.MapView) -> None:
+    land = view.land
+    images, labels, source = load_data("mnist", "test")
+    how = st.radio("Digit", ["a test digit", "upload a picture"], horizontal=True, key=f"{P}_how")
+    x = None
+    if how == "a test digit":
+        i = st.number_input(f"Test digit (0–{len(images) - 1}, {source})", 0, len(images) - 1, 7, key=f"{P}_idx")
+        x = images[int(i)][None]
+    else:
+        f = st.file_uploader("A digit picture (PNG, JPEG, …)", key=f"{P}_upload",
+                             type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
+        if f is None:
+            st.info("Upload a picture of one digit: it is greyed, resized to 28×28 and inverted if it is dark on "
+                    "light, like the Langevin page's uploads.")
+            return
+        try:
+            img, notes = image_from_bytes(f.getvalue())
+        except ImageError as exc:
+            st.error(f"Cannot use this file: {exc}")
+            return
+        for note in notes:
+            st.info(f"Your image was {note}.")
+        x = img.numpy()
+    pred = evaluate_frames(to_u8(x))
+    if pred is not None and pred.confidence[0] <= CONFIDENT:
+        st.warning(f"The evaluator is not sure this is a digit (best guess {pred.label[0]}, "
+                   f"{100 * pred.confidence[0]:.0f}%). It still descends; the map only knows digits.")
+    try:
+        d = lc.descend_digit(view.name, view.mtime, x.astype(np.float32))
+    except (checkpoints.CheckpointError, ValueError) as exc:
+        st.error(f"Cannot descend on this map's energy — {exc}.")
+        return
+    left, right = st.columns([1, 2])
+    with left:
+        anim = px.imshow(d.frames[:, 0], animation_frame=0, binary_string=True,
+                         labels={"animation_frame": "frame"})
+        anim.update_layout(height=360, margin=dict(l=0, r=0, t=10, b=0), coloraxis_showscale=False)
+        anim.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
+        st.plotly_chart(anim, key=f"{P}_descent")
+        st.caption("Press ▶ to watch it descend" + (" (the code's picture g(z))" if view.latent else ""))
+    with right:
+        st.plotly_chart(figures.line_figure(d.steps, {view.energy_label: d.energy}, "descent step",
+                                            view.energy_label), key=f"{P}_descent_e")
+    threshold = threshold_slider(view)
+    basins, basin_of = view.basin_of(threshold)
+    k = d.nearest
+    verb = "reaches" if d.same_minimum else "ends near (a minimum the map did not find; nearest shown)"
+    st.markdown(f"It {verb} **minimum {k}** (distance {d.distance:.3f}); at the threshold "
+                f"{threshold:.2f} that is **basin {basin_of[k]}**, with {len(basins[basin_of[k]])} minima and "
+                f"{int(land.n_starts[basins[basin_of[k]]].sum())} of the map's starts.")
+    if land.images is not None:
+        st.image(figures.tile(to_u8(land.images[[k]]), ncol=1, scale=4), caption=minimum_caption(view, k))
+
+
+def map_now_view() -> None:
+    st.markdown("Make a map with your own settings. It starts from held-out digits, runs on the sidebar's device, "
+                "and is stored in the map cache (keyed by the checkpoint file and the settings), so the same "
+                "settings open at once next time.")
+    name, model = model_picker("Energy model", f"{P}_new_ckpt", is_energy, default="ebgan-mnist",
+                               report_broken=False)
+    latent_ok = hasattr(model, "generator")
+    c = st.columns(3)
+    space = c[0].radio("Space", ["latent", "image"] if latent_ok else ["image"], key=f"{P}_new_space",
+                       help="latent: U(z) = E(g(z))/T + ‖z‖²/2 through the model's generator")
+    temperature = c[1].number_input("Temperature T", 1e-4, 100.0, 0.01 if name.startswith("ebgan") else 0.3,
+                                    format="%g", key=f"{P}_new_t", disabled=space != "latent")
+    n = c[2].number_input("Starts (held-out digits)", 2, lc.MAX_STARTS, 100, 10, key=f"{P}_new_n")
+    c = st.columns(3)
+    n_steps = c[0].number_input("Descent steps (at most)", 10, 5000, 1000, 100, key=f"{P}_new_steps")
+    refine = c[1].toggle("Refine the tree's barriers (elastic bands)", False, key=f"{P}_new_refine",
+                         help="Several times slower; the graph then uses the refined barriers")
+    layout = c[2].toggle("2-D layout (PCA; UMAP only from the tool)", True, key=f"{P}_new_layout")
+    if not st.button("Map now", type="primary", key=f"{P}_go"):
+        return
+    spec = DigitMapSpec(name, space, float(temperature), int(n), int(seed), "auto", "pca" if layout else "none")
+    config = space_config(space, n_steps=int(n_steps), move_tol=3e-3, refine="tree" if refine else "none")
+    bar, box = st.progress(0.0, "Descending from the digits…"), st.empty()
+    last = [0.0]
+
+    def progress(done, total, partial):
+        phase = "descending" if not np.isfinite(partial.barrier_linear[~np.eye(partial.n_minima, dtype=bool)]).any() \
+            else "barriers"
+        bar.progress(done / total, f"{phase}: {partial.n_minima} minima so far")
+        if time.monotonic() - last[0] > 1.0 and partial.n_minima:
+            last[0] = time.monotonic()
+            box.plotly_chart(lf.disconnectivity_figure(draw_tree(partial.tree), partial.energy, None, None,
+                                                       partial.n_starts, height=360), key=f"{P}_grow_{done}")
+
+    try:
+        made = lc.make_map(spec, config, device, progress)
+    except (ValueError, checkpoints.CheckpointError, LandscapeError) as exc:
+        st.error(f"Cannot make this map — {exc}")
+        return
+    bar.progress(1.0, "done")
+    st.session_state[f"{P}_map"] = f"{Path(made).stem} (made here)"
+    st.success(f"Stored as {made}. It is the map the other views now show.")
+
+
+def compare_view() -> None:
+    c = st.columns(2)
+    views = []
+    for col, (key, default) in zip(c, ((f"{P}_cmp1", 0), (f"{P}_cmp2", 1)), strict=True):
+        with col:
+            v = pick_map("Map", key, default)
+            views.append(v)
+            if v is None:
+                continue
+            land = v.land
+            st.caption(describe(v))
+            levels = np.array([lvl for lvl, _ in land.merges()])
+            thr = float(levels[max(0, len(levels) - 20)]) if len(levels) else float(land.energy.max())
+            st.plotly_chart(lf.disconnectivity_figure(v.drawing, land.energy, v.digit, v.confidence, land.n_starts,
+                                                      thr, (), v.energy_label, height=420), key=f"{key}_dg")
+            basins = land.basins(thr)
+            starts = np.array([land.n_starts[g].sum() for g in basins])
+            purity = land.purity(thr) if land.labels is not None else np.full(len(basins), np.nan)
+            share, same = v.confident_share(), v.same_digit_share()
+            st.dataframe([{"minima": land.n_minima, "confident": "–" if share is None else f"{100 * share:.0f}%",
+                           "same digit": "–" if same is None else f"{100 * same:.0f}%",
+                           "basins at the cut": len(basins),
+                           "purity": f"{np.nansum(purity * starts) / max(starts.sum(), 1):.2f}",
+                           "map time": f"{land.cost.seconds:.0f} s"}], hide_index=True)
+
+
+VIEWS = {"Disconnectivity graph": graph_view, "UMAP": layout_view, "Your digit": digit_view}
+view_name = st.segmented_control("View", [*VIEWS, "Map now", "Compare two maps"], default="Disconnectivity graph",
+                                 key=f"{P}_view") or "Disconnectivity graph"
+if view_name == "Map now":
+    map_now_view()
+elif view_name == "Compare two maps":
+    compare_view()
+else:
+    chosen = pick_map("Map", f"{P}_map")
+    if chosen is not None:
+        VIEWS[view_name](chosen)
