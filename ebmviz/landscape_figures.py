@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from ebmviz.figures import DIGIT_COLOURS
 from ebmviz.landscape.graph import TreeDrawing
 
-NO_DIGIT = "#9e9e9e"  # leaves the evaluator is not sure of
+NO_DIGIT = "#bdbdbd"  # leaves the evaluator is not sure of (drawn as open circles: digit 7 is grey too)
 SELECTED = "#d62728"
 
 
@@ -52,7 +52,9 @@ def disconnectivity_figure(drawing: TreeDrawing, energy: np.ndarray, digit: np.n
                 for i in idx]
         fig.add_trace(go.Scatter(x=drawing.leaf_x[idx], y=energy[idx], mode="markers", name=name,
                                  marker=dict(color=colour, size=_leaf_size(n_starts[idx]),
-                                             line=dict(color="white", width=0.5)),
+                                             symbol="circle-open" if d == -1 else "circle",
+                                             line=dict(color=colour if d == -1 else "white", width=1.5 if d == -1
+                                                       else 0.5)),
                                  customdata=idx, hovertext=text, hoverinfo="text"))
     if selected:
         sel = np.asarray(selected, dtype=np.int64)

@@ -54,8 +54,9 @@ def test_graph_draws_every_minimum_and_the_threshold_cuts_basins():
     assert {m.label: m.value for m in at.metric}["Minima"] == str(land.n_minima)
     default = basins_in_header(at)
     assert 15 <= default <= 25  # the default threshold leaves about 20 basins
-    at.slider(key=f"ls_thr_{SHIPPED}").set_value(float(land.energy.min())).run()
-    assert not at.exception and basins_in_header(at) > default  # a lower cut splits the map into more basins
+    level = float(np.median(land.energy))
+    at.slider(key=f"ls_thr_{SHIPPED}").set_value(level).run()
+    assert not at.exception and basins_in_header(at) == len(land.basins(level)) == land.basin_counts([level])[0]
     assert "Purity" in texts(at) and len(at.dataframe) >= 1
 
 
@@ -64,10 +65,10 @@ def test_threshold_outside_the_range_is_a_message():
     at.number_input(key=f"ls_thr_typed_{SHIPPED}").set_value(1e9).run()
     assert not at.exception
     assert any("outside this map's range" in w.value for w in at.warning)
-    assert basins_in_header(at) == 1  # clamped to the highest merge: one basin
+    assert basins_in_header(at) == 1  # clamped to the highest level: one basin holds every minimum
     at.number_input(key=f"ls_thr_typed_{SHIPPED}").set_value(-1e9).run()
     assert not at.exception and any("outside this map's range" in w.value for w in at.warning)
-    assert basins_in_header(at) == load_map(SHIPPED).n_minima  # below every barrier: each minimum alone
+    assert basins_in_header(at) == 1  # clamped to the lowest minimum: it alone is under water
 
 
 def test_two_minima_give_three_paths_and_the_band_is_not_higher_than_the_segment():

@@ -128,8 +128,10 @@ def test_muller_brown_tree_and_basins(mb_map):
     t = mb_map.tree
     assert t.graph["roots"] == [4] and t.nodes[4]["n_starts"] == 64
     assert all(t.nodes[i]["kind"] == "minimum" and t.nodes[i]["energy"] == mb_map.energy[i] for i in range(3))
-    assert [[g.tolist() for g in mb_map.basins(h)] for h in (-75.0, -60.0, -30.0)] == [
-        [[A], [B], [C]], [[A], [B, C]], [[A, B, C]]]
+    assert [[g.tolist() for g in mb_map.basins(h)] for h in (-200.0, -100.0, -75.0, -60.0, -30.0)] == [
+        [], [[A], [B]], [[A], [B], [C]], [[A], [B, C]], [[A, B, C]]]  # C (E = −80.8) is dry below its energy
+    levels = np.array([-200.0, -100.0, -75.0, -60.0, -30.0])
+    np.testing.assert_array_equal(mb_map.basin_counts(levels), [0, 2, 3, 2, 1])
 
 
 def test_muller_brown_sparse_tree_refinement_matches():

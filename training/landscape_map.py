@@ -33,6 +33,8 @@ def main(argv: list[str], prog: str = "python -m training landscape-map") -> int
     ap.add_argument("--codes", choices=["auto", "infer", "fit"], default="auto",
                     help="latent starts: the inference network's mean (infer), fitted codes (fit); auto: infer if "
                          "the model has one")
+    ap.add_argument("--fit-steps", type=int, default=400, help="Adam steps per start when fitting latent codes")
+    ap.add_argument("--fit-inits", type=int, default=4, help="starts per digit when fitting latent codes")
     ap.add_argument("--layout", choices=["umap", "pca", "none"], default="umap",
                     help="2-D layout of the digits and the minima stored with the map (umap: ~1 min on 2 cores)")
     ap.add_argument("--out", default="", help="map name or path ('': <checkpoint>-<space>)")
@@ -45,7 +47,8 @@ def main(argv: list[str], prog: str = "python -m training landscape-map") -> int
     except checkpoints.CheckpointError as err:
         print(f"minima not scored: {err}", file=sys.stderr)
         evaluator = None
-    spec = DigitMapSpec(args.checkpoint, args.space, args.temperature, args.n, args.seed, args.codes, args.layout)
+    spec = DigitMapSpec(args.checkpoint, args.space, args.temperature, args.n, args.seed, args.codes, args.layout,
+                        args.fit_steps, args.fit_inits)
     config = space_config(args.space, n_steps=args.n_steps, move_tol=args.move_tol, refine=args.refine)
     try:
         land = map_digits(model, spec, config, evaluator)

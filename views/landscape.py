@@ -62,7 +62,7 @@ def pick_map(label: str, key: str, default: int = 0) -> lc.MapView | None:
 def describe(view: lc.MapView) -> str:
     m = view.land.meta
     space = (f"latent space of **{m.get('checkpoint')}**'s generator, U(z) = E(g(z))/T + ‖z‖²/2 at T = "
-             f"**{m.get('temperature', 1):g}**, codes from the {m.get('codes_from', 'fitted codes')}"
+             f"**{m.get('temperature', 1):g}**, starting codes: {m.get('codes_from', 'fitted')}"
              if view.latent else f"image space of **{m.get('checkpoint')}**, E(x) on pixels in [−1, 1]")
     used = "elastic-band (refined) barriers on the tree's edges, linear elsewhere" if np.isfinite(
         view.land.barrier_refined[~np.eye(view.land.n_minima, dtype=bool)]).any() else "linear barriers"
@@ -97,19 +97,18 @@ def select_from(key: str):
 def threshold_slider(view: lc.MapView) -> float:
     """The basin threshold: a slider, and a box to type an exact level (a level outside the map's range is a
     message and is clamped to it). Its default leaves about 20 basins."""
-    land = view.land
-    levels = np.array([lvl for lvl, _ in land.merges()])
-    lo, hi = float(land.energy.min()), float(levels.max() if len(levels) else land.energy.max())
+    levels = view.levels()
+    lo, hi = float(levels[0]), float(levels[-1])
     stem = Path(view.name).stem
     level, slide, typed, note = (f"{P}_{k}_{stem}" for k in ("level", "thr", "thr_typed", "thr_note"))
     if not isinstance(st.session_state.get(level), float):
-        st.session_state[level] = float(levels[max(0, len(levels) - 20)]) if len(levels) else hi
+        st.session_state[level] = view.default_threshold()
 
     def take(key: str) -> None:
         value = st.session_state[key]
         if value is None or not np.isfinite(value) or not lo <= value <= hi:
             st.session_state[note] = (f"Threshold {value} is outside this map's range [{lo:.3f}, {hi:.3f}] "
-                                      "(lowest minimum to highest merge); using the nearest end.")
+                                      "(lowest minimum to highest level); using the nearest end.")
             value = hi if value is None or np.isnan(value) else float(np.clip(value, lo, hi))
         st.session_state[level] = float(value)
 
@@ -167,14 +166,20 @@ def graph_view(view: lc.MapView) -> None:
 
 def basins_table(view: lc.MapView, threshold: float, basins: list[np.ndarray]) -> None:
     land = view.land
+    st.subheader(f"{len(basins)} basins at {view.energy_label} ≤ {threshold:.2f}")
+    if not basins:
+        st.info("No minimum lies this low: raise the threshold.")
+        return
     purity = land.purity(threshold) if land.labels is not None else np.full(len(basins), np.nan)
     starts = np.array([int(land.n_starts[g].sum()) for g in basins])
     order = np.argsort(-starts, kind="stable")
     weighted = float(np.nansum(purity * starts) / max(starts.sum(), 1))
-    singles = int(sum(len(g) == 1 for g in basins))
-    st.subheader(f"{len(basins)} basins at {view.energy_label} ≤ {threshold:.2f}")
-    st.markdown(f"Purity (share of a basin's starts that carry its commonest digit), weighted by starts: "
-                f"**{weighted:.2f}**; {singles} basins are a single minimum.")
+    dry = land.n_minima - sum(len(g) for g in basins)
+    st.markdown(
+        f"A basin is what the level cuts off below it, as if the landscape were flooded to it: minima joined by "
+        f"barriers under the level. **{starts.sum()}** of the {len(land.assignment)} starts descend into one; "
+        f"{dry} minima lie above the level, in no basin. Purity (share of a basin's starts that carry its "
+        f"commonest digit): mean over basins **{np.nanmean(purity):.2f}**, weighted by starts **{weighted:.2f}**.")
     rows = []
     for k in order[:30]:
         g = basins[k]
@@ -320,9 +325,11 @@ def digit_view(view: lc.MapView) -> None:
     basins, basin_of = view.basin_of(threshold)
     k = d.nearest
     verb = "reaches" if d.same_minimum else "ends near (a minimum the map did not find; nearest shown)"
-    st.markdown(f"It {verb} **minimum {k}** (distance {d.distance:.3f}); at the threshold "
-                f"{threshold:.2f} that is **basin {basin_of[k]}**, with {len(basins[basin_of[k]])} minima and "
-                f"{int(land.n_starts[basins[basin_of[k]]].sum())} of the map's starts.")
+    where = (f"that is **basin {basin_of[k]}**, with {len(basins[basin_of[k]])} minima and "
+             f"{int(land.n_starts[basins[basin_of[k]]].sum())} of the map's starts" if basin_of[k] >= 0 else
+             "that minimum lies above the level, in no basin yet (raise the threshold)")
+    st.markdown(f"It {verb} **minimum {k}** (distance {d.distance:.3f}, {view.energy_label} = "
+                f"{d.energy[-1]:.2f} where it stopped); at the threshold {threshold:.2f} {where}.")
     if land.images is not None:
         st.image(figures.tile(to_u8(land.images[[k]]), ncol=1, scale=4), caption=minimum_caption(view, k))
 
@@ -382,8 +389,7 @@ def compare_view() -> None:
                 continue
             land = v.land
             st.caption(describe(v))
-            levels = np.array([lvl for lvl, _ in land.merges()])
-            thr = float(levels[max(0, len(levels) - 20)]) if len(levels) else float(land.energy.max())
+            thr = v.default_threshold()
             st.plotly_chart(lf.disconnectivity_figure(v.drawing, land.energy, v.digit, v.confidence, land.n_starts,
                                                       thr, (), v.energy_label, height=420), key=f"{key}_dg")
             basins = land.basins(thr)
@@ -393,7 +399,8 @@ def compare_view() -> None:
             st.dataframe([{"minima": land.n_minima, "confident": "–" if share is None else f"{100 * share:.0f}%",
                            "same digit": "–" if same is None else f"{100 * same:.0f}%",
                            "basins at the cut": len(basins),
-                           "purity": f"{np.nansum(purity * starts) / max(starts.sum(), 1):.2f}",
+                           "purity (mean, by starts)": f"{np.nanmean(purity):.2f}, "
+                                                       f"{np.nansum(purity * starts) / max(starts.sum(), 1):.2f}",
                            "map time": f"{land.cost.seconds:.0f} s"}], hide_index=True)
 
 

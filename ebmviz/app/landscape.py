@@ -65,10 +65,21 @@ class MapView:
         ok = self.land.assignment >= 0
         return float((self.digit[self.land.assignment[ok]] == self.land.labels[ok]).mean())
 
+    def levels(self) -> np.ndarray:
+        """Every level where the basins change: the minima's energies and the tree's merge levels, ascending."""
+        return np.unique(np.concatenate([self.land.energy, [lvl for lvl, _ in self.land.merges()]]))
+
+    def default_threshold(self, wanted: int = 20) -> float:
+        """The highest level with at least ``wanted`` basins (else the level with the most)."""
+        levels = self.levels()
+        counts = self.land.basin_counts(levels)
+        ok = np.flatnonzero(counts >= wanted)
+        return float(levels[ok[-1]] if len(ok) else levels[int(np.argmax(counts))])
+
     def basin_of(self, threshold: float) -> tuple[list[np.ndarray], np.ndarray]:
-        """The basins at ``threshold`` and (M,) each minimum's basin index."""
+        """The basins at ``threshold`` and (M,) each minimum's basin index (−1: above the threshold, in none)."""
         basins = self.land.basins(threshold)
-        of = np.empty(self.land.n_minima, dtype=np.int64)
+        of = np.full(self.land.n_minima, -1, dtype=np.int64)
         for k, group in enumerate(basins):
             of[group] = k
         return basins, of
@@ -181,7 +192,8 @@ def descend_digit(name: str, mtime: float, image: np.ndarray, n_frames: int = 40
     x = torch.from_numpy(image)
     if view.latent:
         method = "infer" if str(land.meta.get("codes_from", "")).startswith("inference") else "fit"
-        x, _ = codes_for(model, x, method, seed=int(land.meta.get("seed", 0)))
+        x, _ = codes_for(model, x, method, steps=int(land.meta.get("fit_steps", 400)),
+                         inits=int(land.meta.get("fit_inits", 4)), seed=int(land.meta.get("seed", 0)))
     every = max(1, c.n_steps // n_frames)
     d = descend(energy, x, n_steps=c.n_steps, first_move=c.first_move, move_tol=c.move_tol, grad_tol=c.grad_tol,
                 temperature=c.temperature, clamp=c.clamp, seed=c.seed, record_every=every)

@@ -36,6 +36,8 @@ class DigitMapSpec:
     seed: int = 0  # which digits: a seeded permutation of the test split
     codes: str = "auto"  # latent starts: "infer", "fit", or "auto" (infer when the model has an inference net)
     layout: str = "umap"  # 2-D layout stored with the map: "umap", "pca" or "none"
+    fit_steps: int = 400  # Adam steps per start when codes are fitted
+    fit_inits: int = 4  # starts per digit when codes are fitted (the best is kept)
 
     def extra(self) -> dict:
         """The fields that key the cache beside the ``LandscapeConfig``."""
@@ -74,7 +76,8 @@ def map_digits(model: torch.nn.Module, spec: DigitMapSpec, config: LandscapeConf
     t0 = time.perf_counter()
     codes_loss = None
     if spec.space == "latent":
-        starts, codes_loss = codes_for(model, x.to(device), spec.codes, seed=spec.seed)
+        starts, codes_loss = codes_for(model, x.to(device), spec.codes, steps=spec.fit_steps, inits=spec.fit_inits,
+                                       seed=spec.seed)
     else:
         starts = x.to(device)
     t1 = time.perf_counter()

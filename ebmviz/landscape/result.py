@@ -164,16 +164,27 @@ class Landscape:
         return sorted(out, key=lambda m: (m[0], len(m[1])))
 
     def basins(self, threshold: float) -> list[np.ndarray]:
-        """Minima indices joined by barriers ≤ threshold (connected components), each sorted.
+        """The basins at an energy level: minima at or below ``threshold`` joined by barriers ≤ threshold
+        (connected components), each sorted.
 
-        Every minimum is in exactly one basin (one above the threshold is alone). Basins come ordered by
-        their lowest minimum, so basin 0 holds the lowest minimum and each basin's first index is its lowest.
+        As in a disconnectivity graph cut at that level (the branches the level crosses), or a landscape flooded
+        to it (its lakes): a minimum above the threshold is in no basin. Basins come ordered by their lowest
+        minimum, so basin 0 holds the lowest minimum and each basin's first index is its lowest.
         """
         pairs, w = barriers.finite_pairs(self.barrier)
-        return barriers.components(self.n_minima, pairs[w <= threshold])
+        groups = barriers.components(self.n_minima, pairs[w <= threshold])
+        return [g for g in groups if self.energy[g[0]] <= threshold]  # minima ascend: g[0] is the lowest
+
+    def basin_counts(self, levels: np.ndarray) -> np.ndarray:
+        """(L,) how many basins each level has: minima at or below it, less the tree's merges at or below it."""
+        levels = np.asarray(levels, dtype=np.float64)
+        merged = np.sort([lvl for lvl, _ in self.merges()])
+        return (np.searchsorted(np.sort(self.energy), levels, side="right")
+                - np.searchsorted(merged, levels, side="right"))
 
     def purity(self, threshold: float) -> np.ndarray:
         """(K,) per basin of ``basins(threshold)``: share of its starts carrying the basin's commonest label.
+        Starts whose minimum lies above the threshold are in no basin and do not count.
 
         NaN for a basin no labelled start reached. Raises ``ValueError`` when the map has no labels.
         """
