@@ -157,7 +157,8 @@ def graph_view(view: lc.MapView) -> None:
     st.plotly_chart(lf.disconnectivity_figure(view.drawing, land.energy, view.digit, view.confidence, land.n_starts,
                                               threshold, selected(view), view.energy_label), key=f"{P}_dg",
                     on_select=select_from(f"{P}_dg"), selection_mode="points", width="stretch")
-    st.caption("Leaves: minima, coloured by the evaluator's digit for the minimum's picture (grey: under 90% sure), "
+    st.caption("Leaves: minima, coloured by the evaluator's digit for the minimum's picture (open circles: under 90% "
+               "sure), "
                "sized by how many starts reached them. Hover a leaf for its numbers; click one to select it (A), "
                "the previous A becomes B. The dashed line is the threshold.")
     basins_table(view, threshold, basins)
@@ -257,7 +258,8 @@ def layout_view(view: lc.MapView) -> None:
     threshold = threshold_slider(view)
     _, basin_of = view.basin_of(threshold)
     n = len(land.assignment)
-    colour = st.radio("Colour by", ["basin", "digit", "energy"], horizontal=True, key=f"{P}_colour")
+    colour = st.radio("Colour by", ["digit", "basin", "energy"], horizontal=True, key=f"{P}_colour",
+                      help="digit: the start's label and the evaluator's reading of each minimum")
     ok = land.assignment >= 0
     start_basin = np.where(ok, basin_of[np.clip(land.assignment, 0, None)], -1)
     if colour == "basin":
@@ -345,7 +347,7 @@ def map_now_view() -> None:
     space = c[0].radio("Space", ["latent", "image"] if latent_ok else ["image"], key=f"{P}_new_space",
                        help="latent: U(z) = E(g(z))/T + ‖z‖²/2 through the model's generator")
     temperature = c[1].number_input("Temperature T", 1e-4, 100.0, 0.01 if name.startswith("ebgan") else 0.3,
-                                    format="%g", key=f"{P}_new_t", disabled=space != "latent")
+                                    format="%g", key=f"{P}_new_t_{name}", disabled=space != "latent")
     n = c[2].number_input("Starts (held-out digits)", 2, lc.MAX_STARTS, 100, 10, key=f"{P}_new_n")
     c = st.columns(3)
     n_steps = c[0].number_input("Descent steps (at most)", 10, 5000, 1000, 100, key=f"{P}_new_steps")

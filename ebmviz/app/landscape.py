@@ -176,7 +176,7 @@ class DigitDescent:
 
     frames: np.ndarray  # (F, 1, 28, 28) uint8 pictures along the descent (decoded codes in a latent map)
     energy: np.ndarray  # (F,) energy at each recorded state
-    steps: np.ndarray  # (F,) descent iteration of each frame; the last frame is the end, reached by then
+    steps: np.ndarray  # (F,) descent iteration of each frame (the last: where it stopped)
     nearest: int  # the map's minimum closest to where the descent ended
     distance: float  # how far (L2, in the mapped space) that minimum is from the end
     same_minimum: bool  # within the map's merge tolerance: it reached that very minimum
@@ -194,14 +194,13 @@ def descend_digit(name: str, mtime: float, image: np.ndarray, n_frames: int = 40
         method = "infer" if str(land.meta.get("codes_from", "")).startswith("inference") else "fit"
         x, _ = codes_for(model, x, method, steps=int(land.meta.get("fit_steps", 400)),
                          inits=int(land.meta.get("fit_inits", 4)), seed=int(land.meta.get("seed", 0)))
-    every = max(1, c.n_steps // n_frames)
     d = descend(energy, x, n_steps=c.n_steps, first_move=c.first_move, move_tol=c.move_tol, grad_tol=c.grad_tol,
-                temperature=c.temperature, clamp=c.clamp, seed=c.seed, record_every=every)
+                temperature=c.temperature, clamp=c.clamp, seed=c.seed, record_every=1)
+    keep = np.unique(np.linspace(0, len(d.path) - 1, n_frames).round().astype(int))  # ≤ n_frames, ends kept
     dist = (torch.from_numpy(land.minima).flatten(1) - d.x.flatten(1)).norm(dim=1)
     k = int(dist.argmin())
-    steps = np.arange(len(d.path)) * every  # the last frame is where the descent stopped (≤ this step)
-    return DigitDescent(frames=_pictures(decode, d.path[:, 0]), energy=d.path_energy[:, 0].double().numpy(),
-                        steps=steps, nearest=k, distance=float(dist[k]), same_minimum=float(dist[k]) <= c.merge_tol)
+    return DigitDescent(frames=_pictures(decode, d.path[keep, 0]), energy=d.path_energy[keep, 0].double().numpy(),
+                        steps=keep, nearest=k, distance=float(dist[k]), same_minimum=float(dist[k]) <= c.merge_tol)
 
 
 def make_map(spec: DigitMapSpec, config: LandscapeConfig, device: str,
