@@ -57,6 +57,28 @@ def checkpoint_problem(args):
     return f"{args.checkpoint}, {space} space, T = {args.temperature:g}", energy, starts, decode, config
 
 
+def shipped_maps() -> None:
+    """Time to open each shipped map (read, rebuild the tree) and draw it (layout, plotly figure)."""
+    import time
+
+    from ebmviz.landscape import load_map
+    from ebmviz.landscape.graph import draw_tree
+    from ebmviz.landscape.storage import maps_dir
+    from ebmviz.landscape_figures import disconnectivity_figure
+
+    for path in sorted(maps_dir().glob("*.safetensors")):
+        t0 = time.perf_counter()
+        land = load_map(path)
+        tree = land.tree
+        t1 = time.perf_counter()
+        fig = disconnectivity_figure(draw_tree(tree), land.energy, None, None, land.n_starts)
+        fig.to_json()
+        t2 = time.perf_counter()
+        print(f"shipped map {path.stem}: {land.n_minima} minima; open {t1 - t0:.3f} s, draw {t2 - t1:.3f} s; "
+              f"made in {land.cost.seconds:.0f} s (descent {land.cost.descent.seconds:.0f}, linear "
+              f"{land.cost.linear.seconds:.0f}, refinement {land.cost.refine.seconds:.0f})")
+
+
 def compare(got: list, truth: list) -> str:
     """'yes' when both trees hold the same groups of minima (the same hierarchy), and the largest level error
     over the groups they share."""
@@ -75,7 +97,11 @@ def main() -> None:
     ap.add_argument("--grid", type=int, default=500, help="grid side of the exact flood (synthetic energy)")
     ap.add_argument("--checkpoint", default=None, help="map this model instead of the synthetic energy")
     ap.add_argument("--temperature", type=float, default=0.01, help="T of a checkpoint's latent energy")
+    ap.add_argument("--shipped-only", action="store_true", help="only time opening and drawing the shipped maps")
     args = ap.parse_args()
+    shipped_maps()
+    if args.shipped_only:
+        return
     title, energy, starts, decode, config = (checkpoint_problem if args.checkpoint else synthetic_problem)(args)
     print(f"energy: {title}; bands on the spanning tree (refine='tree'); {torch.get_num_threads()} threads")
     head = (f"{'N':>5} {'pairs':>5} {'M':>4} {'cand.':>6} {'refined':>7} {'descent':>9} {'linear':>8} "
