@@ -12,6 +12,16 @@ from ebmviz import checkpoints, figures
 from ebmviz import landscape_figures as lf
 from ebmviz.app import landscape as lc
 from ebmviz.app.cache import evaluate_frames, load_data
+from ebmviz.app.landscape_widgets import (
+    P,
+    describe,
+    minimum_caption,
+    pair_inputs,
+    pick_map,
+    select_from,
+    selected,
+    threshold_slider,
+)
 from ebmviz.app.widgets import is_energy, model_picker, shared
 from ebmviz.images import ImageError, image_from_bytes, to_u8
 from ebmviz.landscape import LandscapeError, space_config
@@ -19,9 +29,6 @@ from ebmviz.landscape.digits import DigitMapSpec
 from ebmviz.landscape.graph import draw_tree, merge_level
 from ebmviz.metrics import CONFIDENT
 
-P = "ls"
-SEL = (f"{P}_sel_a", f"{P}_sel_b")  # the two selected minima (plain keys: they outlive the views' widgets)
-INPUTS = (f"{P}_a", f"{P}_b")  # the number inputs that show and change them
 st.title("Energy landscape")
 st.markdown(
     "A map of where an energy's valleys are and how high the passes between them lie (Han et al. 2019, §3; "
@@ -44,101 +51,6 @@ if not maps:
     st.info("No stored maps yet. Make one under “Map now”, or run `python -m training landscape-map ebgan-mnist`.")
 
 
-def pick_map(label: str, key: str, default: int = 0) -> lc.MapView | None:
-    """A map picker; None (with the reason shown) when the chosen file cannot be read."""
-    if not maps:
-        return None
-    labels = list(maps)
-    if st.session_state.get(key) not in labels:
-        st.session_state[key] = labels[min(default, len(labels) - 1)]
-    label = st.selectbox(label, labels, key=key, help="Shipped maps first (checkpoints/maps), then maps made here")
-    try:
-        return lc.open_map(maps[label])
-    except LandscapeError as exc:
-        st.error(f"Cannot open this map — {exc.reason}. Pick another; the page keeps working.")
-        return None
-
-
-def describe(view: lc.MapView) -> str:
-    m = view.land.meta
-    space = (f"latent space of **{m.get('checkpoint')}**'s generator, U(z) = E(g(z))/T + ‖z‖²/2 at T = "
-             f"**{m.get('temperature', 1):g}**, starting codes: {m.get('codes_from', 'fitted')}"
-             if view.latent else f"image space of **{m.get('checkpoint')}**, E(x) on pixels in [−1, 1]")
-    used = "elastic-band (refined) barriers on the tree's edges, linear elsewhere" if np.isfinite(
-        view.land.barrier_refined[~np.eye(view.land.n_minima, dtype=bool)]).any() else "linear barriers"
-    return f"{space}; {len(view.land.assignment)} starts ({m.get('starts', 'digits')}); the graph uses {used}."
-
-
-def selected(view: lc.MapView) -> tuple[int, int]:
-    """Minima A and B, kept inside the map's range."""
-    m = view.land.n_minima
-    out = []
-    for key, default in zip(SEL, (0, min(1, m - 1)), strict=True):
-        k = st.session_state.get(key)
-        if not isinstance(k, int) or not 0 <= k < m:
-            st.session_state[key] = k = default
-        out.append(k)
-    return out[0], out[1]
-
-
-def select_from(key: str):
-    """A click on a minimum (``customdata``) makes it A; the old A becomes B."""
-    def pick():
-        points = st.session_state[key].selection.get("points", [])
-        picked = [p.get("customdata") for p in points if p.get("customdata") is not None]
-        if picked:
-            k = int(picked[-1][0] if isinstance(picked[-1], list) else picked[-1])
-            if k != st.session_state.get(SEL[0]):
-                st.session_state[SEL[1]] = st.session_state.get(SEL[0], 0)
-                st.session_state[SEL[0]] = k
-    return pick
-
-
-def threshold_slider(view: lc.MapView) -> float:
-    """The basin threshold: a slider, and a box to type an exact level (a level outside the map's range is a
-    message and is clamped to it). Its default leaves about 20 basins."""
-    levels = view.levels()
-    lo, hi = float(levels[0]), float(levels[-1])
-    stem = Path(view.name).stem
-    level, slide, typed, note = (f"{P}_{k}_{stem}" for k in ("level", "thr", "thr_typed", "thr_note"))
-    if not isinstance(st.session_state.get(level), float):
-        st.session_state[level] = view.default_threshold()
-
-    def take(key: str) -> None:
-        value = st.session_state[key]
-        if value is None or not np.isfinite(value) or not lo <= value <= hi:
-            st.session_state[note] = (f"Threshold {value} is outside this map's range [{lo:.3f}, {hi:.3f}] "
-                                      "(lowest minimum to highest level); using the nearest end.")
-            value = hi if value is None or np.isnan(value) else float(np.clip(value, lo, hi))
-        st.session_state[level] = float(value)
-
-    if st.session_state.get(note):
-        st.warning(st.session_state.pop(note))
-    st.session_state[slide] = st.session_state[typed] = st.session_state[level]
-    c = st.columns([4, 1])
-    c[0].slider(f"Energy threshold ({view.energy_label})", lo, hi, key=slide, format="%.2f", on_change=take,
-                args=(slide,), help="Minima joined by barriers at or below this level form one basin")
-    c[1].number_input("exact level", value=None, key=typed, format="%.3f", on_change=take, args=(typed,))
-    return st.session_state[level]
-
-
-def minimum_caption(view: lc.MapView, k: int) -> str:
-    d = "" if view.digit is None else f", evaluator {view.digit[k]} ({100 * view.confidence[k]:.0f}%)"
-    return f"minimum {k}: {view.energy_label} = {view.land.energy[k]:.2f}, {view.land.n_starts[k]} starts{d}"
-
-
-def pair_inputs(view: lc.MapView) -> tuple[int, int]:
-    """Number inputs showing A and B; typing a number selects that minimum."""
-    m = view.land.n_minima
-    for key, value in zip(INPUTS, selected(view), strict=True):
-        st.session_state[key] = value
-    c = st.columns(2)
-    for col, label, key, sel in zip(c, ("Minimum A", "Minimum B"), INPUTS, SEL, strict=True):
-        col.number_input(label, 0, m - 1, key=key, on_change=lambda k=key, s=sel: st.session_state.update({s: int(
-            st.session_state[k])}), help="Or click a leaf in the graph: it becomes A, and A becomes B")
-    return selected(view)
-
-
 def graph_view(view: lc.MapView) -> None:
     land = view.land
     st.markdown(describe(view))
@@ -153,43 +65,33 @@ def graph_view(view: lc.MapView) -> None:
     c[4].metric("Opened in", f"{view.seconds_to_open:.2f} s", help="reading the file, rebuilding and laying out "
                                                                    "the tree")
     threshold = threshold_slider(view)
-    basins, basin_of = view.basin_of(threshold)
     st.plotly_chart(lf.disconnectivity_figure(view.drawing, land.energy, view.digit, view.confidence, land.n_starts,
                                               threshold, selected(view), view.energy_label), key=f"{P}_dg",
                     on_select=select_from(f"{P}_dg"), selection_mode="points", width="stretch")
     st.caption("Leaves: minima, coloured by the evaluator's digit for the minimum's picture (open circles: under 90% "
-               "sure), "
-               "sized by how many starts reached them. Hover a leaf for its numbers; click one to select it (A), "
-               "the previous A becomes B. The dashed line is the threshold.")
-    basins_table(view, threshold, basins)
+               "sure), sized by how many starts reached them. Hover a leaf for its numbers; click one to select it "
+               "(A), the previous A becomes B. The dashed line is the threshold.")
+    basins_table(view, threshold)
     pair_section(view)
 
 
-def basins_table(view: lc.MapView, threshold: float, basins: list[np.ndarray]) -> None:
-    land = view.land
+def basins_table(view: lc.MapView, threshold: float) -> None:
+    land, b = view.land, lc.basins_at(view.land, threshold)
+    basins, starts = b.groups, b.starts
     st.subheader(f"{len(basins)} basins at {view.energy_label} ≤ {threshold:.2f}")
     if not basins:
         st.info("No minimum lies this low: raise the threshold.")
         return
-    purity = land.purity(threshold) if land.labels is not None else np.full(len(basins), np.nan)
-    starts = np.array([int(land.n_starts[g].sum()) for g in basins])
     order = np.argsort(-starts, kind="stable")
-    weighted = float(np.nansum(purity * starts) / max(starts.sum(), 1))
-    dry = land.n_minima - sum(len(g) for g in basins)
     st.markdown(
         f"A basin is what the level cuts off below it, as if the landscape were flooded to it: minima joined by "
         f"barriers under the level. **{starts.sum()}** of the {len(land.assignment)} starts descend into one; "
-        f"{dry} minima lie above the level, in no basin. Purity (share of a basin's starts that carry its "
-        f"commonest digit): mean over basins **{np.nanmean(purity):.2f}**, weighted by starts **{weighted:.2f}**.")
-    rows = []
-    for k in order[:30]:
-        g = basins[k]
-        labels = land.labels[np.isin(land.assignment, g)] if land.labels is not None else np.array([], int)
-        rows.append({"basin": int(k), "minima": len(g), "starts": int(starts[k]),
-                     "lowest energy": round(float(land.energy[g].min()), 3),
-                     "commonest digit": int(np.bincount(labels).argmax()) if len(labels) else None,
-                     "purity": None if np.isnan(purity[k]) else round(float(purity[k]), 2)})
-    st.dataframe(rows, hide_index=True, height=240)
+        f"{b.dry} minima lie above the level, in no basin. Purity (share of a basin's starts that carry its "
+        f"commonest digit): mean over basins **{b.mean_purity:.2f}**, weighted by starts **{b.weighted_purity:.2f}**.")
+    st.dataframe([{"basin": int(k), "minima": len(basins[k]), "starts": int(starts[k]),
+                   "lowest energy": round(float(land.energy[basins[k][0]]), 3), "commonest digit": b.commonest[k],
+                   "purity": None if np.isnan(b.purity[k]) else round(float(b.purity[k]), 2)} for k in order[:30]],
+                 hide_index=True, height=240)
     pick = st.selectbox("Show basin", [int(k) for k in order[:30]], key=f"{P}_basin_{Path(view.name).stem}",
                         format_func=lambda k: f"basin {k}: {len(basins[k])} minima, {starts[k]} starts")
     g = basins[pick]
@@ -385,7 +287,7 @@ def compare_view() -> None:
     views = []
     for col, (key, default) in zip(c, ((f"{P}_cmp1", 0), (f"{P}_cmp2", 1)), strict=True):
         with col:
-            v = pick_map("Map", key, default)
+            v = pick_map(maps, "Map", key, default)
             views.append(v)
             if v is None:
                 continue
@@ -394,15 +296,12 @@ def compare_view() -> None:
             thr = v.default_threshold()
             st.plotly_chart(lf.disconnectivity_figure(v.drawing, land.energy, v.digit, v.confidence, land.n_starts,
                                                       thr, (), v.energy_label, height=420), key=f"{key}_dg")
-            basins = land.basins(thr)
-            starts = np.array([land.n_starts[g].sum() for g in basins])
-            purity = land.purity(thr) if land.labels is not None else np.full(len(basins), np.nan)
+            b = lc.basins_at(land, thr)
             share, same = v.confident_share(), v.same_digit_share()
             st.dataframe([{"minima": land.n_minima, "confident": "–" if share is None else f"{100 * share:.0f}%",
                            "same digit": "–" if same is None else f"{100 * same:.0f}%",
-                           "basins at the cut": len(basins),
-                           "purity (mean, by starts)": f"{np.nanmean(purity):.2f}, "
-                                                       f"{np.nansum(purity * starts) / max(starts.sum(), 1):.2f}",
+                           "basins at the cut": len(b.groups),
+                           "purity (mean, by starts)": f"{b.mean_purity:.2f}, {b.weighted_purity:.2f}",
                            "map time": f"{land.cost.seconds:.0f} s"}], hide_index=True)
 
 
@@ -414,6 +313,6 @@ if view_name == "Map now":
 elif view_name == "Compare two maps":
     compare_view()
 else:
-    chosen = pick_map("Map", f"{P}_map")
+    chosen = pick_map(maps, "Map", f"{P}_map")
     if chosen is not None:
         VIEWS[view_name](chosen)

@@ -85,6 +85,39 @@ class MapView:
         return basins, of
 
 
+@dataclass(frozen=True)
+class Basins:
+    """The basins at one level, with the numbers the page reports."""
+
+    groups: list[np.ndarray]  # minima of each basin (``Landscape.basins``)
+    starts: np.ndarray  # (K,) starts that descend into each basin
+    purity: np.ndarray  # (K,) share of its starts with its commonest label (NaN without labels)
+    commonest: list[int | None]  # (K,) that label
+    dry: int  # minima above the level, in no basin
+
+    @property
+    def mean_purity(self) -> float:
+        return float(np.nanmean(self.purity)) if len(self.purity) else float("nan")
+
+    @property
+    def weighted_purity(self) -> float:
+        """Purity weighted by starts: the share of all starts in basins that carry their basin's commonest label."""
+        return float(np.nansum(self.purity * self.starts) / max(int(self.starts.sum()), 1))
+
+
+def basins_at(land: Landscape, threshold: float) -> Basins:
+    """``land``'s basins at ``threshold`` with their starts and purity."""
+    groups = land.basins(threshold)
+    starts = np.array([int(land.n_starts[g].sum()) for g in groups], dtype=np.int64)
+    if land.labels is None:
+        purity, commonest = np.full(len(groups), np.nan), [None] * len(groups)
+    else:
+        purity = land.purity(threshold)
+        labs = [land.labels[np.isin(land.assignment, g)] for g in groups]
+        commonest = [int(np.bincount(lab).argmax()) if len(lab) else None for lab in labs]
+    return Basins(groups, starts, purity, commonest, land.n_minima - sum(len(g) for g in groups))
+
+
 def _verdict(land: Landscape) -> tuple[np.ndarray | None, np.ndarray | None]:
     q = land.meta.get("minima_quality") or {}
     if len(q.get("labels", [])) == land.n_minima:
