@@ -57,6 +57,38 @@ def test_energies_are_eqs_7_and_8_on_fixed_tensors():
         torch.testing.assert_close(model.texture_energy(x, s, eps), rows, rtol=1e-5, atol=1e-4)
 
 
+def test_code_uniformity_is_lowest_for_codes_spread_over_the_sphere():
+    from ebmviz.models.denoising import code_uniformity
+
+    opposite = torch.tensor([[3.0, 0.0], [-1.0, 0.0]])  # directions e1 and −e1: ‖u_i − u_j‖² = 4
+    assert float(code_uniformity(opposite)) == pytest.approx(-8.0)
+    spread = torch.eye(4)  # orthogonal: every ‖u_i − u_j‖² = 2
+    assert float(code_uniformity(spread)) == pytest.approx(-4.0)
+    clustered = torch.tensor([[1.0, 0.0], [1.0, 0.1], [1.0, -0.1], [1.0, 0.05]])
+    assert float(code_uniformity(clustered)) > float(code_uniformity(spread)) > float(code_uniformity(opposite))
+
+
+def test_eq_13_reaches_the_encoder_only_when_asked_and_projected_codes_decode_from_the_sphere():
+    model = DenoisingEBM(replace(TINY, project_codes=True))
+    g = torch.Generator().manual_seed(2)
+    x, eps, sigma = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1, torch.randn(4, 1, 28, 28, generator=g), \
+        torch.full((4,), 0.3)
+    for train_encoder in (False, True):
+        model.zero_grad(set_to_none=True)
+        model.decoder_loss(x, sigma, eps, train_encoder=train_encoder, uniformity=1.0).backward()
+        reached = [p.grad is not None and p.grad.abs().sum() > 0 for p in model.dae.parameters()]
+        assert any(reached) == train_encoder
+        assert all(p.grad is not None for p in model.decoder.parameters())
+    z = torch.randn(5, TINY.nz, generator=g)
+    with torch.no_grad():
+        on_sphere = torch.nn.functional.layer_norm(z, (TINY.nz,))
+        torch.testing.assert_close(model.decode(z), model.decoder(on_sphere))
+        torch.testing.assert_close(model.decode(3 * z + 1), model.decode(z), atol=1e-5, rtol=1e-4)
+    plain = _model()  # the shipped kind of model (project_codes off) decodes z as it is
+    with torch.no_grad():
+        torch.testing.assert_close(plain.decode(z), plain.decoder(z))
+
+
 def test_the_ladder_is_geometric_from_one_to_a_hundredth():
     s = DenoisingEBM(TINY).sigmas()
     assert len(s) == 128 and math.isclose(s[0].item(), 1.0) and math.isclose(s[-1].item(), 0.01, rel_tol=1e-5)
@@ -185,6 +217,6 @@ def test_trainer_smoke_writes_a_checkpoint_that_draws(tmp_path):
     assert changed.meta["two_stage_history"][-1]["reason"] == "test"
     with pytest.raises(SystemExit):
         training_main(["sampler-defaults", str(out), "--key", "cascade"])
-    no_ml = ["--no-ml", "--rounds", "2", "--out", str(tmp_path / "b.safetensors")]  # the later flags win
+    no_ml = ["--no-ml", "--no-codes", "--rounds", "2", "--out", str(tmp_path / "b.safetensors")]  # later flags win
     assert training_main(["denoising", *flags, *no_ml]) == 0
     assert "us_fake" not in checkpoints.load(tmp_path / "b.safetensors").meta["history"][-1]

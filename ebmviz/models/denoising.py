@@ -55,6 +55,7 @@ class DenoisingConfig:
     sigma_min: float = 0.01  # σ_S, its bottom
     n_sigmas: int = 128  # S, levels of the geometric ladder
     sigma: float = 0.05  # σ₀ of model(x) = U_c(x, σ₀): the paper's OOD σ
+    project_codes: bool = False  # h_γ first puts z where the codes live (the same parameter-free layer norm)
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,10 @@ class DenoisingEBM(Model):
         return x_tilde - s.view(-1, 1, 1, 1) * self.dae.decode(z, skips, emb)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """h_γ(z): (B, nz) -> (B, 1, 28, 28) in (−1, 1)."""
+        """h_γ(z): (B, nz) -> (B, 1, 28, 28) in (−1, 1). With ``project_codes`` any z is first normalised as the
+        encoder normalises its codes (zero mean, radius √nz), so a draw from N(0, I) is decoded from where codes are."""
+        if self.config.project_codes:
+            z = torch.nn.functional.layer_norm(z, (z.shape[-1],))
         return self.decoder(z)
 
     # ----------------------------------------------------------------- the two energies
@@ -221,11 +225,15 @@ class DenoisingEBM(Model):
         """Line 4, φ: mean ‖r_φ(x̃, σ) − x‖²/σ² = mean 2·U_c(x, σ) over the batch (σ (B,), noise (B, 1, 28, 28))."""
         return 2 * self.texture_energy(x, sigma, noise).mean()
 
-    def decoder_loss(self, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Line 4, γ: eq. 13, mean ‖h_γ(f_α(x̃, σ)) − x‖² summed over pixels; z detached, so only γ learns."""
-        with torch.no_grad():
+    def decoder_loss(self, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor,
+                     train_encoder: bool = False, uniformity: float = 0.0) -> torch.Tensor:
+        """Line 4, γ: eq. 13, mean ‖h_γ(f_α(x̃, σ)) − x‖² summed over pixels. With ``train_encoder`` the gradient
+        also reaches the encoder f_α, plus ``uniformity``·``code_uniformity(z)`` (ebmviz departures, see the
+        training module); else z is detached."""
+        with torch.set_grad_enabled(train_encoder and torch.is_grad_enabled()):
             z = self.encode(x + sigma.view(-1, 1, 1, 1) * noise, sigma)
-        return (self.decode(z) - x).pow(2).flatten(1).sum(1).mean()
+        loss = (self.decode(z) - x).pow(2).flatten(1).sum(1).mean()
+        return loss + uniformity * code_uniformity(z) if train_encoder and uniformity else loss
 
     # ----------------------------------------------------------------- sampling
     def latents(self, n: int, seed: int = 0) -> torch.Tensor:
@@ -235,6 +243,15 @@ class DenoisingEBM(Model):
 
     def draw(self, n: int, seed: int = 0, config: TwoStageConfig | None = None) -> TwoStage:
         return two_stage(self, n, seed, self.draw_config() if config is None else config)
+
+
+def code_uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
+    """log mean_{i≠j} exp(−t‖u_i − u_j‖²) over the directions u = z/‖z‖ of a batch z (B, nz), B ≥ 2 (Wang & Isola
+    2020): lowest when the codes spread evenly over the sphere, so that directions drawn at random decode to digits."""
+    u = torch.nn.functional.normalize(z, dim=1)
+    d2 = torch.cdist(u, u).pow(2)
+    off = ~torch.eye(len(z), dtype=torch.bool, device=z.device)
+    return torch.logsumexp(-t * d2[off], dim=0) - math.log(int(off.sum()))
 
 
 def two_stage(model: DenoisingEBM, n: int, seed: int = 0, config: TwoStageConfig | None = None) -> TwoStage:
