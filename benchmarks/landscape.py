@@ -93,26 +93,27 @@ def main() -> None:
     ap.add_argument("--wells", type=int, default=80)
     ap.add_argument("--box", type=float, default=8.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--k", type=int, default=8, help="nearest minima per minimum in sparse mode")
+    ap.add_argument("--k", type=int, default=LandscapeConfig.k_nearest, help="nearest minima per minimum (sparse)")
     ap.add_argument("--grid", type=int, default=500, help="grid side of the exact flood (synthetic energy)")
     ap.add_argument("--checkpoint", default=None, help="map this model instead of the synthetic energy")
     ap.add_argument("--temperature", type=float, default=0.01, help="T of a checkpoint's latent energy")
+    ap.add_argument("--refine", choices=["tree", "none"], default="tree",
+                    help="elastic bands on the tree's edges, or linear barriers only (the candidates' own effect)")
     ap.add_argument("--shipped-only", action="store_true", help="only time opening and drawing the shipped maps")
     args = ap.parse_args()
     shipped_maps()
     if args.shipped_only:
         return
     title, energy, starts, decode, config = (checkpoint_problem if args.checkpoint else synthetic_problem)(args)
-    print(f"energy: {title}; bands on the spanning tree (refine='tree'); {torch.get_num_threads()} threads")
+    print(f"energy: {title}; refine={args.refine!r}; {torch.get_num_threads()} threads")
     head = (f"{'N':>5} {'pairs':>5} {'M':>4} {'cand.':>6} {'refined':>7} {'descent':>9} {'linear':>8} "
             f"{'refine':>9} {'total':>9} {'seconds':>8}  vs exact (same, max level error)")
     print(head)
     print("-" * len(head))
     for n in args.n:
         x0 = starts(n)
-        runs = {mode: map_landscape(energy, x0, LandscapeConfig(**{**config.to_dict(), "pairs": mode,
-                                                                   "k_nearest": args.k, "clamp": config.clamp}),
-                                    decode=decode)
+        settings = {**config.to_dict(), "refine": args.refine, "k_nearest": args.k, "clamp": config.clamp}
+        runs = {mode: map_landscape(energy, x0, LandscapeConfig(**{**settings, "pairs": mode}), decode=decode)
                 for mode in ("all", "knn")}
         for mode, m in runs.items():
             c = m.cost

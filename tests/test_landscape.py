@@ -171,7 +171,7 @@ WELLS_STARTS = (torch.rand(100, 2, generator=torch.Generator().manual_seed(1)) *
 @pytest.fixture(scope="module")
 def wells_maps() -> dict[str, Landscape]:
     energy = wells_energy(25, seed=0, box=4.0)
-    return {mode: map_landscape(energy, WELLS_STARTS, LandscapeConfig(merge_tol=0.05, pairs=mode))
+    return {mode: map_landscape(energy, WELLS_STARTS, LandscapeConfig(merge_tol=0.05, pairs=mode, k_nearest=8))
             for mode in ("all", "knn")}
 
 
