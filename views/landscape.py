@@ -24,7 +24,7 @@ from ebmviz.app.landscape_widgets import (
 )
 from ebmviz.app.widgets import is_energy, model_picker, shared
 from ebmviz.images import ImageError, image_from_bytes, to_u8
-from ebmviz.landscape import LandscapeError, space_config
+from ebmviz.landscape import LandscapeConfig, LandscapeError, space_config
 from ebmviz.landscape.digits import DigitMapSpec
 from ebmviz.landscape.graph import draw_tree, merge_level
 from ebmviz.metrics import CONFIDENT
@@ -253,13 +253,17 @@ def map_now_view() -> None:
     n = c[2].number_input("Starts (held-out digits)", 2, lc.MAX_STARTS, 100, 10, key=f"{P}_new_n")
     c = st.columns(3)
     n_steps = c[0].number_input("Descent steps (at most)", 10, 5000, 1000, 100, key=f"{P}_new_steps")
+    k = c[0].number_input("Nearest minima per minimum (k)", 1, 128, LandscapeConfig.k_nearest, key=f"{P}_new_k",
+                          help="Linear barriers are measured to each minimum's k nearest (plus a spanning tree); "
+                               "more is slower and closer to measuring every pair")
     refine = c[1].toggle("Refine the tree's barriers (elastic bands)", False, key=f"{P}_new_refine",
                          help="Several times slower; the graph then uses the refined barriers")
     layout = c[2].toggle("2-D layout (PCA; UMAP only from the tool)", True, key=f"{P}_new_layout")
     if not st.button("Map now", type="primary", key=f"{P}_go"):
         return
     spec = DigitMapSpec(name, space, float(temperature), int(n), int(seed), "auto", "pca" if layout else "none")
-    config = space_config(space, n_steps=int(n_steps), move_tol=3e-3, refine="tree" if refine else "none")
+    config = space_config(space, n_steps=int(n_steps), move_tol=3e-3, refine="tree" if refine else "none",
+                          k_nearest=int(k))
     bar, box = st.progress(0.0, "Descending from the digits…"), st.empty()
     last = [0.0]
 
