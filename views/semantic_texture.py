@@ -34,6 +34,22 @@ seed, device = shared().seed, shared().device
 name, model = model_picker("Denoising-EBM checkpoint", f"{P}_ckpt", of_kind("denoising"))
 shipped = model.draw_config()
 lo, hi = model.sigma_range
+_tc = model.meta.get("train_config", {})
+with st.expander("Where this port fills the paper's gaps", expanded=False):
+    st.markdown(
+        "- The net predicts the noise, r = x̃ − σ·ε̂(x̃, σ): the same r, so eq. 7 holds as written.\n"
+        "- σ enters as log σ (any σ in [0.01, 1] can be asked for); the DAE loss is weighted 1/σ² across the ladder.\n"
+        "- Codes are normalised onto the sphere of radius √nz, where draws of N(0, I) concentrate"
+        + (" and h_γ puts any z there before decoding" if model.config.project_codes else "") + ".\n"
+        "- `model(x)` is U_c at σ₀ = 0.05 with one fixed ε; the sampler draws a fresh ε every step, as the paper.\n"
+        "- Pixel steps are η₂ = ε₂·σ_t², and the texture stage may anneal σ_t from σ to σ_end.\n"
+        "- The maximum-likelihood updates carry a weight and a small α(U⁺² + U⁻²) term that keeps both energies "
+        "bounded."
+        + ("\n- Eq. 13 also trains the encoder f_α, so the code carries what h_γ needs: with U-net skips the DAE "
+           "can denoise without its bottleneck, and when only γ learned (the paper's eq. 13) h_γ(f_α(x̃)) was a "
+           "confident digit for 2.6% of test digits." if _tc.get("codes") else "")
+        + (f"\n- A uniformity term (weight {_tc['uniformity']:g}) spreads the codes over their sphere, so random "
+           "starts decode nearer to digits." if _tc.get("uniformity") else ""))
 
 
 def settings() -> tuple[TwoStageConfig, int]:
