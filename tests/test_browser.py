@@ -153,3 +153,54 @@ def test_semantic_texture_plays_both_stages(app_url, page):
     wait_idle(page)
     page.get_by_text("as the score, as in the paper").first.wait_for(timeout=120_000)
     no_exception(page)
+
+
+def basins_shown(page) -> int:
+    import re
+
+    m = re.search(r"(\d+) basins at", page.inner_text("body"))
+    assert m, page.inner_text("body")[:1500]
+    return int(m.group(1))
+
+
+def test_landscape_threshold_two_minima_and_bad_uploads(app_url, page, tmp_path):
+    page.goto(f"{app_url}/landscape")
+    wait_idle(page)
+    page.get_by_text("basins at").first.wait_for(timeout=90_000)
+    no_exception(page)
+    first = basins_shown(page)
+    assert first >= 10
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    slider.press("End")  # the highest level: one basin holds every minimum
+    wait_idle(page)
+    page.get_by_text("1 basins at").first.wait_for(timeout=30_000)
+    # select two minima by clicking two leaves of the disconnectivity graph
+    leaves = page.locator('[data-testid="stPlotlyChart"]').first.locator("path.point")
+    assert leaves.count() >= 300
+    picked = page.locator('[data-testid="stNumberInput"] input')
+    before = [picked.nth(i).input_value() for i in range(picked.count())]
+    for k in (7, 120):
+        page.locator('[data-testid="stPlotlyChart"]').first.locator("path.point").nth(k).click(force=True)
+        wait_idle(page)
+        time.sleep(0.5)
+    after = [picked.nth(i).input_value() for i in range(picked.count())]
+    assert after[-2:] != before[-2:] and after[-2] != after[-1], (before, after)  # Minimum A and B changed
+    page.get_by_text("straight segment, A → B").first.wait_for(timeout=60_000)
+    page.get_by_text("graph joins A and B at").first.wait_for(timeout=10_000)
+    no_exception(page)
+    # a digit of one's own: junk bytes are a message, a blank picture descends with a warning
+    page.get_by_text("Your digit", exact=True).first.click()
+    wait_idle(page)
+    page.get_by_text("upload a picture", exact=True).click()
+    wait_idle(page)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"this is not an image at all")
+    page.locator('input[type="file"]').set_input_files(str(junk))
+    page.get_by_text("Cannot use this file").first.wait_for(timeout=30_000)
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(blank)
+    page.locator('input[type="file"]').set_input_files(str(blank))
+    page.get_by_text("not sure this is a digit").first.wait_for(timeout=60_000)
+    page.get_by_text("where it stopped").first.wait_for(timeout=120_000)
+    no_exception(page)
