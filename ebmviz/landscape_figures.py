@@ -21,7 +21,7 @@ def _leaf_size(n_starts: np.ndarray) -> np.ndarray:
 def disconnectivity_figure(drawing: TreeDrawing, energy: np.ndarray, digit: np.ndarray | None,
                            confidence: np.ndarray | None, n_starts: np.ndarray, threshold: float | None = None,
                            selected: tuple[int, ...] = (), energy_label: str = "E",
-                           confident: float = 0.9, height: int = 520) -> go.Figure:
+                           confident: float = 0.9, height: int = 520, revision: str = "dg") -> go.Figure:
     """The disconnectivity graph: energy up, a leaf per minimum, a bar where two groups join.
 
     Args:
@@ -30,6 +30,7 @@ def disconnectivity_figure(drawing: TreeDrawing, energy: np.ndarray, digit: np.n
             image, or None. Leaves are coloured by digit (grey below ``confident``), sized by ``n_starts`` (M,).
         threshold: draws the cut whose groups are the basins, or None.
         selected: minima to ring (the page's A and B).
+        revision: plotly's ``uirevision``: zoom and pan are kept while it stays the same (pass the map's name).
 
     Each leaf carries its minimum's index as ``customdata``, so a click can select it.
     """
@@ -68,7 +69,7 @@ def disconnectivity_figure(drawing: TreeDrawing, energy: np.ndarray, digit: np.n
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=f"energy {energy_label}",
                       xaxis=dict(showticklabels=False, title="minima (lowest first inside every merge)",
                                  zeroline=False, showgrid=False),
-                      legend=dict(itemsizing="constant"), uirevision="dg", clickmode="event+select",
+                      legend=dict(itemsizing="constant"), uirevision=revision, clickmode="event+select",
                       dragmode="zoom")
     return fig
 
@@ -92,8 +93,8 @@ def profile_figure(profiles: dict[str, tuple[np.ndarray, np.ndarray]], levels: d
 
 def layout_figure(start_xy: np.ndarray, minima_xy: np.ndarray, start_colour: np.ndarray, minima_colour: np.ndarray,
                   colour_title: str, start_text: list[str], minima_text: list[str], discrete: bool,
-                  selected: tuple[int, ...] = ()) -> go.Figure:
-    """The 2-D layout (UMAP) of the starts (dots) and their minima (diamonds), coloured by a shared value.
+                  selected: tuple[int, ...] = (), method: str = "UMAP", revision: str = "layout") -> go.Figure:
+    """The 2-D layout (``method``: UMAP or PCA) of the starts (dots) and their minima (diamonds), coloured alike.
 
     ``discrete``: colours are small integers (basins or digits) drawn from a cycle of ten colours; otherwise a
     colour scale (energy). Each minimum carries its index as ``customdata``, so a click can select it.
@@ -104,6 +105,7 @@ def layout_figure(start_xy: np.ndarray, minima_xy: np.ndarray, start_colour: np.
         if discrete:
             return dict(size=size, symbol=symbol, line=line,
                         color=[DIGIT_COLOURS[int(v) % 10] if v >= 0 else NO_DIGIT for v in values])
+        # energy: NaN (a start with no minimum) is drawn without a colour
         return dict(size=size, symbol=symbol, line=line, color=values, colorscale="Viridis",
                     colorbar=dict(title=colour_title), showscale=True)
 
@@ -120,8 +122,8 @@ def layout_figure(start_xy: np.ndarray, minima_xy: np.ndarray, start_colour: np.
                                  marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(color=SELECTED, width=2.5)),
                                  hoverinfo="skip", customdata=sel))
     fig.update_layout(height=520, margin=dict(l=10, r=10, t=30, b=10), title=f"coloured by {colour_title}",
-                      xaxis=dict(showticklabels=False, title="UMAP 1"), yaxis=dict(showticklabels=False,
-                                                                                   title="UMAP 2"),
-                      legend=dict(itemsizing="constant", orientation="h", y=-0.05), uirevision="layout",
+                      xaxis=dict(showticklabels=False, title=f"{method} 1"), yaxis=dict(showticklabels=False,
+                                                                                        title=f"{method} 2"),
+                      legend=dict(itemsizing="constant", orientation="h", y=-0.05), uirevision=revision,
                       clickmode="event+select")
     return fig

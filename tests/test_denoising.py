@@ -68,14 +68,20 @@ def test_code_uniformity_is_lowest_for_codes_spread_over_the_sphere():
     assert float(code_uniformity(clustered)) > float(code_uniformity(spread)) > float(code_uniformity(opposite))
 
 
-def test_eq_13_reaches_the_encoder_only_when_asked_and_projected_codes_decode_from_the_sphere():
+def test_eq_13_reaches_the_encoder_only_in_code_losses_and_projected_codes_decode_from_the_sphere():
     model = DenoisingEBM(replace(TINY, project_codes=True))
     g = torch.Generator().manual_seed(2)
     x, eps, sigma = torch.rand(4, 1, 28, 28, generator=g) * 2 - 1, torch.randn(4, 1, 28, 28, generator=g), \
         torch.full((4,), 0.3)
     for train_encoder in (False, True):
         model.zero_grad(set_to_none=True)
-        model.decoder_loss(x, sigma, eps, train_encoder=train_encoder, uniformity=1.0).backward()
+        if train_encoder:
+            rec, uni = model.code_losses(x, sigma, eps)
+            torch.testing.assert_close(rec, model.decoder_loss(x, sigma, eps))  # the same eq. 13 value
+            assert float(uni.detach()) <= 0.0
+            (rec + uni).backward()
+        else:
+            model.decoder_loss(x, sigma, eps).backward()
         reached = [p.grad is not None and p.grad.abs().sum() > 0 for p in model.dae.parameters()]
         assert any(reached) == train_encoder
         assert all(p.grad is not None for p in model.decoder.parameters())
@@ -204,7 +210,8 @@ def test_trainer_smoke_writes_a_checkpoint_that_draws(tmp_path):
     model = checkpoints.load(out)
     assert model.meta["iterations"] == 4 and len(model.meta["history"]) == 4
     row = model.meta["history"][-1]
-    assert {"dae_loss", "decoder_loss", "us_data", "us_fake", "uc_data", "uc_fake"} <= set(row)
+    assert {"dae_loss", "decoder_loss", "uniformity", "us_data", "us_fake", "uc_data", "uc_fake"} <= set(row)
+    assert row["decoder_loss"] >= 0  # eq. 13 alone, a squared error (the uniformity term is logged apart)
     assert all(math.isfinite(v) for v in row.values())
     assert model.draw_config() == TwoStageConfig.from_dict(model.meta["two_stage"])
     assert model.draw(2, seed=0, config=FAST).final.shape == (2, 1, 28, 28)

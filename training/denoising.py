@@ -75,24 +75,25 @@ def step(opt: torch.optim.Optimizer, loss: torch.Tensor, opts: dict[str, torch.o
 
 def reconstruction_update(model: DenoisingEBM, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor,
                           sigma: torch.Tensor, noise: torch.Tensor, codes: bool = False,
-                          uniformity: float = 0.0) -> tuple[float, float]:
-    """Lines 3–5 on a batch x (B, 1, 28, 28), σ (B,), ε (B, 1, 28, 28): (DAE loss, decoder loss).
+                          uniformity: float = 0.0) -> tuple[float, float, float]:
+    """Lines 3–5 on a batch x (B, 1, 28, 28), σ (B,), ε (B, 1, 28, 28): (DAE loss, eq. 13, code uniformity).
 
-    With ``codes`` the decoder loss is backpropagated into the encoder too and one step updates φ and γ on the sum.
+    With ``codes`` eq. 13 is backpropagated into the encoder too (plus ``uniformity`` × the codes' uniformity) and
+    one step updates φ and γ on the sum; the uniformity is NaN without ``codes``.
     """
     dae = model.dae_loss(x, sigma, noise)
     if codes:
-        dec = model.decoder_loss(x, sigma, noise, train_encoder=True, uniformity=uniformity)
+        dec, uni = model.code_losses(x, sigma, noise)
         for o in opts.values():
             o.zero_grad(set_to_none=True)
-        (dae + dec).backward()
+        (dae + dec + uniformity * uni).backward()
         for o in opts.values():
             o.step()
-        return dae.item(), dec.item()
+        return dae.item(), dec.item(), uni.item()
     step(opts["dae"], dae, opts)
     dec = model.decoder_loss(x, sigma, noise)
     step(opts["decoder"], dec, opts)
-    return dae.item(), dec.item()
+    return dae.item(), dec.item(), float("nan")
 
 
 def likelihood_update(model: DenoisingEBM, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor,
@@ -149,8 +150,9 @@ def train(cfg: DenoisingTrainConfig) -> Path:
             _, idx = batches(rnd * cfg.recon_steps + i)
             x = data[idx.to(device)]
             noise = torch.randn(x.shape, generator=run.gen).to(device)
-            dae, dec = reconstruction_update(model, opts, x, draw_sigma(len(x)), noise, cfg.codes, cfg.uniformity)
-        row = {"round": rnd, "dae_loss": dae, "decoder_loss": dec}
+            dae, dec, uni = reconstruction_update(model, opts, x, draw_sigma(len(x)), noise, cfg.codes,
+                                                  cfg.uniformity)
+        row = {"round": rnd, "dae_loss": dae, "decoder_loss": dec} | ({"uniformity": uni} if cfg.codes else {})
         if cfg.ml:
             _, idx = chain_batches(rnd)
             x = data[idx.to(device)]

@@ -66,7 +66,8 @@ def graph_view(view: lc.MapView) -> None:
                                                                    "the tree")
     threshold = threshold_slider(view)
     st.plotly_chart(lf.disconnectivity_figure(view.drawing, land.energy, view.digit, view.confidence, land.n_starts,
-                                              threshold, selected(view), view.energy_label), key=f"{P}_dg",
+                                              threshold, selected(view), view.energy_label,
+                                              revision=view.name), key=f"{P}_dg",
                     on_select=select_from(f"{P}_dg"), selection_mode="points", width="stretch")
     st.caption("Leaves: minima, coloured by the evaluator's digit for the minimum's picture (open circles: under 90% "
                "sure), sized by how many starts reached them. Hover a leaf for its numbers; click one to select it "
@@ -112,6 +113,9 @@ def pair_section(view: lc.MapView) -> None:
     land = view.land
     st.subheader("Between two minima")
     a, b = pair_inputs(view)
+    refine = st.toggle("Refine: relax an elastic band between A and B (a few seconds)", key=f"{P}_band",
+                       help="A climbing-image nudged elastic band, started from the straight segment; it bends round "
+                            "hills")
     if a == b:
         st.info("Pick two different minima (click two leaves, or type their numbers).")
         return
@@ -122,7 +126,7 @@ def pair_section(view: lc.MapView) -> None:
                       + minimum_caption(view, k))
     try:
         paths = lc.straight_and_route(view.name, view.mtime, a, b)
-        band = lc.elastic_band(view.name, view.mtime, a, b) if st.session_state.get(f"{P}_band") else None
+        band = lc.elastic_band(view.name, view.mtime, a, b) if refine else None
     except (checkpoints.CheckpointError, ValueError) as exc:
         st.error(f"Cannot follow paths on this map's energy — {exc}.")
         return
@@ -133,8 +137,6 @@ def pair_section(view: lc.MapView) -> None:
     stored = land.barrier_refined[a, b]
     if band is not None or np.isfinite(stored):
         levels["refined barrier"] = band.barrier if band is not None else float(stored)
-    st.toggle("Refine: relax an elastic band between A and B (a few seconds)", key=f"{P}_band",
-              help="A climbing-image nudged elastic band, started from the straight segment; it bends round hills")
     st.plotly_chart(lf.profile_figure({k: (p.distance, p.energy) for k, p in paths.items()}, levels,
                                       view.energy_label), key=f"{P}_profile")
     via = len(paths["tree route"].minima) - 2 if "tree route" in paths else None
@@ -143,9 +145,11 @@ def pair_section(view: lc.MapView) -> None:
     where = rf"{joined:.2f}\ \text{{(route via {via} minima)}}" if via is not None else r"\infty"
     st.latex(rf"B^{{\mathrm{{lin}}}}_{{AB}} = {levels['linear barrier']:.2f}{refined},\quad "
              rf"\text{{graph joins A and B at }} {where}")
-    st.caption("Straight segment: the paper's linear barrier. Tree route: through the minima the graph links A and "
-               "B by; its highest point is where the graph joins them. Elastic band (when refined): relaxed from the "
-               "segment, it bends round hills, so its highest point is the lower, refined barrier. " +
+    st.caption("Straight segment: the paper's linear barrier. Tree route: straight pieces through the minima the "
+               "graph links A and B by; its highest point equals where the graph joins them when those links are "
+               "linear barriers, and lies above it where the map refined them (the graph then uses the bands' lower "
+               "barriers). Elastic band (when refined): relaxed from the segment, it bends round hills, so its "
+               "highest point is the lower, refined barrier. " +
                ("The stored map refined this pair's barrier when it was made. " if np.isfinite(stored) else ""))
     for label, p in paths.items():
         st.image(figures.tile(p.strip, ncol=len(p.strip), scale=2), caption=f"{label}, A → B ({p.seconds:.1f} s)")
@@ -154,9 +158,11 @@ def pair_section(view: lc.MapView) -> None:
 def layout_view(view: lc.MapView) -> None:
     land = view.land
     if land.layout is None or land.start_images is None:
-        st.info("This map was stored without a 2-D layout. Maps made with `python -m training landscape-map` carry "
-                "a UMAP fitted ahead of time (UMAP's first fit costs about a minute, so the page never fits one).")
+        st.info("This map was stored without a 2-D layout. “Map now” can store a PCA layout; maps made with "
+                "`python -m training landscape-map` carry a UMAP fitted ahead of time (UMAP's first fit costs about "
+                "a minute, so the page never fits one).")
         return
+    method = str(land.meta.get("layout", "umap")).upper()
     threshold = threshold_slider(view)
     _, basin_of = view.basin_of(threshold)
     n = len(land.assignment)
@@ -170,15 +176,16 @@ def layout_view(view: lc.MapView) -> None:
         sc = land.labels if land.labels is not None else np.full(n, -1)
         mc = view.digit if view.digit is not None else np.full(land.n_minima, -1)
     else:
-        sc, mc = land.energy[np.clip(land.assignment, 0, None)], land.energy
-    start_text = [f"digit {land.labels[i] if land.labels is not None else '?'} → minimum {land.assignment[i]}"
-                  for i in range(n)]
+        sc, mc = np.where(ok, land.energy[np.clip(land.assignment, 0, None)], np.nan), land.energy
+    start_text = [f"digit {land.labels[i] if land.labels is not None else '?'} → "
+                  + (f"minimum {land.assignment[i]}" if ok[i] else "no minimum") for i in range(n)]
     minima_text = [minimum_caption(view, k) for k in range(land.n_minima)]
     st.plotly_chart(lf.layout_figure(land.layout[:n], land.layout[n:], sc, mc, colour, start_text, minima_text,
-                                     discrete=colour != "energy", selected=selected(view)),
+                                     discrete=colour != "energy", selected=selected(view), method=method,
+                                     revision=view.name),
                     key=f"{P}_umap", on_select=select_from(f"{P}_umap"), selection_mode="points", width="stretch")
-    st.caption(f"UMAP of the {n} starting digits (dots) and the {land.n_minima} minima's pictures (diamonds), fitted "
-               f"when the map was made ({land.meta.get('layout', 'umap')}). Basin colours cycle through ten. "
+    st.caption(f"{method} of the {n} starting digits (dots) and the {land.n_minima} minima's pictures (diamonds), "
+               "fitted when the map was made. Basin colours cycle through ten. "
                "Click a diamond to select that minimum as A (the graph view follows the pair).")
 
 
@@ -282,7 +289,7 @@ def map_now_view() -> None:
         st.error(f"Cannot make this map — {exc}")
         return
     bar.progress(1.0, "done")
-    st.session_state[f"{P}_map"] = f"{Path(made).stem} (made here)"
+    st.session_state[f"{P}_map_chosen"] = f"{Path(made).stem} (made here)"
     st.success(f"Stored as {made}. It is the map the other views now show.")
 
 
@@ -299,7 +306,8 @@ def compare_view() -> None:
             st.caption(describe(v))
             thr = v.default_threshold()
             st.plotly_chart(lf.disconnectivity_figure(v.drawing, land.energy, v.digit, v.confidence, land.n_starts,
-                                                      thr, (), v.energy_label, height=420), key=f"{key}_dg")
+                                                      thr, (), v.energy_label, height=420,
+                                                      revision=v.name), key=f"{key}_dg")
             b = lc.basins_at(land, thr)
             share, same = v.confident_share(), v.same_digit_share()
             st.dataframe([{"minima": land.n_minima, "confident": "–" if share is None else f"{100 * share:.0f}%",

@@ -217,9 +217,12 @@ def training_view() -> None:
     if "us_fake" in hist[-1]:
         st.plotly_chart(figures.history_figure(hist, ["us_data", "us_fake", "uc_data", "uc_fake"]), key=f"{P}_h_ml")
     tc = model.meta.get("train_config", {})
-    st.caption(f"dae_loss: mean ‖r − x‖²/σ² (= 2·U_c on data); decoder_loss: eq. 13. us_/uc_: U_s and U_c of data "
-               f"and of the round's chains (K = {tc.get('k_steps', '?')}, T = {tc.get('t_steps', '?')}), which the "
-               "maximum-likelihood updates push apart.")
+    mixed = tc.get("codes") and tc.get("uniformity") and "uniformity" not in hist[-1]
+    st.caption("dae_loss: mean ‖r − x‖²/σ² (= 2·U_c on data); decoder_loss: eq. 13"
+               + (f" — in this checkpoint's history plus {tc['uniformity']:g} × the codes' uniformity term (≤ 0), "
+                  "logged together by the run that made it, hence values below zero" if mixed else "")
+               + f". us_/uc_: U_s and U_c of data and of the round's chains (K = {tc.get('k_steps', '?')}, "
+                 f"T = {tc.get('t_steps', '?')}), which the maximum-likelihood updates push apart.")
 
 
 VIEWS = ("Two-stage sampling", "Denoising", "Latent space", "Out of distribution", "Training")

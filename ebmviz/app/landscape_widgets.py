@@ -23,10 +23,12 @@ def pick_map(maps: dict[str, str], label: str, key: str, default: int = 0) -> lc
     """A picker over ``maps`` (label -> path); None (with the reason shown) when the chosen file cannot be read."""
     if not maps:
         return None
-    labels = list(maps)
-    if st.session_state.get(key) not in labels:
-        st.session_state[key] = labels[min(default, len(labels) - 1)]
-    label = st.selectbox(label, labels, key=key, help="Shipped maps first (checkpoints/maps), then maps made here")
+    labels, keep = list(maps), f"{key}_chosen"  # the choice outlives the views that do not draw this picker
+    if st.session_state.get(keep) not in labels:
+        st.session_state[keep] = labels[min(default, len(labels) - 1)]
+    st.session_state[key] = st.session_state[keep]
+    label = st.selectbox(label, labels, key=key, help="Shipped maps first (checkpoints/maps), then maps made here",
+                         on_change=lambda: st.session_state.update({keep: st.session_state[key]}))
     try:
         return lc.open_map(maps[label])
     except LandscapeError as exc:
@@ -79,13 +81,19 @@ def threshold_slider(view: lc.MapView) -> float:
     level, slide, typed, note = (f"{P}_{k}_{stem}" for k in ("level", "thr", "thr_typed", "thr_note"))
     if not isinstance(st.session_state.get(level), float):
         st.session_state[level] = view.default_threshold()
+    st.session_state[level] = float(np.clip(st.session_state[level], lo, hi))  # a re-made map may have moved
+    if lo == hi:  # one level only (a map of one minimum): nothing to slide
+        st.caption(f"Energy threshold: {lo:.3f}, this map's only level")
+        return lo
 
     def take(key: str) -> None:
         value = st.session_state[key]
-        if value is None or not np.isfinite(value) or not lo <= value <= hi:
+        if value is None:  # the box was cleared: keep the level
+            return
+        if not np.isfinite(value) or not lo <= value <= hi:
             st.session_state[note] = (f"Threshold {value} is outside this map's range [{lo:.3f}, {hi:.3f}] "
                                       "(lowest minimum to highest level); using the nearest end.")
-            value = hi if value is None or np.isnan(value) else float(np.clip(value, lo, hi))
+            value = hi if np.isnan(value) else float(np.clip(value, lo, hi))
         st.session_state[level] = float(value)
 
     if st.session_state.get(note):

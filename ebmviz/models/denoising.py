@@ -225,15 +225,18 @@ class DenoisingEBM(Model):
         """Line 4, φ: mean ‖r_φ(x̃, σ) − x‖²/σ² = mean 2·U_c(x, σ) over the batch (σ (B,), noise (B, 1, 28, 28))."""
         return 2 * self.texture_energy(x, sigma, noise).mean()
 
-    def decoder_loss(self, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor,
-                     train_encoder: bool = False, uniformity: float = 0.0) -> torch.Tensor:
-        """Line 4, γ: eq. 13, mean ‖h_γ(f_α(x̃, σ)) − x‖² summed over pixels. With ``train_encoder`` the gradient
-        also reaches the encoder f_α, plus ``uniformity``·``code_uniformity(z)`` (ebmviz departures, see the
-        training module); else z is detached."""
-        with torch.set_grad_enabled(train_encoder and torch.is_grad_enabled()):
+    def decoder_loss(self, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Line 4, γ: eq. 13, mean ‖h_γ(f_α(x̃, σ)) − x‖² summed over pixels; z detached, so only γ learns."""
+        with torch.no_grad():
             z = self.encode(x + sigma.view(-1, 1, 1, 1) * noise, sigma)
-        loss = (self.decode(z) - x).pow(2).flatten(1).sum(1).mean()
-        return loss + uniformity * code_uniformity(z) if train_encoder and uniformity else loss
+        return (self.decode(z) - x).pow(2).flatten(1).sum(1).mean()
+
+    def code_losses(self, x: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 13 with the gradient reaching the encoder f_α too, and ``code_uniformity`` of the codes: the two
+        terms of ebmviz's ``--codes`` update (see the training module), each a scalar."""
+        z = self.encode(x + sigma.view(-1, 1, 1, 1) * noise, sigma)
+        return (self.decode(z) - x).pow(2).flatten(1).sum(1).mean(), code_uniformity(z)
 
     # ----------------------------------------------------------------- sampling
     def latents(self, n: int, seed: int = 0) -> torch.Tensor:
