@@ -184,8 +184,9 @@ def _profile(view: MapView, vertices: torch.Tensor, minima: list[int], t0: float
 
 @st.cache_data(show_spinner="Scanning the straight segment and the tree's route…", max_entries=32)
 def straight_and_route(name: str, mtime: float, i: int, j: int, n_pictures: int = 10) -> dict[str, PathProfile]:
-    """The straight segment i–j (the paper's linear barrier) and the route through the minima that the tree joins
-    them by (its highest point is where the graph joins them); only the route when they never join."""
+    """The straight segment i–j (the paper's linear barrier) and the route of straight pieces through the minima
+    the tree joins them by (its highest point is the graph's join level where those links are linear barriers, and
+    above it where they were refined); only the straight segment when i and j never join."""
     view, t0 = _open(name, mtime), time.perf_counter()
     x = torch.from_numpy(view.land.minima)
     out = {"straight segment": _profile(view, x[[i, j]], [i, j], t0, n_pictures)}
