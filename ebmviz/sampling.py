@@ -23,18 +23,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ebmviz.images import to_u8
+from ebmviz.settings import JsonSettings
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
-class LangevinConfig:
+class LangevinConfig(JsonSettings):
     """Settings of one Langevin run. Frozen, so it is a cache key and a checkpoint field."""
 
     n_steps: int = 60  # K, number of updates; short-run image EBMs use 40–256
@@ -71,21 +72,6 @@ class LangevinConfig:
             raise ValueError(f"clamp must be (low, high) with low < high, got {self.clamp!r}")
         if not isinstance(self.record_every, int) or self.record_every < 1:
             raise ValueError(f"record_every must be an integer ≥ 1, got {self.record_every!r}")
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict (for checkpoint metadata)."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["clamp"] = list(self.clamp) if self.clamp is not None else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LangevinConfig:
-        """Inverse of ``to_dict``; unknown keys are ignored, missing ones take defaults."""
-        names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        if kw.get("clamp") is not None:
-            kw["clamp"] = (float(kw["clamp"][0]), float(kw["clamp"][1]))
-        return cls(**kw)
 
 
 @dataclass(frozen=True)

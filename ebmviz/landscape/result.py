@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
 import networkx as nx
 import numpy as np
 
 from ebmviz.landscape import barriers
+from ebmviz.settings import JsonSettings
 
 
 @dataclass(frozen=True)
-class LandscapeConfig:
+class LandscapeConfig(JsonSettings):
     """Settings of one map. Frozen, so it is a cache key; distances are L2 in the mapped space."""
 
     n_steps: int = 500  # most descent iterations per start (one E and ∇E each)
@@ -60,21 +61,6 @@ class LandscapeConfig:
             raise ValueError(f"refine must be 'tree', 'all' or 'none', got {self.refine!r}")
         if self.clamp is not None and not self.clamp[0] < self.clamp[1]:
             raise ValueError(f"clamp must be (low, high) with low < high, got {self.clamp!r}")
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict (for map metadata and cache keys)."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["clamp"] = list(self.clamp) if self.clamp is not None else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> LandscapeConfig:
-        """Inverse of ``to_dict``; unknown keys are ignored, missing ones take defaults."""
-        names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in names}
-        if kw.get("clamp") is not None:
-            kw["clamp"] = (float(kw["clamp"][0]), float(kw["clamp"][1]))
-        return cls(**kw)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ from ebmviz.images import to_u8
 from ebmviz.models.base import Model
 from ebmviz.nets import DeconvGenerator, SigmaUNet
 from ebmviz.sampling import LangevinConfig, Trajectory, annealed_langevin, energy_and_grad, langevin
+from ebmviz.settings import JsonSettings
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class DenoisingConfig:
 
 
 @dataclass(frozen=True)
-class TwoStageConfig:
+class TwoStageConfig(JsonSettings):
     """Settings of the two-stage sampler; frozen, so it is a cache key and a checkpoint field."""
 
     sigma: float = 0.1  # σ of both energies while sampling
@@ -107,15 +108,6 @@ class TwoStageConfig:
         if self.t_steps == 0:
             return []
         return np.geomspace(self.sigma, self.sigma_end, self.t_steps).tolist()
-
-    def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TwoStageConfig:
-        """Inverse of ``to_dict``; unknown keys are ignored, missing ones take defaults."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass(frozen=True)
