@@ -195,7 +195,7 @@ def digit_view(view: lc.MapView) -> None:
     how = st.radio("Digit", ["a test digit", "upload a picture"], horizontal=True, key=f"{P}_how")
     x = None
     if how == "a test digit":
-        i = st.number_input(f"Test digit (0–{len(images) - 1}, {source})", 0, len(images) - 1, 7, key=f"{P}_idx")
+        i = st.number_input(f"Test digit (0–{len(images) - 1}, {source})", 0, len(images) - 1, 0, key=f"{P}_idx")
         x = images[int(i)][None]
     else:
         f = st.file_uploader("A digit picture (PNG, JPEG, …)", key=f"{P}_upload",
