@@ -27,18 +27,9 @@ from ebmviz.landscape import (
 )
 from ebmviz.landscape.exact import flooded_merges
 from ebmviz.landscape.storage import map_path
-from ebmviz.toy2d import wells_energy
+from ebmviz.toy2d import muller_brown, wells_energy
 
 # ----------------------------------------------------------------------------- Müller–Brown potential
-# Müller & Brown, Theor. Chim. Acta 53, 75 (1979): E(x, y) = Σ_k A_k exp(a_k(x−x0_k)² + b_k(x−x0_k)(y−y0_k)
-# + c_k(y−y0_k)²) with the published parameters below.
-MB_A = torch.tensor([-200.0, -100.0, -170.0, 15.0])
-MB_a = torch.tensor([-1.0, -1.0, -6.5, 0.7])
-MB_b = torch.tensor([0.0, 0.0, 11.0, 0.6])
-MB_c = torch.tensor([-10.0, -10.0, -6.5, 0.7])
-MB_X0 = torch.tensor([1.0, 0.0, -0.5, -1.0])
-MB_Y0 = torch.tensor([0.0, 0.5, 1.5, 1.0])
-
 # Published stationary points. We checked them ourselves (scipy BFGS / root on the analytic gradient, float64):
 # minima (−0.5582, 1.4417) −146.700, (0.6235, 0.0280) −108.167, (−0.0500, 0.4667) −80.768, Hessian eigenvalues
 # all positive; saddles (−0.8220, 0.6243) −40.665 and (0.2125, 0.2930) −72.249, one negative eigenvalue each.
@@ -48,12 +39,6 @@ MB_MIN_E = np.array([-146.70, -108.17, -80.77])
 MB_SADDLE_AC = ((-0.822, 0.624), -40.66)  # the minimum-energy path A → C crosses this saddle …
 MB_SADDLE_BC = ((0.212, 0.293), -72.25)  # … and C → B this one
 A, B, C = 0, 1, 2
-
-
-def muller_brown(p: torch.Tensor) -> torch.Tensor:
-    """E (B,) of points p (B, 2)."""
-    dx, dy = p[:, :1] - MB_X0.to(p), p[:, 1:] - MB_Y0.to(p)  # (B, 4)
-    return (MB_A.to(p) * torch.exp(MB_a.to(p) * dx**2 + MB_b.to(p) * dx * dy + MB_c.to(p) * dy**2)).sum(1)
 
 
 def mb_starts(n: int = 8) -> torch.Tensor:

@@ -22,6 +22,7 @@ import torch
 
 from ebmviz.landscape.barriers import grad_batched
 from ebmviz.sampling import Energy
+from ebmviz.sampling.chains import per_chain, per_chain_norm
 
 GROW = 1.25  # η multiplier after a taken step
 SHRINK = 0.5  # η multiplier after a refused step
@@ -39,13 +40,6 @@ class Descent:
     path: torch.Tensor | None = None  # (F, B, ...) states every ``record_every`` iterations and the last, if asked
     path_energy: torch.Tensor | None = None  # (F, B) their energies
 
-
-def _norms(v: torch.Tensor) -> torch.Tensor:
-    return v.flatten(1).norm(dim=1)
-
-
-def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return v.view(-1, *([1] * (like.dim() - 1)))
 
 
 def descend(energy: Energy, starts: torch.Tensor, *, n_steps: int, first_move: float, move_tol: float,
@@ -69,7 +63,7 @@ def descend(energy: Energy, starts: torch.Tensor, *, n_steps: int, first_move: f
     if clamp is not None:
         x = x.clamp(*clamp)
     e, g = grad_batched(energy, x, batch_size)
-    gn = _norms(g)
+    gn = per_chain_norm(g)
     ok = torch.isfinite(e) & torch.isfinite(gn)
     e = torch.where(ok, e, torch.full_like(e, math.nan))
     eta = first_move / gn.clamp_min(1e-30)
@@ -85,19 +79,19 @@ def descend(energy: Energy, starts: torch.Tensor, *, n_steps: int, first_move: f
             path.append(x.clone())
             path_e.append(e.clone())
         xa, ga, ea, eta_a = x[idx], g[idx], e[idx], eta[idx]
-        prop = xa - _bcast(eta_a, xa) * ga
+        prop = xa - per_chain(eta_a, xa) * ga
         if temperature > 0:
             noise = torch.randn(xa.shape, generator=gen, device=x.device, dtype=x.dtype)
-            prop = prop + _bcast(torch.sqrt(2 * eta_a * temperature), xa) * noise
+            prop = prop + per_chain(torch.sqrt(2 * eta_a * temperature), xa) * noise
         if clamp is not None:
             prop = prop.clamp(*clamp)
         e_p, g_p = grad_batched(energy, prop, batch_size)
-        gn_p = _norms(g_p)
+        gn_p = per_chain_norm(g_p)
         take = torch.isfinite(e_p) & torch.isfinite(gn_p) & (e_p <= ea)
         t = idx[take]
         x[t], e[t], g[t] = prop[take], e_p[take], g_p[take]
         eta[idx] = torch.where(take, eta_a * GROW, eta_a * SHRINK)
-        done = (_norms(prop - xa) <= move_tol) | (take & (gn_p <= grad_tol))
+        done = (per_chain_norm(prop - xa) <= move_tol) | (take & (gn_p <= grad_tol))
         converged[idx[done]] = True
         active[idx[done]] = False
     if path is not None:

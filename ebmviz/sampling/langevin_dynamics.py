@@ -1,0 +1,164 @@
+"""Langevin dynamics, unadjusted (ULA) or Metropolis-adjusted (MALA), as a step generator.
+
+Convention: an energy is any callable ``energy(x) -> (B,)`` tensor and ``p(x) ∝ exp(-E(x))``.
+
+The update is the decoupled form used by image EBMs (Du & Mordatch 2019; Nijkamp et al. 2020):
+
+    x_{t+1} = x_t − s·g(x_t) + σ·ξ_t,   ξ_t ~ N(0, I),   g = clip(∇E)
+
+with step size ``s`` and noise ``σ`` set separately. Such a chain behaves like exact Langevin on the
+tempered density exp(−E/T) with the *effective temperature* T = σ²/(2s); ``at_temperature`` picks σ
+for a wanted T (T = 1 is exact unadjusted Langevin on exp(−E)). MALA adds a Metropolis–Hastings
+accept/reject against exp(−E/T) so that the chain is exact for that tempered target; with ``clamp``
+it targets the density restricted to the box (proposals that leave it are rejected).
+
+``langevin_steps`` is the streaming form (one ``Step`` of device tensors per step, no host sync);
+``ebmviz.sampling.langevin`` consumes it into a numpy ``Trajectory``; ``sample`` returns the final state
+only (for training). A chain that meets a non-finite value stops, keeps its last finite state and is
+reported in ``diverged_at``; nothing raises.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from ebmviz.sampling.chains import Energy, Step, energy_and_grad, per_chain, per_chain_norm
+from ebmviz.settings import JsonSettings
+
+
+@dataclass(frozen=True)
+class LangevinConfig(JsonSettings):
+    """Settings of one Langevin run. Frozen, so it is a cache key and a checkpoint field."""
+
+    n_steps: int = 60  # K, number of updates; short-run image EBMs use 40–256
+    step_size: float = 10.0  # s, multiplies the (clipped) energy gradient
+    noise_std: float = 0.005  # σ, std of the Gaussian noise added per step
+    metropolis: bool = False  # MALA: accept/reject each proposal against exp(−E/T)
+    grad_clip: float | None = 0.03  # clamp each gradient entry to ±grad_clip (None: off)
+    clamp: tuple[float, float] | None = (-1.0, 1.0)  # keep states in this box (None: off)
+    record_every: int = 1  # keep a frame every k steps (the first and last are always kept)
+
+    @classmethod
+    def at_temperature(cls, step_size: float, T: float, **kwargs) -> LangevinConfig:
+        """Config whose noise gives effective temperature ``T``: σ = sqrt(2·s·T)."""
+        return cls(step_size=step_size, noise_std=math.sqrt(2.0 * step_size * T), **kwargs)
+
+    @property
+    def temperature(self) -> float:
+        """Effective temperature T = σ²/(2s) of the decoupled update."""
+        return self.noise_std**2 / (2.0 * self.step_size)
+
+    @property
+    def grad_evals_per_step(self) -> int:
+        """Energy gradients per update: one (MALA reuses the accepted proposal's)."""
+        return 1
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with a readable reason when a field is out of range."""
+        if not isinstance(self.n_steps, int) or self.n_steps < 0:
+            raise ValueError(f"n_steps must be a non-negative integer, got {self.n_steps!r}")
+        if not (self.step_size > 0 and math.isfinite(self.step_size)):
+            raise ValueError(f"step_size must be positive and finite, got {self.step_size!r}")
+        if not (self.noise_std >= 0 and math.isfinite(self.noise_std)):
+            raise ValueError(f"noise_std must be ≥ 0 and finite, got {self.noise_std!r}")
+        if self.metropolis and self.noise_std == 0:
+            raise ValueError("MALA needs noise_std > 0 (the proposal must be a density)")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip!r}")
+        if self.clamp is not None and not self.clamp[0] < self.clamp[1]:
+            raise ValueError(f"clamp must be (low, high) with low < high, got {self.clamp!r}")
+        if not isinstance(self.record_every, int) or self.record_every < 1:
+            raise ValueError(f"record_every must be an integer ≥ 1, got {self.record_every!r}")
+
+
+
+def langevin_steps(
+    energy: Energy, x0: torch.Tensor, config: LangevinConfig, seed: int = 0
+) -> Iterator[Step]:
+    """Yield one ``LangevinStep`` per update, lazily (no host sync inside the loop).
+
+    Args:
+        energy: callable (B, ...) -> (B,), p ∝ exp(−E).
+        x0: (B, ...) start states; not modified.
+        config: a validated ``LangevinConfig``.
+        seed: seeds the noise (and MALA's uniforms) on x0's device.
+    """
+    config.validate()
+    s, sigma, T = config.step_size, config.noise_std, config.temperature
+    gen = torch.Generator(device=x0.device).manual_seed(int(seed))
+    x = x0.detach().clone()
+    if config.clamp is not None:
+        x = x.clamp(*config.clamp)
+    B = x.shape[0]
+    alive = torch.ones(B, dtype=torch.bool, device=x.device)
+    diverged_at = torch.full((B,), -1, dtype=torch.long, device=x.device)
+    e = g = gn = None  # E, ∇E and ‖∇E‖ at the current x, computed when a step needs them
+
+    def drift(grad: torch.Tensor) -> torch.Tensor:
+        if config.grad_clip is not None:
+            grad = grad.clamp(-config.grad_clip, config.grad_clip)
+        return grad.mul(s)
+
+    # Finiteness is read off per-chain norms (a norm is finite iff every entry is), which keeps
+    # the loop to a few cheap (B,) ops on top of the network's forward and backward passes.
+    for t in range(1, config.n_steps + 1):
+        if e is None:
+            e, g = energy_and_grad(energy, x)
+            gn = per_chain_norm(g)
+        e_cur, g_cur, gn_cur = e, g, gn
+        ok = alive & torch.isfinite(e_cur) & torch.isfinite(gn_cur)
+        noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+        mean_fwd = x - drift(g_cur)
+        prop = mean_fwd.add(noise, alpha=sigma)
+        accept = None
+        if config.metropolis:
+            inside = torch.ones_like(ok)
+            if config.clamp is not None:
+                lo, hi = config.clamp
+                inside = ((prop >= lo) & (prop <= hi)).flatten(1).all(dim=1)
+                prop = prop.clamp(lo, hi)  # rejected anyway when it was outside
+            e_prop, g_prop = energy_and_grad(energy, prop)
+            gn_prop = per_chain_norm(g_prop)
+            # log q(x|x') − log q(x'|x) for q(a|b) = N(a; b − s·g(b), σ²I)
+            mean_bwd = prop - drift(g_prop)
+            log_q_bwd = -((x - mean_bwd) ** 2).flatten(1).sum(1) / (2 * sigma**2)
+            log_q_fwd = -((prop - mean_fwd) ** 2).flatten(1).sum(1) / (2 * sigma**2)
+            log_alpha = -(e_prop - e_cur) / T + log_q_bwd - log_q_fwd
+            u = torch.rand(B, generator=gen, device=x.device, dtype=log_alpha.dtype)
+            prop_ok = torch.isfinite(e_prop) & torch.isfinite(gn_prop) & torch.isfinite(log_alpha)
+            # a non-finite proposal is simply rejected: MALA never diverges through it
+            acc = ok & inside & prop_ok & (torch.log(u) < log_alpha)
+            new_x = torch.where(per_chain(acc, x), prop, x)
+            e = torch.where(acc, e_prop, e_cur)
+            g = torch.where(per_chain(acc, x), g_prop, g_cur)
+            gn = torch.where(acc, gn_prop, gn_cur)
+            accept = acc.to(x.dtype)
+            step_norm = per_chain_norm(new_x - x)
+        else:
+            if config.clamp is not None:
+                prop = prop.clamp_(*config.clamp)
+            step_norm = per_chain_norm(prop - x)
+            ok = ok & torch.isfinite(step_norm)
+            new_x = torch.where(per_chain(ok, x), prop, x)
+            step_norm = torch.where(ok, step_norm, torch.zeros_like(step_norm))
+        newly_dead = alive & ~ok
+        diverged_at = torch.where(newly_dead, torch.full_like(diverged_at, t - 1), diverged_at)
+        alive = alive & ok
+        x = new_x
+        if not config.metropolis:
+            e = None  # the state moved: its energy is computed at the next step, if any
+        yield Step(
+            t=t,
+            x=x,
+            energy=e_cur,
+            grad_norm=gn_cur,
+            step_norm=step_norm,
+            accept=accept,
+            alive=alive,
+            diverged_at=diverged_at,
+            temperature=T,
+        )

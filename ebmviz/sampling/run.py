@@ -1,0 +1,180 @@
+"""The collector every sampler shares: ``LiveRun`` pulls steps from a sampler's step generator and records them;
+``langevin``, ``hmc`` and ``annealed`` run one to the end and return the ``Trajectory``.
+
+Which generator runs is decided by the config's type: ``LangevinConfig`` (ULA / MALA), ``HMCConfig`` or
+``AnnealedConfig``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from ebmviz.images import to_u8
+from ebmviz.sampling.annealing import AnnealedConfig, annealed_steps
+from ebmviz.sampling.chains import Energy, Step, Trajectory
+from ebmviz.sampling.hmc import HMCConfig, hmc_steps
+from ebmviz.sampling.langevin_dynamics import LangevinConfig, langevin_steps
+
+SamplerConfig = LangevinConfig | HMCConfig | AnnealedConfig
+
+
+def steps_for(energy: Energy, x0: torch.Tensor, config: SamplerConfig, seed: int = 0) -> Iterator[Step]:
+    """The step generator that ``config`` asks for (HMC keeps the leapfrog paths of recorded updates when
+    ``config.record_paths``)."""
+    if isinstance(config, HMCConfig):
+        every, last = config.record_every, config.n_steps
+        keep = (lambda t: t % every == 0 or t == last) if config.record_paths else None
+        return hmc_steps(energy, x0, config, seed, record_path=keep)
+    if isinstance(config, AnnealedConfig):
+        return annealed_steps(energy, x0, config, seed)
+    if isinstance(config, LangevinConfig):
+        return langevin_steps(energy, x0, config, seed)
+    raise TypeError(f"no sampler takes a {type(config).__name__}")
+
+
+class LiveRun:
+    """B chains advanced on demand, recording as they go: the collector behind ``langevin``.
+
+    Each ``advance`` call pulls steps from ``langevin_steps`` and copies that chunk's diagnostics
+    to the host once, so a UI can draw between chunks (Play / Pause / Step) without restarting
+    the chain; ``trajectory()`` returns what ran so far.
+    """
+
+    def __init__(self, energy: Energy, x0: torch.Tensor, config: SamplerConfig, seed: int = 0,
+                 *, frame_format: str = "uint8"):
+        if frame_format not in ("uint8", "float32"):
+            raise ValueError(f"frame_format must be 'uint8' or 'float32', got {frame_format!r}")
+        config.validate()
+        self.config, self._energy_fn = config, energy
+        self._grab = to_u8 if frame_format == "uint8" else (lambda v: v.detach().float().cpu())
+        x0 = x0.detach() if config.clamp is None else x0.detach().clamp(*config.clamp)
+        self._steps = steps_for(energy, x0, config, seed)
+        self.t, self.x = 0, x0
+        self.frames: list[np.ndarray] = [self._grab(x0).numpy()]  # each (B, ...)
+        self.frame_steps: list[int] = [0]
+        self._rows: dict[str, list[torch.Tensor]] = {"energy": [], "grad_norm": [],
+                                                     "step_norm": [], "accept": []}
+        self.paths: list[np.ndarray] = []  # HMC: (L+1, B, ...) leapfrog path of each recorded update
+        self.temperatures: list[float] = []  # T of each step run
+        self._diverged = torch.full((x0.shape[0],), -1, dtype=torch.long)
+        self._final_energy: np.ndarray | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.config.n_steps
+
+    def advance(self, max_steps: int | None = None, max_seconds: float | None = None) -> int:
+        """Run up to ``max_steps`` steps (default: to the end) or for ``max_seconds``; return
+        the number of steps run. Host syncs happen only at recorded frames and chunk ends."""
+        start, ran, chunk = time.perf_counter(), 0, {k: [] for k in self._rows}
+        while not self.done and (max_steps is None or ran < max_steps):
+            st = next(self._steps)
+            ran += 1
+            self.t, self.x, self._diverged = st.t, st.x, st.diverged_at
+            chunk["energy"].append(st.energy)
+            chunk["grad_norm"].append(st.grad_norm)
+            chunk["step_norm"].append(st.step_norm)
+            if st.accept is not None:
+                chunk["accept"].append(st.accept)
+            self.temperatures.append(st.temperature)
+            if st.t % self.config.record_every == 0 or st.t == self.config.n_steps:
+                self.frames.append(self._grab(st.x).numpy())
+                self.frame_steps.append(st.t)
+                if st.path is not None:
+                    self.paths.append(st.path.detach().float().cpu().numpy())
+            if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                break
+        for k, rows in chunk.items():
+            if rows:
+                self._rows[k].append(torch.stack(rows).cpu())
+        self._final_energy = None
+        return ran
+
+    @property
+    def diverged_at(self) -> np.ndarray:
+        return self._diverged.cpu().numpy()
+
+    def rows(self, key: str) -> np.ndarray:
+        """(t, B) per-step record so far: "energy", "grad_norm", "step_norm" or "accept"."""
+        parts = self._rows[key]
+        return torch.cat(parts).numpy() if parts else np.zeros((0, self.x.shape[0]), np.float32)
+
+    def current_energy(self) -> np.ndarray:
+        """(B,) E(x_t) of the current states (one forward pass, cached until the next step)."""
+        if self._final_energy is None:
+            with torch.no_grad():
+                self._final_energy = self._energy_fn(self.x).detach().float().cpu().numpy()
+        return self._final_energy
+
+    def trajectory(self) -> Trajectory:
+        """What ran so far as a ``Trajectory`` (``energy`` has t + 1 rows)."""
+        return Trajectory(
+            final=self.x.detach().float().cpu().numpy(),
+            frames=np.stack(self.frames),
+            frame_steps=np.asarray(self.frame_steps, dtype=np.int64),
+            energy=np.concatenate([self.rows("energy"), self.current_energy()[None]]),
+            grad_norm=self.rows("grad_norm"),
+            step_norm=self.rows("step_norm"),
+            accept=self.rows("accept") if self.adjusted else None,
+            diverged_at=self.diverged_at,
+            config=self.config,
+            leapfrog=np.stack(self.paths) if self.paths else None,
+            temperature=np.asarray(self.temperatures, dtype=np.float32),
+        )
+
+    @property
+    def adjusted(self) -> bool:
+        """Whether the sampler has an accept/reject step (MALA, HMC): then ``rows("accept")`` is its record."""
+        return isinstance(self.config, HMCConfig) or bool(getattr(self.config, "metropolis", False))
+
+
+def langevin(
+    energy: Energy,
+    x0: torch.Tensor,
+    config: LangevinConfig,
+    seed: int = 0,
+    *,
+    frame_format: str = "uint8",
+) -> Trajectory:
+    """Run ``config.n_steps`` Langevin updates from ``x0`` and return the recorded ``Trajectory``.
+
+    Args:
+        energy: callable (B, ...) -> (B,), p ∝ exp(−E).
+        x0: (B, ...) start states (images: (B, 1, 28, 28) in [-1, 1]).
+        config: sampler settings; ``record_every`` thins the frames.
+        seed: noise seed; same seed, config and x0 give the same frames.
+        frame_format: "uint8" (images in [-1, 1]) or "float32" (any state space).
+    """
+    run = LiveRun(energy, x0, config, seed, frame_format=frame_format)
+    run.advance()
+    return run.trajectory()
+
+
+def hmc(energy: Energy, x0: torch.Tensor, config: HMCConfig, seed: int = 0, *,
+        frame_format: str = "uint8") -> Trajectory:
+    """Run ``config.n_steps`` HMC updates from ``x0`` and return the recorded ``Trajectory`` (``accept`` holds
+    each update's accept/reject; ``leapfrog`` the paths of recorded updates when ``config.record_paths``)."""
+    run = LiveRun(energy, x0, config, seed, frame_format=frame_format)
+    run.advance()
+    return run.trajectory()
+
+
+def annealed(energy: Energy, x0: torch.Tensor, config: AnnealedConfig, seed: int = 0, *,
+             frame_format: str = "uint8") -> Trajectory:
+    """Run Langevin down ``config``'s temperature ladder and return the ``Trajectory`` (``temperature`` (T,)
+    holds each step's T)."""
+    run = LiveRun(energy, x0, config, seed, frame_format=frame_format)
+    run.advance()
+    return run.trajectory()
+
+
+def sample(energy: Energy, x0: torch.Tensor, config: SamplerConfig, seed: int = 0) -> torch.Tensor:
+    """Final state only (B, ...), on x0's device; for training loops (records nothing)."""
+    x = x0
+    for st in steps_for(energy, x0, config, seed):
+        x = st.x
+    return x.detach()

@@ -1,0 +1,150 @@
+"""HMC, annealed Langevin and the lab's 2-D energies against exact answers: stationary moments, ULA's known bias,
+mode weights, normalised grids."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ebmviz.sampling import AnnealedConfig, HMCConfig, LangevinConfig, LiveRun, annealed, hmc, langevin
+from ebmviz.toy2d import LAB_ENERGIES, custom, gaussian_energy
+
+FREE = dict(clamp=None, grad_clip=None)
+COV = np.array([[2.0, 1.8], [1.8, 2.0]])  # the lab's correlated Gaussian
+
+
+def second_half(tr) -> np.ndarray:
+    """(N, 2) the pooled states of the second half of a float32 trajectory recorded every step."""
+    return tr.frames[len(tr.frames) // 2:].reshape(-1, 2)
+
+
+@pytest.mark.parametrize("sampler", ["mala", "hmc"])
+def test_exact_samplers_match_the_correlated_gaussian(sampler):
+    energy = gaussian_energy([0.0, 0.0], COV)
+    x0 = torch.randn(400, 2, generator=torch.Generator().manual_seed(0)) * 1.5
+    if sampler == "mala":
+        tr = langevin(energy, x0, LangevinConfig.at_temperature(0.2, 1.0, n_steps=400, metropolis=True, **FREE),
+                      seed=1, frame_format="float32")
+    else:
+        tr = hmc(energy, x0, HMCConfig(n_steps=200, step_size=0.25, n_leapfrog=8), seed=1, frame_format="float32")
+    x = second_half(tr)
+    np.testing.assert_allclose(x.mean(0), [0.0, 0.0], atol=0.08)
+    np.testing.assert_allclose(np.cov(x, rowvar=False), COV, rtol=0.08, atol=0.05)
+
+
+def test_ula_is_biased_as_theory_predicts_and_mala_corrects_it():
+    """On N(0, I), ULA with step s has stationary variance 1/(1 − s/2) (here 1.667); MALA's is 1."""
+    energy = gaussian_energy([0.0, 0.0], np.eye(2))
+    x0 = torch.randn(1000, 2, generator=torch.Generator().manual_seed(0))
+    var = {}
+    for name, mh in (("ula", False), ("mala", True)):
+        tr = langevin(energy, x0, LangevinConfig.at_temperature(0.8, 1.0, n_steps=300, metropolis=mh, **FREE),
+                      seed=2, frame_format="float32")
+        var[name] = second_half(tr).var(0).mean()
+    assert var["ula"] == pytest.approx(1 / (1 - 0.8 / 2), rel=0.05)
+    assert var["mala"] == pytest.approx(1.0, rel=0.05)
+
+
+def test_hmc_records_acceptance_paths_and_costs_l_gradients_per_update():
+    energy = gaussian_energy([0.0, 0.0], np.eye(2))
+    cfg = HMCConfig(n_steps=12, step_size=0.05, n_leapfrog=6, record_every=4, record_paths=True)
+    tr = hmc(energy, torch.randn(5, 2), cfg, seed=0, frame_format="float32")
+    assert tr.accept.shape == (12, 5) and tr.grad_evals == 12 * 6
+    assert tr.accept.mean() > 0.95  # a small ε nearly conserves H
+    assert tr.leapfrog.shape == (3, 7, 5, 2) and tr.frame_steps.tolist() == [0, 4, 8, 12]
+    # an accepted update ends at its path's last point
+    accepted = tr.accept[[3, 7, 11]].astype(bool)  # updates 4, 8, 12
+    np.testing.assert_allclose(tr.leapfrog[:, -1][accepted], tr.frames[1:][accepted], atol=1e-6)
+
+
+def test_hmc_leapfrog_path_starts_where_the_update_started():
+    energy = gaussian_energy([0.0, 0.0], np.eye(2))
+    cfg = HMCConfig(n_steps=3, step_size=0.1, n_leapfrog=4, record_paths=True)
+    tr = hmc(energy, torch.randn(4, 2), cfg, seed=3, frame_format="float32")
+    np.testing.assert_allclose(tr.leapfrog[:, 0], tr.frames[:-1], atol=1e-6)
+
+
+def test_hmc_rejects_non_finite_proposals_and_leaves_a_box_alone():
+    energy = lambda x: torch.where(x[:, 0] > 1.0, torch.full_like(x[:, 0], float("nan")), 0.5 * (x**2).sum(1))
+    tr = hmc(energy, torch.zeros(50, 2), HMCConfig(n_steps=60, step_size=0.5, n_leapfrog=5), seed=0,
+             frame_format="float32")
+    assert tr.n_diverged == 0 and np.isfinite(tr.final).all() and (tr.final[:, 0] <= 1.0).all()
+    boxed = hmc(lambda x: 0.5 * (x**2).sum(1), torch.zeros(50, 2),
+                HMCConfig(n_steps=60, step_size=0.5, n_leapfrog=5, clamp=(-0.5, 0.5)), seed=0, frame_format="float32")
+    assert np.abs(boxed.frames).max() <= 0.5
+
+
+def test_annealing_finds_every_mode_where_plain_langevin_stays_in_one():
+    """From a start packed into one mode of the 4-mode mixture, annealed Langevin ends with each mode's exact share
+    (1/4); plain ULA at the same step and budget keeps over 90% of the chains in the first mode."""
+    toy = LAB_ENERGIES["mix4"]
+    x0 = torch.tensor([2.0, 2.0]) + 0.1 * torch.randn(800, 2, generator=torch.Generator().manual_seed(0))
+    hot = annealed(toy.energy, x0, AnnealedConfig(n_steps=400, step_size=0.05, t_start=8.0, hold=0.5), seed=1,
+                   frame_format="float32")
+    cold = langevin(toy.energy, x0, LangevinConfig.at_temperature(0.05, 1.0, n_steps=400, **FREE), seed=1,
+                    frame_format="float32")
+
+    def shares(x):
+        q = (x[:, 0] > 0).astype(int) * 2 + (x[:, 1] > 0).astype(int)
+        return np.bincount(q, minlength=4) / len(x)
+
+    np.testing.assert_allclose(shares(hot.final), [0.25] * 4, atol=0.06)
+    assert shares(cold.final)[3] > 0.9
+    assert hot.temperature[0] == pytest.approx(8.0) and hot.temperature[-1] == 1.0
+    assert AnnealedConfig(n_steps=400, hold=0.5).held_from() == 201
+
+
+def test_annealed_temperatures_and_validation():
+    cfg = AnnealedConfig(n_steps=10, t_start=8.0, t_end=1.0, n_levels=4, hold=0.4)
+    temps = cfg.temperatures()
+    np.testing.assert_allclose(temps, [8.0, 8.0, 4.0, 4.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+    assert cfg.held_from() == 7
+    for bad, reason in ((dict(t_start=0.5), "cools"), (dict(hold=1.5), "hold"), (dict(n_levels=0), "n_levels")):
+        with pytest.raises(ValueError, match=reason):
+            AnnealedConfig(**bad).validate()
+    with pytest.raises(ValueError, match="n_leapfrog"):
+        HMCConfig(n_leapfrog=0).validate()
+
+
+def test_new_samplers_run_on_image_energies():
+    energy = lambda x: 0.5 * (x**2).flatten(1).sum(1)
+    x0 = torch.rand(3, 1, 28, 28) * 2 - 1
+    a = hmc(energy, x0, HMCConfig(n_steps=4, step_size=0.05, n_leapfrog=3, clamp=(-1.0, 1.0)), seed=0)
+    b = annealed(energy, x0, AnnealedConfig(n_steps=6, step_size=0.01, t_start=4.0, clamp=(-1.0, 1.0)), seed=0)
+    for tr in (a, b):
+        assert tr.frames.dtype == np.uint8 and tr.frames.shape[1:] == (3, 1, 28, 28) and tr.n_diverged == 0
+    again = LiveRun(energy, x0, HMCConfig(n_steps=4, step_size=0.05, n_leapfrog=3, clamp=(-1.0, 1.0)), seed=0)
+    again.advance(max_steps=2)
+    again.advance()
+    np.testing.assert_array_equal(again.trajectory().frames, a.frames)
+
+
+@pytest.mark.parametrize("name", sorted(LAB_ENERGIES))
+def test_lab_grids_are_normalised_densities_with_their_mass_inside_the_box(name):
+    toy = LAB_ENERGIES[name]
+    g = toy.grid(200)
+    assert g.prob.sum() == pytest.approx(1.0) and (g.prob >= 0).all()
+    assert g.prob[0].sum() + g.prob[-1].sum() + g.prob[:, 0].sum() + g.prob[:, -1].sum() < 1e-3
+    assert (g.marginal_x() * g.cell[0]).sum() == pytest.approx(1.0)
+    assert toy.energy(toy.starts(7)).shape == (7,)
+
+
+def test_grid_moments_of_the_correlated_gaussian_and_a_normalised_mixture():
+    g = LAB_ENERGIES["correlated"].grid(300)
+    X, Y = np.meshgrid(g.x, g.y)
+    cov_xy = (g.prob * X * Y).sum()
+    assert cov_xy == pytest.approx(1.8, rel=0.01) and (g.prob * X**2).sum() == pytest.approx(2.0, rel=0.01)
+    # the mixture energy is −log of a normalised density: exp(−E) integrates to 1 over the box
+    mix = custom([[0.0, 0.0, 0.5, 1.0], [2.0, 1.0, 0.3, 3.0]])
+    h = mix.grid(300)
+    assert (np.exp(-h.energy) * h.cell[0] * h.cell[1]).sum() == pytest.approx(1.0, rel=1e-3)
+    assert h.mean() == pytest.approx([1.5, 0.75], abs=0.01)
+    with pytest.raises(ValueError, match="positive"):
+        custom([[0.0, 0.0, -1.0, 1.0]])
+
+
+def test_muller_brown_minima_are_where_the_lab_density_peaks():
+    g = LAB_ENERGIES["muller_brown"].grid(300)
+    r, c = np.unravel_index(g.prob.argmax(), g.prob.shape)
+    assert math.hypot(g.x[c] + 0.558, g.y[r] - 1.442) < 0.03
