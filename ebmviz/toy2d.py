@@ -168,10 +168,15 @@ class Toy:
         w = np.exp(logp - logp.max())
         return DensityGrid(xs, ys, e, w / w.sum(), float(temperature))
 
-    def starts(self, n: int, seed: int = 0) -> torch.Tensor:
-        """(n, 2) start points spread uniformly over the box."""
-        g = torch.Generator().manual_seed(int(seed))
+    def starts(self, n: int, seed: int = 0, where: str = "uniform") -> torch.Tensor:
+        """(n, 2) start points: spread uniformly over the box (``where="uniform"``), or all at one point a quarter
+        of the way into the box from its lower-left corner (``"point"``: what only mixing can spread out)."""
         x0, x1, y0, y1 = self.box
+        if where == "point":
+            return torch.tensor([[x0 + 0.25 * (x1 - x0), y0 + 0.25 * (y1 - y0)]]).repeat(n, 1)
+        if where != "uniform":
+            raise ValueError(f"unknown start {where!r}: 'uniform' or 'point'")
+        g = torch.Generator().manual_seed(int(seed))
         u = torch.rand(n, 2, generator=g)
         return torch.stack([x0 + (x1 - x0) * u[:, 0], y0 + (y1 - y0) * u[:, 1]], 1)
 

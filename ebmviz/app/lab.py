@@ -1,0 +1,170 @@
+"""The sampler lab's session state, its two live runs as one recording, its forms and cached pictures."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from ebmviz import lab_figures
+from ebmviz.app.player import PlayerState
+from ebmviz.app.state import Slot
+from ebmviz.lab import KINDS, SamplerChoice
+from ebmviz.sampling import LiveRun
+from ebmviz.toy2d import LAB_ENERGIES, Toy, custom
+
+FRAME_SIZE = 360  # pixels per side of one sampler's picture
+DEFAULT_COMPONENTS = ((-2.0, 0.0, 0.5, 1.0), (2.0, 0.0, 0.5, 1.0), (0.0, 2.5, 0.3, 0.5))
+MAX_PARTICLES, MAX_STEPS, MAX_LEAPFROG = 2000, 3000, 100
+MAX_WORK = 3_000_000  # particles × steps × gradients per step, per sampler: about 10 s on 2 cores
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """Everything that determines the two runs; a new spec means new runs."""
+
+    energy: str  # a key of LAB_ENERGIES or "custom"
+    components: tuple[tuple[float, float, float, float], ...]  # the custom mixture's (x, y, std, weight)
+    n_particles: int
+    n_steps: int
+    start: str  # "uniform" or "point"
+    seed: int
+    a: SamplerChoice
+    b: SamplerChoice
+
+    def toy(self) -> Toy:
+        return custom(self.components) if self.energy == "custom" else LAB_ENERGIES[self.energy]
+
+    def problems(self) -> list[str]:
+        """Why these settings cannot run, in words (empty when they can)."""
+        out = []
+        for side, ch in (("A", self.a), ("B", self.b)):
+            try:
+                ch.config(self.n_steps).validate()
+            except ValueError as exc:
+                out.append(f"Sampler {side}: {exc}")
+            work = self.n_particles * self.n_steps * (ch.n_leapfrog if ch.kind == "HMC" else 1)
+            if work > MAX_WORK:
+                out.append(f"Sampler {side}: {self.n_particles} particles × {self.n_steps} steps"
+                           f"{f' × L = {ch.n_leapfrog}' if ch.kind == 'HMC' else ''} is over the lab's cap of "
+                           f"{MAX_WORK:,} gradient evaluations; use fewer particles or steps.")
+        return out
+
+
+class LabState(PlayerState):
+    spec = Slot(None)  # the LabSpec of ``runs``
+    runs = Slot(None)  # (LiveRun, LiveRun): samplers A and B
+
+    def reset(self, spec: LabSpec) -> None:
+        toy = spec.toy()
+        x0 = toy.starts(spec.n_particles, spec.seed, spec.start)
+        self.spec = spec
+        self.runs = tuple(LiveRun(toy.energy, x0, ch.config(spec.n_steps, record_paths=ch.kind == "HMC"), spec.seed,
+                                  frame_format="float32") for ch in (spec.a, spec.b))
+        self.rewind()
+
+
+@dataclass(frozen=True)
+class PairRecording:
+    """Both runs as one timeline: display frame i shows step i·stride (or the last step) of each."""
+
+    runs: tuple[LiveRun, LiveRun]
+    stride: int
+
+    def __len__(self) -> int:
+        steps = min(r.t for r in self.runs)
+        return math.ceil(steps / self.stride) + 1
+
+    @property
+    def done(self) -> bool:
+        return all(r.done for r in self.runs)
+
+    def advance(self, max_seconds: float | None = None) -> None:
+        for r in self.runs:
+            r.advance(max_steps=self.stride)
+
+    def step_at(self, index: int) -> int:
+        return min(index * self.stride, min(r.t for r in self.runs))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def grid_and_background(energy: str, components: tuple, temperature: float):
+    """The exact grid density at T and its picture; cached by the energy's name, components and T."""
+    toy = custom(components) if energy == "custom" else LAB_ENERGIES[energy]
+    grid = toy.grid(200, temperature)
+    return grid, lab_figures.density_image(grid, FRAME_SIZE)
+
+
+def sampler_form(side: str, toy: Toy, prefix: str, default_kind: str) -> SamplerChoice:
+    """One sampler's widgets (keys ``<prefix>_<side>_…``); defaults follow the energy when it changes."""
+    k = lambda name: f"{prefix}_{side}_{name}"  # noqa: E731
+    kind = st.selectbox("Sampler", KINDS, index=KINDS.index(default_kind), key=k("kind"),
+                        help="ULA: unadjusted Langevin. MALA: Langevin with a Metropolis–Hastings correction. HMC: "
+                             "Hamiltonian Monte Carlo. Annealed: ULA down a ladder of temperatures to T.")
+    base = SamplerChoice.default(kind, toy)
+    marker = (toy.name, toy.box, kind)
+    if st.session_state.get(k("defaults_for")) != marker:  # a new energy or kind: its own step size
+        if st.session_state.get(k("defaults_for")) is not None or k("step") not in st.session_state:
+            st.session_state[k("step")] = float(base.step_size)
+        st.session_state[k("defaults_for")] = marker
+    c1, c2 = st.columns(2)
+    step = c1.number_input("Step ε" if kind == "HMC" else "Step size s", min_value=1e-6, max_value=100.0,
+                           format="%g", key=k("step"))
+    temp = c2.number_input("Temperature T", min_value=0.05, max_value=20.0, value=1.0, format="%g", key=k("temp"),
+                           help="The target is exp(−E/T); T = 1 is the energy's own density")
+    n_leap, t_start = 3, 10.0
+    if kind == "HMC":
+        n_leap = c1.number_input("Leapfrog steps L", 1, MAX_LEAPFROG, 3, key=k("leapfrog"))
+    if kind == "Annealed":
+        t_start = c1.number_input("Start temperature T₀", min_value=0.05, max_value=100.0, value=10.0, format="%g",
+                                  key=k("t_start"))
+    return SamplerChoice(kind=kind, step_size=float(step), temperature=float(temp), n_leapfrog=int(n_leap),
+                         t_start=float(t_start))
+
+
+def components_editor(prefix: str) -> tuple[tuple[float, float, float, float], ...]:
+    """The custom mixture's components, one row each (x, y, std, weight); rows with bad values are dropped
+    with a message, and at least one valid row is kept."""
+    rows = st.data_editor(
+        [dict(zip(("x", "y", "std", "weight"), c, strict=True)) for c in DEFAULT_COMPONENTS],
+        num_rows="dynamic", key=f"{prefix}_components", width="stretch",
+        column_config={"x": st.column_config.NumberColumn(min_value=-20.0, max_value=20.0),
+                       "y": st.column_config.NumberColumn(min_value=-20.0, max_value=20.0),
+                       "std": st.column_config.NumberColumn(min_value=0.05, max_value=5.0),
+                       "weight": st.column_config.NumberColumn(min_value=0.0, max_value=100.0)})
+    good, dropped = [], 0
+    for r in rows:
+        vals = [r.get(c) for c in ("x", "y", "std", "weight")]
+        if all(isinstance(v, int | float) and np.isfinite(v) for v in vals) and vals[2] > 0 and vals[3] >= 0:
+            good.append(tuple(float(v) for v in vals))
+        else:
+            dropped += 1
+    if dropped:
+        st.warning(f"{dropped} row(s) left out: each component needs x, y, a std > 0 and a weight ≥ 0.")
+    if not good or sum(c[3] for c in good) <= 0:
+        st.warning("The mixture needs at least one component with a positive weight; using the example.")
+        return DEFAULT_COMPONENTS
+    return tuple(good[:12])
+
+
+def equation(choice: SamplerChoice) -> str:
+    """LaTeX of one sampler's update with its live values."""
+    s, T = choice.step_size, choice.temperature
+    if choice.kind == "HMC":
+        return (rf"H(x,p)=\frac{{E(x)}}{{{T:g}}}+\tfrac12\|p\|^2,\ p\sim\mathcal N(0,I);\ "
+                rf"{choice.n_leapfrog}\ \text{{leapfrog steps of }}\varepsilon={s:g};\ "
+                r"\text{accept with }\min\!\big(1,e^{H(x,p)-H(x',p')}\big)")
+    if choice.kind == "Annealed":
+        return (rf"x_{{t+1}}=x_t-{s:g}\,\nabla E(x_t)+\sqrt{{2\cdot{s:g}\cdot T_t}}\,\xi_t,\quad "
+                rf"T_t:\ {max(choice.t_start, T):g}\searrow{T:g}\ \text{{(then held)}}")
+    sigma = math.sqrt(2 * s * T)
+    eq = rf"x'=x_t-{s:g}\,\nabla E(x_t)+{sigma:.3g}\,\xi_t,\quad T=\frac{{\sigma^2}}{{2s}}={T:g}"
+    if choice.kind == "MALA":
+        eq = (r"\begin{aligned}" + eq + r"\\ x_{t+1}&=x'\ \text{with probability}\ \min\!\Big(1,"
+              r"\frac{e^{-E(x')/T}\,q(x_t\mid x')}{e^{-E(x_t)/T}\,q(x'\mid x_t)}\Big)\end{aligned}")
+        eq = eq.replace("x'=", "x'&=", 1)
+    else:
+        eq = eq.replace("x'=", "x_{t+1}=")
+    return eq

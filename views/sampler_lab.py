@@ -1,0 +1,182 @@
+"""Sampler lab: two samplers side by side on a 2-D energy whose exact density is known, with live diagnostics."""
+
+import numpy as np
+import streamlit as st
+
+from ebmviz import lab_figures
+from ebmviz.app.export_panel import export_panel
+from ebmviz.app.lab import (
+    MAX_PARTICLES,
+    MAX_STEPS,
+    LabSpec,
+    LabState,
+    PairRecording,
+    components_editor,
+    equation,
+    grid_and_background,
+    sampler_form,
+)
+from ebmviz.app.player import FrameView, Player
+from ebmviz.app.widgets import shared
+from ebmviz.diagnostics import autocorrelation
+from ebmviz.export import trajectory_arrays
+from ebmviz.lab import judge, target_temperature
+from ebmviz.toy2d import LAB_ENERGIES, custom
+
+P = "lab"
+state = LabState(P)
+st.title("Sampler lab")
+st.markdown("Two samplers, the same energy, the same start and seed. The densities here are 2-D, so the exact answer "
+            "is known: the heat map is exp(−E/T) normalised on a grid, and every number below compares the "
+            "particles with it. Press **Play**: the unadjusted sampler (ULA) settles into blobs wider than the exact "
+            "ones, its bias; MALA's accept/reject removes it, at the price of rejected moves (red dots).")
+names = [*LAB_ENERGIES, "custom"]
+top = st.columns([1.4, 1, 1, 1, 1.2])
+energy = top[0].selectbox("Energy", names, index=names.index("mix8"), key=f"{P}_energy",
+                          format_func=lambda n: LAB_ENERGIES[n].title if n in LAB_ENERGIES else "Your mixture")
+n_particles = top[1].number_input("Particles", 10, MAX_PARTICLES, 500, step=50, key=f"{P}_n")
+n_steps = top[2].number_input("Steps", 10, MAX_STEPS, 300, step=50, key=f"{P}_steps")
+start = top[3].selectbox("Start", ["uniform", "point"], key=f"{P}_start",
+                         format_func={"uniform": "spread over the box", "point": "all at one point"}.get)
+stride = top[4].select_slider("Steps per frame", [1, 2, 4, 8, 16], 4, key=f"{P}_stride")
+components = ()
+if energy == "custom":
+    with st.expander("Your mixture: one row per Gaussian component (x, y, std, weight)", expanded=True):
+        components = components_editor(P)
+toy = custom(components) if energy == "custom" else LAB_ENERGIES[energy]
+st.caption(f"**{toy.title}** — {toy.note}")
+
+cols = st.columns(2, gap="large")
+choices = []
+for col, side, kind in zip(cols, ("a", "b"), ("ULA", "MALA"), strict=True):
+    with col:
+        st.subheader(f"Sampler {side.upper()}")
+        choices.append(sampler_form(side, toy, P, kind))
+a, b = choices
+spec = LabSpec(energy, components, int(n_particles), int(n_steps), start, shared().seed, a, b)
+problems = spec.problems()
+if problems:
+    for p in problems:
+        st.error(p)
+    st.stop()
+if state.spec != spec:
+    state.reset(spec)
+rec = PairRecording(state.runs, stride)
+pictures = [grid_and_background(energy, components, target_temperature(ch.config(1))) for ch in (a, b)]
+
+
+def side_frame(i: int, step: int) -> np.ndarray:
+    """Sampler i's picture at ``step``: particles, trails, acceptance or move colours, leapfrog paths."""
+    run, ch = state.runs[i], choices[i]
+    frames = run.frames
+    trail = np.stack(frames[max(0, step - 8 * stride): step + 1: stride]) if step > 0 else None
+    accepted = moves = paths = None
+    if step > 0:
+        if run.adjusted:
+            accepted = run.rows("accept")[step - 1] > 0
+        else:
+            moves = run.rows("step_norm")[step - 1]
+        if ch.kind == "HMC" and len(run.paths) >= step:
+            paths = run.paths[step - 1][:, :25]
+    return lab_figures.particles_frame(pictures[i][1], toy.box, frames[step], trail, accepted, moves, paths)
+
+
+def status(i: int, step: int) -> str:
+    run, ch = state.runs[i], choices[i]
+    text = f"{'AB'[i]} ({ch.kind})"
+    if step > 0 and run.adjusted:
+        text += f": {100 * run.rows('accept')[:step].mean():.0f}% accepted"
+    if step > 0 and ch.kind == "Annealed":
+        text += f": T = {run.temperatures[step - 1]:.3g}"
+    return text
+
+
+def draw(index: int, out: FrameView):
+    step = rec.step_at(index)
+    out.status.markdown(f"**Step {step} / {spec.n_steps}** · {status(0, step)} · {status(1, step)}")
+    out.picture.image(lab_figures.side_by_side_frames(side_frame(0, step), side_frame(1, step)),
+                      caption=f"left: A ({a.kind}), right: B ({b.kind}) · {spec.n_particles} particles · "
+                              "trails: the last 8 frames · dots: white accepted, red rejected (MALA, HMC) or "
+                              "coloured by move length, blue short to yellow long (ULA, annealed) · orange: "
+                              "HMC leapfrog paths of 25 particles")
+
+
+def restart() -> PairRecording:
+    state.reset(spec)
+    return PairRecording(state.runs, stride)
+
+
+player = Player(state, rec)
+player.controls(on_reset=restart)
+eq = st.columns(2)
+for col, ch, side in zip(eq, (a, b), "AB", strict=True):
+    col.latex(rf"\text{{{side}:}}\ " + equation(ch))
+player.show(draw, scrub_label="Frame", frame_seconds=0.07)
+
+
+@st.fragment(run_every=2.0 if state.playing else None)
+def diagnostics():
+    step = rec.step_at(min(state.position, len(rec) - 1))
+    st.subheader(f"Diagnostics at step {step}")
+    if step < 8:
+        st.info("The diagnostics appear from step 8 on: press Play or Step.")
+        return
+    rows, curves, now = [], {}, {}
+    for i, (run, ch) in enumerate(zip(state.runs, choices, strict=True)):
+        tr = run.trajectory()
+        states, energy_rows = tr.frames[: step + 1], tr.energy[: step + 1]
+        accept = tr.accept[:step] if tr.accept is not None else None
+        s = judge(states, energy_rows, accept, run.config, toy)
+        name = f"{'AB'[i]}: {ch.kind}"
+        rows.append({"sampler": name, "acceptance": "—" if s.acceptance is None else f"{s.acceptance:.2f}",
+                     "ESS x": round(s.ess["x"]), "ESS y": round(s.ess["y"]), "ESS E": round(s.ess["energy"]),
+                     "R-hat (max)": round(s.max_rhat, 3), "gradients": s.grad_evals,
+                     "ESS / gradient": f"{s.ess_per_grad:.2e}", "MMD²": f"{s.distance['MMD²']:.4f}",
+                     "binned KL": f"{s.distance['binned KL']:.3f}", "draws read": f"{s.n_draws} × {s.n_chains}"})
+        curves[f"{name}, energy"] = autocorrelation(energy_rows[len(energy_rows) // 2:], max_lag=40)
+        curves[f"{name}, x"] = autocorrelation(states[len(states) // 2:, :, 0], max_lag=40)
+        pooled = states[len(states) // 2:].reshape(-1, 2)
+        now[name] = pooled[np.linspace(0, len(pooled) - 1, min(len(pooled), 20000)).astype(int)]
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption("Read from the second half of the steps so far (and never the annealing ladder). ESS: effective "
+               "draws of x, y and the energy (ArviZ, rank-normalised bulk ESS). R-hat above about 1.01 says chains "
+               "disagree, e.g. each stuck in its own mode. MMD² and binned KL (20 × 20 bins) measure the pooled "
+               "draws' distance to the exact density; both are near 0 only for exact draws.")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(lab_figures.marginals_figure(pictures[0][0], now), width="stretch", key=f"{P}_marginals")
+    c1.caption(f"The draws of the second half (up to step {step}) against the exact marginals of A's target "
+               f"(T = {a.temperature:g}).")
+    c2.plotly_chart(lab_figures.autocorrelation_figure(curves), width="stretch", key=f"{P}_acf")
+    c2.caption("Autocorrelation of each chain's energy and x over the second half, averaged over chains.")
+    return now
+
+
+now = diagnostics()
+if state.playing:
+    st.stop()
+step = rec.step_at(min(state.position, len(rec) - 1))
+paths = {f"B: {b.kind}" if i else f"A: {a.kind}": state.runs[i].paths[step - 1][:, :25]
+         for i, ch in enumerate(choices) if ch.kind == "HMC" and step > 0 and len(state.runs[i].paths) >= step}
+density = lab_figures.density_figure(pictures[0][0], {f"A: {a.kind}": state.runs[0].frames[step],
+                                                      f"B: {b.kind}": state.runs[1].frames[step]}, paths,
+                                     title=f"Step {step}: the particles over the exact density (zoom, hover)")
+st.plotly_chart(density, width="stretch", key=f"{P}_density")
+
+
+def gif_frames() -> np.ndarray:
+    picks = range(0, len(rec), max(1, len(rec) // 150))
+    return np.stack([lab_figures.side_by_side_frames(side_frame(0, rec.step_at(i)), side_frame(1, rec.step_at(i)))
+                     for i in picks])
+
+
+def arrays() -> dict:
+    out = {}
+    for side, run in zip("ab", state.runs, strict=True):
+        out.update({f"{side}_{k}": v for k, v in trajectory_arrays(run.trajectory()).items()})
+    return out
+
+
+export_panel(f"sampler-lab-{energy}-{a.kind}-vs-{b.kind}-seed{spec.seed}", frames=gif_frames, trajectory=arrays,
+             config={"energy": energy, "components": components, "particles": spec.n_particles,
+                     "steps": spec.n_steps, "start": start, "seed": spec.seed, "a": a.to_dict(), "b": b.to_dict()},
+             figures={"density": lambda: density}, fps=10, key=f"{P}_export")
