@@ -7,10 +7,12 @@ The page scripts live in ``views/``, not ``pages/``: Streamlit still treats a fo
 
 import streamlit as st
 
+from ebmviz.app import links
 from ebmviz.app.pages import navigation
-from ebmviz.app.widgets import sidebar
+from ebmviz.app.widgets import shared_fields, sidebar
 
 st.set_page_config(page_title="ebmviz", page_icon=":material/bolt:", layout="wide")
 page = navigation()
+links.restore(shared_fields())  # a link's seed and device, before the sidebar draws them
 sidebar()
 page.run()

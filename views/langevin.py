@@ -5,11 +5,21 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from ebmviz import figures
-from ebmviz.app import cache
+from ebmviz import diagnostics, figures, lab_figures
+from ebmviz.app import cache, links
 from ebmviz.app.live import LiveState, RunSpec, digest
 from ebmviz.app.player import FrameView, Live, Player
-from ebmviz.app.widgets import is_energy, model_picker, sampler_form, shared, temperature_equation, update_equation
+from ebmviz.app.widgets import (
+    checkpoint_names,
+    is_energy,
+    model_picker,
+    sampler_fields,
+    sampler_form,
+    share,
+    shared,
+    temperature_equation,
+    update_equation,
+)
 from ebmviz.images import ImageError, image_from_bytes
 from ebmviz.metrics import saturation
 from ebmviz.sampling import LangevinConfig, LiveRun
@@ -17,6 +27,12 @@ from ebmviz.starts import START_KINDS
 
 P = "langevin"
 state = LiveState(P)
+SPEEDS = [1, 2, 4, 8, 16, 32, 64]
+fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(is_energy)),
+          links.choice(f"{P}_start", "start", list(START_KINDS)), links.integer(f"{P}_n", "chains", 1, 64),
+          links.number(f"{P}_data_noise", "data_noise", 0.05, 1.0), *sampler_fields(P),
+          links.choice(f"{P}_speed", "speed", SPEEDS)]
+links.restore(fields)
 st.title("Langevin chains")
 seed, device = shared().seed, shared().device
 name, model = model_picker("Energy model", f"{P}_ckpt", is_energy, default="shortrun-mnist")
@@ -30,6 +46,8 @@ with settings:
     st.subheader("Start")
     starts = [k for k in START_KINDS if (k != "replay" or hasattr(model, "replay_samples"))
               and (k != "generator" or hasattr(model, "generate"))]
+    if st.session_state.get(f"{P}_start") not in starts:  # e.g. a link's "replay" on a model without a buffer
+        st.session_state.pop(f"{P}_start", None)
     start = st.radio("Initialise chains from", starts, format_func=START_KINDS.get, key=f"{P}_start")
     n_chains = st.slider("Chains", 1, 64, 16, key=f"{P}_n")
     data_noise = 0.3
@@ -51,7 +69,7 @@ with settings:
     cfg, warnings = sampler_form(defaults, P)
     for w in warnings:
         st.warning(w)
-    speed = st.select_slider("Steps per animation frame", [1, 2, 4, 8, 16, 32, 64],
+    speed = st.select_slider("Steps per animation frame", SPEEDS,
                              value=min(64, max(1, cfg.record_every)), key=f"{P}_speed")
 
 spec = RunSpec(name, device, cfg, start, n_chains, seed, upload[1] if upload else None, data_noise)
@@ -68,6 +86,7 @@ if state.spec != spec:
         state.reset(spec, new_run())
     except ValueError as exc:
         state.clear()
+        share(fields)
         with view:
             st.info(str(exc))
         st.stop()
@@ -101,10 +120,12 @@ def restart() -> Live:
 
 with view:
     player = Player(state, Live(state.run, speed))
+    player.seek(links.requested_frame(-(-cfg.n_steps // cfg.record_every)))  # the last frame index
+    share(fields, {links.FRAME: str(state.position)})
     player.controls(on_reset=restart)
     st.latex(update_equation(cfg))
     st.latex(temperature_equation(cfg))
-    pred = player.show(draw_frame)
+    pred = player.show(draw_frame, on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
 
     # The traces redraw every 2 s while playing: drawing plotly is the slow part of a frame.
     @st.fragment(run_every=2.0 if state.playing else None)
@@ -154,6 +175,25 @@ with right:
     _, _, source = cache.load_data("mnist", "test")
     st.caption(f"PCA of {len(data_labels):,} held-out digits ({source}), coloured by label; lines are "
                "the chains' recorded paths, × their current state. Click a × to select that chain.")
+
+st.header("Chain diagnostics")
+kept = traj.energy[len(traj.energy) // 2:]  # (t/2, B): the second half of the energy traces
+acc = diagnostics.acceptance(traj.accept, len(traj.energy) // 2)
+ess, rhat = diagnostics.ess(kept), diagnostics.rhat(kept)
+evals = max(1, (kept.shape[0] - 1) * kept.shape[1])
+m = st.columns(4)
+m[0].metric("ESS of the energy", "—" if not np.isfinite(ess) else f"{ess:.0f}",
+            help=f"Effective independent draws among the {kept.shape[0]} × {kept.shape[1]} energies of the second half "
+                 "(ArviZ bulk ESS)")
+m[1].metric("R-hat of the energy", "—" if not np.isfinite(rhat) else f"{rhat:.3f}",
+            help="Split R-hat across chains: above about 1.01 the chains have not settled to one distribution")
+m[2].metric("ESS per gradient", "—" if not np.isfinite(ess) else f"{ess / evals:.2e}")
+m[3].metric("Acceptance", "—" if acc is None else f"{acc:.2f}", help="MALA only")
+st.plotly_chart(lab_figures.autocorrelation_figure({"energy": diagnostics.autocorrelation(kept, max_lag=40)}),
+                width="stretch", key=f"{P}_acf")
+st.caption("Read from the second half of the steps so far. A short-run image EBM is not meant to reach a stationary "
+           "distribution: a large R-hat and a slowly decaying autocorrelation say the chains are still travelling. "
+           "The sampler lab shows the same numbers on 2-D energies with known answers.")
 
 st.header("Short run vs long run")
 st.markdown("Same start and seed, the page's sampler run for K steps and for m·K steps. Training only "

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from ebmviz import lab_figures
+from ebmviz.app import links
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.lab import (
     MAX_PARTICLES,
@@ -12,12 +13,14 @@ from ebmviz.app.lab import (
     LabState,
     PairRecording,
     components_editor,
+    components_field,
     equation,
     grid_and_background,
     sampler_form,
+    sampler_link_fields,
 )
 from ebmviz.app.player import FrameView, Player
-from ebmviz.app.widgets import shared
+from ebmviz.app.widgets import share, shared
 from ebmviz.diagnostics import autocorrelation
 from ebmviz.export import trajectory_arrays
 from ebmviz.lab import judge, target_temperature
@@ -25,12 +28,19 @@ from ebmviz.toy2d import LAB_ENERGIES, custom
 
 P = "lab"
 state = LabState(P)
+names = [*LAB_ENERGIES, "custom"]
+STRIDES = [1, 2, 4, 8, 16]
+fields = [links.choice(f"{P}_energy", "energy", names), links.integer(f"{P}_n", "particles", 10, MAX_PARTICLES),
+          links.integer(f"{P}_steps", "steps", 10, MAX_STEPS),
+          links.choice(f"{P}_start", "start", ["uniform", "point"]),
+          links.choice(f"{P}_stride", "per_frame", STRIDES), components_field(P),
+          *sampler_link_fields(P, "a"), *sampler_link_fields(P, "b")]
+links.restore(fields)
 st.title("Sampler lab")
 st.markdown("Two samplers, the same energy, the same start and seed. The densities here are 2-D, so the exact answer "
             "is known: the heat map is exp(−E/T) normalised on a grid, and every number below compares the "
             "particles with it. Press **Play**: the unadjusted sampler (ULA) settles into blobs wider than the exact "
             "ones, its bias; MALA's accept/reject removes it, at the price of rejected moves (red dots).")
-names = [*LAB_ENERGIES, "custom"]
 top = st.columns([1.4, 1, 1, 1, 1.2])
 energy = top[0].selectbox("Energy", names, index=names.index("mix8"), key=f"{P}_energy",
                           format_func=lambda n: LAB_ENERGIES[n].title if n in LAB_ENERGIES else "Your mixture")
@@ -38,7 +48,7 @@ n_particles = top[1].number_input("Particles", 10, MAX_PARTICLES, 500, step=50, 
 n_steps = top[2].number_input("Steps", 10, MAX_STEPS, 300, step=50, key=f"{P}_steps")
 start = top[3].selectbox("Start", ["uniform", "point"], key=f"{P}_start",
                          format_func={"uniform": "spread over the box", "point": "all at one point"}.get)
-stride = top[4].select_slider("Steps per frame", [1, 2, 4, 8, 16], 4, key=f"{P}_stride")
+stride = top[4].select_slider("Steps per frame", STRIDES, 4, key=f"{P}_stride")
 components = ()
 if energy == "custom":
     with st.expander("Your mixture: one row per Gaussian component (x, y, std, weight)", expanded=True):
@@ -56,12 +66,16 @@ a, b = choices
 spec = LabSpec(energy, components, int(n_particles), int(n_steps), start, shared().seed, a, b)
 problems = spec.problems()
 if problems:
+    share(fields)
     for p in problems:
         st.error(p)
     st.stop()
 if state.spec != spec:
     state.reset(spec)
 rec = PairRecording(state.runs, stride)
+player = Player(state, rec)
+player.seek(links.requested_frame(-(-spec.n_steps // stride)))
+share(fields, {links.FRAME: str(state.position)})
 pictures = [grid_and_background(energy, components, target_temperature(ch.config(1))) for ch in (a, b)]
 
 
@@ -106,12 +120,16 @@ def restart() -> PairRecording:
     return PairRecording(state.runs, stride)
 
 
-player = Player(state, rec)
 player.controls(on_reset=restart)
 eq = st.columns(2)
 for col, ch, side in zip(eq, (a, b), "AB", strict=True):
     col.latex(rf"\text{{{side}:}}\ " + equation(ch))
-player.show(draw, scrub_label="Frame", frame_seconds=0.07)
+player.show(draw, scrub_label="Frame", frame_seconds=0.07, on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
+
+
+def fmt(v: float | None, spec: str) -> str:
+    """A table entry: "—" where a diagnostic is not defined yet (too few draws, an unadjusted sampler)."""
+    return "—" if v is None or not np.isfinite(v) else format(v, spec)
 
 
 @st.fragment(run_every=2.0 if state.playing else None)
@@ -128,11 +146,11 @@ def diagnostics():
         accept = tr.accept[:step] if tr.accept is not None else None
         s = judge(states, energy_rows, accept, run.config, toy)
         name = f"{'AB'[i]}: {ch.kind}"
-        rows.append({"sampler": name, "acceptance": "—" if s.acceptance is None else f"{s.acceptance:.2f}",
-                     "ESS x": round(s.ess["x"]), "ESS y": round(s.ess["y"]), "ESS E": round(s.ess["energy"]),
-                     "R-hat (max)": round(s.max_rhat, 3), "gradients": s.grad_evals,
-                     "ESS / gradient": f"{s.ess_per_grad:.2e}", "MMD²": f"{s.distance['MMD²']:.4f}",
-                     "binned KL": f"{s.distance['binned KL']:.3f}", "draws read": f"{s.n_draws} × {s.n_chains}"})
+        rows.append({"sampler": name, "acceptance": fmt(s.acceptance, ".2f"), "ESS x": fmt(s.ess["x"], ".0f"),
+                     "ESS y": fmt(s.ess["y"], ".0f"), "ESS E": fmt(s.ess["energy"], ".0f"),
+                     "R-hat (max)": fmt(s.max_rhat, ".3f"), "gradients": s.grad_evals,
+                     "ESS / gradient": fmt(s.ess_per_grad, ".2e"), "MMD²": fmt(s.distance["MMD²"], ".4f"),
+                     "binned KL": fmt(s.distance["binned KL"], ".3f"), "draws read": f"{s.n_draws} × {s.n_chains}"})
         curves[f"{name}, energy"] = autocorrelation(energy_rows[len(energy_rows) // 2:], max_lag=40)
         curves[f"{name}, x"] = autocorrelation(states[len(states) // 2:, :, 0], max_lag=40)
         pooled = states[len(states) // 2:].reshape(-1, 2)

@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from ebmviz import lab_figures
+from ebmviz.app import links
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
 from ebmviz.lab import KINDS, SamplerChoice
@@ -124,11 +125,49 @@ def sampler_form(side: str, toy: Toy, prefix: str, default_kind: str) -> Sampler
                          t_start=float(t_start))
 
 
+def sampler_link_fields(prefix: str, side: str) -> list[links.Field]:
+    """The linked widgets of ``sampler_form(side, …, prefix)``."""
+    k = lambda name: f"{prefix}_{side}_{name}"  # noqa: E731
+    return [links.choice(k("kind"), f"{side}_sampler", KINDS), links.number(k("step"), f"{side}_step", 1e-6, 100.0),
+            links.number(k("temp"), f"{side}_T", 0.05, 20.0),
+            links.integer(k("leapfrog"), f"{side}_L", 1, MAX_LEAPFROG),
+            links.number(k("t_start"), f"{side}_T0", 0.05, 100.0)]
+
+
+MAX_COMPONENTS = 12
+
+
+def parse_components(text: str) -> tuple[tuple[float, float, float, float], ...]:
+    """A link's mixture, "x,y,std,weight;…" -> rows; raises ValueError naming what is wrong."""
+    rows = []
+    for part in text.split(";")[: MAX_COMPONENTS + 1]:
+        try:
+            vals = tuple(float(v) for v in part.split(","))
+        except ValueError:
+            raise ValueError("each component is four numbers x,y,std,weight") from None
+        if len(vals) != 4 or not all(np.isfinite(vals)) or not (0.05 <= vals[2] <= 5 and 0 <= vals[3] <= 100) \
+                or max(abs(vals[0]), abs(vals[1])) > 20:
+            raise ValueError("each component is x,y in [−20, 20], std in [0.05, 5], weight in [0, 100]")
+        rows.append(vals)
+    if len(rows) > MAX_COMPONENTS or sum(r[3] for r in rows) <= 0:
+        raise ValueError(f"1 … {MAX_COMPONENTS} components with some positive weight")
+    return tuple(rows)
+
+
+def components_field(prefix: str) -> links.Field:
+    return links.Field(f"{prefix}_mix", "mix", parse_components,
+                       lambda rows: ";".join(",".join(f"{v:g}" for v in r) for r in rows))
+
+
 def components_editor(prefix: str) -> tuple[tuple[float, float, float, float], ...]:
     """The custom mixture's components, one row each (x, y, std, weight); rows with bad values are dropped
-    with a message, and at least one valid row is kept."""
+    with a message, and at least one valid row is kept. Starts from a link's mixture when there is one."""
+    if links.from_link(f"{prefix}_mix"):
+        st.session_state[f"{prefix}_mix_start"] = st.session_state[f"{prefix}_mix"]
+        st.session_state.pop(f"{prefix}_components", None)  # the editor starts again from the link's rows
+    initial = st.session_state.get(f"{prefix}_mix_start", DEFAULT_COMPONENTS)
     rows = st.data_editor(
-        [dict(zip(("x", "y", "std", "weight"), c, strict=True)) for c in DEFAULT_COMPONENTS],
+        [dict(zip(("x", "y", "std", "weight"), c, strict=True)) for c in initial],
         num_rows="dynamic", key=f"{prefix}_components", width="stretch",
         column_config={"x": st.column_config.NumberColumn(min_value=-20.0, max_value=20.0),
                        "y": st.column_config.NumberColumn(min_value=-20.0, max_value=20.0),
@@ -145,8 +184,9 @@ def components_editor(prefix: str) -> tuple[tuple[float, float, float, float], .
         st.warning(f"{dropped} row(s) left out: each component needs x, y, a std > 0 and a weight ≥ 0.")
     if not good or sum(c[3] for c in good) <= 0:
         st.warning("The mixture needs at least one component with a positive weight; using the example.")
-        return DEFAULT_COMPONENTS
-    return tuple(good[:12])
+        good = list(DEFAULT_COMPONENTS)
+    st.session_state[f"{prefix}_mix"] = tuple(good[:MAX_COMPONENTS])
+    return st.session_state[f"{prefix}_mix"]
 
 
 def equation(choice: SamplerChoice) -> str:

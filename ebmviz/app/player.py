@@ -108,6 +108,14 @@ class Player:
                 self.recording = on_reset()
             s.rewind()
 
+    def seek(self, index: int | None) -> None:
+        """Show frame ``index`` paused, recording up to it first (a link's frame); None does nothing."""
+        if index is None:
+            return
+        while index >= len(self.recording) and not self.recording.done:
+            self.recording.advance()
+        self.state.position, self.state.playing = min(index, len(self.recording) - 1), False
+
     def _next(self, index: int, max_seconds: float | None = None) -> int:
         """The frame after ``index``, recording more when ``index`` is the last one so far (Step records a
         whole ``advance``; playback stops recording after ``max_seconds`` to draw in time)."""
@@ -118,8 +126,9 @@ class Player:
         return len(self.recording) - 1
 
     def show(self, draw: Callable[[int, FrameView], Any], scrub_label: str = "Recorded frame",
-             frame_seconds: float = 0.12) -> Any:
-        """The frame area: a scrubber while paused, frames drawn live while playing; returns ``draw``'s last value."""
+             frame_seconds: float = 0.12, on_pause: Callable[[int], None] | None = None) -> Any:
+        """The frame area: a scrubber while paused, frames drawn live while playing; returns ``draw``'s last value.
+        ``on_pause(index)`` runs whenever a paused frame is shown (a page writes it into its link)."""
         s, rec = self.state, self.recording
 
         @st.fragment(run_every=0.1 if s.playing else None)
@@ -131,6 +140,8 @@ class Player:
                 index = st.slider(scrub_label, 0, len(rec) - 1, index, key=s.key(f"scrub_{len(rec)}_{index}"),
                                   help="Scrub through the recorded frames; Play continues from here")
                 s.position = index
+            if not s.playing and on_pause is not None:
+                on_pause(index)
             view = FrameView(st.empty(), st.empty(), st.empty(), s.playing)
             start = time.monotonic()
             # the frame on show has been up since it was first drawn, before this rerun: pace from then

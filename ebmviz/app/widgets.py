@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from ebmviz import checkpoints
+from ebmviz.app import links
 from ebmviz.app.cache import load_model
 from ebmviz.device import available
 from ebmviz.models import KINDS, Model
@@ -33,6 +34,21 @@ def sidebar() -> None:
         st.selectbox("Device", available(), key=DEVICE,
                      help="Where every page runs its models: cpu always works; cuda/mps appear when this machine "
                           "has them")
+
+
+def shared_fields() -> list[links.Field]:
+    """The sidebar's linked widgets: the seed and the device (a device this machine lacks is refused)."""
+    return [links.integer(SEED, "seed", 0, 2**31 - 1), links.choice(DEVICE, "device", available())]
+
+
+def share(fields: list[links.Field], extra: dict[str, str] | None = None) -> None:
+    """Write the sidebar's and the page's settings (and ``extra``) to the URL: call after the page's widgets."""
+    links.publish([*shared_fields(), *fields], extra)
+
+
+def checkpoint_names(accept: Callable[[type[Model]], bool]) -> list[str]:
+    """Names of the readable checkpoints whose class ``accept``s: what a page's picker offers (and a link may name)."""
+    return [i.name for i in checkpoints.list_checkpoints() if i.error is None and accept(KINDS[i.kind])]
 
 
 def shared() -> Shared:
@@ -92,7 +108,7 @@ def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig,
              "noise_std": float(defaults.noise_std), "clip_on": defaults.grad_clip is not None,
              "grad_clip": float(defaults.grad_clip or 0.03), "clamp": defaults.clamp is not None}
     for name in SAMPLER_WIDGETS:
-        if changed or k(name) not in st.session_state:
+        if (changed and not links.from_link(k(name))) or k(name) not in st.session_state:
             st.session_state[k(name)] = start[name]
     st.session_state[k("sampler_defaults")] = defaults
     method = st.radio("Sampler", ["ULA", "MALA"], horizontal=True, key=k("method"),
@@ -122,6 +138,15 @@ def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig,
     if cfg.clamp is None:
         warnings.append("Without clamping, pixels can leave [−1, 1]; images are shown clipped.")
     return cfg, warnings
+
+
+def sampler_fields(prefix: str) -> list[links.Field]:
+    """The linked widgets of ``sampler_form(…, prefix)``, with the form's own ranges."""
+    k = lambda name: f"{prefix}_{name}"  # noqa: E731
+    return [links.choice(k("method"), "sampler", ["ULA", "MALA"]), links.integer(k("n_steps"), "steps", 1, 20000),
+            links.integer(k("record_every"), "record", 1, 1000), links.number(k("step_size"), "step", 1e-8, 1e6),
+            links.number(k("noise_std"), "noise", 0.0, 100.0), links.flag(k("clip_on"), "clip_on"),
+            links.number(k("grad_clip"), "clip", 1e-6, 1e6), links.flag(k("clamp"), "clamp")]
 
 
 def update_equation(cfg: LangevinConfig) -> str:
