@@ -5,10 +5,13 @@ import streamlit as st
 
 from ebmviz import figures
 from ebmviz.app import cascade as cc
+from ebmviz.app import links
+from ebmviz.app.export_panel import export_panel
 from ebmviz.app.player import FrameView, Player, PlayerState, Recorded
 from ebmviz.app.state import Slot
-from ebmviz.app.widgets import model_picker, of_kind, shared
+from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, share, shared
 from ebmviz.corruption import MASKS
+from ebmviz.export import trajectory_arrays
 from ebmviz.images import to_u8
 from ebmviz.models.coarse_to_fine import SIDES, CascadeConfig
 from ebmviz.sampling import LangevinConfig
@@ -20,6 +23,17 @@ class CascadeState(PlayerState):
 
 P = "cf"
 state = CascadeState(P)
+VIEW_NAMES = ["Cascade", "Fade (β)", "Growth", "Same budget", "Restoration"]
+fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(of_kind("coarse_to_fine"))),
+          links.choice(f"{P}_view", "view", VIEW_NAMES), links.integer(f"{P}_n", "chains", 1, 64),
+          *[links.integer(f"{P}_k{i}", f"k{i}", 0, 500) for i in range(3)], links.number(f"{P}_hand", "handoff", 0, 1),
+          links.number(f"{P}_beta", "beta", 0, 1),
+          links.choice(f"{P}_sr", "shortrun", checkpoint_names(of_kind("shortrun"))),
+          links.integer(f"{P}_budget_n", "budget_chains", 16, 256), links.choice(f"{P}_digit", "digit", range(10)),
+          links.number(f"{P}_noise", "noise", 0.1, 1.0), links.choice(f"{P}_mask", "mask", ["pixels", "block"]),
+          links.integer(f"{P}_rsteps", "restore_steps", 1, 1000)]
+links.restore(fields)
+frame = {}  # the Cascade view's frame on show, for the link
 st.title("Coarse-to-fine EBM")
 st.markdown(
     "The CF-EBM (Zhao, Xie & Li, ICLR 2021) learns energies $E_0, E_1, E_2$ of 7×7, 14×14 and 28×28 "
@@ -59,9 +73,17 @@ def cascade_view() -> None:
             out.below.plotly_chart(figures.cascade_energy_figure(energies, (f.stage, f.step)), key=f"{P}_energy")
 
     player = Player(state, Recorded(len(frames)))
+    player.seek(links.requested_frame(len(frames) - 1))
+    frame[links.FRAME] = str(state.position)
     player.controls()
-    player.show(draw, scrub_label="Timeline")
+    player.show(draw, scrub_label="Timeline", on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
     st.caption(f"{n} chains sampled in {seconds:.2f} s. Coarse stages are shown enlarged by pixel repetition.")
+    export_panel(f"coarse-to-fine-{name}-seed{seed}", frames=lambda: np.stack([figures.tile(f.images, ncol=8, scale=2)
+                                                                               for f in frames]),
+                 trajectory=lambda: {f"stage{i}_{k}": v for i, t in enumerate(cascade.trajectories)
+                                     for k, v in trajectory_arrays(t).items()},
+                 config=cfg, figures={"energy per stage": lambda: figures.cascade_energy_figure(energies)},
+                 key=f"{P}_export")
 
 
 def fade_view() -> None:
@@ -133,7 +155,7 @@ def restoration_view() -> None:
         "denoising (all pixels)": r.denoise.error, "inpainting (hidden pixels)": r.inpaint.error}), key=f"{P}_err")
 
 
-VIEWS = {"Cascade": cascade_view, "Fade (β)": fade_view, "Growth": growth_view, "Same budget": budget_view,
-         "Restoration": restoration_view}
-view = st.segmented_control("View", list(VIEWS), default="Cascade", key=f"{P}_view") or "Cascade"
+VIEWS = dict(zip(VIEW_NAMES, (cascade_view, fade_view, growth_view, budget_view, restoration_view), strict=True))
+view = st.segmented_control("View", VIEW_NAMES, default="Cascade", key=f"{P}_view") or "Cascade"
 VIEWS[view]()
+share(fields, frame)

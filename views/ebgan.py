@@ -6,12 +6,28 @@ import streamlit as st
 
 from ebmviz import checkpoints, figures
 from ebmviz.app import ebgan as ec
-from ebmviz.app.widgets import model_picker, of_kind, sampler_form, shared, update_equation
+from ebmviz.app import links
+from ebmviz.app.widgets import (
+    checkpoint_names,
+    model_picker,
+    of_kind,
+    sampler_fields,
+    sampler_form,
+    share,
+    shared,
+    update_equation,
+)
 from ebmviz.images import to_u8
 from ebmviz.metrics import CONFIDENT
 from ebmviz.sampling import LangevinConfig
 
 P = "ebgan"
+VIEW_NAMES = ["Samples", "What D learned", "With vs without PT", "Langevin on D", "Training"]
+fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(of_kind("ebgan"))),
+          links.choice(f"{P}_view", "view", VIEW_NAMES), links.integer(f"{P}_n", "samples", 8, 64),
+          links.integer(f"{P}_rn", "per_row", 4, 16), links.integer(f"{P}_lv_n", "chains", 4, 32),
+          *sampler_fields(f"{P}_lv")]
+links.restore(fields)
 st.title("EBGAN")
 st.markdown(
     "Zhao, Mathieu & LeCun (ICLR 2017) make the GAN's discriminator an **autoencoder** whose reconstruction "
@@ -173,7 +189,7 @@ def training_view() -> None:
                "(in a run without PT it is logged, not trained on).")
 
 
-VIEWS = {"Samples": samples_view, "What D learned": energy_view, "With vs without PT": pt_view,
-         "Langevin on D": langevin_view, "Training": training_view}
-view = st.segmented_control("View", list(VIEWS), default="Samples", key=f"{P}_view") or "Samples"
+VIEWS = dict(zip(VIEW_NAMES, (samples_view, energy_view, pt_view, langevin_view, training_view), strict=True))
+view = st.segmented_control("View", VIEW_NAMES, default="Samples", key=f"{P}_view") or "Samples"
 VIEWS[view]()
+share(fields)

@@ -11,8 +11,10 @@ import streamlit as st
 from ebmviz import checkpoints, figures
 from ebmviz import landscape_figures as lf
 from ebmviz.app import landscape as lc
+from ebmviz.app import links
 from ebmviz.app.cache import evaluate_frames, load_data
 from ebmviz.app.landscape_widgets import (
+    SEL,
     P,
     describe,
     minimum_caption,
@@ -22,7 +24,7 @@ from ebmviz.app.landscape_widgets import (
     selected,
     threshold_slider,
 )
-from ebmviz.app.widgets import is_energy, model_picker, shared
+from ebmviz.app.widgets import is_energy, model_picker, share, shared
 from ebmviz.images import ImageError, image_from_bytes, to_u8
 from ebmviz.landscape import LandscapeConfig, LandscapeError, space_config
 from ebmviz.landscape.digits import DigitMapSpec
@@ -47,6 +49,12 @@ st.caption(
 seed, device = shared().seed, shared().device
 
 maps = lc.available_maps()
+VIEW_NAMES = ["Disconnectivity graph", "UMAP", "Your digit", "Map now", "Compare two maps"]
+fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.choice(f"{P}_map_chosen", "map", list(maps)),
+          links.integer(SEL[0], "a", 0, 100_000), links.integer(SEL[1], "b", 0, 100_000),
+          links.choice(f"{P}_colour", "colour", ["digit", "basin", "energy"]),
+          links.integer(f"{P}_idx", "digit", 0, len(load_data("mnist", "test")[0]) - 1)]
+links.restore(fields)
 if not maps:
     st.info("No stored maps yet. Make one under “Map now”, or run `python -m training landscape-map ebgan-mnist`.")
 
@@ -318,7 +326,7 @@ def compare_view() -> None:
 
 
 VIEWS = {"Disconnectivity graph": graph_view, "UMAP": layout_view, "Your digit": digit_view}
-view_name = st.segmented_control("View", [*VIEWS, "Map now", "Compare two maps"], default="Disconnectivity graph",
+view_name = st.segmented_control("View", VIEW_NAMES, default="Disconnectivity graph",
                                  key=f"{P}_view") or "Disconnectivity graph"
 if view_name == "Map now":
     map_now_view()
@@ -328,3 +336,4 @@ else:
     chosen = pick_map(maps, "Map", f"{P}_map")
     if chosen is not None:
         VIEWS[view_name](chosen)
+share(fields)

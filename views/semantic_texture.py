@@ -6,10 +6,13 @@ import streamlit as st
 
 from ebmviz import figures
 from ebmviz.app import denoising as dn
+from ebmviz.app import links
 from ebmviz.app.cache import evaluate_frames
+from ebmviz.app.export_panel import export_panel
 from ebmviz.app.player import FrameView, Player, PlayerState, Recorded
 from ebmviz.app.state import Slot
-from ebmviz.app.widgets import model_picker, of_kind, shared
+from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, share, shared
+from ebmviz.export import trajectory_arrays
 from ebmviz.images import to_u8
 from ebmviz.metrics import CONFIDENT
 from ebmviz.models.denoising import TwoStageConfig
@@ -21,6 +24,14 @@ class TwoStageState(PlayerState):
 
 P = "st"
 state = TwoStageState(P)
+VIEWS = ("Two-stage sampling", "Denoising", "Latent space", "Out of distribution", "Training")
+fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(of_kind("denoising"))),
+          links.choice(f"{P}_view", "view", VIEWS), links.integer(f"{P}_dn_n", "digits", 1, 8),
+          links.choice(f"{P}_lat_sigma", "encode_sigma", [0.01, 0.05, 0.1, 0.2, 0.5, 1.0]),
+          links.choice(f"{P}_ood_sigma", "score_sigma", [0.01, 0.02, 0.05, 0.1, 0.2]),
+          links.choice(f"{P}_ood_m", "per_group", [200, 500, 1000])]
+links.restore(fields)
+frame = {}  # the sampling view's frame on show, for the link
 st.title("Semantic vs texture")
 st.markdown(
     "The Denoising-EBM (Zeng 2023) builds an image energy from a **denoising autoencoder** "
@@ -33,6 +44,12 @@ st.latex(r"U_c(x,\sigma) = \frac{\|x - r_\varphi(\tilde x,\sigma)\|^2}{2\sigma^2
 seed, device = shared().seed, shared().device
 name, model = model_picker("Denoising-EBM checkpoint", f"{P}_ckpt", of_kind("denoising"))
 shipped = model.draw_config()
+_k = lambda field: f"{P}_{name}_{field}"  # noqa: E731  (setting keys carry the model: another model, fresh defaults)
+fields += [links.integer(_k("n"), "chains", 4, 64), links.number(_k("sigma"), "sigma", 0.0, 10.0),
+           links.number(_k("sigma_end"), "sigma_end", 0.0, 10.0), links.integer(_k("record"), "record", 1, 100),
+           links.integer(_k("k"), "K", 0, 500), links.number(_k("eta1"), "eta1", 0.0, 1e6),
+           links.integer(_k("t"), "T", 0, 1000), links.number(_k("eps2"), "eps2", 0.0, 1e6)]
+links.restore(fields[-8:])
 lo, hi = model.sigma_range
 _tc = model.meta.get("train_config", {})
 with st.expander("Where this port fills the paper's gaps", expanded=False):
@@ -54,7 +71,7 @@ with st.expander("Where this port fills the paper's gaps", expanded=False):
 
 def settings() -> tuple[TwoStageConfig, int]:
     """The two-stage settings (defaults: the checkpoint's), validated lazily by the sampler."""
-    k = lambda field: f"{P}_{name}_{field}"  # noqa: E731  (keys carry the model: another model, fresh defaults)
+    k = _k
     with st.expander("Two-stage settings", expanded=False):
         c = st.columns(4)
         n = c[0].slider("Chains", 4, 64, 16, 4, key=k("n"))
@@ -129,8 +146,20 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> None:
                                                                    (f.stage, f.step)), key=f"{P}_energy")
 
     player = Player(state, Recorded(len(frames)))
+    player.seek(links.requested_frame(len(frames) - 1))
+    frame[links.FRAME] = str(state.position)
     player.controls()
-    player.show(draw, scrub_label="Timeline")
+    player.show(draw, scrub_label="Timeline", on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
+    export_panel(f"semantic-texture-{name}-seed{seed}",
+                 frames=lambda: np.stack([figures.side_by_side(figures.tile(f.two_stage_u8, ncol=ncol, scale=2),
+                                                               figures.tile(f.texture_only_u8, ncol=ncol, scale=2))
+                                          for f in frames]),
+                 trajectory=lambda: {f"{part}_{k}": v for part, t in (("semantic", sem), ("texture", tex),
+                                                                      ("texture_only", only))
+                                     for k, v in trajectory_arrays(t).items()},
+                 config=cfg, figures={"energies": lambda: figures.two_stage_energy_figure(sem.energy, tex.energy,
+                                                                                          only.energy)},
+                 key=f"{P}_export")
     diverged = sem.n_diverged + tex.n_diverged + only.n_diverged
     if diverged:
         st.warning(f"{diverged} chains met a non-finite value and stopped there (shown as they were); a smaller "
@@ -225,7 +254,6 @@ def training_view() -> None:
                  f"T = {tc.get('t_steps', '?')}), which the maximum-likelihood updates push apart.")
 
 
-VIEWS = ("Two-stage sampling", "Denoising", "Latent space", "Out of distribution", "Training")
 view = st.segmented_control("View", VIEWS, default=VIEWS[0], key=f"{P}_view") or VIEWS[0]
 if view in ("Two-stage sampling", "Latent space"):
     config, chains = settings()
@@ -236,3 +264,4 @@ elif view == "Out of distribution":
     ood_view()
 else:
     training_view()
+share(fields, frame)

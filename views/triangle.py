@@ -4,14 +4,25 @@ import numpy as np
 import streamlit as st
 
 from ebmviz import figures
-from ebmviz.app import cache
+from ebmviz.app import cache, links
 from ebmviz.app import triangle as tc
-from ebmviz.app.widgets import model_picker, of_kind, shared
+from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, share, shared
 from ebmviz.corruption import OCCLUSIONS
 from ebmviz.images import to_u8
 from ebmviz.sampling import LangevinConfig
 
 P = "tri"
+VIEW_NAMES = ["Reconstruction", "Occlusion", "Refinement", "Interpolation", "The triangle"]
+DIGITS = ["any", *range(10)]
+LAST = len(cache.load_data("mnist", "test")[0]) - 1  # the last held-out digit's index
+fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(of_kind("triangle"))),
+          links.choice(f"{P}_view", "view", VIEW_NAMES), links.choice(f"{P}_rdigit", "digit", DIGITS),
+          links.choice(f"{P}_occ", "occlusion", list(OCCLUSIONS)),
+          links.choice(f"{P}_odigit", "occluded_digit", DIGITS),
+          links.integer(f"{P}_iter", "iterations", 1, 30), links.integer(f"{P}_k", "steps", 0, 300),
+          links.number(f"{P}_s", "step", 0.01, 100.0), links.integer(f"{P}_a", "a", 0, LAST),
+          links.integer(f"{P}_b", "b", 0, LAST), links.integer(f"{P}_n", "points", 3, 16)]
+links.restore(fields)
 st.title("Divergence triangle")
 st.markdown(
     "Han et al. (CVPR 2019) train three models together: a **generator** $g_\\theta(z)$, an **inference "
@@ -19,7 +30,7 @@ st.markdown(
 st.latex(r"\min_{\theta,\phi}\max_\alpha\; \mathrm{KL}(Q\|P) + \mathrm{KL}(P\|\Pi) - \mathrm{KL}(Q\|\Pi)")
 seed, device = shared().seed, shared().device
 name, model = model_picker("Triangle checkpoint", f"{P}_ckpt", of_kind("triangle"))
-digits = ["any", *range(10)]
+digits = DIGITS
 
 
 def reconstruction_view() -> None:
@@ -113,7 +124,8 @@ def triangle_view() -> None:
                   else ""))
 
 
-VIEWS = {"Reconstruction": reconstruction_view, "Occlusion": occlusion_view, "Refinement": refinement_view,
-         "Interpolation": interpolation_view, "The triangle": triangle_view}
-view = st.segmented_control("View", list(VIEWS), default="Reconstruction", key=f"{P}_view") or "Reconstruction"
+VIEWS = dict(zip(VIEW_NAMES, (reconstruction_view, occlusion_view, refinement_view, interpolation_view,
+                             triangle_view), strict=True))
+view = st.segmented_control("View", VIEW_NAMES, default="Reconstruction", key=f"{P}_view") or "Reconstruction"
 VIEWS[view]()
+share(fields)
