@@ -214,11 +214,11 @@ LAB_ENERGIES: dict[str, Toy] = {t.name: t for t in (
         (-4.6, 4.6, -4.6, 4.6), 0.1, "Eight narrow modes on a circle of radius 3, about 5 nats apart."),
     Toy("ring", "Ring", _ring(2.5, 0.3), (-3.8, 3.8, -3.8, 3.8), 0.05,
         "All the mass near a circle of radius 2.5: moving means going around."),
-    Toy("banana", "Banana", _banana, (-6.0, 6.0, -3.5, 11.0), 0.1,
+    Toy("banana", "Banana", _banana, (-5.5, 5.5, -3.5, 11.0), 0.02,
         "A Gaussian bent along a parabola: narrow across, long along the curve."),
-    Toy("double_well", "Double well", _double_well, (-2.2, 2.2, -4.5, 4.5), 0.05,
+    Toy("double_well", "Double well", _double_well, (-2.2, 2.2, -4.5, 4.5), 0.008,
         "Two wells at (±1, 0) with a 3-nat barrier between them."),
-    Toy("muller_brown", "Müller–Brown (÷20)", lambda x: muller_brown(x) / MB_SCALE, (-1.75, 1.3, -0.45, 2.2), 0.004,
+    Toy("muller_brown", "Müller–Brown (÷20)", lambda x: muller_brown(x) / MB_SCALE, (-1.75, 1.3, -0.45, 2.2), 0.0025,
         "The chemists' test surface: three minima, two saddles, steep walls."),
 )}
 

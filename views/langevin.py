@@ -7,6 +7,7 @@ import streamlit as st
 
 from ebmviz import diagnostics, figures, lab_figures
 from ebmviz.app import cache, links
+from ebmviz.app.export_panel import export_panel
 from ebmviz.app.live import LiveState, RunSpec, digest
 from ebmviz.app.player import FrameView, Live, Player
 from ebmviz.app.widgets import (
@@ -20,6 +21,7 @@ from ebmviz.app.widgets import (
     temperature_equation,
     update_equation,
 )
+from ebmviz.export import trajectory_arrays
 from ebmviz.images import ImageError, image_from_bytes
 from ebmviz.metrics import saturation
 from ebmviz.sampling import LangevinConfig, LiveRun
@@ -138,6 +140,12 @@ with view:
         return traj
 
     traj = live_traces()
+    export_panel(f"langevin-{name}-{start}-seed{seed}",
+                 frames=lambda: np.stack([figures.tile(f, ncol=8, scale=2) for f in state.run.frames]),
+                 trajectory=lambda: trajectory_arrays(state.run.trajectory()), config=cfg,
+                 figures={"traces": lambda: figures.traces_figure(traj.energy, traj.grad_norm, traj.step_norm,
+                                                                  traj.accept, n_steps=cfg.n_steps)},
+                 key=f"{P}_export")
 
 if state.playing:
     st.info("The map, the close-up and the short/long comparison appear when the run pauses or ends.")

@@ -102,6 +102,9 @@ def status(i: int, step: int) -> str:
         text += f": {100 * run.rows('accept')[:step].mean():.0f}% accepted"
     if step > 0 and ch.kind == "Annealed":
         text += f": T = {run.temperatures[step - 1]:.3g}"
+    stopped = int(((run.diverged_at >= 0) & (run.diverged_at < step)).sum())
+    if stopped:
+        text += f", {stopped} particle(s) stopped at a non-finite value (the step is too large where they were)"
     return text
 
 
