@@ -6,7 +6,9 @@ Starts `streamlit run app.py` on 127.0.0.1 and opens, in Debian's Chromium, with
 - /coarse_to_fine (``--page coarse_to_fine``): presses Play and watches the "Stage s · … step k"
   status through the whole 7 → 14 → 28 cascade;
 - /semantic_texture (``--page semantic_texture``): presses Play and watches the "Semantic stage · latent
-  step t" / "Texture stage · pixel step t" status from the first latent step to the last pixel step.
+  step t" / "Texture stage · pixel step t" status from the first latent step to the last pixel step;
+- /sampler_lab (``--page sampler_lab``): at its defaults (500 particles, ULA beside MALA on the 8-Gaussian
+  mixture, 300 steps, 4 per frame) presses Play and watches the "Step N / 300" counter until the run ends.
 A frame is a distinct status value; its time is when it first reached the page's DOM.
 """
 
@@ -96,8 +98,19 @@ def langevin_page() -> None:
         watch_play(page, r"^Step \d+ / \d+", rf"^Step {total} / {total}", f"16 chains, {total} steps")
 
 
+def sampler_lab() -> None:
+    with streamlit_server() as url, chromium_page() as page:
+        page.goto(f"{url}/sampler_lab")
+        wait_idle(page)
+        page.get_by_text("Step 0 /").wait_for(timeout=90_000)
+        time.sleep(1.0)
+        total = int(page.get_by_text("Step 0 /").inner_text().split("/")[1].split()[0])
+        watch_play(page, r"^Step \d+ / \d+", rf"^Step {total} / {total}", f"500 particles × 2 samplers, {total} steps")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
-    pages = {"langevin": langevin_page, "coarse_to_fine": coarse_to_fine, "semantic_texture": semantic_texture}
+    pages = {"langevin": langevin_page, "coarse_to_fine": coarse_to_fine, "semantic_texture": semantic_texture,
+             "sampler_lab": sampler_lab}
     ap.add_argument("--page", choices=list(pages), default="langevin")
     pages[ap.parse_args().page]()

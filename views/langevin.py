@@ -140,16 +140,18 @@ with view:
         return traj
 
     traj = live_traces()
+
+if state.playing:
+    st.info("The map, the close-up, the diagnostics, the short/long comparison and the export appear when the run "
+            "pauses or ends.")
+    st.stop()
+with view:
     export_panel(f"langevin-{name}-{start}-seed{seed}",
                  frames=lambda: np.stack([figures.tile(f, ncol=8, scale=2) for f in state.run.frames]),
                  trajectory=lambda: trajectory_arrays(state.run.trajectory()), config=cfg,
                  figures={"traces": lambda: figures.traces_figure(traj.energy, traj.grad_norm, traj.step_norm,
                                                                   traj.accept, n_steps=cfg.n_steps)},
                  key=f"{P}_export")
-
-if state.playing:
-    st.info("The map, the close-up and the short/long comparison appear when the run pauses or ends.")
-    st.stop()
 
 
 def pick_chain_from_map():
