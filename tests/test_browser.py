@@ -204,3 +204,66 @@ def test_landscape_threshold_two_minima_and_bad_uploads(app_url, page, tmp_path)
     page.get_by_text("not sure this is a digit").first.wait_for(timeout=60_000)
     page.get_by_text("where it stopped").first.wait_for(timeout=120_000)
     no_exception(page)
+
+
+def frame_bytes(page) -> bytes:
+    """The bytes of the first image on the page (the lab's frame), fetched from the server as the browser does."""
+    src = page.locator('[data-testid="stImage"] img').first.get_attribute("src")
+    return page.request.get(src if src.startswith("http") else page.url.split("/sampler_lab")[0] + src).body()
+
+
+def test_sampler_lab_link_opens_the_same_view_and_frames_in_a_fresh_browser(app_url, page, tmp_path):
+    page.goto(f"{app_url}/sampler_lab")
+    wait_idle(page)
+    page.get_by_text("Step 0 / 300").wait_for(timeout=60_000)
+    box = page.get_by_label("Step size s").first
+    box.fill("0.2")
+    box.press("Enter")
+    wait_idle(page)
+    for _ in range(3):
+        page.get_by_role("button", name="Step").click()
+        wait_idle(page)
+    page.get_by_text("Step 12 / 300").wait_for(timeout=30_000)
+    link = page.url
+    assert "a_step=0.2" in link and "frame=3" in link and "energy=mix8" in link
+    shown = frame_bytes(page)
+    no_exception(page)
+
+    context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})  # nothing shared but the link
+    try:
+        fresh = context.new_page()
+        fresh.goto(link)
+        wait_idle(fresh)
+        fresh.get_by_text("Step 12 / 300").wait_for(timeout=60_000)
+        assert fresh.get_by_label("Step size s").first.input_value() == "0.2"
+        assert frame_bytes(fresh) == shown
+        no_exception(fresh)
+    finally:
+        context.close()
+
+    # the trajectory export holds both samplers' arrays, readable without pickle
+    page.get_by_text("Export").click()
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Trajectory arrays (NPZ)").click()
+    path = tmp_path / "lab.npz"
+    dl.value.save_as(path)
+    with np.load(path, allow_pickle=False) as z:
+        assert z["a_frames"].shape == (13, 500, 2) and z["b_accept"].shape == (12, 500)
+        assert '"step_size": 0.2' in str(z["meta_json"])
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="GIF of the chains").click()
+    dl.value.save_as(tmp_path / "lab.gif")
+    gif = Image.open(tmp_path / "lab.gif")
+    assert gif.n_frames == 4 and gif.size[0] > 2 * gif.size[1] - 20  # frames 0–3, the two samplers side by side
+
+
+def test_sampler_lab_plays_and_bad_links_are_messages(app_url, page):
+    page.goto(f"{app_url}/sampler_lab?energy=../../etc&particles=-3&b_sampler=HMC")
+    wait_idle(page)
+    page.get_by_text("The link's energy=").wait_for(timeout=60_000)
+    page.get_by_text("The link's particles=").wait_for()
+    page.get_by_role("button", name="Play").click()
+    page.get_by_text("Step 300 / 300").wait_for(timeout=90_000)
+    wait_idle(page)
+    page.get_by_text("Diagnostics at step 300").wait_for()
+    no_exception(page)

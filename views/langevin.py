@@ -147,8 +147,8 @@ if state.playing:
     st.stop()
 with view:
     export_panel(f"langevin-{name}-{start}-seed{seed}",
-                 frames=lambda: np.stack([figures.tile(f, ncol=8, scale=2) for f in state.run.frames]),
-                 trajectory=lambda: trajectory_arrays(state.run.trajectory()), config=cfg,
+                 frames=lambda run=state.run: np.stack([figures.tile(f, ncol=8, scale=2) for f in run.frames]),
+                 trajectory=lambda run=state.run: trajectory_arrays(run.trajectory()), config=cfg,
                  figures={"traces": lambda: figures.traces_figure(traj.energy, traj.grad_norm, traj.step_norm,
                                                                   traj.accept, n_steps=cfg.n_steps)},
                  key=f"{P}_export")

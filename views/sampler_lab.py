@@ -81,7 +81,7 @@ pictures = [grid_and_background(energy, components, target_temperature(ch.config
 
 def side_frame(i: int, step: int) -> np.ndarray:
     """Sampler i's picture at ``step``: particles, trails, acceptance or move colours, leapfrog paths."""
-    run, ch = state.runs[i], choices[i]
+    run, ch = rec.runs[i], choices[i]
     frames = run.frames
     trail = np.stack(frames[max(0, step - 8 * stride): step + 1: stride]) if step > 0 else None
     accepted = moves = paths = None
@@ -96,7 +96,7 @@ def side_frame(i: int, step: int) -> np.ndarray:
 
 
 def status(i: int, step: int) -> str:
-    run, ch = state.runs[i], choices[i]
+    run, ch = rec.runs[i], choices[i]
     text = f"{'AB'[i]} ({ch.kind})"
     if step > 0 and run.adjusted:
         text += f": {100 * run.rows('accept')[:step].mean():.0f}% accepted"
@@ -119,8 +119,10 @@ def draw(index: int, out: FrameView):
 
 
 def restart() -> PairRecording:
+    global rec
     state.reset(spec)
-    return PairRecording(state.runs, stride)
+    rec = PairRecording(state.runs, stride)
+    return rec
 
 
 player.controls(on_reset=restart)
@@ -143,7 +145,7 @@ def diagnostics():
         st.info("The diagnostics appear from step 8 on: press Play or Step.")
         return
     rows, curves, now = [], {}, {}
-    for i, (run, ch) in enumerate(zip(state.runs, choices, strict=True)):
+    for i, (run, ch) in enumerate(zip(rec.runs, choices, strict=True)):
         tr = run.trajectory()
         states, energy_rows = tr.frames[: step + 1], tr.energy[: step + 1]
         accept = tr.accept[:step] if tr.accept is not None else None
@@ -176,14 +178,15 @@ now = diagnostics()
 if state.playing:
     st.stop()
 step = rec.step_at(min(state.position, len(rec) - 1))
-paths = {f"B: {b.kind}" if i else f"A: {a.kind}": state.runs[i].paths[step - 1][:, :25]
-         for i, ch in enumerate(choices) if ch.kind == "HMC" and step > 0 and len(state.runs[i].paths) >= step}
-density = lab_figures.density_figure(pictures[0][0], {f"A: {a.kind}": state.runs[0].frames[step],
-                                                      f"B: {b.kind}": state.runs[1].frames[step]}, paths,
+paths = {f"B: {b.kind}" if i else f"A: {a.kind}": rec.runs[i].paths[step - 1][:, :25]
+         for i, ch in enumerate(choices) if ch.kind == "HMC" and step > 0 and len(rec.runs[i].paths) >= step}
+density = lab_figures.density_figure(pictures[0][0], {f"A: {a.kind}": rec.runs[0].frames[step],
+                                                      f"B: {b.kind}": rec.runs[1].frames[step]}, paths,
                                      title=f"Step {step}: the particles over the exact density (zoom, hover)")
 st.plotly_chart(density, width="stretch", key=f"{P}_density")
 
 
+# The exports below run on Streamlit's download thread, where session state cannot be read: they use ``rec``.
 def gif_frames() -> np.ndarray:
     picks = range(0, len(rec), max(1, len(rec) // 150))
     return np.stack([lab_figures.side_by_side_frames(side_frame(0, rec.step_at(i)), side_frame(1, rec.step_at(i)))
@@ -192,7 +195,7 @@ def gif_frames() -> np.ndarray:
 
 def arrays() -> dict:
     out = {}
-    for side, run in zip("ab", state.runs, strict=True):
+    for side, run in zip("ab", rec.runs, strict=True):
         out.update({f"{side}_{k}": v for k, v in trajectory_arrays(run.trajectory()).items()})
     return out
 
