@@ -38,9 +38,11 @@ def acceptance(accept: np.ndarray | None, burn_in: int = 0) -> float | None:
 def autocorrelation(draws: np.ndarray, max_lag: int = 50) -> np.ndarray:
     """(L,) autocorrelation at lags 0 … L−1 (L ≤ max_lag + 1), averaged over chains; draws (T, B)."""
     draws = np.asarray(draws, dtype=np.float64)
-    if draws.shape[0] < 2:
+    draws = draws[:, np.isfinite(draws).all(0)]  # a chain that diverged has no autocorrelation to speak of
+    if draws.shape[0] < 2 or draws.shape[1] == 0:
         return np.ones(1)
-    rho = _stats().autocorr(draws.T, axis=-1)  # (B, T) per chain
+    with np.errstate(all="ignore"):
+        rho = _stats().autocorr(draws.T, axis=-1)  # (B, T) per chain
     rho = np.where(np.isfinite(rho), rho, 0.0)  # a chain that never moved has no autocorrelation to speak of
     return rho.mean(0)[: max_lag + 1]
 
@@ -50,7 +52,8 @@ def ess(draws: np.ndarray) -> float:
     draws = np.asarray(draws, dtype=np.float64)
     if draws.shape[0] < MIN_DRAWS or not np.isfinite(draws).all():
         return float("nan")
-    return float(_stats().ess(draws.T, chain_axis=0, draw_axis=1, method="bulk"))
+    with np.errstate(all="ignore"):  # chains that never moved: ArviZ divides by a zero variance
+        return float(_stats().ess(draws.T, chain_axis=0, draw_axis=1, method="bulk"))
 
 
 def rhat(draws: np.ndarray) -> float:
@@ -58,7 +61,8 @@ def rhat(draws: np.ndarray) -> float:
     draws = np.asarray(draws, dtype=np.float64)
     if draws.shape[0] < MIN_DRAWS or not np.isfinite(draws).all():
         return float("nan")
-    return float(_stats().rhat(draws.T, chain_axis=0, draw_axis=1, method="rank"))
+    with np.errstate(all="ignore"):  # chains that never moved: ArviZ divides by a zero variance
+        return float(_stats().rhat(draws.T, chain_axis=0, draw_axis=1, method="rank"))
 
 
 def mmd(samples: np.ndarray, reference: np.ndarray, bandwidth: float) -> float:

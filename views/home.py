@@ -41,8 +41,9 @@ st.header("Views")
 for page in PAGES[1:]:
     st.page_link(page.script, label=page.title, icon=page.icon)
     st.markdown(page.summary)
-st.caption("Coming next, in its own issue: disconnectivity graphs of the energy landscape. The seed and device in "
-           "the sidebar apply to every view.")
+st.caption("The seed and device in the sidebar apply to every view. Every page keeps its settings in the address "
+           "bar: copy the link to share exactly what you see, and use a page's Export panel to save its chains (GIF), "
+           "arrays (NPZ), settings (JSON) and figures (HTML).")
 
 st.header("Shipped models")
 rows = []
