@@ -193,12 +193,12 @@ def equation(choice: SamplerChoice) -> str:
     """LaTeX of one sampler's update with its live values."""
     s, T = choice.step_size, choice.temperature
     if choice.kind == "HMC":
-        return (rf"H(x,p)=\frac{{E(x)}}{{{T:g}}}+\tfrac12\|p\|^2,\ p\sim\mathcal N(0,I);\ "
-                rf"{choice.n_leapfrog}\ \text{{leapfrog steps of }}\varepsilon={s:g};\ "
-                r"\text{accept with }\min\!\big(1,e^{H(x,p)-H(x',p')}\big)")
+        return (rf"\begin{{aligned}}H(x,p)&=\frac{{E(x)}}{{{T:g}}}+\tfrac12\|p\|^2,\quad p\sim\mathcal N(0,I)\\"
+                rf"&{choice.n_leapfrog}\ \text{{leapfrog steps of }}\varepsilon={s:g}\ \text{{to }}(x',p')\\"
+                r"&\text{accept: }\min\!\big(1,e^{H(x,p)-H(x',p')}\big)\end{aligned}")
     if choice.kind == "Annealed":
-        return (rf"x_{{t+1}}=x_t-{s:g}\,\nabla E(x_t)+\sqrt{{2\cdot{s:g}\cdot T_t}}\,\xi_t,\quad "
-                rf"T_t:\ {max(choice.t_start, T):g}\searrow{T:g}\ \text{{(then held)}}")
+        return (rf"\begin{{aligned}}x_{{t+1}}&=x_t-{s:g}\,\nabla E(x_t)+\sqrt{{2\cdot{s:g}\cdot T_t}}\,\xi_t\\"
+                rf"T_t&:\ {max(choice.t_start, T):g}\searrow{T:g}\ \text{{geometrically, then held}}\end{{aligned}}")
     sigma = math.sqrt(2 * s * T)
     eq = rf"x'=x_t-{s:g}\,\nabla E(x_t)+{sigma:.3g}\,\xi_t,\quad T=\frac{{\sigma^2}}{{2s}}={T:g}"
     if choice.kind == "MALA":
