@@ -88,24 +88,23 @@ def report(seen: dict, what: str) -> None:
     print(f"frames per second while playing: {fps:.1f}")
 
 
-def langevin_page() -> None:
+def step_counter_page(path: str, what: str) -> None:
+    """A page whose status starts "Step N / K": press Play and watch the counter until step K."""
     with streamlit_server() as url, chromium_page() as page:
-        page.goto(f"{url}/langevin")
+        page.goto(f"{url}/{path}")
         wait_idle(page)
         page.get_by_text("Step 0 /").wait_for(timeout=90_000)
         time.sleep(1.0)
         total = int(page.get_by_text("Step 0 /").inner_text().split("/")[1].split()[0])
-        watch_play(page, r"^Step \d+ / \d+", rf"^Step {total} / {total}", f"16 chains, {total} steps")
+        watch_play(page, r"^Step \d+ / \d+", rf"^Step {total} / {total}", f"{what}, {total} steps")
+
+
+def langevin_page() -> None:
+    step_counter_page("langevin", "16 chains")
 
 
 def sampler_lab() -> None:
-    with streamlit_server() as url, chromium_page() as page:
-        page.goto(f"{url}/sampler_lab")
-        wait_idle(page)
-        page.get_by_text("Step 0 /").wait_for(timeout=90_000)
-        time.sleep(1.0)
-        total = int(page.get_by_text("Step 0 /").inner_text().split("/")[1].split()[0])
-        watch_play(page, r"^Step \d+ / \d+", rf"^Step {total} / {total}", f"500 particles × 2 samplers, {total} steps")
+    step_counter_page("sampler_lab", "500 particles × 2 samplers")
 
 
 if __name__ == "__main__":

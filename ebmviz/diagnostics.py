@@ -47,22 +47,24 @@ def autocorrelation(draws: np.ndarray, max_lag: int = 50) -> np.ndarray:
     return rho.mean(0)[: max_lag + 1]
 
 
-def ess(draws: np.ndarray) -> float:
-    """Bulk effective sample size of all chains together; draws (T, B). NaN below ``MIN_DRAWS`` draws."""
+def _across_chains(draws: np.ndarray, stat: str, method: str) -> float:
+    """One ArviZ statistic of draws (T, B) across the B chains; NaN below ``MIN_DRAWS`` draws or with a non-finite
+    draw. Chains that never moved make ArviZ divide by a zero variance: that gives inf or NaN, without warnings."""
     draws = np.asarray(draws, dtype=np.float64)
     if draws.shape[0] < MIN_DRAWS or not np.isfinite(draws).all():
         return float("nan")
-    with np.errstate(all="ignore"):  # chains that never moved: ArviZ divides by a zero variance
-        return float(_stats().ess(draws.T, chain_axis=0, draw_axis=1, method="bulk"))
+    with np.errstate(all="ignore"):
+        return float(getattr(_stats(), stat)(draws.T, chain_axis=0, draw_axis=1, method=method))
+
+
+def ess(draws: np.ndarray) -> float:
+    """Bulk effective sample size of all chains together; draws (T, B). NaN below ``MIN_DRAWS`` draws."""
+    return _across_chains(draws, "ess", "bulk")
 
 
 def rhat(draws: np.ndarray) -> float:
     """Rank-normalised split R-hat over the B chains; draws (T, B). NaN below ``MIN_DRAWS`` draws."""
-    draws = np.asarray(draws, dtype=np.float64)
-    if draws.shape[0] < MIN_DRAWS or not np.isfinite(draws).all():
-        return float("nan")
-    with np.errstate(all="ignore"):  # chains that never moved: ArviZ divides by a zero variance
-        return float(_stats().rhat(draws.T, chain_axis=0, draw_axis=1, method="rank"))
+    return _across_chains(draws, "rhat", "rank")
 
 
 def mmd(samples: np.ndarray, reference: np.ndarray, bandwidth: float) -> float:

@@ -46,30 +46,25 @@ def choice(key: str, name: str, options: Sequence[Any]) -> Field:
     return Field(key, name, parse)
 
 
-def integer(key: str, name: str, low: int, high: int) -> Field:
-    def parse(text: str) -> int:
+def _ranged(cast: Callable[[str], Any], what: str, low: float, high: float) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
         try:
-            v = int(text)
+            v = cast(text)
         except ValueError:
-            raise ValueError("not a whole number") from None
-        if not low <= v <= high:
-            raise ValueError(f"outside {low} … {high}")
-        return v
-
-    return Field(key, name, parse)
-
-
-def number(key: str, name: str, low: float, high: float) -> Field:
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise ValueError("not a number") from None
+            raise ValueError(f"not {what}") from None
         if not (math.isfinite(v) and low <= v <= high):
             raise ValueError(f"outside {low:g} … {high:g}")
         return v
 
-    return Field(key, name, parse, lambda v: f"{float(v):g}")
+    return parse
+
+
+def integer(key: str, name: str, low: int, high: int) -> Field:
+    return Field(key, name, _ranged(int, "a whole number", low, high))
+
+
+def number(key: str, name: str, low: float, high: float) -> Field:
+    return Field(key, name, _ranged(float, "a number", low, high), lambda v: f"{float(v):g}")
 
 
 def flag(key: str, name: str) -> Field:

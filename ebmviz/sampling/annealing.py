@@ -23,7 +23,7 @@ import torch
 from ebmviz.images import to_u8
 from ebmviz.sampling.chains import Energy, Step, Trajectory, energy_and_grad, per_chain, per_chain_norm
 from ebmviz.sampling.langevin_dynamics import LangevinConfig, langevin_steps
-from ebmviz.settings import JsonSettings
+from ebmviz.settings import JsonSettings, check_count, check_positive
 
 
 @dataclass(frozen=True)
@@ -47,20 +47,15 @@ class AnnealedConfig(JsonSettings):
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a readable reason when a field is out of range."""
-        if not isinstance(self.n_steps, int) or self.n_steps < 0:
-            raise ValueError(f"n_steps must be a non-negative integer, got {self.n_steps!r}")
+        check_count("n_steps", self.n_steps)
         for name in ("step_size", "t_start", "t_end"):
-            v = getattr(self, name)
-            if not (v > 0 and math.isfinite(v)):
-                raise ValueError(f"{name} must be positive and finite, got {v!r}")
+            check_positive(name, getattr(self, name))
         if self.t_start < self.t_end:
             raise ValueError(f"t_start ({self.t_start:g}) must be at least t_end ({self.t_end:g}): the chain cools")
-        if not isinstance(self.n_levels, int) or self.n_levels < 1:
-            raise ValueError(f"n_levels must be an integer ≥ 1, got {self.n_levels!r}")
+        check_count("n_levels", self.n_levels, 1)
         if not 0.0 <= self.hold <= 1.0:
             raise ValueError(f"hold must be a share in [0, 1], got {self.hold!r}")
-        if not isinstance(self.record_every, int) or self.record_every < 1:
-            raise ValueError(f"record_every must be an integer ≥ 1, got {self.record_every!r}")
+        check_count("record_every", self.record_every, 1)
         self.level(self.t_start).validate()
 
     def temperatures(self) -> np.ndarray:

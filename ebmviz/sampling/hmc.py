@@ -14,14 +14,13 @@ reported in ``diverged_at`` and stays where it is.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
 from ebmviz.sampling.chains import Energy, Step, energy_and_grad, per_chain, per_chain_norm
-from ebmviz.settings import JsonSettings
+from ebmviz.settings import JsonSettings, check_box, check_count, check_positive
 
 
 @dataclass(frozen=True)
@@ -42,18 +41,12 @@ class HMCConfig(JsonSettings):
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a readable reason when a field is out of range."""
-        if not isinstance(self.n_steps, int) or self.n_steps < 0:
-            raise ValueError(f"n_steps must be a non-negative integer, got {self.n_steps!r}")
-        if not (self.step_size > 0 and math.isfinite(self.step_size)):
-            raise ValueError(f"step_size ε must be positive and finite, got {self.step_size!r}")
-        if not isinstance(self.n_leapfrog, int) or self.n_leapfrog < 1:
-            raise ValueError(f"n_leapfrog L must be an integer ≥ 1, got {self.n_leapfrog!r}")
-        if not (self.temperature > 0 and math.isfinite(self.temperature)):
-            raise ValueError(f"temperature must be positive and finite, got {self.temperature!r}")
-        if self.clamp is not None and not self.clamp[0] < self.clamp[1]:
-            raise ValueError(f"clamp must be (low, high) with low < high, got {self.clamp!r}")
-        if not isinstance(self.record_every, int) or self.record_every < 1:
-            raise ValueError(f"record_every must be an integer ≥ 1, got {self.record_every!r}")
+        check_count("n_steps", self.n_steps)
+        check_positive("step_size ε", self.step_size)
+        check_count("n_leapfrog L", self.n_leapfrog, 1)
+        check_positive("temperature", self.temperature)
+        check_box(self.clamp)
+        check_count("record_every", self.record_every, 1)
 
 
 def hmc_steps(energy: Energy, x0: torch.Tensor, config: HMCConfig, seed: int = 0,

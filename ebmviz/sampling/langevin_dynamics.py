@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ebmviz.sampling.chains import Energy, Step, energy_and_grad, per_chain, per_chain_norm
-from ebmviz.settings import JsonSettings
+from ebmviz.settings import JsonSettings, check_box, check_count, check_positive
 
 
 @dataclass(frozen=True)
@@ -59,20 +59,16 @@ class LangevinConfig(JsonSettings):
 
     def validate(self) -> None:
         """Raise ``ValueError`` with a readable reason when a field is out of range."""
-        if not isinstance(self.n_steps, int) or self.n_steps < 0:
-            raise ValueError(f"n_steps must be a non-negative integer, got {self.n_steps!r}")
-        if not (self.step_size > 0 and math.isfinite(self.step_size)):
-            raise ValueError(f"step_size must be positive and finite, got {self.step_size!r}")
+        check_count("n_steps", self.n_steps)
+        check_positive("step_size", self.step_size)
         if not (self.noise_std >= 0 and math.isfinite(self.noise_std)):
             raise ValueError(f"noise_std must be ≥ 0 and finite, got {self.noise_std!r}")
         if self.metropolis and self.noise_std == 0:
             raise ValueError("MALA needs noise_std > 0 (the proposal must be a density)")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip!r}")
-        if self.clamp is not None and not self.clamp[0] < self.clamp[1]:
-            raise ValueError(f"clamp must be (low, high) with low < high, got {self.clamp!r}")
-        if not isinstance(self.record_every, int) or self.record_every < 1:
-            raise ValueError(f"record_every must be an integer ≥ 1, got {self.record_every!r}")
+        check_box(self.clamp)
+        check_count("record_every", self.record_every, 1)
 
 
 
