@@ -2,9 +2,9 @@
 
 A lab run is B particles on a 2-D energy of ``ebmviz.toy2d``, every step recorded (float32 frames), run by the
 same samplers as the MNIST pages. ``SamplerChoice`` holds what the page's form sets for one sampler (ULA, MALA,
-HMC or annealed Langevin) and turns into that sampler's config; ``judge`` reads a run's draws from its burn-in on:
-acceptance, ESS and split R-hat of x, y and the energy (``ebmviz.diagnostics``), ESS per gradient evaluation,
-and the distance of the pooled draws to the exact grid density (MMD² and binned KL).
+HMC, annealed Langevin or proximal JKO steps) and turns into that sampler's config; ``judge`` reads a run's
+draws from its burn-in on: acceptance, ESS and split R-hat of x, y and the energy (``ebmviz.diagnostics``), ESS
+per gradient evaluation, and the distance of the pooled draws to the exact grid density (MMD² and binned KL).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ebmviz.diagnostics import ChainSummary, binned_kl, mmd, summarize
-from ebmviz.sampling import AnnealedConfig, HMCConfig, LangevinConfig, SamplerConfig
+from ebmviz.sampling import AnnealedConfig, HMCConfig, JKOConfig, LangevinConfig, SamplerConfig
 from ebmviz.settings import JsonSettings
 from ebmviz.toy2d import Toy
 
-KINDS = ("ULA", "MALA", "HMC", "Annealed")
+KINDS = ("ULA", "MALA", "HMC", "Annealed", "JKO")
 POOL = 3000  # pooled draws kept for the distances (evenly thinned)
 REFERENCE = 1500  # exact draws from the grid for MMD²
 
@@ -33,6 +33,7 @@ class SamplerChoice(JsonSettings):
     temperature: float = 1.0  # T: the target is exp(−E/T); the Langevin noise is √(2·s·T)
     n_leapfrog: int = 10  # L, HMC only
     t_start: float = 10.0  # the annealing ladder's first temperature, Annealed only
+    inner_steps: int = 3  # m, gradient steps toward the proximal point per update, JKO only
 
     def config(self, n_steps: int, record_paths: bool = False) -> SamplerConfig:
         """The sampler's config for ``n_steps`` updates, recording every step (the lab reads them all)."""
@@ -41,6 +42,9 @@ class SamplerChoice(JsonSettings):
         if self.kind == "HMC":
             return HMCConfig(n_steps=n_steps, step_size=self.step_size, n_leapfrog=int(self.n_leapfrog),
                              temperature=self.temperature, record_paths=record_paths)
+        if self.kind == "JKO":
+            return JKOConfig(n_steps=n_steps, tau=self.step_size, inner_steps=int(self.inner_steps),
+                             temperature=self.temperature)
         if self.kind == "Annealed":
             return AnnealedConfig(n_steps=n_steps, step_size=self.step_size,
                                   t_start=max(self.t_start, self.temperature), t_end=self.temperature)
@@ -49,9 +53,10 @@ class SamplerChoice(JsonSettings):
 
     @classmethod
     def default(cls, kind: str, toy: Toy) -> SamplerChoice:
-        """The lab's defaults on ``toy``: its step s for the Langevin kinds; for HMC half the ε of a Langevin step
-        (one leapfrog step of size √(2s) is a Langevin step of size s) with L = 3. On the 8-Gaussian mixture,
-        L = 10 carried a particle once around its mode and back: the energy's ESS fell from 56,890 to 1,911."""
+        """The lab's defaults on ``toy``: its step s for the Langevin kinds (τ = s for JKO); for HMC half the ε of
+        a Langevin step (one leapfrog step of size √(2s) is a Langevin step of size s) with L = 3. On the
+        8-Gaussian mixture, L = 10 carried a particle once around its mode and back: the energy's ESS fell from
+        56,890 to 1,911."""
         if kind == "HMC":
             return cls(kind=kind, step_size=round(math.sqrt(2 * toy.step) / 2, 4), n_leapfrog=3)
         return cls(kind=kind, step_size=toy.step)

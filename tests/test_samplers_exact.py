@@ -174,3 +174,53 @@ def test_mala_and_hmc_keep_the_exact_density_where_ula_drifts_from_it(name):
     floor = binned_kl(grid.draw(20000, seed=9), grid.prob, xe, ye)  # exact draws, the same count: ≈ 0.009
     assert got["mala"] < 2 * floor + 0.003 and got["hmc"] < 2.5 * floor + 0.003, (got, floor)
     assert got["ula"] > 1.5 * got["mala"], (got, floor)
+
+
+def test_one_jko_inner_step_of_size_tau_is_the_langevin_step():
+    from ebmviz.sampling import JKOConfig, LiveRun
+
+    energy = LAB_ENERGIES["banana"].energy
+    x0 = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    tau = 0.01
+    jko = LiveRun(energy, x0, JKOConfig(n_steps=20, tau=tau, inner_steps=1, inner_step=tau), seed=4,
+                  frame_format="float32")
+    ula = LiveRun(energy, x0, LangevinConfig.at_temperature(tau, 1.0, n_steps=20, **FREE), seed=4,
+                  frame_format="float32")
+    jko.advance()
+    ula.advance()
+    np.testing.assert_allclose(np.stack(jko.frames), np.stack(ula.frames), rtol=1e-5, atol=1e-6)
+
+
+def test_jko_inner_steps_reach_the_proximal_point_and_agree_with_langevin_as_tau_shrinks():
+    from ebmviz.sampling.jko import JKOConfig, proximal_point
+
+    energy = gaussian_energy([0.0, 0.0], np.diag([1.0, 0.25]))  # precision diag(1, 4)
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(1)) * 2
+    tau = 0.5
+    y, _, _ = proximal_point(energy, x, JKOConfig(tau=tau, inner_steps=200))
+    # argmin_y ½yᵀΛy + ‖y − x‖²/(2τ) = x / (1 + τΛ), coordinate-wise
+    np.testing.assert_allclose(y.numpy(), (x / (1 + tau * torch.tensor([1.0, 4.0]))).numpy(), atol=1e-5)
+    # the proximal drift differs from the explicit one by O(τ²): halving τ quarters the gap
+    gaps = []
+    for t in (0.02, 0.01, 0.005):
+        y, _, _ = proximal_point(energy, x, JKOConfig(tau=t, inner_steps=50))
+        explicit = x - t * (x * torch.tensor([1.0, 4.0]))
+        gaps.append(float((y - explicit).norm()))
+    assert gaps[0] / gaps[1] == pytest.approx(4, rel=0.15) and gaps[1] / gaps[2] == pytest.approx(4, rel=0.15)
+
+
+def test_jko_steps_are_stable_where_ula_diverges():
+    """On N(0, I) with τ = 3 (ULA needs τ < 2) the exact proximal step has stationary variance 2(1 + τ)²/(2 + τ)."""
+    from ebmviz.sampling import JKOConfig
+
+    energy = gaussian_energy([0.0, 0.0], np.eye(2))
+    x0 = torch.randn(2000, 2, generator=torch.Generator().manual_seed(2))
+    tau = 3.0
+    jko = LiveRun(energy, x0, JKOConfig(n_steps=60, tau=tau, inner_steps=60, inner_step=0.2), seed=3,
+                  frame_format="float32")
+    jko.advance()
+    var = np.stack(jko.frames)[30:].reshape(-1, 2).var(0).mean()
+    assert var == pytest.approx(2 * (1 + tau) ** 2 / (2 + tau), rel=0.06)
+    ula = langevin(energy, x0, LangevinConfig.at_temperature(tau, 1.0, n_steps=60, **FREE), seed=3,
+                   frame_format="float32")
+    assert ula.n_diverged > 0 or np.abs(ula.final).max() > 1e6

@@ -46,10 +46,11 @@ class LabSpec:
                 ch.config(self.n_steps).validate()
             except ValueError as exc:
                 out.append(f"Sampler {side}: {exc}")
-            work = self.n_particles * self.n_steps * (ch.n_leapfrog if ch.kind == "HMC" else 1)
+            per_step = {"HMC": ch.n_leapfrog, "JKO": ch.inner_steps}.get(ch.kind, 1)
+            work = self.n_particles * self.n_steps * per_step
             if work > MAX_WORK:
                 out.append(f"Sampler {side}: {self.n_particles} particles × {self.n_steps} steps"
-                           f"{f' × L = {ch.n_leapfrog}' if ch.kind == 'HMC' else ''} is over the lab's cap of "
+                           f"{f' × {per_step} gradients' if per_step > 1 else ''} is over the lab's cap of "
                            f"{MAX_WORK:,} gradient evaluations; use fewer particles or steps.")
         return out
 
@@ -103,7 +104,8 @@ def sampler_form(side: str, toy: Toy, prefix: str, default_kind: str) -> Sampler
     k = lambda name: f"{prefix}_{side}_{name}"  # noqa: E731
     kind = st.selectbox("Sampler", KINDS, index=KINDS.index(default_kind), key=k("kind"),
                         help="ULA: unadjusted Langevin. MALA: Langevin with a Metropolis–Hastings correction. HMC: "
-                             "Hamiltonian Monte Carlo. Annealed: ULA down a ladder of temperatures to T.")
+                             "Hamiltonian Monte Carlo. Annealed: ULA down a ladder of temperatures to T. JKO: "
+                             "proximal (implicit) Langevin steps, ebmviz's reconstruction of wFRAME's particle step.")
     base = SamplerChoice.default(kind, toy)
     marker = (toy.name, toy.box, kind)
     if st.session_state.get(k("defaults_for")) != marker:  # a new energy or kind: its own step size
@@ -111,18 +113,22 @@ def sampler_form(side: str, toy: Toy, prefix: str, default_kind: str) -> Sampler
             st.session_state[k("step")] = float(base.step_size)
         st.session_state[k("defaults_for")] = marker
     c1, c2 = st.columns(2)
-    step = c1.number_input("Step ε" if kind == "HMC" else "Step size s", min_value=1e-6, max_value=100.0,
+    step = c1.number_input({"HMC": "Step ε", "JKO": "Time step τ"}.get(kind, "Step size s"), min_value=1e-6,
+                           max_value=100.0,
                            format="%g", key=k("step"))
     temp = c2.number_input("Temperature T", min_value=0.05, max_value=20.0, value=1.0, format="%g", key=k("temp"),
                            help="The target is exp(−E/T); T = 1 is the energy's own density")
-    n_leap, t_start = 3, 10.0
+    n_leap, t_start, inner = 3, 10.0, 3
     if kind == "HMC":
         n_leap = c1.number_input("Leapfrog steps L", 1, MAX_LEAPFROG, 3, key=k("leapfrog"))
     if kind == "Annealed":
         t_start = c1.number_input("Start temperature T₀", min_value=0.05, max_value=100.0, value=10.0, format="%g",
                                   key=k("t_start"))
+    if kind == "JKO":
+        inner = c1.number_input("Inner steps m", 1, 50, 3, key=k("inner"),
+                                help="Gradient steps toward the proximal point per update (each one a gradient)")
     return SamplerChoice(kind=kind, step_size=float(step), temperature=float(temp), n_leapfrog=int(n_leap),
-                         t_start=float(t_start))
+                         t_start=float(t_start), inner_steps=int(inner))
 
 
 def sampler_link_fields(prefix: str, side: str) -> list[links.Field]:
@@ -131,7 +137,7 @@ def sampler_link_fields(prefix: str, side: str) -> list[links.Field]:
     return [links.choice(k("kind"), f"{side}_sampler", KINDS), links.number(k("step"), f"{side}_step", 1e-6, 100.0),
             links.number(k("temp"), f"{side}_T", 0.05, 20.0),
             links.integer(k("leapfrog"), f"{side}_L", 1, MAX_LEAPFROG),
-            links.number(k("t_start"), f"{side}_T0", 0.05, 100.0)]
+            links.number(k("t_start"), f"{side}_T0", 0.05, 100.0), links.integer(k("inner"), f"{side}_m", 1, 50)]
 
 
 MAX_COMPONENTS = 12
@@ -196,6 +202,10 @@ def equation(choice: SamplerChoice) -> str:
         return (rf"\begin{{aligned}}H(x,p)&=\frac{{E(x)}}{{{T:g}}}+\tfrac12\|p\|^2,\quad p\sim\mathcal N(0,I)\\"
                 rf"&{choice.n_leapfrog}\ \text{{leapfrog steps of }}\varepsilon={s:g}\ \text{{to }}(x',p')\\"
                 r"&\text{accept: }\min\!\big(1,e^{H(x,p)-H(x',p')}\big)\end{aligned}")
+    if choice.kind == "JKO":
+        return (rf"\begin{{aligned}}y&\leftarrow y-\eta\Big(\frac{{\nabla E(y)}}{{{T:g}}}+\frac{{y-x_t}}{{{s:g}}}\Big)"
+                rf"\ \ ({choice.inner_steps}\times\text{{ from }}y=x_t,\ \eta=\tau/2)\\"
+                rf"x_{{t+1}}&=y+\sqrt{{2\cdot{s:g}\cdot{T:g}}}\,\xi_t\end{{aligned}}")
     if choice.kind == "Annealed":
         return (rf"\begin{{aligned}}x_{{t+1}}&=x_t-{s:g}\,\nabla E(x_t)+\sqrt{{2\cdot{s:g}\cdot T_t}}\,\xi_t\\"
                 rf"T_t&:\ {max(choice.t_start, T):g}\searrow{T:g}\ \text{{geometrically, then held}}\end{{aligned}}")

@@ -1,8 +1,8 @@
 """The collector every sampler shares: ``LiveRun`` pulls steps from a sampler's step generator and records them;
 ``langevin``, ``hmc`` and ``annealed`` run one to the end and return the ``Trajectory``.
 
-Which generator runs is decided by the config's type: ``LangevinConfig`` (ULA / MALA), ``HMCConfig`` or
-``AnnealedConfig``.
+Which generator runs is decided by the config's type: ``LangevinConfig`` (ULA / MALA), ``HMCConfig``,
+``AnnealedConfig`` or ``JKOConfig`` (proximal particle steps).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from ebmviz.images import to_u8
 from ebmviz.sampling.annealing import AnnealedConfig, annealed_steps
 from ebmviz.sampling.chains import Energy, Step, Trajectory
 from ebmviz.sampling.hmc import HMCConfig, hmc_steps
+from ebmviz.sampling.jko import JKOConfig, jko_steps
 from ebmviz.sampling.langevin_dynamics import LangevinConfig, langevin_steps
 
-SamplerConfig = LangevinConfig | HMCConfig | AnnealedConfig
+SamplerConfig = LangevinConfig | HMCConfig | AnnealedConfig | JKOConfig
 
 
 def steps_for(energy: Energy, x0: torch.Tensor, config: SamplerConfig, seed: int = 0) -> Iterator[Step]:
@@ -31,6 +32,8 @@ def steps_for(energy: Energy, x0: torch.Tensor, config: SamplerConfig, seed: int
         return hmc_steps(energy, x0, config, seed, record_path=keep)
     if isinstance(config, AnnealedConfig):
         return annealed_steps(energy, x0, config, seed)
+    if isinstance(config, JKOConfig):
+        return jko_steps(energy, x0, config, seed)
     if isinstance(config, LangevinConfig):
         return langevin_steps(energy, x0, config, seed)
     raise TypeError(f"no sampler takes a {type(config).__name__}")
