@@ -53,8 +53,8 @@ def main() -> None:
                          s.distance["MMD²"], s.distance["binned KL"], seconds))
         rows = np.asarray(rows)
         m, sd = rows.mean(0), rows.std(0)  # acceptance stays NaN for the unadjusted samplers
-        settings = (f"ε={ch.step_size:g}, L={ch.n_leapfrog}" if kind == "HMC" else
-                    f"s={ch.step_size:g}" + (f", T₀={ch.t_start:g}→1" if kind == "Annealed" else ""))
+        settings = {"HMC": f"ε={ch.step_size:g}, L={ch.n_leapfrog}", "JKO": f"τ={ch.step_size:g}, m={ch.inner_steps}",
+                    "Annealed": f"s={ch.step_size:g}, T₀={ch.t_start:g}→1"}.get(kind, f"s={ch.step_size:g}")
         cells = ["—" if np.isnan(m[0]) else f"{m[0]:.2f}", f"{m[1]:.0f}", f"{m[2]:.2e}", f"{m[3]:.2f}",
                  f"{m[4]:.4f} ± {sd[4]:.4f}", f"{m[5]:.3f} ± {sd[5]:.3f}", f"{m[6]:.2f}"]
         print(" | ".join([kind, settings, *cells]))
