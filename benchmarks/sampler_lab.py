@@ -58,7 +58,7 @@ def main() -> None:
         cells = ["—" if np.isnan(m[0]) else f"{m[0]:.2f}", f"{m[1]:.0f}", f"{m[2]:.2e}", f"{m[3]:.2f}",
                  f"{m[4]:.4f} ± {sd[4]:.4f}", f"{m[5]:.3f} ± {sd[5]:.3f}", f"{m[6]:.2f}"]
         print(" | ".join([kind, settings, *cells]))
-    grid = toy.grid(200)
+    grid = toy.grid()
     xe, ye = grid.edges
     width = min(toy.box[1] - toy.box[0], toy.box[3] - toy.box[2])
     floor = [(mmd(grid.draw(POOL, seed + 100), grid.draw(REFERENCE, 0), width / 20),

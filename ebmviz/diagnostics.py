@@ -43,16 +43,19 @@ def autocorrelation(draws: np.ndarray, max_lag: int = 50) -> np.ndarray:
         return np.ones(1)
     with np.errstate(all="ignore"):
         rho = _stats().autocorr(draws.T, axis=-1)  # (B, T) per chain
-    rho = np.where(np.isfinite(rho), rho, 0.0)  # a chain that never moved has no autocorrelation to speak of
+    rho = np.where(np.isfinite(rho), rho, 1.0)  # a chain that never moved is as correlated as a chain can be
     return rho.mean(0)[: max_lag + 1]
 
 
 def _across_chains(draws: np.ndarray, stat: str, method: str) -> float:
     """One ArviZ statistic of draws (T, B) across the B chains; NaN below ``MIN_DRAWS`` draws or with a non-finite
-    draw. Chains that never moved make ArviZ divide by a zero variance: that gives inf or NaN, without warnings."""
+    draw. A chain that never moved (all its draws equal) is a sampler that is not sampling: ESS is then NaN (not
+    defined: ArviZ would count the frozen draws as independent) and R-hat inf (the chains cannot agree)."""
     draws = np.asarray(draws, dtype=np.float64)
     if draws.shape[0] < MIN_DRAWS or not np.isfinite(draws).all():
         return float("nan")
+    if (draws.max(0) == draws.min(0)).any():
+        return float("inf") if stat == "rhat" else float("nan")
     with np.errstate(all="ignore"):
         return float(getattr(_stats(), stat)(draws.T, chain_axis=0, draw_axis=1, method=method))
 
@@ -118,6 +121,7 @@ class ChainSummary:
     rhat: dict[str, float]  # split R-hat per quantity
     grad_evals: int  # energy gradients spent on the kept draws, all chains
     distance: dict[str, float] = field(default_factory=dict)  # e.g. {"MMD²": …, "binned KL": …}
+    n_stopped: int = 0  # chains left out because they stopped at a non-finite value
 
     @property
     def min_ess(self) -> float:
@@ -136,7 +140,7 @@ class ChainSummary:
 
 
 def summarize(states: np.ndarray, energy: np.ndarray, accept: np.ndarray | None = None, *, burn_in: int = 0,
-              grad_evals_per_step: int = 1, names: tuple[str, ...] = ("x", "y")) -> ChainSummary:
+              grad_evals_per_step: int = 1, names: tuple[str, ...] = ("x", "y"), thin: int = 1) -> ChainSummary:
     """Diagnostics of a run from step ``burn_in`` on.
 
     Args:
@@ -146,14 +150,18 @@ def summarize(states: np.ndarray, energy: np.ndarray, accept: np.ndarray | None 
         burn_in: the first state read (0 reads them all).
         grad_evals_per_step: energy gradients per step (HMC: L).
         names: a name per coordinate; extra coordinates are named by index.
+        thin: read every ``thin``-th kept draw for ESS and R-hat (a live page keeps its cost flat; ESS then counts
+            thinned draws, a lower bound on the full run's); gradients still count every step.
     """
     kept = states[burn_in:]
+    steps = max(0, kept.shape[0] - 1)
+    grads = int(steps * kept.shape[1] * grad_evals_per_step)
+    kept, energy = kept[::thin], energy[burn_in:][::thin]
     d = kept.shape[-1] if kept.ndim == 3 else 0
     quantities = {(names[i] if i < len(names) else str(i)): kept[:, :, i] for i in range(d)}
-    quantities["energy"] = energy[burn_in:]
-    steps = max(0, kept.shape[0] - 1)
+    quantities["energy"] = energy
     return ChainSummary(
         n_chains=int(kept.shape[1]), n_draws=int(kept.shape[0]),
         acceptance=acceptance(accept, max(0, burn_in)),
         ess={k: ess(v) for k, v in quantities.items()}, rhat={k: rhat(v) for k, v in quantities.items()},
-        grad_evals=int(steps * kept.shape[1] * grad_evals_per_step))
+        grad_evals=grads)

@@ -28,6 +28,14 @@ META_KEY = "meta_json"  # name of the JSON text array in an NPZ export
 _STEM_MAX = 80
 
 
+def gif_picks(n_frames: int, frame_shape: tuple[int, ...], most: int = 150) -> np.ndarray:
+    """Indices of at most ``most`` frames, evenly spread over ``n_frames`` (first and last kept), that fit the
+    GIF's pixel cap at frames of ``frame_shape`` (H, W[, 3]): what a page offers to export."""
+    pixels = int(np.prod(frame_shape[:2]))
+    n = max(1, min(most, n_frames, MAX_GIF_PIXELS // max(1, pixels), MAX_GIF_FRAMES))
+    return np.unique(np.linspace(0, n_frames - 1, n).round().astype(int))
+
+
 def gif_bytes(frames: np.ndarray, fps: float = 8.0, scale: int = 1) -> bytes:
     """Animated GIF (looping) of ``frames``.
 
@@ -138,7 +146,8 @@ def trajectory_arrays(traj) -> dict[str, np.ndarray | None]:
     Args:
         traj: has ``final (B, ...)``, ``frames (F, B, ...)``, ``frame_steps (F,)``, ``energy (T+1, B)``,
             ``grad_norm (T, B)``, ``step_norm (T, B)``, ``accept (T, B) | None``, ``diverged_at (B,)``,
-            and optionally ``leapfrog`` (HMC runs; included only when present and not None).
+            and optionally ``leapfrog`` (HMC runs) and ``temperature`` (T, the temperature of each step: the
+            annealing schedule), each included only when present and not None.
 
     Returns:
         name -> numpy array (or None for ``accept`` of a ULA run), in the order above.
@@ -150,9 +159,9 @@ def trajectory_arrays(traj) -> dict[str, np.ndarray | None]:
     if missing:
         raise TypeError(f"{type(traj).__name__} is not a trajectory: missing {', '.join(missing)}")
     out = {name: _as_array(getattr(traj, name)) for name in _TRAJECTORY_FIELDS}
-    leapfrog = getattr(traj, "leapfrog", None)
-    if leapfrog is not None:
-        out["leapfrog"] = _as_array(leapfrog)
+    for name in ("leapfrog", "temperature"):
+        if getattr(traj, name, None) is not None:
+            out[name] = _as_array(getattr(traj, name))
     return out
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from ebmviz.diagnostics import ChainSummary, binned_kl, mmd, summarize
 from ebmviz.sampling import AnnealedConfig, HMCConfig, JKOConfig, LangevinConfig, SamplerConfig
 from ebmviz.settings import JsonSettings
-from ebmviz.toy2d import Toy
+from ebmviz.toy2d import DensityGrid, Toy
 
 KINDS = ("ULA", "MALA", "HMC", "Annealed", "JKO")
 POOL = 3000  # pooled draws kept for the distances (evenly thinned)
@@ -71,27 +71,35 @@ def burn_in(config: SamplerConfig, steps_done: int) -> int:
 
 
 def judge(states: np.ndarray, energy: np.ndarray, accept: np.ndarray | None, config: SamplerConfig, toy: Toy,
+          *, diverged_at: np.ndarray | None = None, grid: DensityGrid | None = None, max_draws: int | None = None,
           reference_seed: int = 0) -> ChainSummary:
     """Diagnostics of a lab run so far, with its distance to the exact density.
 
     Args:
         states: (t+1, B, 2) the particles at steps 0 … t. energy: (t+1, B). accept: (t, B) or None.
         config: the run's sampler config (its temperature sets the exact density the draws are held to).
-        toy: the energy and its grid.
+        toy: the energy. grid: its grid at the target's temperature (made here when None).
+        diverged_at: (B,) the step where each chain stopped (−1: never). Stopped chains are left out of ESS and
+            R-hat (``n_stopped`` counts them) but stay in the distances: the mass they lost is missing there.
+        max_draws: thin the kept draws to at most this many per chain for ESS and R-hat (a live page).
     """
-    first = burn_in(config, states.shape[0] - 1)
-    summary = summarize(states, energy, accept, burn_in=first,
-                        grad_evals_per_step=getattr(config, "grad_evals_per_step", 1))
+    t = states.shape[0] - 1
+    first = burn_in(config, t)
+    moving = np.ones(states.shape[1], bool) if diverged_at is None else ~((diverged_at >= 0) & (diverged_at <= t))
+    kept = t + 1 - first
+    thin = max(1, -(-kept // max_draws)) if max_draws else 1
+    summary = summarize(states[:, moving], energy[:, moving], None if accept is None else accept[:, moving],
+                        burn_in=first, grad_evals_per_step=getattr(config, "grad_evals_per_step", 1), thin=thin)
     pooled = states[first:].reshape(-1, states.shape[-1])
     pooled = pooled[np.isfinite(pooled).all(1)]
     if len(pooled) > POOL:
         pooled = pooled[np.linspace(0, len(pooled) - 1, POOL).round().astype(int)]
-    grid = toy.grid(200, target_temperature(config))
+    grid = grid if grid is not None else toy.grid(temperature=target_temperature(config))
     ref = grid.draw(REFERENCE, seed=reference_seed)
     xe, ye = grid.edges
     width = min(toy.box[1] - toy.box[0], toy.box[3] - toy.box[2])
     distance = {"MMD²": mmd(pooled, ref, bandwidth=width / 20), "binned KL": binned_kl(pooled, grid.prob, xe, ye)}
-    return ChainSummary(**{**summary.__dict__, "distance": distance})
+    return ChainSummary(**{**summary.__dict__, "distance": distance, "n_stopped": int((~moving).sum())})
 
 
 def target_temperature(config: SamplerConfig) -> float:

@@ -30,36 +30,40 @@ def _colormap(values: np.ndarray, anchors: np.ndarray) -> np.ndarray:
 
 
 def density_image(grid: DensityGrid, size: int = 360) -> np.ndarray:
-    """(size, size, 3) uint8 heat map of the grid density (square root, so that low tails show), y up."""
+    """(size, W, 3) uint8 heat map of the grid density (square root, so that low tails show), y up; W keeps the
+    box's aspect, so a round Gaussian is drawn round."""
     d = np.sqrt(grid.prob / grid.prob.max())
     img = _colormap(d[::-1], DENSITY_ANCHORS)  # row 0 is the top: the largest y
-    return np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR))
+    xe, ye = grid.edges
+    aspect = (xe[-1] - xe[0]) / (ye[-1] - ye[0])
+    return np.asarray(Image.fromarray(img).resize((max(1, round(size * aspect)), size), Image.BILINEAR))
 
 
-def to_pixels(points: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """(…, 2) points -> (…, 2) pixel coordinates of a size × size picture of the box (y up), clipped to a margin
-    of one picture around it (a diverging particle at 10¹⁸ would otherwise cost the drawing seconds)."""
+def to_pixels(points: np.ndarray, box: tuple[float, float, float, float], shape: tuple[int, int]) -> np.ndarray:
+    """(…, 2) points -> (…, 2) pixel coordinates of an H × W picture of the box (``shape`` = (H, W), y up), clipped
+    to a margin of one picture around it (a diverging particle at 10¹⁸ would otherwise cost the drawing seconds)."""
     x0, x1, y0, y1 = box
+    h, w = shape
     with np.errstate(over="ignore", invalid="ignore"):
-        px = (points[..., 0] - x0) / (x1 - x0) * size
-        py = (y1 - points[..., 1]) / (y1 - y0) * size
-    return np.clip(np.stack([px, py], -1), -size, 2 * size)
+        px = (points[..., 0] - x0) / (x1 - x0) * w
+        py = (y1 - points[..., 1]) / (y1 - y0) * h
+    return np.stack([np.clip(px, -w, 2 * w), np.clip(py, -h, 2 * h)], -1)
 
 
 def particles_frame(background: np.ndarray, box: tuple[float, float, float, float], points: np.ndarray,
                     trail: np.ndarray | None = None, accepted: np.ndarray | None = None,
                     moves: np.ndarray | None = None, paths: np.ndarray | None = None,
                     max_trails: int = 200) -> np.ndarray:
-    """One animation frame (size, size, 3) uint8.
+    """One animation frame (H, W, 3) uint8, the size of ``background``.
 
     Args:
-        background: (size, size, 3) the density picture.
+        background: (H, W, 3) the density picture.
         points: (B, 2) particles now. trail: (K, B, 2) their last K positions, oldest first (drawn for at most
             ``max_trails`` particles). accepted: (B,) bool, whether the step on show was accepted (adjusted
             samplers). moves: (B,) length of each particle's last move (unadjusted samplers). paths: (L+1, n, 2)
             leapfrog paths to draw.
     """
-    size = background.shape[0]
+    size = background.shape[:2]
     img = Image.fromarray(background)
     draw = ImageDraw.Draw(img, "RGBA")
     ok = np.isfinite(points).all(1)
@@ -117,17 +121,31 @@ def density_figure(grid: DensityGrid, runs: dict[str, np.ndarray], paths: dict[s
     return fig
 
 
-def marginals_figure(grid: DensityGrid, runs: dict[str, np.ndarray]) -> go.Figure:
-    """Histograms of each sampler's draws ((N, 2) per name) against the exact marginals of x and y."""
+def marginals_figure(runs: dict[str, tuple[np.ndarray, DensityGrid]]) -> go.Figure:
+    """Histograms of each sampler's draws against the exact marginals of x and y of its own target.
+
+    Args:
+        runs: name -> (draws (N, 2), the exact grid of that sampler's target). Targets at one temperature share
+            one black line; otherwise each gets its own, dashed in the sampler's colour.
+    """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("x", "y"))
-    for col, (axis, exact) in enumerate(((grid.x, grid.marginal_x()), (grid.y, grid.marginal_y())), start=1):
-        edges = np.linspace(axis[0], axis[-1], 41)
-        for (name, pts), colour in zip(runs.items(), SIDE_COLOURS, strict=False):
+    temps = {round(g.temperature, 9) for _, g in runs.values()}
+    for col in (1, 2):
+        drawn = set()
+        for (name, (pts, grid)), colour in zip(runs.items(), SIDE_COLOURS, strict=False):
+            axis, exact = (grid.x, grid.marginal_x()) if col == 1 else (grid.y, grid.marginal_y())
+            edges = np.linspace(axis[0], axis[-1], 41)
             h, _ = np.histogram(pts[:, col - 1], bins=edges, density=True)
-            fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=h, name=name, marker_color=colour, opacity=0.5,
+            fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=h, name=name, marker_color=colour, opacity=0.45,
                                  showlegend=col == 1, width=edges[1] - edges[0]), row=1, col=col)
-        fig.add_trace(go.Scatter(x=axis, y=exact, mode="lines", name="exact", line=dict(color="black", width=2),
-                                 showlegend=col == 1), row=1, col=col)
+            if round(grid.temperature, 9) in drawn:
+                continue
+            drawn.add(round(grid.temperature, 9))
+            one = len(temps) == 1
+            fig.add_trace(go.Scatter(x=axis, y=exact, mode="lines", showlegend=col == 1,
+                                     name="exact" if one else f"exact, T = {grid.temperature:g}",
+                                     line=dict(color="black" if one else colour, width=2,
+                                               dash="solid" if one else "dash")), row=1, col=col)
     fig.update_layout(barmode="overlay", height=300, margin=dict(l=10, r=10, t=30, b=10),
                       legend=dict(orientation="h"))
     return fig

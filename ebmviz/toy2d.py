@@ -154,9 +154,11 @@ class Toy:
     box: tuple[float, float, float, float]  # x_min, x_max, y_min, y_max: all but a negligible share of the mass
     step: float  # a Langevin step s that shows ULA's bias and still moves (HMC's ε is half of it)
     note: str  # one line about what it tests
+    grid_n: int = 200  # cells per side of the exact grid: fine enough for the narrowest feature
 
-    def grid(self, n: int = 200, temperature: float = 1.0) -> DensityGrid:
-        """exp(−E/T) on an n × n grid of the box, normalised to cell probabilities."""
+    def grid(self, n: int | None = None, temperature: float = 1.0) -> DensityGrid:
+        """exp(−E/T) on an n × n grid of the box (n = ``grid_n`` by default), normalised to cell probabilities."""
+        n = n or self.grid_n
         x0, x1, y0, y1 = self.box
         dx, dy = (x1 - x0) / n, (y1 - y0) / n
         xs, ys = x0 + dx * (np.arange(n) + 0.5), y0 + dy * (np.arange(n) + 0.5)
@@ -231,5 +233,8 @@ def custom(components) -> Toy:
     pad = 4 * c[:, 2]
     box = (float((c[:, 0] - pad).min()), float((c[:, 0] + pad).max()),
            float((c[:, 1] - pad).min()), float((c[:, 1] + pad).max()))
+    # cells of at most a third of the narrowest std, in steps of 20 (the binned KL's bins), 200 … 800 per side
+    side = max(box[1] - box[0], box[3] - box[2])
+    n = int(min(800, max(200, 20 * math.ceil(3 * side / c[:, 2].min() / 20))))
     return Toy("custom", "Your mixture", energy, box, float(0.8 * c[:, 2].min() ** 2),
-               f"{len(c)} component(s) you placed.")
+               f"{len(c)} component(s) you placed.", grid_n=n)

@@ -114,6 +114,10 @@ def test_a_link_with_a_custom_mixture_and_bad_values():
     assert at.selectbox(key="lab_a_kind").value == "ULA" and at.number_input(key="lab_n").value == 500
     bad = open_with_link(LAB, {"energy": "custom", "mix": "0,0,-1,1"})
     assert "The link's mix=" in " ".join(w.value for w in bad.warning)
+    # a value is echoed as inline code: Markdown makes no image or link of it
+    hostile = open_with_link(LAB, {"energy": "![x](https://evil.example/p.png)", "start": "a`b"})
+    warned = [w.value for w in hostile.warning]
+    assert "The link's energy=`![x](https://evil.example/p.png)`" in warned[0] and "start=`a'b`" in warned[1]
 
 
 def test_a_langevin_link_restores_the_model_sampler_and_frame():

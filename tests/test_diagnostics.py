@@ -63,3 +63,14 @@ def test_distances_are_near_zero_for_exact_draws_and_large_for_a_shifted_density
     kl_exact = diagnostics.binned_kl(exact, grid.prob, xe, ye)
     assert kl_exact < 0.15  # the finite-sample floor, (400 − 1)/(2·2000) ≈ 0.1
     assert diagnostics.binned_kl(shifted, grid.prob, xe, ye) > 1.0
+
+
+def test_chains_that_never_move_are_not_counted_as_mixed():
+    moving = ar1(0.5, 500, 4, seed=6)
+    frozen = moving.copy()
+    frozen[:, 2] = 0.3  # one chain stuck at one value
+    assert np.isnan(diagnostics.ess(frozen)) and diagnostics.rhat(frozen) == np.inf
+    all_frozen = np.tile(np.arange(4.0), (500, 1))  # every chain stuck, each at its own value
+    assert np.isnan(diagnostics.ess(all_frozen)) and diagnostics.rhat(all_frozen) == np.inf
+    rho = diagnostics.autocorrelation(all_frozen, max_lag=5)
+    np.testing.assert_allclose(rho, 1.0)  # as correlated as draws can be, not "independent"

@@ -144,8 +144,9 @@ def test_trajectory_arrays_of_a_langevin_run_round_trip():
     traj, cfg = _run()
     arrays = trajectory_arrays(traj)
     assert list(arrays) == ["final", "frames", "frame_steps", "energy", "grad_norm", "step_norm", "accept",
-                            "diverged_at"]
+                            "diverged_at", "temperature"]
     assert arrays["accept"] is None  # ULA
+    np.testing.assert_allclose(arrays["temperature"], 0.4**2 / (2 * 0.1))  # T = σ²/(2s) at every step
     assert arrays["final"].shape == (5, 2) and arrays["frames"].shape == (11, 5, 2)
     assert arrays["energy"].shape == (11, 5) and arrays["grad_norm"].shape == (10, 5)
     b = npz_bytes(arrays, meta=json.loads(config_json(cfg)))
@@ -259,6 +260,7 @@ class _FakeSt:
 
     def __init__(self):
         self.buttons, self.captions = [], []
+        self.query_params = {"seed": "3", "model": "shortrun-mnist"}  # the page's link, as st.query_params
 
     def expander(self, label, **kw):
         import contextlib
@@ -305,7 +307,8 @@ def test_export_panel_buttons_make_valid_files(monkeypatch):
         np.testing.assert_array_equal(z["energy"], traj.energy)
         meta = json.loads(str(z["meta_json"]))
         assert meta["type"] == "LangevinConfig" and LangevinConfig.from_dict(meta) == cfg
-    assert json.loads(by_label["Settings (JSON)"]["data"]) == json.loads(config_json(cfg))
+        assert meta["link"] == "?seed=3&model=shortrun-mnist"  # the query string that reopens the view
+    assert json.loads(by_label["Settings (JSON)"]["data"]) == {**json.loads(config_json(cfg)), "link": meta["link"]}
     assert b"Chains" in by_label["Energy trace (HTML)"]["data"]()
     assert len(fake.captions) == 1
 
@@ -319,3 +322,14 @@ def test_export_panel_draws_only_what_is_given(monkeypatch):
     assert [b["label"] for b in fake.buttons] == ["Trajectory arrays (NPZ)"]
     with np.load(io.BytesIO(fake.buttons[0]["data"]()), allow_pickle=False) as z:
         assert z.files == ["a"]  # no config, no meta_json
+
+
+def test_gif_picks_fit_the_pixel_cap_and_keep_both_ends():
+    from ebmviz.export import MAX_GIF_PIXELS, gif_picks
+
+    picks = gif_picks(300, (360, 1200, 3))  # two wide panels: 150 frames would exceed the cap
+    assert picks[0] == 0 and picks[-1] == 299
+    assert len(picks) * 360 * 1200 <= MAX_GIF_PIXELS and len(picks) == MAX_GIF_PIXELS // (360 * 1200)
+    frames = np.zeros((len(picks), 360, 1200), np.uint8) + np.arange(len(picks), dtype=np.uint8)[:, None, None]
+    assert gif_bytes(frames)[:6] == b"GIF89a"  # the picked frames are accepted
+    assert gif_picks(10, (28, 28)).tolist() == list(range(10)) and gif_picks(1, (28, 28)).tolist() == [0]

@@ -224,3 +224,24 @@ def test_jko_steps_are_stable_where_ula_diverges():
     ula = langevin(energy, x0, LangevinConfig.at_temperature(tau, 1.0, n_steps=60, **FREE), seed=3,
                    frame_format="float32")
     assert ula.n_diverged > 0 or np.abs(ula.final).max() > 1e6
+
+
+def test_live_run_reads_one_row_and_running_means_without_joining_chunks():
+    energy = gaussian_energy([0.0, 0.0], np.eye(2))
+    run = LiveRun(energy, torch.zeros(5, 2), LangevinConfig.at_temperature(0.5, 1.0, n_steps=30, metropolis=True,
+                                                                           **FREE), seed=0, frame_format="float32")
+    for _ in range(4):
+        run.advance(max_steps=7)
+    acc = run.rows("accept")
+    for t in (0, 6, 7, 20, 27):
+        np.testing.assert_array_equal(run.row("accept", t), acc[t])
+    assert run.mean("accept", 17) == pytest.approx(acc[:17].mean())
+    with pytest.raises(IndexError):
+        run.row("accept", 28)
+
+
+def test_annealing_without_held_steps_still_ends_at_the_target_temperature():
+    cfg = AnnealedConfig(n_steps=10, hold=0.0, t_start=8.0, t_end=1.0, n_levels=4)
+    np.testing.assert_allclose(cfg.temperatures(), [8, 8, 8, 4, 4, 2, 2, 2, 1, 1])
+    assert cfg.held_from() == 9  # the last level is the target's temperature
+    assert AnnealedConfig(n_steps=6, n_levels=1, hold=0.5).temperatures().tolist() == [1.0] * 6

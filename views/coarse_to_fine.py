@@ -1,5 +1,7 @@
 """Coarse-to-fine EBM: the 7 → 14 → 28 cascade played back, the fade, growth, budget, restoration."""
 
+from dataclasses import asdict
+
 import numpy as np
 import streamlit as st
 
@@ -82,7 +84,8 @@ def cascade_view() -> None:
                                                                                for f in frames]),
                  trajectory=lambda: {f"stage{i}_{k}": v for i, t in enumerate(cascade.trajectories)
                                      for k, v in trajectory_arrays(t).items()},
-                 config=cfg, figures={"energy per stage": lambda: figures.cascade_energy_figure(energies)},
+                 config={"model": name, "chains": n, "seed": seed, "device": device, "cascade": asdict(cfg)},
+                 figures={"energy per stage": lambda: figures.cascade_energy_figure(energies)},
                  key=f"{P}_export")
 
 

@@ -148,7 +148,9 @@ if state.playing:
 with view:
     export_panel(f"langevin-{name}-{start}-seed{seed}",
                  frames=lambda run=state.run: np.stack([figures.tile(f, ncol=8, scale=2) for f in run.frames]),
-                 trajectory=lambda run=state.run: trajectory_arrays(run.trajectory()), config=cfg,
+                 trajectory=lambda run=state.run: trajectory_arrays(run.trajectory()),
+                 config={"model": name, "start": start, "chains": n_chains, "data_noise": data_noise, "seed": seed,
+                         "device": device, "sampler": cfg.to_dict()},
                  figures={"traces": lambda: figures.traces_figure(traj.energy, traj.grad_norm, traj.step_norm,
                                                                   traj.accept, n_steps=cfg.n_steps)},
                  key=f"{P}_export")

@@ -22,7 +22,7 @@ from ebmviz.app.lab import (
 from ebmviz.app.player import FrameView, Player
 from ebmviz.app.widgets import share, shared
 from ebmviz.diagnostics import autocorrelation
-from ebmviz.export import trajectory_arrays
+from ebmviz.export import gif_picks, trajectory_arrays
 from ebmviz.lab import judge, target_temperature
 from ebmviz.toy2d import LAB_ENERGIES, custom
 
@@ -87,9 +87,9 @@ def side_frame(i: int, step: int) -> np.ndarray:
     accepted = moves = paths = None
     if step > 0:
         if run.adjusted:
-            accepted = run.rows("accept")[step - 1] > 0
+            accepted = run.row("accept", step - 1) > 0
         else:
-            moves = run.rows("step_norm")[step - 1]
+            moves = run.row("step_norm", step - 1)
         if ch.kind == "HMC" and len(run.paths) >= step:
             paths = run.paths[step - 1][:, :25]
     return lab_figures.particles_frame(pictures[i][1], toy.box, frames[step], trail, accepted, moves, paths)
@@ -99,7 +99,7 @@ def status(i: int, step: int) -> str:
     run, ch = rec.runs[i], choices[i]
     text = f"{'AB'[i]} ({ch.kind})"
     if step > 0 and run.adjusted:
-        text += f": {100 * run.rows('accept')[:step].mean():.0f}% accepted"
+        text += f": {100 * run.mean('accept', step):.0f}% accepted"
     if step > 0 and ch.kind == "Annealed":
         text += f": T = {run.temperatures[step - 1]:.3g}"
     stopped = int(((run.diverged_at >= 0) & (run.diverged_at < step)).sum())
@@ -149,26 +149,31 @@ def diagnostics():
         tr = run.trajectory()
         states, energy_rows = tr.frames[: step + 1], tr.energy[: step + 1]
         accept = tr.accept[:step] if tr.accept is not None else None
-        s = judge(states, energy_rows, accept, run.config, toy)
+        s = judge(states, energy_rows, accept, run.config, toy, diverged_at=tr.diverged_at, grid=pictures[i][0],
+                  max_draws=200)
         name = f"{'AB'[i]}: {ch.kind}"
         rows.append({"sampler": name, "acceptance": fmt(s.acceptance, ".2f"), "ESS x": fmt(s.ess["x"], ".0f"),
                      "ESS y": fmt(s.ess["y"], ".0f"), "ESS E": fmt(s.ess["energy"], ".0f"),
-                     "R-hat (max)": fmt(s.max_rhat, ".3f"), "gradients": s.grad_evals,
+                     "R-hat (max)": "∞ (a chain never moved)" if s.max_rhat == np.inf else
+                     ("≫ 1" if s.max_rhat > 100 else fmt(s.max_rhat, ".3f")), "gradients": s.grad_evals,
                      "ESS / gradient": fmt(s.ess_per_grad, ".2e"), "MMD²": fmt(s.distance["MMD²"], ".4f"),
-                     "binned KL": fmt(s.distance["binned KL"], ".3f"), "draws read": f"{s.n_draws} × {s.n_chains}"})
+                     "binned KL": fmt(s.distance["binned KL"], ".3f"), "draws read": f"{s.n_draws} × {s.n_chains}",
+                     "stopped chains": s.n_stopped})
         curves[f"{name}, energy"] = autocorrelation(energy_rows[len(energy_rows) // 2:], max_lag=40)
         curves[f"{name}, x"] = autocorrelation(states[len(states) // 2:, :, 0], max_lag=40)
         pooled = states[len(states) // 2:].reshape(-1, 2)
-        now[name] = pooled[np.linspace(0, len(pooled) - 1, min(len(pooled), 20000)).astype(int)]
+        now[name] = (pooled[np.linspace(0, len(pooled) - 1, min(len(pooled), 20000)).astype(int)], pictures[i][0])
     st.dataframe(rows, hide_index=True, width="stretch")
-    st.caption("Read from the second half of the steps so far (and never the annealing ladder). ESS: effective "
-               "draws of x, y and the energy (ArviZ, rank-normalised bulk ESS). R-hat above about 1.01 says chains "
-               "disagree, e.g. each stuck in its own mode. MMD² and binned KL (20 × 20 bins) measure the pooled "
-               "draws' distance to the exact density; both are near 0 only for exact draws.")
+    st.caption("Read from the second half of the steps so far (and never the annealing ladder), thinned to at most "
+               "200 draws per chain; gradients count every step. ESS: effective draws of x, y and the energy "
+               "(ArviZ, rank-normalised bulk ESS); — when a chain never moved (its draws cannot count as "
+               "independent). R-hat above about 1.01 says chains disagree, e.g. each stuck in its own mode. Chains "
+               "that stopped at a non-finite value are left out of ESS and R-hat. MMD² and binned KL (20 × 20 bins) "
+               "measure the pooled draws' distance to the exact density; both are near 0 only for exact draws.")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(lab_figures.marginals_figure(pictures[0][0], now), width="stretch", key=f"{P}_marginals")
-    c1.caption(f"The draws of the second half (up to step {step}) against the exact marginals of A's target "
-               f"(T = {a.temperature:g}).")
+    c1.plotly_chart(lab_figures.marginals_figure(now), width="stretch", key=f"{P}_marginals")
+    c1.caption(f"The draws of the second half (up to step {step}) against the exact marginals of each sampler's "
+               "target (one black line when both have the same temperature).")
     c2.plotly_chart(lab_figures.autocorrelation_figure(curves), width="stretch", key=f"{P}_acf")
     c2.caption("Autocorrelation of each chain's energy and x over the second half, averaged over chains.")
     return now
@@ -188,7 +193,8 @@ st.plotly_chart(density, width="stretch", key=f"{P}_density")
 
 # The exports below run on Streamlit's download thread, where session state cannot be read: they use ``rec``.
 def gif_frames() -> np.ndarray:
-    picks = range(0, len(rec), max(1, len(rec) // 150))
+    first = lab_figures.side_by_side_frames(side_frame(0, 0), side_frame(1, 0))
+    picks = gif_picks(len(rec), first.shape)  # within the GIF's pixel cap
     return np.stack([lab_figures.side_by_side_frames(side_frame(0, rec.step_at(i)), side_frame(1, rec.step_at(i)))
                      for i in picks])
 
@@ -202,5 +208,6 @@ def arrays() -> dict:
 
 export_panel(f"sampler-lab-{energy}-{a.kind}-vs-{b.kind}-seed{spec.seed}", frames=gif_frames, trajectory=arrays,
              config={"energy": energy, "components": components, "particles": spec.n_particles,
-                     "steps": spec.n_steps, "start": start, "seed": spec.seed, "a": a.to_dict(), "b": b.to_dict()},
+                     "steps": spec.n_steps, "start": start, "per_frame": stride, "seed": spec.seed,
+                     "a": a.to_dict(), "b": b.to_dict()},
              figures={"density": lambda: density}, fps=10, key=f"{P}_export")

@@ -157,7 +157,8 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> None:
                  trajectory=lambda: {f"{part}_{k}": v for part, t in (("semantic", sem), ("texture", tex),
                                                                       ("texture_only", only))
                                      for k, v in trajectory_arrays(t).items()},
-                 config=cfg, figures={"energies": lambda: figures.two_stage_energy_figure(sem.energy, tex.energy,
+                 config={"model": name, "chains": n, "seed": seed, "device": device, "two_stage": cfg.to_dict()},
+                 figures={"energies": lambda: figures.two_stage_energy_figure(sem.energy, tex.energy,
                                                                                           only.energy)},
                  key=f"{P}_export")
     diverged = sem.n_diverged + tex.n_diverged + only.n_diverged

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 import numpy as np
 import plotly.graph_objects as go
@@ -31,8 +32,11 @@ def export_panel(stem: str, *, frames: Callable[[], np.ndarray] | None = None,
         fps: GIF frame rate.
         key: widget-key prefix, unique on the page.
     """
-    settings = config_json(config) if config is not None else None
-    meta = json.loads(settings) if settings is not None else None
+    meta = None
+    if config is not None:  # the settings, and the page's link (the query string that reopens this view)
+        link = "?" + urlencode({k: st.query_params[k] for k in st.query_params})
+        meta = {**json.loads(config_json(config)), "link": link}
+    settings = json.dumps(meta, indent=2, sort_keys=True) if meta is not None else None
     with st.expander("Export", icon=":material/download:"):
         if frames is not None:
             st.download_button("GIF of the chains", data=lambda: gif_bytes(frames(), fps=fps),

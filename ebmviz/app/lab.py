@@ -19,7 +19,7 @@ from ebmviz.toy2d import LAB_ENERGIES, Toy, custom
 FRAME_SIZE = 360  # pixels per side of one sampler's picture
 DEFAULT_COMPONENTS = ((-2.0, 0.0, 0.5, 1.0), (2.0, 0.0, 0.5, 1.0), (0.0, 2.5, 0.3, 0.5))
 MAX_PARTICLES, MAX_STEPS, MAX_LEAPFROG = 2000, 3000, 100
-MAX_WORK = 3_000_000  # particles × steps × gradients per step, per sampler: about 10 s on 2 cores
+MAX_WORK = 3_000_000  # particles × steps × gradients per step, per sampler: about a minute of playback on 2 cores
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,13 @@ class LabSpec:
                 ch.config(self.n_steps).validate()
             except ValueError as exc:
                 out.append(f"Sampler {side}: {exc}")
-            per_step = {"HMC": ch.n_leapfrog, "JKO": ch.inner_steps}.get(ch.kind, 1)
-            work = self.n_particles * self.n_steps * per_step
-            if work > MAX_WORK:
-                out.append(f"Sampler {side}: {self.n_particles} particles × {self.n_steps} steps"
-                           f"{f' × {per_step} gradients' if per_step > 1 else ''} is over the lab's cap of "
-                           f"{MAX_WORK:,} gradient evaluations; use fewer particles or steps.")
+        per_step = max({"HMC": ch.n_leapfrog, "JKO": ch.inner_steps}.get(ch.kind, 1) for ch in (self.a, self.b))
+        if self.n_particles * self.n_steps * per_step > MAX_WORK:
+            most = MAX_WORK // (self.n_particles * per_step)
+            out.append(f"{self.n_particles} particles × {self.n_steps} steps"
+                       f"{f' × {per_step} gradients per step' if per_step > 1 else ''} is over the lab's cap of "
+                       f"{MAX_WORK:,} gradient evaluations per sampler: with {self.n_particles} particles, at most "
+                       f"{most:,} steps.")
         return out
 
 
@@ -95,7 +96,7 @@ class PairRecording:
 def grid_and_background(energy: str, components: tuple, temperature: float):
     """The exact grid density at T and its picture; cached by the energy's name, components and T."""
     toy = custom(components) if energy == "custom" else LAB_ENERGIES[energy]
-    grid = toy.grid(200, temperature)
+    grid = toy.grid(temperature=temperature)
     return grid, lab_figures.density_image(grid, FRAME_SIZE)
 
 
@@ -107,7 +108,7 @@ def sampler_form(side: str, toy: Toy, prefix: str, default_kind: str) -> Sampler
                              "Hamiltonian Monte Carlo. Annealed: ULA down a ladder of temperatures to T. JKO: "
                              "proximal (implicit) Langevin steps, ebmviz's reconstruction of wFRAME's particle step.")
     base = SamplerChoice.default(kind, toy)
-    marker = (toy.name, toy.box, kind)
+    marker = (toy.name, kind)  # not the box: editing a custom mixture keeps the step the user set
     if st.session_state.get(k("defaults_for")) != marker:  # a new energy or kind: its own step size
         if st.session_state.get(k("defaults_for")) is not None or k("step") not in st.session_state:
             st.session_state[k("step")] = float(base.step_size)

@@ -53,7 +53,7 @@ def _ranged(cast: Callable[[str], Any], what: str, low: float, high: float) -> C
         except ValueError:
             raise ValueError(f"not {what}") from None
         if not (math.isfinite(v) and low <= v <= high):
-            raise ValueError(f"outside {low:g} … {high:g}")
+            raise ValueError(f"outside {low:,} … {high:,}" if cast is int else f"outside {low:g} … {high:g}")
         return v
 
     return parse
@@ -78,6 +78,13 @@ def flag(key: str, name: str) -> Field:
     return Field(key, name, parse, lambda v: "1" if v else "0")
 
 
+def shown(text: str, limit: int) -> str:
+    """A URL value as inert text for a message: cut to ``limit`` characters and set as inline code, where Markdown
+    makes no link, image, markup, icon or formula of it (a link must not put any of those on the page)."""
+    cut = text[:limit] + ("…" if len(text) > limit else "")
+    return "`" + cut.replace("`", "'").replace("\n", " ") + "`"
+
+
 def _params() -> dict[str, str]:
     return {k: st.query_params[k] for k in st.query_params}
 
@@ -98,7 +105,7 @@ def restore(fields: Sequence[Field]) -> None:
             st.session_state[f.key] = f.parse(params[f.name])
             applied.add(f.key)
         except ValueError as exc:
-            st.warning(f"The link's {f.name}={params[f.name][:40]!r} was ignored ({exc}); using the default.",
+            st.warning(f"The link's {f.name}={shown(params[f.name], 40)} was ignored ({exc}); using the default.",
                        icon=":material/link_off:")
 
 
@@ -126,5 +133,5 @@ def requested_frame(limit: int) -> int | None:
     try:
         return integer("", FRAME, 0, limit).parse(params[FRAME])
     except ValueError as exc:
-        st.warning(f"The link's frame={params[FRAME][:20]!r} was ignored ({exc}).", icon=":material/link_off:")
+        st.warning(f"The link's frame={shown(params[FRAME], 20)} was ignored ({exc}).", icon=":material/link_off:")
         return None

@@ -59,10 +59,13 @@ class AnnealedConfig(JsonSettings):
         self.level(self.t_start).validate()
 
     def temperatures(self) -> np.ndarray:
-        """(n_steps,) T_t of each step: the ladder's levels in equal runs, then t_end for the held steps."""
+        """(n_steps,) T_t of each step: the ladder's levels in equal runs, then t_end for the held steps (with no
+        held steps, the ladder's last level is t_end itself)."""
         n_hold = round(self.hold * self.n_steps)
         n_ladder = self.n_steps - n_hold
-        ladder = np.geomspace(self.t_start, self.t_end, self.n_levels)[:-1] if self.n_levels > 1 else np.zeros(0)
+        ladder = np.geomspace(self.t_start, self.t_end, self.n_levels)
+        if n_hold > 0:
+            ladder = ladder[:-1]  # t_end comes with the held steps
         if len(ladder) == 0 or n_ladder == 0:
             return np.full(self.n_steps, self.t_end)
         which = np.minimum((np.arange(n_ladder) * len(ladder)) // n_ladder, len(ladder) - 1)

@@ -106,6 +106,25 @@ class LiveRun:
         parts = self._rows[key]
         return torch.cat(parts).numpy() if parts else np.zeros((0, self.x.shape[0]), np.float32)
 
+    def row(self, key: str, t: int) -> np.ndarray:
+        """(B,) the record of step t + 1 alone (``rows(key)[t]`` without joining every chunk: a live page calls this
+        per frame)."""
+        for part in self._rows[key]:
+            if t < len(part):
+                return part[t].numpy()
+            t -= len(part)
+        raise IndexError("no such step recorded yet")
+
+    def mean(self, key: str, steps: int) -> float:
+        """The mean of the first ``steps`` rows of ``key`` over steps and chains (e.g. the acceptance so far)."""
+        total, count, left = 0.0, 0, steps
+        for part in self._rows[key]:
+            if left <= 0:
+                break
+            part = part[:left]
+            total, count, left = total + float(part.sum()), count + part.numel(), left - len(part)
+        return total / count if count else float("nan")
+
     def current_energy(self) -> np.ndarray:
         """(B,) E(x_t) of the current states (one forward pass, cached until the next step)."""
         if self._final_energy is None:
