@@ -111,7 +111,8 @@ def status(i: int, step: int) -> str:
 def draw(index: int, out: FrameView):
     step = rec.step_at(index)
     out.status.markdown(f"**Step {step} / {spec.n_steps}** · {status(0, step)} · {status(1, step)}")
-    out.picture.image(lab_figures.side_by_side_frames(side_frame(0, step), side_frame(1, step)),
+    frame = lab_figures.side_by_side_frames(side_frame(0, step), side_frame(1, step))
+    out.picture.image(frame, width=int(1.3 * frame.shape[1]),  # a tall box stays on screen
                       caption=f"left: A ({a.kind}), right: B ({b.kind}) · {spec.n_particles} particles · "
                               "trails: the last 8 frames · dots: white accepted, red rejected (MALA, HMC) or "
                               "coloured by move length, blue short to yellow long (ULA, annealed) · orange: "

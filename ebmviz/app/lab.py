@@ -204,8 +204,9 @@ def equation(choice: SamplerChoice) -> str:
                 rf"&{choice.n_leapfrog}\ \text{{leapfrog steps of }}\varepsilon={s:g}\ \text{{to }}(x',p')\\"
                 r"&\text{accept: }\min\!\big(1,e^{H(x,p)-H(x',p')}\big)\end{aligned}")
     if choice.kind == "JKO":
-        return (rf"\begin{{aligned}}y&\leftarrow y-\eta\Big(\frac{{\nabla E(y)}}{{{T:g}}}+\frac{{y-x_t}}{{{s:g}}}\Big)"
-                rf"\ \ ({choice.inner_steps}\times\text{{ from }}y=x_t,\ \eta=\tau/2)\\"
+        return (rf"\begin{{aligned}}y&\leftarrow y-\eta\Big(\frac{{\nabla E(y)}}{{{T:g}}}"
+                rf"+\frac{{y-x_t}}{{{s:g}}}\Big)\\"
+                rf"&{choice.inner_steps}\ \text{{times from }}y=x_t,\ \eta=\tau/2\\"
                 rf"x_{{t+1}}&=y+\sqrt{{2\cdot{s:g}\cdot{T:g}}}\,\xi_t\end{{aligned}}")
     if choice.kind == "Annealed":
         return (rf"\begin{{aligned}}x_{{t+1}}&=x_t-{s:g}\,\nabla E(x_t)+\sqrt{{2\cdot{s:g}\cdot T_t}}\,\xi_t\\"
