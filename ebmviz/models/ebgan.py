@@ -26,12 +26,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from ebmviz.images import to_u8
 from ebmviz.models.base import Model, Refined
+from ebmviz.models.snapshots import SnapshotSlots
 from ebmviz.nets import DeconvGenerator
 from ebmviz.sampling import LangevinConfig, langevin
 
@@ -109,7 +108,7 @@ class GeneratorTerms:
     pt: torch.Tensor  # f_PT over the codes of G(z) (computed, and logged, even when λ_PT = 0)
 
 
-class EBGAN(Model):
+class EBGAN(SnapshotSlots, Model):
     """Generator G and autoencoder discriminator; ``model(x)`` is the energy D(x) and ``draw`` gives ``Refined``."""
 
     kind = "ebgan"
@@ -124,9 +123,7 @@ class EBGAN(Model):
         c = self.config
         self.generator = DeconvGenerator(c.nz, c.width, c.hidden)
         self.discriminator = AutoEncoder(c.width, c.code)
-        self.register_buffer("snapshot_images",
-                             torch.zeros(c.n_snapshots, c.snapshot_size, 1, 28, 28, dtype=torch.uint8))
-        self.register_buffer("snapshot_iterations", -torch.ones(c.n_snapshots, dtype=torch.long))  # −1: unused
+        self.register_snapshots(c.n_snapshots, c.snapshot_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """D(x) (B,): the reconstruction energy, p ∝ exp(−D)."""
@@ -167,31 +164,3 @@ class EBGAN(Model):
         d_fake = reconstruction_energy(fake, recon)
         pt = pulling_away(s)
         return GeneratorTerms(loss=d_fake.mean() + pt_weight * pt, d_fake=d_fake, pt=pt)
-
-    # ----------------------------------------------------------------- snapshots over training
-    def snapshot_due(self, iteration: int) -> bool:
-        """Whether samples taken at ``iteration`` are to be stored: the trainer offers them at a fixed cadence
-        and the model keeps every stride-th, the stride doubling whenever the slots fill."""
-        its = self.snapshot_iterations[self.snapshot_iterations >= 0].tolist()
-        return len(its) < 2 or (iteration - its[0]) % (its[1] - its[0]) == 0
-
-    def record_snapshot(self, iteration: int, images: torch.Tensor) -> None:
-        """Store generator samples (snapshot_size, 1, 28, 28) in [-1, 1] taken at ``iteration``.
-
-        When every slot is used, every other snapshot is dropped first (the first kept), so the stored
-        ones stay evenly spread over training however long it runs.
-        """
-        used = int((self.snapshot_iterations >= 0).sum())
-        if used == self.config.n_snapshots:
-            keep = torch.arange(0, used, 2, device=self.snapshot_iterations.device)
-            self.snapshot_images[: len(keep)] = self.snapshot_images[keep].clone()
-            self.snapshot_iterations[: len(keep)] = self.snapshot_iterations[keep].clone()
-            self.snapshot_iterations[len(keep):] = -1
-            used = len(keep)
-        self.snapshot_images[used] = to_u8(images.detach()).to(self.snapshot_images.device)
-        self.snapshot_iterations[used] = iteration
-
-    def snapshots(self) -> tuple[np.ndarray, np.ndarray]:
-        """(iterations (S,), images (S, snapshot_size, 1, 28, 28) uint8) of the recorded snapshots, in order."""
-        used = (self.snapshot_iterations >= 0).cpu().numpy()
-        return self.snapshot_iterations.cpu().numpy()[used], self.snapshot_images.cpu().numpy()[used]
