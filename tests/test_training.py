@@ -37,6 +37,10 @@ def test_shortrun_smoke_and_resume(tmp_path):
     retuned = checkpoints.load(out)
     assert retuned.meta["sampler"]["n_steps"] == 9 and retuned.meta["sampler_history"][0]["reason"] == "test"
     torch.testing.assert_close(retuned(torch.zeros(1, 1, 28, 28)), resumed(torch.zeros(1, 1, 28, 28)))
+    assert training_main(["sampler-defaults", str(out), "--clamp=-0.5,0.5"]) == 0
+    assert checkpoints.load(out).meta["sampler"]["clamp"] == [-0.5, 0.5]
+    with pytest.raises(SystemExit):
+        training_main(["sampler-defaults", str(out), "--clamp=wide"])
 
 
 def test_evaluator_smoke(tmp_path):
@@ -141,6 +145,8 @@ TINY = {  # a few seconds each; the flags every method's smoke run uses
     "denoising": ["--rounds", "8", "--recon-steps", "2", "--batch-size", "16", "--chains", "4", "--k-steps", "2",
                   "--t-steps", "2", "--nz", "4", "--width", "4", "--hidden", "16", "--checkpoint-every", "3"],
     "evaluator": ["--epochs", "2", "--batch-size", "400", "--width", "4", "--checkpoint-every", "3"],
+    "frame": ["--flow", "jko", "--n-train", "5", "--iterations", "8", "--n-particles", "4", "--batch-size", "4",
+              "--k-steps", "2", "--width", "4", "--hidden", "8", "--checkpoint-every", "3"],
 }
 
 

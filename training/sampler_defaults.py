@@ -20,6 +20,15 @@ from ebmviz import checkpoints
 from ebmviz.sampling import LangevinConfig
 
 
+def box(text: str) -> tuple[float, float]:
+    """ "-1,1" -> (-1.0, 1.0)."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected low,high, got {text!r}") from None
+    return low, high
+
+
 def main(argv: list[str], prog: str = "python -m training sampler-defaults") -> int:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", help="path or name of a generative checkpoint")
@@ -39,6 +48,8 @@ def main(argv: list[str], prog: str = "python -m training sampler-defaults") -> 
             ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=hints[f.name])
         elif f.name == "grad_clip":
             ap.add_argument("--grad-clip", dest=f.name, type=float)
+        elif f.name == "clamp":
+            ap.add_argument("--clamp", dest=f.name, type=box, help='the box "low,high" states are kept in')
     args = ap.parse_args(argv)
     meta = dict(model.meta)
     old = LangevinConfig.from_dict(meta.get("sampler", {})) if cls is LangevinConfig else model.draw_config()
