@@ -2,8 +2,8 @@
 
 A page declares its linked widgets once as ``Field``s (widget key, name in the URL, how to read a value), calls
 ``restore`` before drawing them and ``publish`` after. ``restore`` applies a URL's values only when the URL is
-not the one this session last wrote (a link just opened, or edited by hand), so a widget the user changes is
-never overwritten by the stale URL of the rerun it triggers. Every value is checked: names are looked up in
+none this session wrote (a link just opened, or edited by hand), so a widget the user changes is never
+overwritten by a stale URL that a rerun request carries. Every value is checked: names are looked up in
 the lists the page offers (checkpoints from the registry, energies from ``ebmviz.toy2d``), never used as
 paths; numbers must be finite and in the widget's range. A bad value is named in a message and the widget
 keeps its default.
@@ -18,7 +18,7 @@ from typing import Any
 
 import streamlit as st
 
-WRITTEN = "links_written"  # session key: the query string this session wrote last
+WRITTEN = "links_written"  # session key: the query strings this session wrote (the last 64), as sorted item tuples
 APPLIED = "links_applied"  # session key: widget keys set from the URL in this run (until ``publish``)
 FRAME = "frame"  # the query name of the player's frame on show
 
@@ -85,6 +85,12 @@ def shown(text: str, limit: int) -> str:
     return "`" + cut.replace("`", "'").replace("\n", " ") + "`"
 
 
+def _ours(params: dict[str, str]) -> bool:
+    """Whether this session wrote ``params`` itself. Not only the last one: a click right after a rerun that
+    changed the URL can reach the server with the URL from before, and must not bring those values back."""
+    return tuple(sorted(params.items())) in st.session_state.get(WRITTEN, ())
+
+
 def _params() -> dict[str, str]:
     return {k: st.query_params[k] for k in st.query_params}
 
@@ -95,7 +101,7 @@ def restore(fields: Sequence[Field]) -> None:
     Unknown names in the URL are ignored; a bad value gets a warning and leaves the widget as it is.
     """
     params = _params()
-    if not params or params == st.session_state.get(WRITTEN):
+    if not params or _ours(params):
         return
     applied = st.session_state.setdefault(APPLIED, set())
     for f in fields:
@@ -121,14 +127,16 @@ def publish(fields: Sequence[Field], extra: dict[str, str] | None = None) -> Non
     values.update(extra or {})
     if values != _params():
         st.query_params.from_dict(values)
-    st.session_state[WRITTEN] = values
+    key = tuple(sorted(values.items()))
+    written = [w for w in st.session_state.get(WRITTEN, ()) if w != key][-63:]
+    st.session_state[WRITTEN] = (*written, key)
     st.session_state[APPLIED] = set()
 
 
 def requested_frame(limit: int) -> int | None:
     """The frame a link asked for (``?frame=N``, 0 ≤ N ≤ limit) when the URL is not this session's own; else None."""
     params = _params()
-    if FRAME not in params or params == st.session_state.get(WRITTEN):
+    if FRAME not in params or _ours(params):
         return None
     try:
         return integer("", FRAME, 0, limit).parse(params[FRAME])
