@@ -85,12 +85,13 @@ def train(cfg: FRAMETrainConfig) -> Path:
             step_sum = step_sum + st.step_norm.mean()
         model.requires_grad_(True)
         batch = data[torch.randint(len(data), (cfg.batch_size,), generator=run.gen).to(device)]
-        before = torch.cat([p.detach().flatten() for p in model.parameters()])
+        logging = run.due(cfg.log_every, it)
+        before = torch.cat([p.detach().flatten() for p in model.parameters()]) if logging else None  # for ‖Δθ‖
         terms = model.parameter_terms(batch, particles, flow)
         opt.zero_grad(set_to_none=True)
         terms.loss.backward()
         opt.step()
-        if run.due(cfg.log_every, it):
+        if logging:
             after = torch.cat([p.detach().flatten() for p in model.parameters()])
             run.log(iteration=it, e_data=terms.e_data.item(), e_particles=terms.e_particles.item(), gap=terms.gap,
                     update_norm=(after - before).norm().item(), particle_step=(step_sum / cfg.k_steps).item(),
