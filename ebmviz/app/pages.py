@@ -43,9 +43,10 @@ PAGES = (
              "watch the generator over training, see what the energy does to digits, fakes and noise, compare "
              "training with and without the pulling-away term for mode collapse, and run Langevin on the energy."),
     PageInfo("views/sampler_lab.py", "Sampler lab", ":material/science:",
-             "Why samplers behave as they do, on 2-D energies whose exact density is known: ULA, MALA, HMC and "
-             "annealed Langevin side by side from the same start and seed, particles with trails and leapfrog paths, "
-             "marginals against the exact ones, and acceptance, ESS, R-hat and the distance to the exact density."),
+             "Why samplers behave as they do, on 2-D energies whose exact density is known: ULA, MALA, HMC, "
+             "annealed Langevin and proximal (JKO) steps side by side from the same start and seed, particles with "
+             "trails and leapfrog paths, marginals against the exact ones, and acceptance, ESS, R-hat and the distance "
+             "to the exact density."),
     PageInfo("views/landscape.py", "Energy landscape", ":material/landscape:",
              "Maps of an energy's valleys: descend from digits to local minima, measure the barriers between them and "
              "see them as a disconnectivity graph. Cut it into basins, follow the path between two minima, find "
