@@ -12,6 +12,7 @@ latent batch are stored in the model every ``--sample-every`` iterations (``EBGA
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,8 @@ class EBGANTrainConfig(RunConfig):
     nz: int = field(32, "latent dimension of G")
     width: int = field(32, "conv channels c")
     hidden: int = field(256, "G's fully connected units")
+    n_train: int = field(0, "train on this many digits drawn with the seed (5: the few-shot contrast of the "
+                                "learning-dynamics page, the same digits as FRAME's 5-digit runs); 0: the whole set")
     code: int = field(32, "dimension of D's code S")
 
 
@@ -70,7 +73,10 @@ def update(model: EBGAN, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor
 def train(cfg: EBGANTrainConfig) -> Path:
     run = Run(cfg, EBGAN.kind)
     device = run.device
-    data = run.dataset("train").images.to(device)
+    data = run.training_images(cfg.n_train)
+    if cfg.n_train:  # a few-shot set, repeated so that an epoch holds 10 batches
+        data = data.repeat(math.ceil(10 * cfg.batch_size / len(data)), 1, 1, 1)
+    data = data.to(device)
     model = EBGAN(EBGANConfig(nz=cfg.nz, width=cfg.width, hidden=cfg.hidden, code=cfg.code)).to(device)
     nets = {"discriminator": model.discriminator, "generator": model.generator}
     lrs = {"discriminator": cfg.lr_d, "generator": cfg.lr_g}
@@ -86,8 +92,8 @@ def train(cfg: EBGANTrainConfig) -> Path:
     def checkpoint() -> Path:
         extra = {} if batches.order is None else {"order": batches.order}
         return run.checkpoint(model, it, opts, scheds, tensors=extra,
-                              meta={"epochs": round(it / n_batches, 2), "pt": cfg.pt, "margin": cfg.margin,
-                                    "refinement": EBGAN.draw_default.to_dict()})
+                              meta={"epochs": round(it / n_batches, 2), "pt": cfg.pt, "n_train": cfg.n_train,
+                                    "margin": cfg.margin, "refinement": EBGAN.draw_default.to_dict()})
 
     def snapshot() -> None:
         model.eval()  # G's batch norm on running statistics, as the app draws

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
+from ebmviz.frame_learning import FlowLearner
 from ebmviz.models.frame import FLOWS, FRAME, FlowConfig, FRAMEConfig
-from ebmviz.sampling import LangevinConfig, steps_for
+from ebmviz.sampling import LangevinConfig
 from training.cli import field, parse_config
 from training.run import Run, RunConfig
 
@@ -49,65 +49,47 @@ class FRAMETrainConfig(RunConfig):
 def train(cfg: FRAMETrainConfig) -> Path:
     run = Run(cfg, FRAME.kind)
     device = run.device
-    data = run.dataset("train").images
-    if cfg.n_train:
-        data = data[torch.randperm(len(data), generator=run.gen)[: cfg.n_train]]
-    data = data.to(device)
+    data = run.training_images(cfg.n_train).to(device)
     model = FRAME(FRAMEConfig(width=cfg.width, hidden=cfg.hidden, ref_std=cfg.ref_std,
                               snapshot_size=min(32, cfg.n_particles))).to(device)
     if cfg.n_train:
         model.keep_training_images(data)
     flow = FlowConfig(flow=cfg.flow, k_steps=cfg.k_steps, step=cfg.step, inner_steps=cfg.inner_steps,
                       penalty=cfg.penalty)
-    particle_cfg = flow.particle_config()
     # the app's Langevin page: exact Langevin at T = 1 with the flow's step, pixels kept in [−1, 1]
     app_sampler = LangevinConfig.at_temperature(cfg.step, 1.0, n_steps=200, grad_clip=None, clamp=(-1.0, 1.0),
                                                 record_every=4)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    particles = model.reference(cfg.n_particles, run.gen).to(device)
-    it = 0
-    if resumed := run.resume(model, {"adam": opt}):
-        it, particles = resumed.iteration, resumed.tensors["particles"].to(device)
+    learner = FlowLearner(model, data, flow, run.gen, seed=cfg.seed, n_particles=cfg.n_particles,
+                          batch_size=cfg.batch_size, lr=cfg.lr, beta1=cfg.beta1)
+    if resumed := run.resume(model, {"adam": learner.optimizer}):
+        learner.iteration, learner.particles = resumed.iteration, resumed.tensors["particles"].to(device)
 
     def checkpoint() -> Path:
-        return run.checkpoint(model, it, {"adam": opt}, tensors={"particles": particles},
+        return run.checkpoint(model, learner.iteration, {"adam": learner.optimizer},
+                              tensors={"particles": learner.particles},
                               meta={"flow": asdict(flow), "n_train": cfg.n_train, "sampler": app_sampler.to_dict()})
 
-    bar = tqdm(total=cfg.iterations, initial=it, desc=f"frame-{cfg.flow}", mininterval=5)
-    while it < cfg.iterations:
+    bar = tqdm(total=cfg.iterations, initial=learner.iteration, desc=f"frame-{cfg.flow}", mininterval=5)
+    while (it := learner.iteration) < cfg.iterations:
         if run.out_of_time():
             print(f"time limit of {cfg.minutes} min reached at iteration {it}")
             break
-        model.requires_grad_(False)
-        step_sum = torch.zeros((), device=device)
-        for st in steps_for(model, particles, particle_cfg, seed=cfg.seed * 1_000_003 + it):
-            particles = st.x
-            step_sum = step_sum + st.step_norm.mean()
-        model.requires_grad_(True)
-        batch = data[torch.randint(len(data), (cfg.batch_size,), generator=run.gen).to(device)]
         logging = run.due(cfg.log_every, it)
-        before = torch.cat([p.detach().flatten() for p in model.parameters()]) if logging else None  # for ‖Δθ‖
-        terms = model.parameter_terms(batch, particles, flow)
-        opt.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        opt.step()
+        row = learner.step(measure_update=logging)  # copying θ for ‖Δθ‖ only on logged iterations
         if logging:
-            after = torch.cat([p.detach().flatten() for p in model.parameters()])
-            run.log(iteration=it, e_data=terms.e_data.item(), e_particles=terms.e_particles.item(), gap=terms.gap,
-                    update_norm=(after - before).norm().item(), particle_step=(step_sum / cfg.k_steps).item(),
-                    penalty=terms.penalty.item())
-            bar.set_postfix(gap=f"{terms.gap:+.3g}", e_data=f"{terms.e_data.item():+.3g}")
+            run.log(**row.to_dict())
+            bar.set_postfix(gap=f"{row.gap:+.3g}", e_data=f"{row.e_data:+.3g}")
         if run.due(cfg.sample_every, it):
-            run.grid(particles[:32].clamp(-1, 1), f"particles_{it:06d}")
+            shown = learner.particles[:32].clamp(-1, 1)
+            run.grid(shown, f"particles_{it:06d}")
             if model.snapshot_due(it):
-                model.record_snapshot(it, particles[: model.config.snapshot_size].clamp(-1, 1))
-        it += 1
+                model.record_snapshot(it, shown[: model.config.snapshot_size])
         bar.update()
-        if run.due(cfg.checkpoint_every, it):
+        if run.due(cfg.checkpoint_every, learner.iteration):
             checkpoint()
     bar.close()
     path = checkpoint()
-    print(f"wrote {path} after {it} iterations, {run.elapsed / 60:.1f} min")
+    print(f"wrote {path} after {learner.iteration} iterations, {run.elapsed / 60:.1f} min")
     return path
 
 

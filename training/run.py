@@ -137,6 +137,19 @@ class Run:
             self.data_info = {"name": self.cfg.dataset, "split": split, "source": ds.source, "n_images": len(ds)}
         return ds
 
+    def training_images(self, n: int = 0) -> torch.Tensor:
+        """The training split's images (N, 1, 28, 28), or a few-shot set of ``n`` of them drawn with the run's
+        generator (its first draw, so every trainer with the same seed gets the same n digits); the chosen
+        indices go into the checkpoint's dataset record."""
+        images = self.dataset("train").images
+        if not n:
+            return images
+        if not 0 < n <= len(images):
+            raise ValueError(f"--n-train {n}: the training set has {len(images)} images")
+        idx = torch.randperm(len(images), generator=self.gen)[:n]
+        self.data_info["few_shot_indices"] = idx.tolist()
+        return images[idx]
+
     @property
     def elapsed(self) -> float:
         """Seconds of training so far, those before a resume included."""
