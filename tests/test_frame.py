@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from ebmviz import checkpoints
+from ebmviz.frame_learning import FlowLearner
+from ebmviz.learning_dynamics import Curves, collapse_onset, nearest_training, snapshot_index
 from ebmviz.models.frame import FRAME, FlowConfig, FRAMEConfig
 from ebmviz.sampling import JKOConfig, LangevinConfig
 from training.__main__ import main as training_main
@@ -73,3 +75,80 @@ def test_training_smoke_records_the_dynamics(flow, tmp_path):
     assert model.training_images().shape == (5, 1, 28, 28)
     assert model.meta["flow"]["flow"] == flow and model.meta["n_train"] == 5
     assert np.isfinite(model.draw(2, seed=0).final).all()
+
+
+# ------------------------------------------------------------------ the learner and the dynamics the page reads
+def _learner(flow: str, seed: int = 0) -> FlowLearner:
+    torch.manual_seed(seed)
+    model = FRAME(TINY)
+    data = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(9)) * 2 - 1
+    return FlowLearner(model, data, FlowConfig(flow=flow, k_steps=2, penalty=0.01), torch.Generator().manual_seed(seed),
+                       seed=seed, n_particles=4, batch_size=3)
+
+
+@pytest.mark.parametrize("flow", ["kl", "jko"])
+def test_flow_learner_is_deterministic_per_seed_and_reports_its_iteration(flow):
+    a, b, c = _learner(flow), _learner(flow), _learner(flow, seed=1)
+    rows_a = [a.step().to_dict() for _ in range(3)]
+    rows_b = [b.step().to_dict() for _ in range(3)]
+    assert rows_a == rows_b and torch.equal(a.particles, b.particles)
+    assert [r["iteration"] for r in rows_a] == [0, 1, 2] and a.iteration == 3
+    assert c.step().gap != rows_a[0]["gap"]
+    for r in rows_a:
+        assert r["gap"] == pytest.approx(r["e_particles"] - r["e_data"], rel=1e-5)
+        assert r["update_norm"] > 0 and r["particle_step"] > 0
+    assert np.isnan(a.step(measure_update=False).update_norm)
+    with pytest.raises(ValueError, match="at least one"):
+        FlowLearner(FRAME(TINY), torch.zeros(0, 1, 28, 28), FlowConfig(), torch.Generator())
+
+
+def test_curves_round_trip_through_a_checkpoint(tmp_path):
+    learner = _learner("kl")
+    rows = [learner.step().to_dict() for _ in range(4)]
+    checkpoints.save(learner.model, tmp_path / "f.safetensors", {"history": rows})
+    curves = Curves.from_history(checkpoints.load(tmp_path / "f.safetensors").meta["history"])
+    assert curves.iteration.tolist() == [0, 1, 2, 3]
+    for k in ("e_data", "e_particles", "gap", "update_norm", "particle_step", "penalty"):
+        np.testing.assert_allclose(curves.values[k], [r[k] for r in rows], rtol=1e-6)
+    assert curves.row_at(2)["gap"] == pytest.approx(rows[2]["gap"]) and curves.row_at(-1) is None
+    assert curves.row_at(99)["iteration"] == 3
+
+
+def _curves(gap) -> Curves:
+    gap = np.asarray(gap, dtype=float)
+    return Curves(np.arange(len(gap)) * 10.0, {"gap": gap})
+
+
+def test_collapse_onset_finds_where_the_gap_leaves_for_good():
+    rng = np.random.default_rng(0)
+    steady = 100 + 30 * rng.standard_normal(200)
+    assert collapse_onset(_curves(steady)) is None
+    exploding = steady.copy()
+    exploding[120:] = 1e3 * 10.0 ** np.arange(80) / 10  # 1e2, 1e3, …: above 100× the early size from index 122
+    assert collapse_onset(_curves(exploding)) == 10 * int(np.argmax(exploding > 100 * np.median(steady[:20])))
+    spike = steady.copy()
+    spike[50:60] = 1e9  # a burst that comes back is not a collapse
+    assert collapse_onset(_curves(spike)) is None
+    diverged = steady.copy()
+    diverged[150:] = np.nan  # non-finite counts as gone
+    assert collapse_onset(_curves(diverged)) == 1500
+    assert collapse_onset(_curves(steady[:5])) is None
+
+
+def test_snapshot_index_takes_the_last_snapshot_at_or_before():
+    its = np.array([0, 50, 100, 200])
+    assert [snapshot_index(its, i) for i in (-5, 0, 49, 50, 199, 200, 10_000)] == [0, 0, 0, 1, 2, 3, 3]
+
+
+def test_nearest_training_digit_and_near_copies():
+    rng = np.random.default_rng(1)
+    train = rng.uniform(-1, 1, (4, 1, 28, 28))
+    spacing = min(((train[i] - train[j]) ** 2).mean() for i in range(4) for j in range(4) if i != j)
+    samples = np.stack([train[2] + 0.01 * rng.standard_normal((1, 28, 28)), np.full((1, 28, 28), 0.9)])
+    near = nearest_training(samples, train)
+    assert near.index[0] == 2 and near.mse[0] == pytest.approx(((samples[0] - train[2]) ** 2).mean())
+    assert near.train_spacing == pytest.approx(spacing)
+    assert near.copies.tolist() == [True, False] and near.copy_share == 0.5
+    assert near.mse[1] == pytest.approx(min(((samples[1] - t) ** 2).mean() for t in train))
+    with pytest.raises(ValueError, match="two training digits"):
+        nearest_training(samples, train[:1])

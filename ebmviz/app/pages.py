@@ -47,6 +47,11 @@ PAGES = (
              "annealed Langevin and proximal (JKO) steps side by side from the same start and seed, particles with "
              "trails and leapfrog paths, marginals against the exact ones, and acceptance, ESS, R-hat and the distance "
              "to the exact density."),
+    PageInfo("views/learning_dynamics.py", "Learning dynamics", ":material/trending_up:",
+             "Watch models learn: deep FRAME trained by maximum likelihood (the KL flow) and by a Wasserstein (JKO) "
+             "flow, side by side on one iteration slider. See where one energy collapses while the other holds, "
+             "whether few-shot samples are copies of their 5 or 20 training digits, a GAN on the same 5 digits, and "
+             "train a model live."),
     PageInfo("views/landscape.py", "Energy landscape", ":material/landscape:",
              "Maps of an energy's valleys: descend from digits to local minima, measure the barriers between them and "
              "see them as a disconnectivity graph. Cut it into basins, follow the path between two minima, find "

@@ -1,0 +1,252 @@
+"""Learning dynamics, FRAME vs wFRAME: the shipped runs side by side on one iteration slider (full set and few-shot),
+the nearest training digit of each particle, a GAN on the same 5 digits, and a FRAME model trained live."""
+
+import numpy as np
+import streamlit as st
+
+from ebmviz import figures
+from ebmviz.app import learning, links
+from ebmviz.app.export_panel import export_panel
+from ebmviz.app.player import FrameView, Player, PlayerState
+from ebmviz.app.state import Slot
+from ebmviz.app.widgets import share, shared
+from ebmviz.dynamics_figures import FLOW_COLOURS, CurveLine, gap_figure, steps_figure
+from ebmviz.learning_dynamics import collapse_onset, snapshot_index
+
+
+class LiveTrainingState(PlayerState):
+    run = Slot(None)  # the LiveTraining of this session
+    draws = Slot(0)  # frames drawn, for unique chart keys
+
+
+P = "ld"
+state = LiveTrainingState(P)
+VIEW_NAMES = ["Full set", "Few-shot", "Train live"]
+RUNS = learning.frame_runs()
+SHOT_SETS = [n for n in RUNS if n > 0]
+fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.integer(f"{P}_it_full", "iteration", 0, 10**7),
+          links.choice(f"{P}_shots", "digits", SHOT_SETS), links.integer(f"{P}_it_few", "few_iteration", 0, 10**7),
+          links.choice(f"{P}_live_flow", "live_flow", ["kl", "jko"]),
+          links.choice(f"{P}_live_shots", "live_digits", SHOT_SETS),
+          links.integer(f"{P}_live_its", "live_iterations", 50, 1000)]
+links.restore(fields)
+st.title("Learning dynamics: FRAME vs wFRAME")
+st.markdown(
+    "This page watches models **learn**. Deep FRAME is $p_\\theta(x) \\propto \\exp(f_\\theta(x))\\,q(x)$ with a "
+    "ConvNet $f_\\theta$ and a Gaussian reference $q = \\mathcal N(0, I)$, so its energy is "
+    "$U_\\theta(x) = -f_\\theta(x) + \\|x\\|^2/2$. A set of persistent particles and the parameters move in turn: "
+    "$K = 20$ particle steps, then one step of $\\theta$. Cai et al. (AAAI 2019) read maximum-likelihood learning as "
+    "a **KL flow** of the particles whose energy dissipates unstably and collapses (*KL-vanishing*), and replace it "
+    "with a **JKO (Wasserstein) flow** that stays stable and learns from a few images.")
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown("**FRAME — KL flow** (Langevin particles, maximum-likelihood step)")
+    st.latex(r"x \leftarrow x - \delta\,\nabla_x U_\theta(x) + \sqrt{2\delta}\,\xi")
+    st.latex(r"\theta \leftarrow \theta - \gamma\,\nabla_\theta\big[\overline{U_\theta(\text{data})}"
+             r" - \overline{U_\theta(x)}\big]")
+with c2:
+    st.markdown("**wFRAME — JKO flow** (*ebmviz's reconstruction*: the paper's own equations could not be recovered)")
+    st.latex(r"x \leftarrow \operatorname*{arg\,min}_y\; U_\theta(y) + \tfrac{\|y - x\|^2}{2\tau}"
+             r" \;+\; \sqrt{2\tau}\,\xi")
+    st.latex(r"\theta \leftarrow \theta - \gamma\,\nabla_\theta\big[\overline{U_\theta(\text{data})}"
+             r" - \overline{U_\theta(x)} + \lambda\,\overline{\|\nabla_x U_\theta(x)\|^2}\big]")
+st.caption("The shipped runs: δ = τ = 0.01, 3 gradient steps toward the arg min, λ = 0.01, Adam (lr 3·10⁻⁴, β₁ = 0.5), "
+           "64 particles from q, batches of 64 data images, seed 0 — the same for both flows. The curves show the "
+           "gap U(particles) − U(data): under p ∝ exp(−U) a collapsing model's gap runs away upward (the article, "
+           "plotting the opposite sign, shows its energy falling very low).")
+
+if not RUNS:
+    st.error("No FRAME checkpoints were found; train them with `python -m training frame --flow kl|jko`.")
+    st.stop()
+
+
+def _lines(dyn: dict[str, learning.RunDynamics]) -> list[CurveLine]:
+    return [CurveLine(learning.FLOW_TITLES[f].split(" · ")[0] + f" ({f.upper()})", d.curves, FLOW_COLOURS[f],
+                      d.onset) for f, d in dyn.items()]
+
+
+def _status(d: learning.RunDynamics, it: int) -> str:
+    row = d.curves.row_at(it)
+    gap = "—" if row is None else f"{row['gap']:.3g}"
+    where = ("**stable**: the gap never leaves 100× its early size" if d.onset is None else
+             f"**collapsed** from iteration {d.onset:,}" + (" on" if it >= d.onset else f" ({d.onset - it:,} ahead)"))
+    return (f"Gap at iteration {min(it, d.iterations):,}: **{gap}** · {where} · {d.iterations:,} iterations "
+            f"in {d.minutes:.0f} min")
+
+
+def compare(pair: dict[str, str], key: str) -> tuple[int, dict[str, learning.RunDynamics]]:
+    """Both flows' runs on one iteration slider: particles, status and curves; returns (iteration, dynamics)."""
+    dyn = {f: learning.run_dynamics(pair[f]) for f in ("kl", "jko") if f in pair}
+    top = max(d.iterations for d in dyn.values())
+    if st.session_state.get(key, 0) > top:
+        st.session_state[key] = top
+    it = st.slider("Iteration", 0, top, value=top, key=key,
+                   help="Both runs at this parameter update: the particles stored last at or before it, the curves "
+                        "marked there. A run that ended earlier shows its last particles.")
+    cols = st.columns(len(dyn))
+    for col, (flow, d) in zip(cols, dyn.items(), strict=True):
+        i = snapshot_index(d.snapshot_its, it)
+        ended = " (where this run ended)" if it > d.iterations else ""
+        col.markdown(f"**{learning.FLOW_TITLES[flow]}** · `{d.name}`")
+        col.image(figures.tile(d.snapshots[i], ncol=8, scale=2),
+                  caption=f"{len(d.snapshots[i])} particles at iteration {int(d.snapshot_its[i]):,}{ended}")
+        col.markdown(_status(d, it))
+    st.plotly_chart(gap_figure(_lines(dyn), current=it), key=f"{key}_gap")
+    st.plotly_chart(steps_figure(_lines(dyn), current=it), key=f"{key}_steps")
+    if len(dyn) == 2:
+        per_it = {f: d.minutes / max(d.iterations, 1) for f, d in dyn.items()}
+        st.caption(f"A JKO iteration took {per_it['jko'] / max(per_it['kl'], 1e-12):.1f}× as long as a KL one here "
+                   "(3 inner gradient steps per particle step, and the penalty's second derivatives): both runs had "
+                   "the same wall time, so the JKO run has fewer iterations.")
+    return it, dyn
+
+
+def full_view() -> None:
+    pair = RUNS.get(0)
+    if not pair:
+        st.info("No FRAME runs on the full training set are shipped.")
+        return
+    st.markdown("Both flows from the same start on the 4,000 embedded training digits.")
+    compare(pair, f"{P}_it_full")
+
+
+def _pairs_tile(images: np.ndarray, train: np.ndarray, near) -> np.ndarray:
+    """Each sample above its nearest training digit (two rows)."""
+    return figures.tile(np.concatenate([images, train[near.index]]), ncol=len(images), scale=2)
+
+
+def few_shot_view() -> None:
+    if not SHOT_SETS:
+        st.info("No few-shot FRAME runs are shipped.")
+        return
+    n = st.segmented_control("Training digits", SHOT_SETS, default=SHOT_SETS[0], key=f"{P}_shots",
+                             format_func=lambda k: f"{k} digits") or SHOT_SETS[0]
+    it, dyn = compare(RUNS[n], f"{P}_it_few")
+    train = next(iter(dyn.values())).train
+    st.subheader("Memorised or new?")
+    st.image(figures.tile(train, ncol=min(len(train), 20), scale=2), caption=f"The {len(train)} training digits")
+    cols = st.columns(len(dyn))
+    for col, (flow, d) in zip(cols, dyn.items(), strict=True):
+        shown = d.snapshots[snapshot_index(d.snapshot_its, it)][:16]
+        near = learning.nearest(shown, d.train)
+        col.image(_pairs_tile(shown, d.train, near), caption=f"{flow.upper()}: 16 particles (top) over their nearest "
+                                                             "training digit (bottom)")
+        col.markdown(f"Median squared distance to the nearest training digit **{np.median(near.mse):.3f}**; "
+                     f"near copies **{100 * near.copy_share:.0f}%**; training digits reached "
+                     f"**{len(set(near.index.tolist()))}** of {len(d.train)}.")
+    st.caption("Distances are mean squared pixel differences on the [−1, 1] scale. A near copy is a particle closer "
+               f"to a training digit than the two closest training digits are to each other "
+               f"({near.train_spacing:.3f}). FRAME's particles carry the pixel noise of sampling at T = 1, which "
+               "adds to every distance.")
+    if n == 5:
+        gan_view(n)
+
+
+def gan_view(n: int) -> None:
+    st.subheader("A GAN on the same 5 digits")
+    name = learning.few_shot_gan(n)
+    if name is None:
+        st.info("No EBGAN trained on these 5 digits is shipped (`python -m training ebgan --n-train 5`).")
+        return
+    g = learning.gan_run(name)
+    st.markdown(f"The article's Figure 6 sets a DCGAN against wFRAME on 5 images. ebmviz's GAN is the EBGAN of its "
+                f"own page (`{name}`), trained on the same 5 digits for {g.iterations:,} iterations "
+                f"({g.minutes:.0f} min): its generator at a fixed latent batch over training.")
+    its = [int(i) for i in g.snapshot_its]
+    pick = st.select_slider("GAN iteration", its, value=its[-1], key=f"{P}_gan_it")
+    shown = g.snapshots[its.index(pick)][:16]
+    if len(g.train) >= 2:
+        near = learning.nearest(shown, g.train)
+        st.image(_pairs_tile(shown, g.train, near),
+                 caption=f"G(z) at iteration {pick:,} (top) over the nearest training digit (bottom): median "
+                         f"squared distance {np.median(near.mse):.3f}, near copies {100 * near.copy_share:.0f}%, "
+                         f"training digits reached {len(set(near.index.tolist()))} of {len(g.train)}")
+    else:
+        st.image(figures.tile(shown, ncol=16, scale=2), caption=f"G(z) at iteration {pick:,}")
+
+
+# ------------------------------------------------------------------------------------------------ train live
+def live_spec() -> learning.LiveSpec:
+    a, b, c = st.columns(3)
+    flow = a.radio("Flow", ["kl", "jko"], horizontal=True, key=f"{P}_live_flow",
+                   format_func=lambda f: {"kl": "KL (FRAME)", "jko": "JKO (wFRAME)"}[f])
+    n = b.selectbox("Training digits", SHOT_SETS, key=f"{P}_live_shots",
+                    help="The digits of the shipped few-shot runs")
+    its = c.slider("Iterations", 50, 1000, 300, 50, key=f"{P}_live_its")
+    a, b, c = st.columns(3)
+    lr = a.select_slider("Learning rate γ", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3], value=3e-4, key=f"{P}_live_lr",
+                         format_func=lambda v: f"{v:g}")
+    step = b.select_slider("Step δ or τ", [0.001, 0.003, 0.01, 0.03], value=0.01, key=f"{P}_live_step",
+                           format_func=lambda v: f"{v:g}")
+    lam = c.select_slider("Penalty λ (JKO)", [0.0, 0.001, 0.01, 0.1, 1.0], value=0.01, key=f"{P}_live_lam",
+                          disabled=flow != "jko", help="In the pilots, JKO without the penalty diverged like KL")
+    return learning.LiveSpec(flow=flow, n_train=n, iterations=its, lr=lr, step=step,
+                             penalty=lam if flow == "jko" else 0.0, seed=shared().seed)
+
+
+def live_view() -> None:
+    if not SHOT_SETS:
+        st.info("Live training uses the few-shot digits of a shipped few-shot run, and none is shipped.")
+        return
+    st.markdown("Train a fresh model here, on this machine's CPU, on the few-shot digits: its particles and its "
+                "energy gap update as it learns. The shipped run with the same flow and digits is drawn dashed "
+                "for reference (seed 0, its own random draws).")
+    spec = live_spec()
+    shipped = RUNS[spec.n_train].get(spec.flow)
+    reference = learning.run_dynamics(shipped) if shipped else None
+    if state.run is None or state.run.spec != spec:
+        train = reference.train if reference is not None else learning.run_dynamics(
+            next(iter(RUNS[spec.n_train].values()))).train
+        state.run = learning.LiveTraining.start(spec, train)
+        state.rewind()
+    run: learning.LiveTraining = state.run
+    player = Player(state, run)
+
+    def restart() -> learning.LiveTraining:
+        state.run = learning.LiveTraining.start(spec, run.train)
+        return state.run
+
+    player.controls(on_reset=restart)
+    st.caption("Play trains (and replays what is trained); Pause stops training; Reset starts a fresh model.")
+
+    def draw(index: int, view: FrameView):
+        live: learning.LiveTraining = state.run
+        it, done = live.frame_its[index], live.learner.iteration
+        view.status.progress(min(done / spec.iterations, 1.0),
+                             text=f"Iteration {done:,} of {spec.iterations:,} trained"
+                                  f" · showing iteration {it:,} · {live.seconds:.1f} s of training")
+        with view.picture.container():
+            left, right = st.columns([1, 2])
+            left.image(figures.tile(live.frames[index], ncol=4, scale=3), caption=f"16 particles at iteration {it:,}")
+            curves = live.curves()
+            lines = [CurveLine(f"this run ({spec.flow.upper()})", curves, FLOW_COLOURS[spec.flow])]
+            if reference is not None:
+                lines.append(CurveLine(f"shipped {reference.name}", reference.curves, "#888", reference.onset, "dash"))
+            state.draws += 1
+            fig = gap_figure(lines, current=it, height=300)
+            fig.update_xaxes(range=[0, spec.iterations])
+            right.plotly_chart(fig, key=f"{P}_live_gap_{state.draws}")
+            right.caption(f"{len(curves):,} iterations logged" + (
+                f" · last gap {curves.values['gap'][-1]:.3g}" if len(curves) else ""))
+        if live.failure:
+            view.below.error(f"Training stopped: {live.failure}.")
+
+    player.show(draw, scrub_label="Trained frame")
+    if not state.playing and run.done and len(run.rows):
+        onset = collapse_onset(run.curves())
+        verdict = ("held: the gap never left 100× its early size" if onset is None
+                   else f"collapsed from iteration {onset:,}")
+        st.success(f"Trained {run.learner.iteration:,} iterations in {run.seconds:.1f} s; the energy {verdict}.")
+    if not state.playing and len(run.rows):
+        export_panel(f"learning-live-{spec.flow}-{spec.n_train}digits-seed{spec.seed}",
+                     frames=lambda r=run: np.stack([figures.tile(f, ncol=4, scale=2) for f in r.frames]),
+                     trajectory=run.arrays,
+                     config=spec, figures={"gap": lambda r=run: gap_figure(
+                         [CurveLine(spec.flow.upper(), r.curves(), FLOW_COLOURS[spec.flow])])},
+                     key=f"{P}_live_export")
+
+
+VIEWS = dict(zip(VIEW_NAMES, (full_view, few_shot_view, live_view), strict=True))
+view = st.segmented_control("View", VIEW_NAMES, default=VIEW_NAMES[0], key=f"{P}_view") or VIEW_NAMES[0]
+VIEWS[view]()
+share(fields)
