@@ -9,6 +9,9 @@ Starts `streamlit run app.py` on 127.0.0.1 and opens, in Debian's Chromium, with
   step t" / "Texture stage · pixel step t" status from the first latent step to the last pixel step;
 - /sampler_lab (``--page sampler_lab``): at its defaults (500 particles, ULA beside MALA on the 8-Gaussian
   mixture, 300 steps, 4 per frame) presses Play and watches the "Step N / 300" counter until the run ends.
+- /learning_dynamics (``--page learning_dynamics``): "Train live" with each flow on the 5 digits for 100
+  iterations: presses Play and watches the "N iterations logged" caption under the live curve; its first
+  appearance is when the first curve points are on show.
 A frame is a distinct status value; its time is when it first reached the page's DOM.
 """
 
@@ -30,7 +33,8 @@ from tests.browser import chromium_page, streamlit_server, wait_idle  # noqa: E4
 WATCH = """([pattern]) => {
   const re = new RegExp(pattern), seen = window.__seen = {};
   const scan = () => {
-    for (const e of document.querySelectorAll('[data-testid="stMarkdownContainer"]')) {
+    for (const e of document.querySelectorAll(
+        '[data-testid="stMarkdownContainer"], [data-testid="stCaptionContainer"]')) {
       const m = re.exec(e.textContent);
       if (m && !(m[0] in seen)) seen[m[0]] = performance.now();
     }
@@ -107,9 +111,20 @@ def sampler_lab() -> None:
     step_counter_page("sampler_lab", "500 particles × 2 samplers")
 
 
+def learning_dynamics() -> None:
+    for flow in ("kl", "jko"):
+        with streamlit_server() as url, chromium_page() as page:
+            page.goto(f"{url}/learning_dynamics?view=Train+live&live_flow={flow}&live_digits=5&live_iterations=100")
+            wait_idle(page)
+            page.get_by_text("0 iterations logged").wait_for(timeout=90_000)
+            time.sleep(1.0)
+            watch_play(page, r"^[\d,]+ iterations logged", r"^100 iterations logged",
+                       f"train live, {flow.upper()} flow, 5 digits, 100 iterations (a frame: new curve points)")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     pages = {"langevin": langevin_page, "coarse_to_fine": coarse_to_fine, "semantic_texture": semantic_texture,
-             "sampler_lab": sampler_lab}
+             "sampler_lab": sampler_lab, "learning_dynamics": learning_dynamics}
     ap.add_argument("--page", choices=list(pages), default="langevin")
     pages[ap.parse_args().page]()

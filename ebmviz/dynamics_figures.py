@@ -51,19 +51,19 @@ def gap_figure(lines: list[CurveLine], current: int | None = None, height: int =
 
 
 def steps_figure(lines: list[CurveLine], current: int | None = None) -> go.Figure:
-    """The parameter-update norm ‖Δθ‖ and the particles' mean step over iterations, log y, side by side."""
+    """The parameter-update norm ‖Δθ‖ and the particles' mean step over iterations, log y, side by side (no legend:
+    the runs keep the colours of ``gap_figure`` above them)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("‖Δθ‖ per parameter step", "particles' mean step ‖Δx‖"))
     for line in lines:
         c = line.curves
         for col, key in ((1, "update_norm"), (2, "particle_step")):
             fig.add_trace(go.Scatter(x=c.iteration, y=_positive(c.values[key]), name=line.label, mode="lines",
-                                     line=dict(color=line.colour, dash=line.dash), showlegend=col == 1),
+                                     line=dict(color=line.colour, dash=line.dash), showlegend=False),
                           row=1, col=col)
     if current is not None:
         for col in (1, 2):
             fig.add_vline(x=current, line_color="#444", line_width=1, row=1, col=col)
     fig.update_yaxes(type="log", exponentformat="power")
     fig.update_xaxes(title_text="iteration")
-    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0))
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10))
     return fig

@@ -30,6 +30,11 @@ class Curves:
     def __len__(self) -> int:
         return len(self.iteration)
 
+    def until(self, iteration: int) -> Curves:
+        """The rows logged at or before ``iteration``."""
+        keep = self.iteration <= iteration
+        return Curves(self.iteration[keep], {k: v[keep] for k, v in self.values.items()})
+
     def row_at(self, iteration: int) -> dict[str, float] | None:
         """The last logged row at or before ``iteration`` (None before the first)."""
         i = int(np.searchsorted(self.iteration, iteration, side="right")) - 1

@@ -273,3 +273,33 @@ def test_sampler_lab_plays_and_bad_links_are_messages(app_url, page):
     wait_idle(page)
     page.get_by_text("Diagnostics at step 300").wait_for()
     no_exception(page)
+
+
+def iterations_logged(page) -> int | None:
+    import re
+
+    m = re.search(r"([\d,]+) iterations logged", page.inner_text("body"))
+    return None if m is None else int(m.group(1).replace(",", ""))
+
+
+def test_learning_dynamics_compares_the_flows_and_trains_live(app_url, page):
+    page.goto(f"{app_url}/learning_dynamics")
+    wait_idle(page)
+    page.get_by_text("Gap at iteration").first.wait_for(timeout=90_000)
+    assert "collapsed" in page.inner_text("body") and "stable" in page.inner_text("body")
+    no_exception(page)
+    page.get_by_text("Train live", exact=True).click()
+    page.get_by_text("0 iterations logged").wait_for(timeout=90_000)
+    wait_idle(page)
+    page.get_by_role("button", name="Play").click()
+    seen, deadline = set(), time.time() + 90
+    while time.time() < deadline and max(seen, default=0) < 15:
+        n = iterations_logged(page)
+        if n is not None:
+            seen.add(n)
+        time.sleep(0.1)
+    assert max(seen) >= 15 and len(seen) >= 3, seen  # the curve grew in several updates while training
+    page.get_by_role("button", name="Pause").click()
+    wait_idle(page)
+    no_exception(page)
+    page.get_by_text("Trained frame").first.wait_for(timeout=30_000)  # paused: the scrubber over trained frames

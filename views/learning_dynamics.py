@@ -221,7 +221,9 @@ def live_view() -> None:
             curves = live.curves()
             lines = [CurveLine(f"this run ({spec.flow.upper()})", curves, FLOW_COLOURS[spec.flow])]
             if reference is not None:
-                lines.append(CurveLine(f"shipped {reference.name}", reference.curves, "#888", reference.onset, "dash"))
+                onset = reference.onset if reference.onset is not None and reference.onset <= spec.iterations else None
+                lines.append(CurveLine(f"shipped {reference.name}", reference.curves.until(spec.iterations), "#888",
+                                       onset, "dash"))
             state.draws += 1
             fig = gap_figure(lines, current=it, height=300)
             fig.update_xaxes(range=[0, spec.iterations])
