@@ -53,7 +53,8 @@ def test_few_shot_sets_show_training_digits_nearest_neighbours_and_the_gan():
     assert not at.exception
     assert at.segmented_control(key="ld_shots").options == ["5 digits", "20 digits"]
     body = texts(at)
-    assert "The 5 training digits" in image_captions(at) and "A GAN on the same 5 digits" in [h.value for h in at.subheader]
+    assert "The 5 training digits" in image_captions(at)
+    assert "A GAN on the same 5 digits" in [h.value for h in at.subheader]
     assert "ebgan5-mnist" in body and at.select_slider(key="ld_gan_it") is not None
     assert body.count("Median squared distance to the nearest training digit") == 2
     at.segmented_control(key="ld_shots").set_value(20).run()
@@ -89,3 +90,17 @@ def test_a_link_opens_the_few_shot_view_at_an_iteration_and_bad_values_are_named
     at = open_with_link(PAGE, {"view": "Few-shot", "digits": "7"})
     assert not at.exception
     assert any("digits" in w.value for w in at.warning)  # the bad value is named, the page still opens
+
+
+def test_a_live_run_survives_a_visit_to_another_view():
+    at = open_page(PAGE)
+    at.segmented_control(key="ld_view").set_value("Train live").run()
+    at.radio(key="ld_live_flow").set_value("jko").run()
+    at.select_slider(key="ld_live_lam").set_value(0.1).run()
+    at.button(key="ld_step").click().run()
+    run = at.session_state["ld_run"]
+    at.segmented_control(key="ld_view").set_value("Full set").run()
+    at.segmented_control(key="ld_view").set_value("Train live").run()
+    assert not at.exception
+    assert at.session_state["ld_run"] is run and run.learner.iteration == 5 and run.spec.penalty == 0.1
+    assert at.radio(key="ld_live_flow").value == "jko" and "5 iterations logged" in texts(at)

@@ -166,7 +166,15 @@ def gan_view(n: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ train live
+LIVE_WIDGETS = {"flow": "live_flow", "n_train": "live_shots", "iterations": "live_its", "lr": "live_lr",
+                "step": "live_step", "penalty": "live_lam"}  # LiveSpec field -> widget key (after the prefix)
+
+
 def live_spec() -> learning.LiveSpec:
+    if state.run is not None:  # back from another view (Streamlit dropped these widgets): the run's settings again
+        for name, key in LIVE_WIDGETS.items():
+            if f"{P}_{key}" not in st.session_state and not (name == "penalty" and state.run.spec.flow != "jko"):
+                st.session_state[f"{P}_{key}"] = getattr(state.run.spec, name)
     a, b, c = st.columns(3)
     flow = a.radio("Flow", ["kl", "jko"], horizontal=True, key=f"{P}_live_flow",
                    format_func=lambda f: {"kl": "KL (FRAME)", "jko": "JKO (wFRAME)"}[f])
