@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ebmviz import checkpoints
+from ebmviz.anomaly import NEGATIVE_AUGMENTATIONS
 from ebmviz.images import from_u8, to_u8
 from ebmviz.models.shortrun import ShortRunConfig, ShortRunEBM
 from ebmviz.sampling import LangevinConfig, langevin_steps
@@ -43,6 +45,10 @@ class ShortRunTrainConfig(RunConfig):
     grad_clip: float = field(0.03, "clamp each input-gradient entry to ±grad_clip")
     width: int = field(32, "energy net width")
     hidden: int = field(64, "energy net hidden units")
+    init: str = field("", "start from this checkpoint's weights (a shipped short-run model's name or a path)")
+    nda: str = field("", "negative data augmentation: comma-separated transformations of real digits used as extra "
+                         "negatives (" + ", ".join(NEGATIVE_AUGMENTATIONS) + ")")
+    nda_share: float = field(0.25, "share of each negative batch that is transformed real digits (with --nda)")
     app_steps: int = field(256, "n_steps of the sampler the app starts with")
 
 
@@ -80,6 +86,13 @@ def train(cfg: ShortRunTrainConfig) -> Path:
     device = run.device
     data = run.dataset("train").images.to(device)
     model = ShortRunEBM(ShortRunConfig(width=cfg.width, hidden=cfg.hidden)).to(device)
+    if cfg.init:
+        model.load_state_dict(checkpoints.load(cfg.init).state_dict())
+    names = [n.strip() for n in cfg.nda.split(",") if n.strip()]
+    if unknown := [n for n in names if n not in NEGATIVE_AUGMENTATIONS]:
+        raise ValueError(f"--nda: unknown {', '.join(unknown)}; choose from {', '.join(NEGATIVE_AUGMENTATIONS)}")
+    augment = [NEGATIVE_AUGMENTATIONS[n] for n in names]
+    n_aug = round(cfg.nda_share * cfg.batch_size) if augment else 0
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     buffer = ReplayBuffer(cfg.buffer_size, run.gen)
     sampler = LangevinConfig(n_steps=cfg.k_steps, step_size=cfg.step_size,
@@ -116,6 +129,10 @@ def train(cfg: ShortRunTrainConfig) -> Path:
             grad_norm = grad_norm + st.grad_norm.mean() / cfg.k_steps
         model.requires_grad_(True)
         buffer.push(neg)
+        if n_aug:  # transformed real digits replace the last n_aug Langevin negatives in the loss, not in the buffer
+            pick = torch.randint(len(augment), (n_aug,), generator=run.gen).tolist()
+            aug = torch.cat([augment[k](real[i:i + 1]) for i, k in enumerate(pick)])
+            neg = torch.cat([neg[: cfg.batch_size - n_aug], aug])
         terms = model.loss(real, neg, cfg.alpha)
         opt.zero_grad(set_to_none=True)
         terms.loss.backward()
