@@ -94,9 +94,56 @@ def auroc_row(energy: Callable[[torch.Tensor], torch.Tensor], digits: torch.Tens
     return {name: auroc(inside, scores(energy, x, device=device)) for name, x in sets.items()}
 
 
+def roc(inside: np.ndarray, outside: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """ROC curve of a score that should be higher on ``inside`` (N,) than on ``outside`` (M,): (false positive rate,
+    true positive rate) at every distinct threshold from the top, and the area under it (ties count half, so it
+    equals ``metrics.auroc``). Plain numpy: the anomaly page needs no scikit-learn import (about a second)."""
+    values = np.r_[inside, outside]
+    labels = np.r_[np.ones(len(inside)), np.zeros(len(outside))]
+    order = np.argsort(-values, kind="mergesort")
+    values, labels = values[order], labels[order]
+    last = np.r_[np.flatnonzero(np.diff(values)), len(values) - 1]  # the last index of each distinct value
+    tpr = np.r_[0.0, np.cumsum(labels)[last] / max(len(inside), 1)]
+    fpr = np.r_[0.0, np.cumsum(1 - labels)[last] / max(len(outside), 1)]
+    area = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    return fpr, tpr, area
+
+
 def goal(row: dict[str, float]) -> tuple[float, float] | None:
     """(mean, minimum) AUROC over ``GOAL_SETS``, None when the row lacks one of them."""
     if not all(s in row for s in GOAL_SETS):
         return None
     values = [row[s] for s in GOAL_SETS]
     return float(np.mean(values)), float(np.min(values))
+
+
+def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    """x (B, 1, H, W) turned by ``degrees`` about its centre (positive: one way, negative: the other), black filling
+    the corners."""
+    t = torch.tensor(np.deg2rad(degrees), dtype=x.dtype)
+    c, s = torch.cos(t), torch.sin(t)
+    theta = torch.stack([torch.stack([c, -s, torch.zeros(())]), torch.stack([s, c, torch.zeros(())])])
+    grid = F.affine_grid(theta.expand(len(x), 2, 3), list(x.shape), align_corners=False)
+    # sample x + 1 with zero padding, so the corners come in black (−1)
+    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
+
+
+def edit(x: torch.Tensor, degrees: float = 0.0, erase: tuple[int, int, int, int] | None = None,
+         stroke: tuple[int, int, int, int] | None = None, width: float = 1.2) -> torch.Tensor:
+    """A digit x (1, 1, 28, 28) edited: rotated by ``degrees``, a box (row0, col0, row1, col1) erased to black, and
+    a white stroke drawn from (row0, col0) to (row1, col1) (pixels within ``width`` of the segment)."""
+    out = rotate(x, degrees) if degrees else x.clone()
+    if erase is not None:
+        r0, c0, r1, c1 = erase
+        out[..., min(r0, r1):max(r0, r1) + 1, min(c0, c1):max(c0, c1) + 1] = -1.0
+    if stroke is not None:
+        r0, c0, r1, c1 = (float(v) for v in stroke)
+        rows, cols = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+        d = torch.tensor([r1 - r0, c1 - c0])
+        length2 = float((d**2).sum())
+        u = ((rows - r0) * d[0] + (cols - c0) * d[1]) / length2 if length2 else torch.zeros_like(rows)
+        u = u.clamp(0, 1)
+        dist = torch.sqrt((rows - r0 - u * d[0]) ** 2 + (cols - c0 - u * d[1]) ** 2)
+        ink = (1 - (dist / width).clamp(0, 1) ** 2) * 2 - 1  # 1 on the segment, −1 beyond ``width``
+        out = torch.maximum(out, ink.to(out.dtype).expand_as(out))
+    return out.clamp(-1, 1)

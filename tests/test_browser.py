@@ -303,3 +303,22 @@ def test_learning_dynamics_compares_the_flows_and_trains_live(app_url, page):
     wait_idle(page)
     no_exception(page)
     page.get_by_text("Trained frame").first.wait_for(timeout=30_000)  # paused: the scrubber over trained frames
+
+
+def test_anomaly_page_scores_uploads_and_refuses_bad_ones(app_url, page, tmp_path):
+    page.goto(f"{app_url}/anomaly")
+    wait_idle(page)
+    page.get_by_text("more typical than").first.wait_for(timeout=90_000)
+    no_exception(page)
+    page.get_by_text("an upload", exact=True).click()
+    wait_idle(page)
+    cases = {"junk.png": (b"not an image", "Cannot use this file"),
+             "tiny.png": (_png("L", (1, 1), 255), "resized from 1×1"),
+             "huge.png": (_png("L", (10_000, 10_000), 0), "the limit is 4096×4096")}
+    for name, (raw, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(raw)
+        page.locator('input[type="file"]').set_input_files(str(path))
+        page.get_by_text(message).first.wait_for(timeout=60_000)
+        no_exception(page)
+    page.get_by_text("more typical than").first.wait_for(timeout=30_000)  # the tiny picture was scored

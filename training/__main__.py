@@ -2,7 +2,7 @@
 
 Every model kind in ``ebmviz.models.KINDS`` is trained by the module ``training/<kind>.py`` (its
 ``main(argv, prog)``); ``sampler-defaults`` edits the sampler a checkpoint ships; ``landscape-map``
-computes and stores a checkpoint's landscape map.
+computes and stores a checkpoint's landscape map; ``scores`` stores every checkpoint's quality and AUROC numbers.
 """
 
 import importlib
@@ -10,7 +10,7 @@ import sys
 
 from ebmviz.models import KINDS
 
-TOOLS = {"sampler-defaults": "sampler_defaults", "landscape-map": "landscape_map"}
+TOOLS = {"sampler-defaults": "sampler_defaults", "landscape-map": "landscape_map", "scores": "scores"}
 METHODS = {**{kind: kind for kind in KINDS}, **TOOLS}  # command -> module under training/
 
 

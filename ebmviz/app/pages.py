@@ -52,6 +52,10 @@ PAGES = (
              "flow, side by side on one iteration slider. See where one energy collapses while the other holds, "
              "whether few-shot samples are copies of their 5 or 20 training digits, a GAN on the same 5 digits, and "
              "train a model live."),
+    PageInfo("views/anomaly.py", "Anomaly detection", ":material/troubleshoot:",
+             "Which images does an energy find typical? AUROC of every shipped energy against Fashion-MNIST, noise, "
+             "constant images, blends of two digits and transformed digits; one model's score histograms and ROC "
+             "curves; and where your own digit, uploaded or edited (rotated, erased, a stroke added), falls."),
     PageInfo("views/landscape.py", "Energy landscape", ":material/landscape:",
              "Maps of an energy's valleys: descend from digits to local minima, measure the barriers between them and "
              "see them as a disconnectivity graph. Cut it into basins, follow the path between two minima, find "

@@ -1,0 +1,102 @@
+"""Every shipped model's numbers, computed once and stored: evaluator quality of its samples and the AUROC of its
+energy against each out-of-distribution set (``ebmviz.anomaly``). ``python -m training scores`` writes them to
+``checkpoints/scores.json`` (plain JSON: read without unpickling anything); the model-zoo and anomaly pages read
+them there instead of computing at page load.
+
+Each entry records the checkpoint's size and SHA-256 prefix, so a file that changed after scoring is flagged
+(``Scores.stale``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ebmviz import metrics
+from ebmviz.anomaly import auroc_row
+from ebmviz.checkpoints import checkpoint_dir
+
+BATCH = 250  # samples per draw; batch i is seeded seed + i (as benchmarks/quality.py)
+
+
+def scores_path(folder: Path | None = None) -> Path:
+    return (folder or checkpoint_dir()) / "scores.json"
+
+
+def fingerprint(path: Path) -> str:
+    """Size and SHA-256 prefix of a file: "<bytes>:<16 hex digits>"."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return f"{path.stat().st_size}:{h.hexdigest()[:16]}"
+
+
+@dataclass
+class ModelScores:
+    """One checkpoint's stored numbers."""
+
+    fingerprint: str  # of the file that was scored
+    quality: dict[str, Any] | None = None  # metrics.Quality fields of n samples, with "seed" and "grad_evals"
+    auroc: dict[str, float] | None = None  # set name -> AUROC of −E against held-out digits
+    notes: dict[str, str] = field(default_factory=dict)  # how each part was computed
+
+
+@dataclass
+class Scores:
+    """checkpoint name -> ModelScores, with how they were computed."""
+
+    models: dict[str, ModelScores]
+    settings: dict[str, Any]  # n, seed, sets, data sources, date, commit
+
+    def stale(self, name: str, path: Path) -> bool:
+        """Whether the file at ``path`` differs from the one ``name`` was scored on (or was never scored)."""
+        entry = self.models.get(name)
+        return entry is None or entry.fingerprint != fingerprint(path)
+
+    def to_json(self) -> str:
+        return json.dumps({"settings": self.settings, "models": {k: asdict(v) for k, v in sorted(self.models.items())}},
+                          indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Scores:
+        raw = json.loads(text)
+        models = {k: ModelScores(v["fingerprint"], v.get("quality"), v.get("auroc"), v.get("notes") or {})
+                  for k, v in raw.get("models", {}).items()}
+        return cls(models, raw.get("settings", {}))
+
+
+def read_scores(path: Path | None = None) -> Scores:
+    """The stored scores (empty when the file is missing). Raises ValueError for a file that is not valid JSON."""
+    path = path or scores_path()
+    if not path.is_file():
+        return Scores({}, {})
+    try:
+        return Scores.from_json(path.read_text())
+    except (json.JSONDecodeError, TypeError, AttributeError, KeyError) as exc:
+        raise ValueError(f"{path.name} is not a valid scores file ({exc})") from exc
+
+
+def draw_many(model, n: int, seed: int, config=None) -> list:
+    """``model.draw`` in batches of 250, batch i seeded ``seed + i``: a list of results."""
+    return [model.draw(min(BATCH, n - start), seed + i, config) for i, start in enumerate(range(0, n, BATCH))]
+
+
+def sample_quality(model, evaluator: torch.nn.Module, reference: np.ndarray, n: int = 1000,
+                   seed: int = 0) -> dict[str, Any]:
+    """Evaluator quality of n samples of ``model.draw`` at its shipped settings, with the draws' gradient budget."""
+    results = draw_many(model, n, seed)
+    images = torch.from_numpy(np.concatenate([r.final for r in results]))
+    q = metrics.quality(evaluator, images, reference)
+    return {**asdict(q), "seed": seed, "grad_evals": int(getattr(results[0], "grad_evals", 0) or 0)}
+
+
+def energy_auroc(model, digits: torch.Tensor, sets: dict[str, torch.Tensor]) -> dict[str, float]:
+    """AUROC of the model's energy (−E as the score) against each set."""
+    return auroc_row(model, digits, sets, device=model.device)

@@ -1,0 +1,130 @@
+"""Anomaly scores and the stored zoo numbers: the sets and edits by construction, AUROC on separable cases, the goal,
+the scores file (round trip, staleness, bad files) and ``python -m training scores`` against a recomputation."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ebmviz import checkpoints, metrics
+from ebmviz.anomaly import (
+    GOAL_SETS,
+    NEGATIVE_AUGMENTATIONS,
+    SETS,
+    TRANSFORMS,
+    auroc_row,
+    edit,
+    goal,
+    make_sets,
+    roc,
+    rotate,
+    scores,
+)
+from ebmviz.data import load_dataset
+from ebmviz.zoo import ModelScores, Scores, fingerprint, read_scores, sample_quality
+from training.__main__ import main as training_main
+
+
+def _digits(n=6, seed=0):
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def test_sets_have_one_image_per_digit_and_the_transformations_are_exact():
+    x = _digits()
+    sets = make_sets(x, seed=3, fashion=_digits(10, 1))
+    assert list(sets) == list(SETS) and all(v.shape == x.shape for v in sets.values())
+    torch.testing.assert_close(sets["flipped vertically"], x.flip(-2))
+    torch.testing.assert_close(sets["rotated 90°"], torch.rot90(x, 1, (-2, -1)))
+    torch.testing.assert_close(sets["inverted"], -x)
+    shifted = sets["shifted 7 px"]
+    assert torch.equal(shifted[..., 7:, 7:], x[..., :-7, :-7]) and (shifted[..., :7, :] == -1).all()
+    c = sets["constant images"]
+    assert (c == c[:, :, :1, :1]).all()  # each image one value
+    assert "Fashion-MNIST" not in make_sets(x)  # only when it is given
+    assert set(GOAL_SETS) <= set(SETS) and not set(NEGATIVE_AUGMENTATIONS) & set(TRANSFORMS)
+
+
+def test_auroc_on_constructed_separable_cases():
+    energy = lambda x: (x.flatten(1) ** 2).sum(1)  # noqa: E731  (typical = near zero)
+    quiet, loud = 0.1 * _digits(50), _digits(50, 1)
+    row = auroc_row(energy, quiet, {"loud": loud, "quiet again": quiet.clone()})
+    assert row["loud"] == 1.0 and row["quiet again"] == 0.5
+    assert auroc_row(energy, loud, {"quiet": quiet})["quiet"] == 0.0  # the other set looks more typical
+    nan_energy = lambda x: torch.where(x.flatten(1)[:, 0] > 0, torch.nan, energy(x))  # noqa: E731
+    s = scores(nan_energy, loud)
+    assert np.isfinite(s).all() and (s[loud.flatten(1)[:, 0].numpy() > 0] < -1e300).all()  # NaN: least typical
+
+
+def test_goal_is_the_mean_and_minimum_over_the_six_sets():
+    row = {s: 0.9 for s in GOAL_SETS} | {"rotated 90°": 0.84, "shrunk to half": 0.1}
+    mean, low = goal(row)
+    assert mean == pytest.approx((5 * 0.9 + 0.84) / 6) and low == 0.84
+    assert goal({"uniform noise": 1.0}) is None
+
+
+def test_edits_rotate_erase_and_draw():
+    bar = torch.full((1, 1, 28, 28), -1.0)
+    bar[..., 4:24, 13:15] = 1.0
+    turned = rotate(bar, 90)
+    assert turned[0, 0, 13:15, 6:22].mean() > 0.9 and turned[0, 0, 6:22, 13:15].mean() < -0.5
+    torch.testing.assert_close(rotate(bar, 0), bar, atol=1e-5, rtol=0)
+    erased = edit(bar, erase=(0, 0, 27, 27))
+    assert (erased == -1).all()
+    drawn = edit(torch.full((1, 1, 28, 28), -1.0), stroke=(3, 3, 3, 20))
+    assert (drawn[0, 0, 3, 3:21] == 1).all() and (drawn[0, 0, 10:, :] == -1).all()
+    assert edit(bar).equal(bar) and edit(bar) is not bar
+
+
+def test_scores_file_round_trip_staleness_and_bad_files(tmp_path):
+    f = tmp_path / "model.bin"
+    f.write_bytes(b"abc")
+    s = Scores({"m": ModelScores(fingerprint(f), {"confident_share": 0.5}, {"uniform noise": 1.0}, {"auroc": "x"})},
+               {"n": 10})
+    path = tmp_path / "scores.json"
+    path.write_text(s.to_json())
+    back = read_scores(path)
+    assert back.models["m"] == s.models["m"] and back.settings == {"n": 10}
+    assert not back.stale("m", f) and back.stale("other", f)
+    f.write_bytes(b"abd")  # same size, other content
+    assert back.stale("m", f)
+    assert read_scores(tmp_path / "missing.json").models == {}
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not a valid scores file"):
+        read_scores(path)
+    path.write_text(json.dumps({"models": {"m": {"quality": None}}}))
+    with pytest.raises(ValueError, match="not a valid scores file"):
+        read_scores(path)
+
+
+@pytest.mark.filterwarnings("ignore:Matrix is singular")  # a Fréchet distance of 8 samples in 128-d features
+def test_training_scores_match_a_recomputation(tmp_path):
+    out = tmp_path / "scores.json"
+    args = ["scores", "--only", "shortrun-mnist", "--n", "8", "--out", str(out)]
+    assert training_main(args) == 0
+    entry = read_scores(out).models["shortrun-mnist"]
+    model = checkpoints.load("shortrun-mnist")
+    assert entry.fingerprint == fingerprint(checkpoints.resolve("shortrun-mnist"))
+    test, _ = load_dataset("mnist", "test")
+    try:
+        fashion = load_dataset("fashion-mnist", "test")[0]
+    except Exception:  # noqa: BLE001  (the CI machine may lack Debian's Fashion-MNIST)
+        fashion = None
+    again = auroc_row(model, test, make_sets(test, 0, fashion))
+    assert entry.auroc == pytest.approx(again, abs=1e-9)
+    evaluator = checkpoints.load("evaluator-mnist")
+    q = sample_quality(model, evaluator, metrics.features(evaluator, test), n=8, seed=0)
+    assert entry.quality["class_counts"] == q["class_counts"] and entry.quality["grad_evals"] == q["grad_evals"] > 0
+    for k in ("confident_share", "mean_confidence", "class_entropy", "frechet"):
+        assert entry.quality[k] == pytest.approx(q[k])
+    assert training_main(args) == 0  # unchanged file: kept as it was
+    assert read_scores(out).models["shortrun-mnist"] == entry
+
+
+def test_numpy_roc_area_equals_the_rank_auroc_with_ties():
+    rng = np.random.default_rng(4)
+    inside, outside = rng.integers(0, 20, 300).astype(float), rng.integers(3, 25, 200).astype(float)  # many ties
+    fpr, tpr, area = roc(inside, outside)
+    assert area == pytest.approx(metrics.auroc(inside, outside), abs=1e-12)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1 and (np.diff(fpr) >= 0).all() and (np.diff(tpr) >= 0).all()
+    assert roc(np.array([2.0, 3.0]), np.array([0.0, 1.0]))[2] == 1.0

@@ -1,0 +1,45 @@
+"""AppTest: the anomaly page — the stored AUROC table, one model's live scores matching the stored numbers, edits
+of a held-out digit moving its score, and links."""
+
+import pytest
+
+from ebmviz import zoo
+from ebmviz.anomaly import GOAL_SETS, goal
+from tests.test_app import open_page, texts
+from tests.test_app_lab import open_with_link
+
+PAGE = "views/anomaly.py"
+
+
+def score_line(at) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("Score −E"))
+
+
+def test_stored_table_lists_every_scored_energy_and_the_live_scores_match_it():
+    at = open_page(PAGE)
+    stored = zoo.read_scores()
+    table, per_set = (d.value for d in at.dataframe)  # the stored table, then the picked model's AUROCs
+    assert set(GOAL_SETS) - {"Fashion-MNIST"} <= set(table.columns) and {"goal mean", "goal min"} <= set(table.columns)
+    assert set(table.index) == {n for n, e in stored.models.items() if e.auroc}
+    live = per_set["AUROC"]  # shortrun-mnist, computed at page load
+    for name, value in live.items():  # numpy ROC areas at page load vs scikit-learn's, stored by training scores
+        assert value == pytest.approx(stored.models["shortrun-mnist"].auroc[name], abs=1e-9)
+    g = goal(stored.models["shortrun-mnist"].auroc)
+    if g is not None:
+        assert f"mean **{g[0]:.3f}**, lowest **{g[1]:.3f}**" in texts(at)
+
+
+def test_editing_a_digit_moves_its_score_and_a_link_picks_model_and_digit():
+    at = open_page(PAGE)
+    before = score_line(at)
+    at.slider(key="anomaly_rotate").set_value(180).run()
+    assert not at.exception and score_line(at) != before
+    at.checkbox(key="anomaly_erase_on").check().run()
+    at.checkbox(key="anomaly_stroke_on").check().run()
+    assert not at.exception and "more typical than" in score_line(at)
+    linked = open_with_link(PAGE, {"model": "ebgan-mnist", "digit": "7", "rotate": "90"})
+    assert linked.selectbox(key="anomaly_ckpt").value == "ebgan-mnist"
+    assert linked.number_input(key="anomaly_digit").value == 7 and linked.slider(key="anomaly_rotate").value == 90
+    assert "under `ebgan-mnist`" in score_line(linked)
+    bad = open_with_link(PAGE, {"model": "../../etc/passwd"})
+    assert any("model=" in w.value for w in bad.warning) and bad.selectbox(key="anomaly_ckpt").value == "shortrun-mnist"

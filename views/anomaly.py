@@ -1,0 +1,140 @@
+"""Anomaly detection: how well each energy tells held-out digits from other images (AUROC table, stored), one
+model's score histograms and ROC curves, and where your own (or an edited) digit falls among the test digits."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from ebmviz import checkpoints, figures, zoo
+from ebmviz.anomaly import GOAL_SETS, SETS, edit, goal
+from ebmviz.anomaly_figures import roc_figure, score_histogram_figure
+from ebmviz.app import anomaly as an
+from ebmviz.app import links
+from ebmviz.app.widgets import model_picker, share, shared
+from ebmviz.images import ImageError, image_from_bytes, to_u8
+
+P = "anomaly"
+N_DIGITS = 1000
+ENERGIES = an.energy_models()
+fields = [links.choice(f"{P}_ckpt", "model", ENERGIES), links.integer(f"{P}_digit", "digit", 0, N_DIGITS - 1),
+          links.integer(f"{P}_rotate", "rotate", -180, 180)]
+links.restore(fields)
+st.title("Anomaly detection")
+st.markdown(
+    "An energy model gives every image a score, $-E(x)$: higher means more typical, since $p(x) \\propto e^{-E(x)}$. "
+    "The Denoising-EBM paper (Zeng, §5.2) scores images this way and reports the **AUROC**: the chance that a "
+    "random held-out digit scores above a random image of another set (1: always, 0.5: chance, below 0.5: the "
+    "set looks *more* typical than real digits).")
+st.latex(r"\mathrm{AUROC} = P\big(-E(x_{\text{digit}}) > -E(x_{\text{other}})\big)")
+seed, device = shared().seed, shared().device
+
+
+def stored_table() -> None:
+    st.header("Every energy model, every set")
+    try:
+        stored = zoo.read_scores()
+    except ValueError as err:
+        st.error(f"The stored scores cannot be read: {err}")
+        return
+    rows = []
+    for name in ENERGIES:
+        entry = stored.models.get(name)
+        if entry is None or not entry.auroc:
+            continue
+        g = goal(entry.auroc)
+        stale = stored.stale(name, checkpoints.resolve(name))
+        rows.append({"model": name + (" (changed since scored)" if stale else ""), **entry.auroc,
+                     "goal mean": None if g is None else g[0], "goal min": None if g is None else g[1]})
+    if not rows:
+        st.info("No stored AUROC numbers yet: `python -m training scores --skip-quality` computes them.")
+    else:
+        df = pd.DataFrame(rows).set_index("model")
+        st.dataframe(df.style.format("{:.3f}", na_rep="–").map(
+            lambda v: "color: #d62728" if isinstance(v, float) and v < 0.85 else "", subset=list(df.columns)),
+            key=f"{P}_table")
+        s = stored.settings
+        st.caption(f"Stored by `python -m training scores` ({s.get('date', '?')}, commit {s.get('commit', '?')}): "
+                   f"−E on the {N_DIGITS:,} held-out digits against {N_DIGITS:,} images of each set. Red: below 0.85. "
+                   f"The goal columns average and take the minimum over {', '.join(GOAL_SETS)}.")
+    if st.button("Recompute the table now", key=f"{P}_recompute",
+                 help="Scores every energy model on the same sets in this session (about half a minute)"):
+        live = an.auroc_table(device, N_DIGITS, 0)
+        st.dataframe(pd.DataFrame(live).T.style.format("{:.3f}"), key=f"{P}_live_table")
+        st.caption("Recomputed now, same digits and sets (seed 0); nothing is written to disk.")
+
+
+def one_model() -> tuple[str, an.ModelScores]:
+    st.header("One model")
+    name, _ = model_picker("Energy model", f"{P}_ckpt", lambda cls: cls.is_energy, default="shortrun-mnist")
+    _, sets, missing = an.ood_sets(N_DIGITS, 0)
+    if missing:
+        st.info(f"Fashion-MNIST is not on this machine, so it is left out: {missing}")
+    available = [s for s in SETS if s in sets]
+    chosen = st.multiselect("Sets", available, default=[s for s in GOAL_SETS if s in available], key=f"{P}_sets")
+    sc = an.model_scores(name, device, N_DIGITS, 0)
+    picked = {k: sc.sets[k] for k in chosen}
+    st.plotly_chart(score_histogram_figure(sc.digits, picked), key=f"{P}_hist")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(roc_figure({k: sc.roc[k] for k in chosen}, sc.auroc), key=f"{P}_roc")
+    g = goal(sc.auroc)
+    right.dataframe(pd.DataFrame({"AUROC": sc.auroc}).style.format("{:.3f}"), key=f"{P}_model_auroc")
+    if g is not None:
+        right.markdown(f"Over the goal's six sets: mean **{g[0]:.3f}**, lowest **{g[1]:.3f}** (goal: mean ≥ 0.93, "
+                       "none below 0.85).")
+    with st.expander("What the sets look like"):
+        st.image(figures.tile(to_u8(np.concatenate([v[:8] for v in sets.values()])), ncol=8, scale=2),
+                 caption="Eight images per set, one set per row: " + " · ".join(sets))
+    return name, sc
+
+
+def your_digit(name: str, sc: an.ModelScores) -> None:
+    st.header("Your digit")
+    digits = an.ood_sets(N_DIGITS, 0)[0]
+    source = st.radio("Start from", ["a held-out digit", "an upload"], horizontal=True, key=f"{P}_source")
+    base = None
+    if source == "an upload":
+        f = st.file_uploader("A digit picture (PNG, JPEG, …)", key=f"{P}_upload",
+                             type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
+        if f is not None:
+            try:
+                img, notes = image_from_bytes(f.getvalue())
+                base = img.numpy()
+                for note in notes:
+                    st.info(f"Your image was {note}.")
+            except ImageError as exc:
+                st.error(f"Cannot use this file: {exc}")
+        if base is None:
+            st.caption("Upload a picture to score it; meanwhile the page scores held-out digit 0.")
+    if base is None:
+        idx = st.number_input("Held-out digit", 0, N_DIGITS - 1, 0, key=f"{P}_digit")
+        base = digits[int(idx): int(idx) + 1]
+    c = st.columns(3)
+    degrees = c[0].slider("Rotate (degrees)", -180, 180, 0, 5, key=f"{P}_rotate")
+    erase_on = c[1].checkbox("Erase a box", key=f"{P}_erase_on")
+    stroke_on = c[2].checkbox("Add a stroke", key=f"{P}_stroke_on")
+    erase = stroke = None
+    if erase_on:
+        rows = c[1].slider("Rows", 0, 27, (8, 14), key=f"{P}_erase_rows")
+        cols = c[1].slider("Columns", 0, 27, (8, 20), key=f"{P}_erase_cols")
+        erase = (rows[0], cols[0], rows[1], cols[1])
+    if stroke_on:
+        start = c[2].slider("From (row, column)", 0, 27, (4, 4), key=f"{P}_stroke_from")
+        end = c[2].slider("To (row, column)", 0, 27, (24, 24), key=f"{P}_stroke_to")
+        stroke = (start[0], start[1], end[0], end[1])
+    edited = edit(torch.from_numpy(base), degrees, erase, stroke).numpy()
+    score, below = an.typicality(name, device, edited, N_DIGITS, 0)
+    a, b = st.columns([1, 3])
+    a.image(figures.tile(to_u8(np.concatenate([base, edited])), ncol=2, scale=4), caption="before · after the edits")
+    b.markdown(f"Score −E = **{score:.4g}** under `{name}`: more typical than **{100 * below:.1f}%** of the "
+               f"{N_DIGITS:,} held-out digits.")
+    b.plotly_chart(score_histogram_figure(sc.digits, {}, marker=score), key=f"{P}_your_hist")
+    order = np.argsort(sc.digits)
+    st.image(figures.tile(to_u8(np.concatenate([digits[order[::-1][:10]], digits[order[:10]]])), ncol=10, scale=2),
+             caption=f"The 10 most typical held-out digits under {name} (top row) and the 10 least typical (bottom)")
+
+
+stored_table()
+model_name, model_sc = one_model()
+your_digit(model_name, model_sc)
+share(fields)
