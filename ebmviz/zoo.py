@@ -43,6 +43,7 @@ class ModelScores:
     """One checkpoint's stored numbers."""
 
     fingerprint: str  # of the file that was scored
+    parameters: int | None = None  # trainable numbers of the model (its nn.Parameters)
     quality: dict[str, Any] | None = None  # metrics.Quality fields of n samples, with "seed" and "grad_evals"
     auroc: dict[str, float] | None = None  # set name -> AUROC of −E against held-out digits
     notes: dict[str, str] = field(default_factory=dict)  # how each part was computed
@@ -67,7 +68,8 @@ class Scores:
     @classmethod
     def from_json(cls, text: str) -> Scores:
         raw = json.loads(text)
-        models = {k: ModelScores(v["fingerprint"], v.get("quality"), v.get("auroc"), v.get("notes") or {})
+        models = {k: ModelScores(v["fingerprint"], v.get("parameters"), v.get("quality"), v.get("auroc"),
+                                 v.get("notes") or {})
                   for k, v in raw.get("models", {}).items()}
         return cls(models, raw.get("settings", {}))
 

@@ -79,8 +79,8 @@ def test_edits_rotate_erase_and_draw():
 def test_scores_file_round_trip_staleness_and_bad_files(tmp_path):
     f = tmp_path / "model.bin"
     f.write_bytes(b"abc")
-    s = Scores({"m": ModelScores(fingerprint(f), {"confident_share": 0.5}, {"uniform noise": 1.0}, {"auroc": "x"})},
-               {"n": 10})
+    s = Scores({"m": ModelScores(fingerprint(f), parameters=12, quality={"confident_share": 0.5},
+                                 auroc={"uniform noise": 1.0}, notes={"auroc": "x"})}, {"n": 10})
     path = tmp_path / "scores.json"
     path.write_text(s.to_json())
     back = read_scores(path)
@@ -105,6 +105,7 @@ def test_training_scores_match_a_recomputation(tmp_path):
     entry = read_scores(out).models["shortrun-mnist"]
     model = checkpoints.load("shortrun-mnist")
     assert entry.fingerprint == fingerprint(checkpoints.resolve("shortrun-mnist"))
+    assert entry.parameters == sum(p.numel() for p in model.parameters()) > 0
     test, _ = load_dataset("mnist", "test")
     try:
         fashion = load_dataset("fashion-mnist", "test")[0]

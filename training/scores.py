@@ -53,9 +53,10 @@ def main(argv: list[str], prog: str = "python -m training scores") -> int:
         if entry is not None and entry.fingerprint == fp and not args.force:
             print(f"{info.name}: unchanged since scored")
             continue
-        fresh = ModelScores(fp, None if entry is None or args.skip_quality is False else entry.quality,
-                            notes=dict(entry.notes) if entry else {})
         model = checkpoints.load(info.path)
+        fresh = ModelScores(fp, sum(p.numel() for p in model.parameters()),
+                            quality=None if entry is None or args.skip_quality is False else entry.quality,
+                            notes=dict(entry.notes) if entry else {})
         t = time.perf_counter()
         if cls.is_energy:
             fresh.auroc = energy_auroc(model, test.images, sets)

@@ -52,6 +52,10 @@ PAGES = (
              "flow, side by side on one iteration slider. See where one energy collapses while the other holds, "
              "whether few-shot samples are copies of their 5 or 20 training digits, a GAN on the same 5 digits, and "
              "train a model live."),
+    PageInfo("views/model_zoo.py", "Models", ":material/inventory_2:",
+             "Every shipped model with how it was trained (command, data, wall time, device, size, commit) and the "
+             "stored quality of its samples; one model's training curves and samples over training; two models side "
+             "by side on one seed and one gradient budget."),
     PageInfo("views/anomaly.py", "Anomaly detection", ":material/troubleshoot:",
              "Which images does an energy find typical? AUROC of every shipped energy against Fashion-MNIST, noise, "
              "constant images, blends of two digits and transformed digits; one model's score histograms and ROC "
