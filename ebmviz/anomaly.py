@@ -53,6 +53,7 @@ NEGATIVE_AUGMENTATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "hflip": lambda x: x.flip(-1),
     "rot180": lambda x: torch.rot90(x, 2, (-2, -1)),
     "rot270": lambda x: torch.rot90(x, 3, (-2, -1)),
+    "dim": lambda x: 0.5 * x - 0.5,  # contrast halved: strokes mid-grey on black (one digit, not a blend of two)
 }
 
 MADE = ("Fashion-MNIST", "uniform noise", "constant images", "interpolations")

@@ -157,6 +157,24 @@ def test_coarse_to_fine_views_render(view, expect):
         assert "0% new block" in texts(at)  # at β = 0 only the fade path is left
 
 
+def test_coarse_to_fine_domain_translation_refines_fashion_into_digits():
+    from ebmviz.data import DataError, load_dataset
+
+    try:
+        load_dataset("fashion-mnist", "test")
+    except DataError:
+        pytest.skip("Debian's dataset-fashion-mnist is not installed (the view then asks for an upload)")
+    at = open_page("views/coarse_to_fine.py")
+    at.segmented_control(key="cf_view").set_value("Domain translation").run()
+    assert not at.exception
+    body = texts(at)
+    shares = [int(m) for m in re.findall(r"(\d+)% confident digits", body)]
+    assert len(shares) == 3  # the sources, the cascade's results, the short-run model's
+    assert " ".join(c for im in at.image for c in im.captions).count("gradient evaluations") == 1
+    at.slider(key="cf_tr_n").set_value(8).run()
+    assert not at.exception and len(re.findall(r"digits ((?:\d ?)+)", texts(at))[0].split()) == 8
+
+
 def test_coarse_to_fine_same_budget():
     at = open_page("views/coarse_to_fine.py")
     at.segmented_control(key="cf_view").set_value("Same budget").run()

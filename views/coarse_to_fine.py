@@ -6,15 +6,17 @@ import numpy as np
 import streamlit as st
 
 from ebmviz import figures
+from ebmviz.app import cache, links
 from ebmviz.app import cascade as cc
-from ebmviz.app import links
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.player import FrameView, Player, PlayerState, Recorded
 from ebmviz.app.state import Slot
 from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, share, shared
 from ebmviz.corruption import MASKS
+from ebmviz.data import DataError
 from ebmviz.export import trajectory_arrays
-from ebmviz.images import to_u8
+from ebmviz.images import ImageError, image_from_bytes, to_u8
+from ebmviz.metrics import CONFIDENT
 from ebmviz.models.coarse_to_fine import SIDES, CascadeConfig
 from ebmviz.sampling import LangevinConfig
 
@@ -25,7 +27,7 @@ class CascadeState(PlayerState):
 
 P = "cf"
 state = CascadeState(P)
-VIEW_NAMES = ["Cascade", "Fade (β)", "Growth", "Same budget", "Restoration"]
+VIEW_NAMES = ["Cascade", "Fade (β)", "Growth", "Same budget", "Restoration", "Domain translation"]
 fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(of_kind("coarse_to_fine"))),
           links.choice(f"{P}_view", "view", VIEW_NAMES), links.integer(f"{P}_n", "chains", 1, 64),
           *[links.integer(f"{P}_k{i}", f"k{i}", 0, 500) for i in range(3)], links.number(f"{P}_hand", "handoff", 0, 1),
@@ -158,7 +160,59 @@ def restoration_view() -> None:
         "denoising (all pixels)": r.denoise.error, "inpainting (hidden pixels)": r.inpaint.error}), key=f"{P}_err")
 
 
-VIEWS = dict(zip(VIEW_NAMES, (cascade_view, fade_view, growth_view, budget_view, restoration_view), strict=True))
+def _verdict(pred) -> str:
+    if pred is None:
+        return ""
+    return (f" · the evaluator: {100 * (pred.confidence > CONFIDENT).mean():.0f}% confident digits, "
+            f"digits {' '.join(str(d) for d in pred.label[:16])}")
+
+
+def translation_view() -> None:
+    st.markdown("The CF-EBM paper's last experiment: images from another domain, pooled to the 7×7 stage and "
+                "refined up the cascade, come out as digits that keep the source's coarse layout. For contrast, the "
+                "short-run model refines the same images at 28×28 with the same number of gradient evaluations.")
+    sr, _ = model_picker("Short-run model", f"{P}_sr", of_kind("shortrun"), report_broken=False)
+    c = st.columns(2)
+    kind = c[0].radio("Start from", ["Fashion-MNIST", "an upload"], horizontal=True, key=f"{P}_tr_source")
+    n = c[1].slider("Images", 4, 32, 16, 4, key=f"{P}_tr_n")
+    source = None
+    if kind == "Fashion-MNIST":
+        try:
+            fashion = cache.load_data("fashion-mnist", "test")[0]
+            pick = np.random.default_rng(seed).permutation(len(fashion))[:n]
+            source = fashion[pick]
+        except DataError as err:
+            st.info(f"Fashion-MNIST is not on this machine: {err}. Upload a picture instead.")
+    else:
+        f = st.file_uploader("A picture (PNG, JPEG, …)", key=f"{P}_tr_upload",
+                             type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
+        if f is not None:
+            try:
+                img, notes = image_from_bytes(f.getvalue())
+                source = np.repeat(img.numpy(), n, axis=0)  # n chains from one picture, each with its own noise
+                for note in notes:
+                    st.info(f"Your image was {note}.")
+            except ImageError as exc:
+                st.error(f"Cannot use this file: {exc}")
+    if source is None:
+        return
+    t = cc.translation(name, sr, device, shipped, source.astype(np.float32), seed)
+    rows = [to_u8(t.source), cc.to28(to_u8(t.cascade.handoffs[0][0])), cc.to28(to_u8(t.cascade.handoffs[1][0])),
+            to_u8(t.cascade.final), to_u8(t.shortrun.final)]
+    st.image(figures.tile(np.concatenate(rows), ncol=n, scale=2),
+             caption="rows: the source · after the 7×7 stage (from the pooled source) · after 14×14 · after 28×28 "
+                     f"(the cascade, {t.cascade.grad_evals} gradient evaluations) · the short-run model from the "
+                     f"source at 28×28, {t.cascade.grad_evals} steps")
+    st.markdown("**Source**" + _verdict(t.before) + "  \n**Cascade**" + _verdict(t.after_cascade)
+                + "  \n**Short-run**" + _verdict(t.after_shortrun))
+    energies = [tr.energy for tr in t.cascade.trajectories]
+    st.plotly_chart(figures.cascade_energy_figure(energies), key=f"{P}_tr_energy")
+    st.plotly_chart(figures.compare_energy_figure({"short-run from the source": t.shortrun.energy}),
+                    key=f"{P}_tr_sr_energy")
+
+
+VIEWS = dict(zip(VIEW_NAMES, (cascade_view, fade_view, growth_view, budget_view, restoration_view, translation_view),
+                 strict=True))
 view = st.segmented_control("View", VIEW_NAMES, default="Cascade", key=f"{P}_view") or "Cascade"
 VIEWS[view]()
 share(fields, frame)

@@ -170,3 +170,32 @@ def restoration(name: str, device: str, digit: int, n: int, noise_std: float, ma
         clean=clean.numpy(), noisy=noisy.numpy(), seen=seen.numpy(),
         denoise=restore(energy, noisy.to(on), clean.to(on), config, seed=seed),
         inpaint=restore(energy, seen.to(on), clean.to(on), config, hidden=hidden.to(on), seed=seed))
+
+
+@dataclass(frozen=True)
+class Translation:
+    """Images of another domain refined into digits: up the cascade from their 7×7 pooling, and by the short-run
+    model at 28×28 from the images themselves with the same number of gradient evaluations."""
+
+    source: np.ndarray  # (n, 1, 28, 28) float32, the starting images
+    cascade: Cascade  # started from pool(pool(source))
+    shortrun: object  # the short-run model's Trajectory from ``source``
+    before: metrics.Prediction | None  # the evaluator on the sources
+    after_cascade: metrics.Prediction | None
+    after_shortrun: metrics.Prediction | None
+
+
+@st.cache_data(show_spinner="Refining the images into digits…", max_entries=8)
+def translation(cf_name: str, sr_name: str, device: str, config: CascadeConfig, source: np.ndarray,
+                seed: int) -> Translation:
+    """``source`` (n, 1, 28, 28) in [-1, 1] pooled to 7×7 and run up the cascade; the short-run model's Langevin
+    (its shipped sampler, Σ K_s steps) from ``source`` for contrast."""
+    model = cache.load_model(cf_name, device)
+    x = torch.from_numpy(source)
+    cascade = sample_cascade(model, len(x), seed, config, top=2, x0=pool(pool(x)))
+    sr = cache.load_model(sr_name, device)
+    sr_cfg = LangevinConfig.from_dict({**sr.meta.get("sampler", {}), "n_steps": cascade.grad_evals,
+                                       "record_every": max(1, cascade.grad_evals // 20)})
+    traj = langevin(sr, x.to(sr.device), sr_cfg, seed=seed)
+    verdict = lambda imgs: cache.evaluate_frames(to_u8(imgs))  # noqa: E731
+    return Translation(source, cascade, traj, verdict(source), verdict(cascade.final), verdict(traj.final))
