@@ -50,9 +50,11 @@ def stored_table() -> None:
         st.info("No stored AUROC numbers yet: `python -m training scores --skip-quality` computes them.")
     else:
         df = pd.DataFrame(rows).set_index("model")
+        order = ["goal mean", "goal min", *GOAL_SETS, *[c for c in SETS if c not in GOAL_SETS]]
+        df = df[[c for c in order if c in df.columns]]
         st.dataframe(df.style.format("{:.3f}", na_rep="–").map(
             lambda v: "color: #d62728" if isinstance(v, float) and v < 0.85 else "", subset=list(df.columns)),
-            key=f"{P}_table")
+            key=f"{P}_table", height=36 * (len(df) + 1) + 2)
         s = stored.settings
         st.caption(f"Stored by `python -m training scores` ({s.get('date', '?')}, commit {s.get('commit', '?')}): "
                    f"−E on the {N_DIGITS:,} held-out digits against {N_DIGITS:,} images of each set. Red: below 0.85. "
@@ -60,7 +62,8 @@ def stored_table() -> None:
     if st.button("Recompute the table now", key=f"{P}_recompute",
                  help="Scores every energy model on the same sets in this session (about half a minute)"):
         live = an.auroc_table(device, N_DIGITS, 0)
-        st.dataframe(pd.DataFrame(live).T.style.format("{:.3f}"), key=f"{P}_live_table")
+        live_df = pd.DataFrame(live).T
+        st.dataframe(live_df.style.format("{:.3f}"), key=f"{P}_live_table", height=36 * (len(live_df) + 1) + 2)
         st.caption("Recomputed now, same digits and sets (seed 0); nothing is written to disk.")
 
 

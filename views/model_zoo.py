@@ -57,10 +57,13 @@ def all_models() -> None:
                      "parameters": entry.parameters if entry else None, "MB": p.megabytes,
                      "training min": p.wall_minutes,
                      "scored file": "changed since" if SCORES.stale(info.name, info.path) else "as scored"})
-    st.dataframe(pd.DataFrame(rows).set_index("model").style.format(
+    df = pd.DataFrame(rows).set_index("model")
+    numeric = [c for c in df.columns if c not in ("kind", "scored file")]
+    df[numeric] = df[numeric].apply(pd.to_numeric, errors="coerce")  # None -> NaN, shown as "–"
+    st.dataframe(df.style.format(
         {"confident (> 0.9)": "{:.3f}", "class entropy": "{:.3f}", "Fréchet": "{:.1f}", "MB": "{:.1f}",
          "anomaly AUROC (goal mean)": "{:.3f}", "training min": "{:.1f}", "parameters": "{:,.0f}",
-         "gradients per sample": "{:.0f}"}, na_rep="–"), key=f"{P}_table")
+         "gradients per sample": "{:.0f}"}, na_rep="–"), key=f"{P}_table", height=36 * (len(df) + 1) + 2)
     s = SCORES.settings
     st.caption(f"Quality: the evaluator on {s.get('n', 1000):,} samples per model (`model.draw` at the shipped "
                f"settings, seed {s.get('seed', 0)}): the share it is more than 90% sure of, the entropy of its digit "
