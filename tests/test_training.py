@@ -43,6 +43,25 @@ def test_shortrun_smoke_and_resume(tmp_path):
         training_main(["sampler-defaults", str(out), "--clamp=wide"])
 
 
+def test_shortrun_from_a_checkpoint_with_negative_augmentation(tmp_path):
+    base = tmp_path / "base.safetensors"
+    small = ["--width", "8", "--hidden", "8", "--k-steps", "2", "--batch-size", "8", "--buffer-size", "32",
+             "--minutes", "0", "--log-every", "1", "--app-steps", "5"]
+    assert training_main(["shortrun", *small, "--iterations", "1", "--out", str(base),
+                          "--run-dir", str(tmp_path / "a")]) == 0
+    out = tmp_path / "nda.safetensors"
+    flags = [*small, "--init", str(base), "--nda", "hflip,dim", "--nda-margin", "5", "--lr", "0",
+             "--out", str(out), "--run-dir", str(tmp_path / "b")]
+    assert training_main(["shortrun", *flags, "--iterations", "2"]) == 0
+    model, start = checkpoints.load(out), checkpoints.load(base)
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    torch.testing.assert_close(model(x), start(x))  # lr 0: the weights are the --init checkpoint's
+    hinge = [r["nda_hinge"] for r in model.meta["history"]]
+    assert all(h > 0 for h in hinge)  # a margin of 5 is not met by an untrained net: the hinge is active
+    with pytest.raises(ValueError, match="unknown mirror"):
+        training_main(["shortrun", *flags, "--nda", "mirror", "--iterations", "1"])
+
+
 def test_evaluator_smoke(tmp_path):
     out = tmp_path / "ev.safetensors"
     assert training_main(["evaluator", "--out", str(out), "--epochs", "1", "--width", "4"]) == 0

@@ -46,9 +46,10 @@ class ShortRunTrainConfig(RunConfig):
     width: int = field(32, "energy net width")
     hidden: int = field(64, "energy net hidden units")
     init: str = field("", "start from this checkpoint's weights (a shipped short-run model's name or a path)")
-    nda: str = field("", "negative data augmentation: comma-separated transformations of real digits used as extra "
-                         "negatives (" + ", ".join(NEGATIVE_AUGMENTATIONS) + ")")
-    nda_share: float = field(0.25, "share of each negative batch that is transformed real digits (with --nda)")
+    nda: str = field("", "negative data augmentation: comma-separated transformations of real digits ("
+                         + ", ".join(NEGATIVE_AUGMENTATIONS) + ") kept at least --nda-margin above the digits")
+    nda_margin: float = field(1.0, "m of the augmentation hinge mean [E(x) − E(t(x)) + m]⁺ (with --nda)")
+    nda_weight: float = field(1.0, "weight of the augmentation hinge in the loss (with --nda)")
     app_steps: int = field(256, "n_steps of the sampler the app starts with")
 
 
@@ -92,7 +93,6 @@ def train(cfg: ShortRunTrainConfig) -> Path:
     if unknown := [n for n in names if n not in NEGATIVE_AUGMENTATIONS]:
         raise ValueError(f"--nda: unknown {', '.join(unknown)}; choose from {', '.join(NEGATIVE_AUGMENTATIONS)}")
     augment = [NEGATIVE_AUGMENTATIONS[n] for n in names]
-    n_aug = round(cfg.nda_share * cfg.batch_size) if augment else 0
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     buffer = ReplayBuffer(cfg.buffer_size, run.gen)
     sampler = LangevinConfig(n_steps=cfg.k_steps, step_size=cfg.step_size,
@@ -129,18 +129,20 @@ def train(cfg: ShortRunTrainConfig) -> Path:
             grad_norm = grad_norm + st.grad_norm.mean() / cfg.k_steps
         model.requires_grad_(True)
         buffer.push(neg)
-        if n_aug:  # transformed real digits replace the last n_aug Langevin negatives in the loss, not in the buffer
-            pick = torch.randint(len(augment), (n_aug,), generator=run.gen).tolist()
-            aug = torch.cat([augment[k](real[i:i + 1]) for i, k in enumerate(pick)])
-            neg = torch.cat([neg[: cfg.batch_size - n_aug], aug])
         terms = model.loss(real, neg, cfg.alpha)
+        loss, hinge = terms.loss, torch.zeros((), device=device)
+        if augment:  # each digit's transform t(x), t drawn per digit, kept at least m above the digit in energy
+            pick = torch.randint(len(augment), (len(real),), generator=run.gen).tolist()
+            aug = torch.cat([augment[k](real[i:i + 1]) for i, k in enumerate(pick)])
+            hinge = torch.relu(model(real) - model(aug) + cfg.nda_margin).mean()
+            loss = loss + cfg.nda_weight * hinge
         opt.zero_grad(set_to_none=True)
-        terms.loss.backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
         opt.step()
         if run.due(cfg.log_every, it):
             run.log(iteration=it, loss=terms.loss.item(), cd=terms.cd.item(), e_real=terms.e_real.item(),
-                    e_fake=terms.e_fake.item(), grad_norm=grad_norm.item())
+                    e_fake=terms.e_fake.item(), grad_norm=grad_norm.item(), nda_hinge=hinge.item())
             bar.set_postfix(cd=f"{terms.cd.item():+.3f}", e_real=f"{terms.e_real.item():+.2f}")
         if run.due(cfg.sample_every, it):
             run.grid(neg, f"buffer_{it:06d}")
