@@ -12,6 +12,9 @@ Starts `streamlit run app.py` on 127.0.0.1 and opens, in Debian's Chromium, with
 - /learning_dynamics (``--page learning_dynamics``): "Train live" with each flow on the 5 digits for 100
   iterations: presses Play and watches the "N iterations logged" caption under the live curve; its first
   appearance is when the first curve points are on show.
+- ``--page open``: seconds from navigating to /model_zoo and to /anomaly (a server already started and its Home page
+  shown once) until the page's stored table and, for the anomaly page, its last section are on show; three
+  fresh browser sessions each, with the Home page timed the same way for scale.
 A frame is a distinct status value; its time is when it first reached the page's DOM.
 """
 
@@ -122,9 +125,27 @@ def learning_dynamics() -> None:
                        f"train live, {flow.upper()} flow, 5 digits, 100 iterations (a frame: new curve points)")
 
 
+def page_open() -> None:
+    checks = {"": "watch energy-based models work", "model_zoo": "Scored", "anomaly": "the 10 least typical"}
+    with streamlit_server() as url, chromium_page() as page:
+        page.goto(url)
+        wait_idle(page)
+        for path, text in checks.items():
+            times = []
+            for _ in range(3):
+                context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
+                tab = context.new_page()  # a new session each time: nothing cached in the browser
+                t = time.perf_counter()
+                tab.goto(f"{url}/{path}")
+                tab.get_by_text(text).first.wait_for(timeout=120_000)
+                times.append(time.perf_counter() - t)
+                context.close()
+            print(f"/{path}: open to '{text}' in " + ", ".join(f"{s:.2f}" for s in times) + " s")
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
     pages = {"langevin": langevin_page, "coarse_to_fine": coarse_to_fine, "semantic_texture": semantic_texture,
-             "sampler_lab": sampler_lab, "learning_dynamics": learning_dynamics}
+             "sampler_lab": sampler_lab, "learning_dynamics": learning_dynamics, "open": page_open}
     ap.add_argument("--page", choices=list(pages), default="langevin")
     pages[ap.parse_args().page]()
