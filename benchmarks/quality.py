@@ -29,14 +29,9 @@ from ebmviz import checkpoints, metrics  # noqa: E402
 from ebmviz.data import load_dataset  # noqa: E402
 from ebmviz.models.coarse_to_fine import CascadeConfig  # noqa: E402
 from ebmviz.sampling import Trajectory  # noqa: E402
+from ebmviz.zoo import draw_many  # noqa: E402
 
-BATCH = 250
 TARGET_CONFIDENT, TARGET_ENTROPY = 0.75, 0.9 * math.log(10)  # the short-run model's quality target (issue 2)
-
-
-def draw_many(model, n: int, seed: int, config=None) -> list:
-    """``model.draw`` in batches of 250, batch i seeded ``seed + i``: a list of results."""
-    return [model.draw(min(BATCH, n - start), seed + i, config) for i, start in enumerate(range(0, n, BATCH))]
 
 
 def images(results: list, field: str = "final") -> torch.Tensor:
