@@ -322,3 +322,21 @@ def test_anomaly_page_scores_uploads_and_refuses_bad_ones(app_url, page, tmp_pat
         page.get_by_text(message).first.wait_for(timeout=60_000)
         no_exception(page)
     page.get_by_text("more typical than").first.wait_for(timeout=30_000)  # the tiny picture was scored
+
+
+def test_domain_translation_from_an_upload(app_url, page, tmp_path):
+    page.goto(f"{app_url}/coarse_to_fine?view=Domain+translation")
+    wait_idle(page)
+    page.get_by_text("an upload", exact=True).first.wait_for(timeout=90_000)
+    page.get_by_text("an upload", exact=True).first.click()
+    wait_idle(page)
+    picture = np.full((40, 30), 255, np.uint8)  # a dark boot-like block on white, not a digit
+    picture[8:34, 6:20] = 0
+    picture[26:34, 6:27] = 0
+    path = tmp_path / "boot.png"
+    Image.fromarray(picture).save(path)
+    page.locator('input[type="file"]').set_input_files(str(path))
+    page.get_by_text("Cascade · the evaluator").first.wait_for(timeout=120_000)
+    body = page.inner_text("body")
+    assert "Short-run · the evaluator" in body and "resized from 30×40" in body
+    no_exception(page)
