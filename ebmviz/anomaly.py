@@ -56,6 +56,9 @@ NEGATIVE_AUGMENTATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "dim": lambda x: 0.5 * x - 0.5,  # contrast halved: strokes mid-grey on black (one digit, not a blend of two)
 }
 
+HELD_OUT = 1000  # held-out digits every AUROC is measured on (the first of the test split), and images per set
+SETS_SEED = 0  # the seed of the made sets (noise, constants, blends) behind every stored and shown AUROC
+
 MADE = ("Fashion-MNIST", "uniform noise", "constant images", "interpolations")
 SETS = MADE + tuple(TRANSFORMS)
 GOAL_SETS = ("Fashion-MNIST", "uniform noise", "interpolations", "flipped vertically", "rotated 90°", "inverted")
@@ -93,21 +96,6 @@ def auroc_row(energy: Callable[[torch.Tensor], torch.Tensor], digits: torch.Tens
     """Set name -> AUROC of −E telling ``digits`` (inside) from that set (outside)."""
     inside = scores(energy, digits, device=device)
     return {name: auroc(inside, scores(energy, x, device=device)) for name, x in sets.items()}
-
-
-def roc(inside: np.ndarray, outside: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """ROC curve of a score that should be higher on ``inside`` (N,) than on ``outside`` (M,): (false positive rate,
-    true positive rate) at every distinct threshold from the top, and the area under it (ties count half, so it
-    equals ``metrics.auroc``). Plain numpy: the anomaly page needs no scikit-learn import (about a second)."""
-    values = np.r_[inside, outside]
-    labels = np.r_[np.ones(len(inside)), np.zeros(len(outside))]
-    order = np.argsort(-values, kind="mergesort")
-    values, labels = values[order], labels[order]
-    last = np.r_[np.flatnonzero(np.diff(values)), len(values) - 1]  # the last index of each distinct value
-    tpr = np.r_[0.0, np.cumsum(labels)[last] / max(len(inside), 1)]
-    fpr = np.r_[0.0, np.cumsum(1 - labels)[last] / max(len(outside), 1)]
-    area = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
-    return fpr, tpr, area
 
 
 def goal(row: dict[str, float]) -> tuple[float, float] | None:

@@ -5,7 +5,7 @@
 - class entropy: entropy (nats) of the histogram of predicted digits; ln 10 ≈ 2.303 is uniform;
 - Fréchet distance between Gaussian fits of evaluator features of samples and of real digits:
   ‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½)  (the FID formula, in the evaluator's feature space);
-- AUROC of an out-of-distribution score (scikit-learn's).
+- ROC curve and AUROC of an out-of-distribution score.
 """
 
 from __future__ import annotations
@@ -119,10 +119,21 @@ def nearest_neighbours(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dist.sqrt().numpy(), idx.numpy()
 
 
-def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
-    """Area under the ROC curve of a score that should be higher on ``inside`` (N,) than on ``outside`` (M,):
-    the probability that a random inside score beats a random outside one (ties count half); 0.5 is chance."""
-    from sklearn.metrics import roc_auc_score  # here, not at import: it adds ~0.8 s to every page's start
+def roc(inside: np.ndarray, outside: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """ROC curve of a score that should be higher on ``inside`` (N,) than on ``outside`` (M,): (false positive rate,
+    true positive rate) at every distinct threshold from the top, and the area under it: the probability that a
+    random inside score beats a random outside one, ties counting half (0.5 is chance). Plain numpy (scikit-learn's
+    import would add about a second to a page's first load)."""
+    values = np.r_[inside, outside].astype(np.float64)
+    labels = np.r_[np.ones(len(inside)), np.zeros(len(outside))]
+    order = np.argsort(-values, kind="mergesort")
+    values, labels = values[order], labels[order]
+    last = np.r_[np.flatnonzero(np.diff(values)), len(values) - 1]  # the last index of each distinct value
+    tpr = np.r_[0.0, np.cumsum(labels)[last] / max(len(inside), 1)]
+    fpr = np.r_[0.0, np.cumsum(1 - labels)[last] / max(len(outside), 1)]
+    return fpr, tpr, float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
-    y = np.r_[np.ones(len(inside)), np.zeros(len(outside))]
-    return float(roc_auc_score(y, np.r_[inside, outside]))
+
+def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
+    """Area under the ROC curve of a score that should be higher on ``inside`` than on ``outside`` (``roc``)."""
+    return roc(inside, outside)[2]

@@ -9,6 +9,7 @@ Each entry records the checkpoint's size and SHA-256 prefix, so a file that chan
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,6 @@ import numpy as np
 import torch
 
 from ebmviz import metrics
-from ebmviz.anomaly import auroc_row
 from ebmviz.checkpoints import checkpoint_dir
 
 BATCH = 250  # samples per draw; batch i is seeded seed + i (as benchmarks/quality.py)
@@ -30,12 +30,19 @@ def scores_path(folder: Path | None = None) -> Path:
 
 
 def fingerprint(path: Path) -> str:
-    """Size and SHA-256 prefix of a file: "<bytes>:<16 hex digits>"."""
+    """Size and SHA-256 prefix of a file: "<bytes>:<16 hex digits>" (hashed again only when its size or
+    modification time changes)."""
+    st = Path(path).stat()
+    return _fingerprint(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _fingerprint(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return f"{path.stat().st_size}:{h.hexdigest()[:16]}"
+    return f"{size}:{h.hexdigest()[:16]}"
 
 
 @dataclass
@@ -67,11 +74,23 @@ class Scores:
 
     @classmethod
     def from_json(cls, text: str) -> Scores:
+        """Parse and check the types (a wrong one raises TypeError, which ``read_scores`` reports)."""
         raw = json.loads(text)
-        models = {k: ModelScores(v["fingerprint"], v.get("parameters"), v.get("quality"), v.get("auroc"),
-                                 v.get("notes") or {})
-                  for k, v in raw.get("models", {}).items()}
-        return cls(models, raw.get("settings", {}))
+        models = {}
+        for k, v in raw.get("models", {}).items():
+            entry = ModelScores(v["fingerprint"], v.get("parameters"), v.get("quality"), v.get("auroc"),
+                                v.get("notes") or {})
+            if not isinstance(entry.fingerprint, str) or not isinstance(entry.parameters, int | None):
+                raise TypeError(f"{k}: fingerprint or parameters of the wrong type")
+            if entry.auroc is not None and not all(isinstance(a, int | float) for a in dict(entry.auroc).values()):
+                raise TypeError(f"{k}: an AUROC that is not a number")
+            if entry.quality is not None and not isinstance(entry.quality.get("confident_share"), int | float):
+                raise TypeError(f"{k}: quality without a confident share")
+            models[k] = entry
+        settings = raw.get("settings", {})
+        if not isinstance(settings, dict):
+            raise TypeError("settings is not an object")
+        return cls(models, settings)
 
 
 def read_scores(path: Path | None = None) -> Scores:
@@ -81,7 +100,7 @@ def read_scores(path: Path | None = None) -> Scores:
         return Scores({}, {})
     try:
         return Scores.from_json(path.read_text())
-    except (json.JSONDecodeError, TypeError, AttributeError, KeyError) as exc:
+    except (json.JSONDecodeError, TypeError, AttributeError, KeyError, ValueError) as exc:
         raise ValueError(f"{path.name} is not a valid scores file ({exc})") from exc
 
 
@@ -97,8 +116,3 @@ def sample_quality(model, evaluator: torch.nn.Module, reference: np.ndarray, n: 
     images = torch.from_numpy(np.concatenate([r.final for r in results]))
     q = metrics.quality(evaluator, images, reference)
     return {**asdict(q), "seed": seed, "grad_evals": int(getattr(results[0], "grad_evals", 0) or 0)}
-
-
-def energy_auroc(model, digits: torch.Tensor, sets: dict[str, torch.Tensor]) -> dict[str, float]:
-    """AUROC of the model's energy (−E as the score) against each set."""
-    return auroc_row(model, digits, sets, device=model.device)

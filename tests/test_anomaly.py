@@ -17,7 +17,6 @@ from ebmviz.anomaly import (
     edit,
     goal,
     make_sets,
-    roc,
     rotate,
     scores,
 )
@@ -42,7 +41,10 @@ def test_sets_have_one_image_per_digit_and_the_transformations_are_exact():
     c = sets["constant images"]
     assert (c == c[:, :, :1, :1]).all()  # each image one value
     assert "Fashion-MNIST" not in make_sets(x)  # only when it is given
-    assert set(GOAL_SETS) <= set(SETS) and not set(NEGATIVE_AUGMENTATIONS) & set(TRANSFORMS)
+    assert set(GOAL_SETS) <= set(SETS)
+    for name, t in NEGATIVE_AUGMENTATIONS.items():  # training negatives are none of the goal's transformations
+        for goal_set in ("flipped vertically", "rotated 90°", "inverted"):
+            assert not torch.allclose(t(x), TRANSFORMS[goal_set](x)), (name, goal_set)
 
 
 def test_auroc_on_constructed_separable_cases():
@@ -92,9 +94,13 @@ def test_scores_file_round_trip_staleness_and_bad_files(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not a valid scores file"):
         read_scores(path)
-    path.write_text(json.dumps({"models": {"m": {"quality": None}}}))
-    with pytest.raises(ValueError, match="not a valid scores file"):
-        read_scores(path)
+    for bad in ({"models": {"m": {"quality": None}}},  # no fingerprint
+                {"models": {"m": {"fingerprint": "1:ab", "auroc": {"uniform noise": "high"}}}},
+                {"models": {"m": {"fingerprint": "1:ab", "auroc": "x"}}},
+                {"models": {"m": {"fingerprint": "1:ab", "quality": {"n": 3}}}}, {"settings": [1]}):
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ValueError, match="not a valid scores file"):
+            read_scores(path)
 
 
 @pytest.mark.filterwarnings("ignore:Matrix is singular")  # a Fréchet distance of 8 samples in 128-d features
@@ -122,10 +128,13 @@ def test_training_scores_match_a_recomputation(tmp_path):
     assert read_scores(out).models["shortrun-mnist"] == entry
 
 
-def test_numpy_roc_area_equals_the_rank_auroc_with_ties():
+def test_numpy_roc_area_equals_scikit_learns_auroc_with_ties():
+    from sklearn.metrics import roc_auc_score
+
     rng = np.random.default_rng(4)
     inside, outside = rng.integers(0, 20, 300).astype(float), rng.integers(3, 25, 200).astype(float)  # many ties
-    fpr, tpr, area = roc(inside, outside)
-    assert area == pytest.approx(metrics.auroc(inside, outside), abs=1e-12)
+    fpr, tpr, area = metrics.roc(inside, outside)
+    assert area == pytest.approx(roc_auc_score(np.r_[np.ones(300), np.zeros(200)], np.r_[inside, outside]), abs=1e-12)
+    assert metrics.auroc(inside, outside) == area
     assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1 and (np.diff(fpr) >= 0).all() and (np.diff(tpr) >= 0).all()
-    assert roc(np.array([2.0, 3.0]), np.array([0.0, 1.0]))[2] == 1.0
+    assert metrics.roc(np.array([2.0, 3.0]), np.array([0.0, 1.0]))[2] == 1.0

@@ -76,6 +76,8 @@ def test_train_live_steps_resets_and_restarts_on_new_settings():
     assert np.isfinite([r.gap for r in run.rows]).all()
     at.button(key="ld_reset").click().run()
     assert at.session_state["ld_run"].learner.iteration == 0 and "0 iterations logged" in texts(at)
+    at.select_slider(key="ld_live_lr").set_value(1e-3).run()
+    assert at.session_state["ld_run"].learner.optimizer.param_groups[0]["lr"] == 1e-3  # the chosen γ trains
     at.button(key="ld_step").click().run()
     at.radio(key="ld_live_flow").set_value("jko").run()  # new settings: a fresh model
     assert not at.exception

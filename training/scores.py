@@ -7,7 +7,8 @@
 
 Quality: ``--n`` samples of ``model.draw`` at the checkpoint's shipped settings (batches of 250 seeded seed, seed + 1,
 …) scored by the evaluator, Fréchet distance against the held-out digits' features. AUROC: −E(x) telling the held-out
-digits (all of them) apart from each set of ``ebmviz.anomaly.SETS`` (Fashion-MNIST when it can be loaded).
+digits (the first ``HELD_OUT``) apart from as many images of each set of ``ebmviz.anomaly.SETS`` (made with
+``SETS_SEED``; Fashion-MNIST when it can be loaded). The held-out digits' own quality is stored for scale.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import time
 from pathlib import Path
 
 from ebmviz import checkpoints, metrics
-from ebmviz.anomaly import make_sets
+from ebmviz.anomaly import HELD_OUT, SETS_SEED, auroc_row, make_sets
 from ebmviz.data import DataError, load_dataset_with_source
 from ebmviz.models import KINDS
-from ebmviz.zoo import ModelScores, energy_auroc, fingerprint, read_scores, sample_quality, scores_path
+from ebmviz.zoo import ModelScores, fingerprint, read_scores, sample_quality, scores_path
 
 
 def main(argv: list[str], prog: str = "python -m training scores") -> int:
@@ -42,9 +43,16 @@ def main(argv: list[str], prog: str = "python -m training scores") -> int:
     except DataError as err:
         print(f"no Fashion-MNIST set: {err}")
         fashion = None
-    sets = make_sets(test.images, args.seed, None if fashion is None else fashion.images)
+    digits = test.images[:HELD_OUT]
+    sets = make_sets(digits, SETS_SEED, None if fashion is None else fashion.images)
     evaluator = checkpoints.load("evaluator-mnist")
     reference = metrics.features(evaluator, test.images)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    today = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     for info in checkpoints.list_checkpoints():
         if info.error or (args.only is not None and info.name not in args.only) or info.kind == "evaluator":
             continue
@@ -54,26 +62,27 @@ def main(argv: list[str], prog: str = "python -m training scores") -> int:
             print(f"{info.name}: unchanged since scored")
             continue
         model = checkpoints.load(info.path)
+        keep = entry is not None and args.skip_quality and entry.fingerprint == fp  # old quality of this very file
         fresh = ModelScores(fp, sum(p.numel() for p in model.parameters()),
-                            quality=None if entry is None or args.skip_quality is False else entry.quality,
-                            notes=dict(entry.notes) if entry else {})
+                            quality=entry.quality if keep else None,
+                            notes={k: v for k, v in (entry.notes if keep else {}).items() if k == "quality"})
         t = time.perf_counter()
         if cls.is_energy:
-            fresh.auroc = energy_auroc(model, test.images, sets)
-            fresh.notes["auroc"] = f"−E on {len(test.images)} held-out digits vs {len(test.images)} images per set"
+            fresh.auroc = auroc_row(model, digits, sets, device=model.device)
+            fresh.notes["auroc"] = (f"−E on {len(digits)} held-out digits vs {len(digits)} images per set, "
+                                    f"{today}, commit {commit}")
         if cls.Draws is not None and not args.skip_quality:
             fresh.quality = sample_quality(model, evaluator, reference, args.n, args.seed)
-            fresh.notes["quality"] = f"{args.n} samples of model.draw at the shipped settings, seed {args.seed}"
+            fresh.notes["quality"] = (f"{args.n} samples of model.draw at the shipped settings, seed {args.seed}, "
+                                      f"{today}, commit {commit}")
         scores.models[info.name] = fresh
         print(f"{info.name}: scored in {time.perf_counter() - t:.0f} s")
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    scores.settings = {"n": args.n, "seed": args.seed, "sets": list(sets), "digits": test.source,
-                       "fashion": None if fashion is None else fashion.source, "commit": commit,
-                       "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    held_out = metrics.quality(evaluator, digits, metrics.features(evaluator, load_dataset_with_source(
+        "mnist", "train").images[:HELD_OUT]))
+    scores.settings = {"sets": list(sets), "digits": f"the first {len(digits)} of {test.source}",
+                       "fashion": None if fashion is None else fashion.source, "last_run": today, "commit": commit,
+                       "held_out_quality": {"confident_share": held_out.confident_share,
+                                            "class_entropy": held_out.class_entropy, "n": held_out.n}}
     out.write_text(scores.to_json())
     print(f"wrote {out}")
     return 0

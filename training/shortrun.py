@@ -88,7 +88,11 @@ def train(cfg: ShortRunTrainConfig) -> Path:
     data = run.dataset("train").images.to(device)
     model = ShortRunEBM(ShortRunConfig(width=cfg.width, hidden=cfg.hidden)).to(device)
     if cfg.init:
-        model.load_state_dict(checkpoints.load(cfg.init).state_dict())
+        start = checkpoints.load(cfg.init)
+        if not isinstance(start, ShortRunEBM) or start.config != model.config:
+            raise ValueError(f"--init {cfg.init}: not a short-run EBM with --width {cfg.width} --hidden {cfg.hidden} "
+                             f"(it is {start.kind}, {start.config})")
+        model.load_state_dict(start.state_dict())
     names = [n.strip() for n in cfg.nda.split(",") if n.strip()]
     if unknown := [n for n in names if n not in NEGATIVE_AUGMENTATIONS]:
         raise ValueError(f"--nda: unknown {', '.join(unknown)}; choose from {', '.join(NEGATIVE_AUGMENTATIONS)}")

@@ -7,15 +7,15 @@ import streamlit as st
 import torch
 
 from ebmviz import checkpoints, figures, zoo
-from ebmviz.anomaly import GOAL_SETS, SETS, edit, goal
+from ebmviz.anomaly import GOAL_SETS, HELD_OUT, SETS, SETS_SEED, edit, goal
 from ebmviz.anomaly_figures import roc_figure, score_histogram_figure
 from ebmviz.app import anomaly as an
 from ebmviz.app import links
-from ebmviz.app.widgets import model_picker, share, shared
-from ebmviz.images import ImageError, image_from_bytes, to_u8
+from ebmviz.app.widgets import image_upload, model_picker, share, shared
+from ebmviz.images import to_u8
 
 P = "anomaly"
-N_DIGITS = 1000
+N_DIGITS = HELD_OUT
 ENERGIES = an.energy_models()
 fields = [links.choice(f"{P}_ckpt", "model", ENERGIES), links.integer(f"{P}_digit", "digit", 0, N_DIGITS - 1),
           links.integer(f"{P}_rotate", "rotate", -180, 180)]
@@ -55,27 +55,26 @@ def stored_table() -> None:
         st.dataframe(df.style.format("{:.3f}", na_rep="–").map(
             lambda v: "color: #d62728" if isinstance(v, float) and v < 0.85 else "", subset=list(df.columns)),
             key=f"{P}_table", height=36 * (len(df) + 1) + 2)
-        s = stored.settings
-        st.caption(f"Stored by `python -m training scores` ({s.get('date', '?')}, commit {s.get('commit', '?')}): "
-                   f"−E on the {N_DIGITS:,} held-out digits against {N_DIGITS:,} images of each set. Red: below 0.85. "
-                   f"The goal columns average and take the minimum over {', '.join(GOAL_SETS)}.")
+        st.caption(f"Stored by `python -m training scores` (last run {stored.settings.get('last_run', '?')}): −E on "
+                   f"{stored.settings.get('digits', 'the held-out digits')} against as many images of each set. "
+                   f"Red: below 0.85. The goal columns average and take the minimum over {', '.join(GOAL_SETS)}.")
     if st.button("Recompute the table now", key=f"{P}_recompute",
                  help="Scores every energy model on the same sets in this session (about half a minute)"):
-        live = an.auroc_table(device, N_DIGITS, 0)
+        live = an.auroc_table(device, N_DIGITS, SETS_SEED)
         live_df = pd.DataFrame(live).T
         st.dataframe(live_df.style.format("{:.3f}"), key=f"{P}_live_table", height=36 * (len(live_df) + 1) + 2)
-        st.caption("Recomputed now, same digits and sets (seed 0); nothing is written to disk.")
+        st.caption("Recomputed now on the same digits and sets; nothing is written to disk.")
 
 
-def one_model() -> tuple[str, an.ModelScores]:
+def one_model() -> tuple[str, an.SetScores]:
     st.header("One model")
     name, _ = model_picker("Energy model", f"{P}_ckpt", lambda cls: cls.is_energy, default="shortrun-mnist")
-    _, sets, missing = an.ood_sets(N_DIGITS, 0)
+    _, sets, missing = an.ood_sets(N_DIGITS, SETS_SEED)
     if missing:
         st.info(f"Fashion-MNIST is not on this machine, so it is left out: {missing}")
     available = [s for s in SETS if s in sets]
     chosen = st.multiselect("Sets", available, default=[s for s in GOAL_SETS if s in available], key=f"{P}_sets")
-    sc = an.model_scores(name, device, N_DIGITS, 0)
+    sc = an.model_scores(name, device, N_DIGITS, SETS_SEED)
     picked = {k: sc.sets[k] for k in chosen}
     st.plotly_chart(score_histogram_figure(sc.digits, picked), key=f"{P}_hist")
     left, right = st.columns([3, 2])
@@ -91,22 +90,14 @@ def one_model() -> tuple[str, an.ModelScores]:
     return name, sc
 
 
-def your_digit(name: str, sc: an.ModelScores) -> None:
+def your_digit(name: str, sc: an.SetScores) -> None:
     st.header("Your digit")
-    digits = an.ood_sets(N_DIGITS, 0)[0]
+    digits = an.ood_sets(N_DIGITS, SETS_SEED)[0]
     source = st.radio("Start from", ["a held-out digit", "an upload"], horizontal=True, key=f"{P}_source")
     base = None
     if source == "an upload":
-        f = st.file_uploader("A digit picture (PNG, JPEG, …)", key=f"{P}_upload",
-                             type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
-        if f is not None:
-            try:
-                img, notes = image_from_bytes(f.getvalue())
-                base = img.numpy()
-                for note in notes:
-                    st.info(f"Your image was {note}.")
-            except ImageError as exc:
-                st.error(f"Cannot use this file: {exc}")
+        if (up := image_upload("A digit picture (PNG, JPEG, …)", f"{P}_upload")) is not None:
+            base = up.image
         if base is None:
             st.caption("Upload a picture to score it; meanwhile the page scores held-out digit 0.")
     if base is None:
@@ -126,7 +117,7 @@ def your_digit(name: str, sc: an.ModelScores) -> None:
         end = c[2].slider("To (row, column)", 0, 27, (24, 24), key=f"{P}_stroke_to")
         stroke = (start[0], start[1], end[0], end[1])
     edited = edit(torch.from_numpy(base), degrees, erase, stroke).numpy()
-    score, below = an.typicality(name, device, edited, N_DIGITS, 0)
+    score, below = an.typicality(name, device, edited, N_DIGITS, SETS_SEED)
     a, b = st.columns([1, 3])
     a.image(figures.tile(to_u8(np.concatenate([base, edited])), ncol=2, scale=4), caption="before · after the edits")
     b.markdown(f"Score −E = **{score:.4g}** under `{name}`: more typical than **{100 * below:.1f}%** of the "

@@ -11,11 +11,11 @@ from ebmviz.app import cascade as cc
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.player import FrameView, Player, PlayerState, Recorded
 from ebmviz.app.state import Slot
-from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, share, shared
+from ebmviz.app.widgets import checkpoint_names, image_upload, model_picker, of_kind, share, shared
 from ebmviz.corruption import MASKS
 from ebmviz.data import DataError
 from ebmviz.export import trajectory_arrays
-from ebmviz.images import ImageError, image_from_bytes, to_u8
+from ebmviz.images import to_u8
 from ebmviz.metrics import CONFIDENT
 from ebmviz.models.coarse_to_fine import SIDES, CascadeConfig
 from ebmviz.sampling import LangevinConfig
@@ -184,16 +184,8 @@ def translation_view() -> None:
         except DataError as err:
             st.info(f"Fashion-MNIST is not on this machine: {err}. Upload a picture instead.")
     else:
-        f = st.file_uploader("A picture (PNG, JPEG, …)", key=f"{P}_tr_upload",
-                             type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
-        if f is not None:
-            try:
-                img, notes = image_from_bytes(f.getvalue())
-                source = np.repeat(img.numpy(), n, axis=0)  # n chains from one picture, each with its own noise
-                for note in notes:
-                    st.info(f"Your image was {note}.")
-            except ImageError as exc:
-                st.error(f"Cannot use this file: {exc}")
+        if (up := image_upload("A picture (PNG, JPEG, …)", f"{P}_tr_upload")) is not None:
+            source = np.repeat(up.image, n, axis=0)  # n chains from one picture, each with its own noise
     if source is None:
         return
     t = cc.translation(name, sr, device, shipped, source.astype(np.float32), seed)

@@ -24,8 +24,8 @@ from ebmviz.app.landscape_widgets import (
     selected,
     threshold_slider,
 )
-from ebmviz.app.widgets import is_energy, model_picker, share, shared
-from ebmviz.images import ImageError, image_from_bytes, to_u8
+from ebmviz.app.widgets import image_upload, is_energy, model_picker, share, shared
+from ebmviz.images import to_u8
 from ebmviz.landscape import LandscapeConfig, LandscapeError, space_config
 from ebmviz.landscape.digits import DigitMapSpec
 from ebmviz.landscape.graph import draw_tree, merge_level
@@ -206,20 +206,12 @@ def digit_view(view: lc.MapView) -> None:
         i = st.number_input(f"Test digit (0–{len(images) - 1}, {source})", 0, len(images) - 1, 0, key=f"{P}_idx")
         x = images[int(i)][None]
     else:
-        f = st.file_uploader("A digit picture (PNG, JPEG, …)", key=f"{P}_upload",
-                             type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
-        if f is None:
+        up = image_upload("A digit picture (PNG, JPEG, …)", f"{P}_upload")
+        if up is None:
             st.info("Upload a picture of one digit: it is greyed, resized to 28×28 and inverted if it is dark on "
                     "light, like the Langevin page's uploads.")
             return
-        try:
-            img, notes = image_from_bytes(f.getvalue())
-        except ImageError as exc:
-            st.error(f"Cannot use this file: {exc}")
-            return
-        for note in notes:
-            st.info(f"Your image was {note}.")
-        x = img.numpy()
+        x = up.image
     pred = evaluate_frames(to_u8(x))
     if pred is not None and pred.confidence[0] <= CONFIDENT:
         st.warning(f"The evaluator is not sure this is a digit (best guess {pred.label[0]}, "

@@ -12,6 +12,7 @@ from ebmviz.app.live import LiveState, RunSpec, digest
 from ebmviz.app.player import FrameView, Live, Player
 from ebmviz.app.widgets import (
     checkpoint_names,
+    image_upload,
     is_energy,
     model_picker,
     sampler_fields,
@@ -22,7 +23,6 @@ from ebmviz.app.widgets import (
     update_equation,
 )
 from ebmviz.export import trajectory_arrays
-from ebmviz.images import ImageError, image_from_bytes
 from ebmviz.metrics import saturation
 from ebmviz.sampling import LangevinConfig, LiveRun
 from ebmviz.starts import START_KINDS
@@ -57,16 +57,8 @@ with settings:
         data_noise = st.slider("Noise added to the digits (std)", 0.05, 1.0, 0.3, 0.05, key=f"{P}_data_noise")
     upload = None
     if start == "upload":
-        f = st.file_uploader("A digit picture (PNG, JPEG, …)", key=f"{P}_upload",
-                             type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"])
-        if f is not None:
-            try:
-                img, notes = image_from_bytes(f.getvalue())
-                upload = (img.numpy(), digest(f.getvalue()))
-                for note in notes:
-                    st.info(f"Your image was {note}.")
-            except ImageError as exc:
-                st.error(f"Cannot use this file: {exc}")
+        if (up := image_upload("A digit picture (PNG, JPEG, …)", f"{P}_upload")) is not None:
+            upload = (up.image, digest(up.raw))
     st.subheader("Sampler")
     cfg, warnings = sampler_form(defaults, P)
     for w in warnings:

@@ -56,7 +56,8 @@ def all_models() -> None:
                      "anomaly AUROC (goal mean)": None if g is None else g[0],
                      "parameters": entry.parameters if entry else None, "MB": p.megabytes,
                      "training min": p.wall_minutes,
-                     "scored file": "changed since" if SCORES.stale(info.name, info.path) else "as scored"})
+                     "scored file": ("not scored" if entry is None else
+                                     "changed since" if SCORES.stale(info.name, info.path) else "as scored")})
     df = pd.DataFrame(rows).set_index("model")
     numeric = [c for c in df.columns if c not in ("kind", "scored file")]
     df[numeric] = df[numeric].apply(pd.to_numeric, errors="coerce")  # None -> NaN, shown as "–"
@@ -64,13 +65,14 @@ def all_models() -> None:
         {"confident (> 0.9)": "{:.3f}", "class entropy": "{:.3f}", "Fréchet": "{:.1f}", "MB": "{:.1f}",
          "anomaly AUROC (goal mean)": "{:.3f}", "training min": "{:.1f}", "parameters": "{:,.0f}",
          "gradients per sample": "{:.0f}"}, na_rep="–"), key=f"{P}_table", height=36 * (len(df) + 1) + 2)
-    s = SCORES.settings
-    st.caption(f"Quality: the evaluator on {s.get('n', 1000):,} samples per model (`model.draw` at the shipped "
-               f"settings, seed {s.get('seed', 0)}): the share it is more than 90% sure of, the entropy of its digit "
+    held = SCORES.settings.get("held_out_quality")
+    scale = (f" For scale, {held['n']:,} held-out digits themselves score {held['confident_share']:.3f} confident, "
+             f"entropy {held['class_entropy']:.3f}." if held else "")
+    st.caption("Quality: the evaluator on samples of `model.draw` at the shipped settings (how many and which seed: "
+               "One model shows each entry's note): the share it is more than 90% sure of, the entropy of its digit "
                "labels (ln 10 = 2.303 for all ten equally), the Fréchet distance of its features to the held-out "
-               "digits'. For scale, the 1,000 held-out digits themselves score 0.892 confident. Anomaly AUROC: the "
-               "mean over the goal's six sets on the Anomaly detection page. Scored "
-               f"{s.get('date', '?')} at commit {s.get('commit', '?')}.")
+               f"digits'.{scale} Anomaly AUROC: the mean over the goal's six sets on the Anomaly detection page. "
+               f"Last scoring run {SCORES.settings.get('last_run', '?')}, commit {SCORES.settings.get('commit', '?')}.")
 
 
 def one_model() -> None:
@@ -86,6 +88,8 @@ def one_model() -> None:
         else f"{e.parameters:,}", "file": f"{p.megabytes:.2f} MB, written {p.written}",
         "commit": p.commit}}), key=f"{P}_prov")
     q = _quality(name)
+    if (entry := SCORES.models.get(name)) is not None and entry.notes:
+        st.caption("Scored: " + "; ".join(f"{k}: {v}" for k, v in sorted(entry.notes.items())))
     if q:
         c = st.columns(4)
         c[0].metric("Confident (> 0.9)", f"{q['confident_share']:.3f}")

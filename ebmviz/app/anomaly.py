@@ -11,9 +11,10 @@ import streamlit as st
 import torch
 
 from ebmviz import checkpoints
-from ebmviz.anomaly import auroc_row, make_sets, roc, scores
+from ebmviz.anomaly import auroc_row, make_sets, scores
 from ebmviz.app import cache
 from ebmviz.data import DataError, load_dataset_with_source
+from ebmviz.metrics import roc
 from ebmviz.models import KINDS
 
 
@@ -30,7 +31,7 @@ def ood_sets(n: int, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray], str 
 
 
 @dataclass(frozen=True)
-class ModelScores:
+class SetScores:
     """−E of the held-out digits and of each set under one model, with each set's AUROC and ROC curve."""
 
     digits: np.ndarray  # (n,) scores of the held-out digits
@@ -40,13 +41,13 @@ class ModelScores:
 
 
 @st.cache_data(show_spinner="Scoring the sets with the model's energy…", max_entries=16)
-def model_scores(name: str, device: str, n: int, seed: int) -> ModelScores:
+def model_scores(name: str, device: str, n: int, seed: int) -> SetScores:
     model = cache.load_model(name, device)
     digits, sets, _ = ood_sets(n, seed)
     inside = scores(model, torch.from_numpy(digits), device=model.device)
     out = {k: scores(model, torch.from_numpy(v), device=model.device) for k, v in sets.items()}
     curves = {k: roc(inside, s) for k, s in out.items()}
-    return ModelScores(inside, out, {k: c[2] for k, c in curves.items()}, {k: c[:2] for k, c in curves.items()})
+    return SetScores(inside, out, {k: c[2] for k, c in curves.items()}, {k: c[:2] for k, c in curves.items()})
 
 
 def energy_models() -> list[str]:

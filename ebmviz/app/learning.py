@@ -84,7 +84,8 @@ class GANRun:
     name: str
     snapshot_its: np.ndarray
     snapshots: np.ndarray  # (S, n, 1, 28, 28) uint8, G at a fixed latent batch
-    train: np.ndarray  # (m, 1, 28, 28) uint8, from the indices in its dataset record
+    train: np.ndarray  # (m, 1, 28, 28) uint8, from the indices in its dataset record (m = 0 when this machine's
+    # training split is not the one the indices refer to)
     iterations: int
     minutes: float
 
@@ -94,8 +95,11 @@ def gan_run(name: str) -> GANRun:
     model = cache.load_model(name, "cpu")
     meta = model.meta
     its, images = model.snapshots()
-    idx = (meta.get("dataset") or {}).get("few_shot_indices") or []
-    train = cache.load_data("mnist", "train")[0][np.array(idx, dtype=int)] if idx else np.zeros((0, 1, 28, 28))
+    record = meta.get("dataset") or {}
+    idx = record.get("few_shot_indices") or []
+    split, _, source = cache.load_data("mnist", "train")
+    same_data = record.get("source") == source and record.get("n_images") == len(split)  # the indices mean the same
+    train = split[np.array(idx, dtype=int)] if idx and same_data else np.zeros((0, 1, 28, 28), np.float32)
     return GANRun(name, its, images, to_u8(train), int(meta.get("iterations", 0)),
                   float(meta.get("wall_time_s", 0)) / 60)
 
@@ -137,11 +141,12 @@ class LiveTraining:
     @classmethod
     def start(cls, spec: LiveSpec, train: np.ndarray) -> LiveTraining:
         """A fresh model (initialised from the seed) on ``train`` (m, 1, 28, 28) uint8."""
-        torch.manual_seed(spec.seed)
-        model = FRAME(FRAMEConfig(n_snapshots=2, snapshot_size=1, keep_train=0))
+        with torch.random.fork_rng():  # the initial weights from the seed, without touching other sessions' RNG
+            torch.manual_seed(spec.seed)
+            model = FRAME(FRAMEConfig(n_snapshots=2, snapshot_size=1, keep_train=0))
         learner = FlowLearner(model, torch.from_numpy(from_u8(train)), spec.flow_config(),
                               torch.Generator().manual_seed(spec.seed), seed=spec.seed,
-                              n_particles=spec.n_particles, batch_size=64)
+                              n_particles=spec.n_particles, batch_size=64, lr=spec.lr)
         live = cls(spec, learner, train)
         live._frame()
         return live
@@ -166,6 +171,8 @@ class LiveTraining:
             if not np.isfinite([row.e_data, row.e_particles]).all() or not torch.isfinite(self.learner.particles).all():
                 self.failure = (f"the energies became non-finite at iteration {row.iteration}: the run collapsed "
                                 "(lower the learning rate or the step, or raise λ)")
+            if self.failure is not None:  # no frame of non-finite particles
+                break
             it = self.learner.iteration
             if it % self.spec.frame_every == 0 or self.done:
                 self._frame()

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 
 from ebmviz import checkpoints
 from ebmviz.app import links
 from ebmviz.app.cache import load_model
 from ebmviz.device import available
+from ebmviz.images import ImageError, image_from_bytes
 from ebmviz.models import KINDS, Model
 from ebmviz.sampling import LangevinConfig
 
@@ -147,6 +149,34 @@ def sampler_fields(prefix: str) -> list[links.Field]:
             links.integer(k("record_every"), "record", 1, 1000), links.number(k("step_size"), "step", 1e-8, 1e6),
             links.number(k("noise_std"), "noise", 0.0, 100.0), links.flag(k("clip_on"), "clip_on"),
             links.number(k("grad_clip"), "clip", 1e-6, 1e6), links.flag(k("clamp"), "clamp")]
+
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A picture the user uploaded, as the app uses it."""
+
+    image: np.ndarray  # (1, 1, 28, 28) float32 in [-1, 1], white on black
+    raw: bytes  # the file's bytes (for a digest)
+
+
+def image_upload(label: str, key: str) -> Upload | None:
+    """A file uploader for one picture; its conversions are reported, a file that is not a usable image gets a
+    message (never an exception). None until a usable picture is there."""
+    f = st.file_uploader(label, key=key, type=IMAGE_TYPES)
+    if f is None:
+        return None
+    raw = f.getvalue()
+    try:
+        img, notes = image_from_bytes(raw)
+    except ImageError as exc:
+        st.error(f"Cannot use this file: {exc}")
+        return None
+    for note in notes:
+        st.info(f"Your image was {note}.")
+    return Upload(img.numpy(), raw)
 
 
 def update_equation(cfg: LangevinConfig) -> str:
