@@ -29,7 +29,8 @@ PAGES = (
     PageInfo("views/coarse_to_fine.py", "Coarse to fine", ":material/stacks:",
              "A coarse-to-fine EBM samples a 7×7 digit, hands it up to 14×14 and then 28×28. Play the cascade stage "
              "by stage, slide the fade weight β of a growing network, replay how it grew, race it against the "
-             "short-run model on the same budget of gradient evaluations, and restore noisy or masked digits."),
+             "short-run model on the same budget of gradient evaluations, restore noisy or masked digits, and turn "
+             "Fashion-MNIST images or your own picture into digits."),
     PageInfo("views/semantic_texture.py", "Semantic vs texture", ":material/layers:",
              "A Denoising-EBM samples in two stages: Langevin on a latent code finds what to draw, Langevin on pixels "
              "adds how it looks. Play both stages beside sampling from noise, watch the denoiser at each noise level, "
