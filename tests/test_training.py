@@ -100,6 +100,10 @@ def test_coarse_to_fine_smoke_through_two_stages(tmp_path):
     assert len(model.meta["history"]) >= 8 and {"stage", "beta", "cd"} <= set(model.meta["history"][0])
     c = sample_cascade(model, 3, seed=0)
     assert c.final.shape == (3, 1, 28, 28) and c.grad_evals == sum(model.meta["cascade"]["steps"])
+    # the app's cascade can be changed afterwards, step counts per stage included
+    assert training_main(["sampler-defaults", str(out), "--key", "cascade", "--steps", "2,3,4"]) == 0
+    retuned = checkpoints.load(out)
+    assert retuned.draw_config().steps == (2, 3, 4) and retuned.meta["cascade_history"][0]["previous"]["steps"]
 
 
 def test_triangle_smoke(tmp_path):

@@ -46,6 +46,9 @@ def main(argv: list[str], prog: str = "python -m training sampler-defaults") -> 
     for f in dataclasses.fields(cls):
         if hints[f.name] in (int, float):
             ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=hints[f.name])
+        elif typing.get_origin(hints[f.name]) is tuple:  # e.g. the cascade's steps per stage: "20,20,40"
+            ap.add_argument("--" + f.name.replace("_", "-"), dest=f.name,
+                            type=lambda text: tuple(int(v) for v in text.split(",")), help='comma-separated: 20,20,40')
         elif f.name == "grad_clip":
             ap.add_argument("--grad-clip", dest=f.name, type=float)
         elif f.name == "clamp":
@@ -55,7 +58,8 @@ def main(argv: list[str], prog: str = "python -m training sampler-defaults") -> 
     old = LangevinConfig.from_dict(meta.get("sampler", {})) if cls is LangevinConfig else model.draw_config()
     names = {f.name for f in dataclasses.fields(cls)}
     new = dataclasses.replace(old, **{k: v for k, v in vars(args).items() if k in names and v is not None})
-    new.validate()
+    if hasattr(new, "validate"):  # configs that check themselves after construction (others do in __post_init__)
+        new.validate()
     meta[first.key] = new.to_dict()
     meta.setdefault(f"{first.key}_history", []).append(
         {"previous": old.to_dict(), "reason": args.reason,
