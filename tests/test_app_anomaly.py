@@ -18,7 +18,10 @@ def score_line(at) -> str:
 def test_stored_table_lists_every_scored_energy_and_the_live_scores_match_it():
     at = open_page(PAGE)
     stored = zoo.read_scores()
-    table, per_set = (d.value for d in at.dataframe)  # the stored table, then the picked model's AUROCs
+    (table,) = (d.value for d in at.dataframe)  # the page opens on the stored table
+    at.segmented_control(key="anomaly_view").set_value("One model").run()
+    assert not at.exception
+    (per_set,) = (d.value for d in at.dataframe)  # the picked model's AUROCs
     assert set(GOAL_SETS) - {"Fashion-MNIST"} <= set(table.columns) and {"goal mean", "goal min"} <= set(table.columns)
     assert set(table.index) == {n for n, e in stored.models.items() if e.auroc}
     live = per_set["AUROC"]  # shortrun-mnist, computed at page load
@@ -32,15 +35,16 @@ def test_stored_table_lists_every_scored_energy_and_the_live_scores_match_it():
 
 def test_editing_a_digit_moves_its_score_and_a_link_picks_model_and_digit():
     at = open_page(PAGE)
+    at.segmented_control(key="anomaly_view").set_value("Your digit").run()
     before = score_line(at)
     at.slider(key="anomaly_rotate").set_value(180).run()
     assert not at.exception and score_line(at) != before
     at.checkbox(key="anomaly_erase_on").check().run()
     at.checkbox(key="anomaly_stroke_on").check().run()
     assert not at.exception and "more typical than" in score_line(at)
-    linked = open_with_link(PAGE, {"model": "ebgan-mnist", "digit": "7", "rotate": "90"})
+    linked = open_with_link(PAGE, {"view": "Your digit", "model": "ebgan-mnist", "digit": "7", "rotate": "90"})
     assert linked.selectbox(key="anomaly_ckpt").value == "ebgan-mnist"
     assert linked.number_input(key="anomaly_digit").value == 7 and linked.slider(key="anomaly_rotate").value == 90
     assert "under `ebgan-mnist`" in score_line(linked)
-    bad = open_with_link(PAGE, {"model": "../../etc/passwd"})
+    bad = open_with_link(PAGE, {"view": "Your digit", "model": "../../etc/passwd"})
     assert any("model=" in w.value for w in bad.warning) and bad.selectbox(key="anomaly_ckpt").value == "shortrun-mnist"

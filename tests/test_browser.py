@@ -308,6 +308,9 @@ def test_learning_dynamics_compares_the_flows_and_trains_live(app_url, page):
 def test_anomaly_page_scores_uploads_and_refuses_bad_ones(app_url, page, tmp_path):
     page.goto(f"{app_url}/anomaly")
     wait_idle(page)
+    page.get_by_text("Red: below 0.85").first.wait_for(timeout=90_000)  # the stored table
+    no_exception(page)
+    page.get_by_text("Your digit", exact=True).first.click()
     page.get_by_text("more typical than").first.wait_for(timeout=90_000)
     no_exception(page)
     page.get_by_text("an upload", exact=True).click()

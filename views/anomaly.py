@@ -15,9 +15,11 @@ from ebmviz.app.widgets import image_upload, model_picker, share, shared
 from ebmviz.images import to_u8
 
 P = "anomaly"
+VIEW_NAMES = ["Every model", "One model", "Your digit"]
 N_DIGITS = HELD_OUT
 ENERGIES = an.energy_models()
-fields = [links.choice(f"{P}_ckpt", "model", ENERGIES), links.integer(f"{P}_digit", "digit", 0, N_DIGITS - 1),
+fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.choice(f"{P}_ckpt", "model", ENERGIES),
+          links.integer(f"{P}_digit", "digit", 0, N_DIGITS - 1),
           links.integer(f"{P}_rotate", "rotate", -180, 180)]
 links.restore(fields)
 st.title("Anomaly detection")
@@ -31,7 +33,6 @@ seed, device = shared().seed, shared().device
 
 
 def stored_table() -> None:
-    st.header("Every energy model, every set")
     try:
         stored = zoo.read_scores()
     except ValueError as err:
@@ -66,15 +67,18 @@ def stored_table() -> None:
         st.caption("Recomputed now on the same digits and sets; nothing is written to disk.")
 
 
-def one_model() -> tuple[str, an.SetScores]:
-    st.header("One model")
+def pick_model() -> tuple[str, an.SetScores]:
     name, _ = model_picker("Energy model", f"{P}_ckpt", lambda cls: cls.is_energy, default="shortrun-mnist")
+    return name, an.model_scores(name, device, N_DIGITS, SETS_SEED)
+
+
+def one_model() -> None:
+    name, sc = pick_model()
     _, sets, missing = an.ood_sets(N_DIGITS, SETS_SEED)
     if missing:
         st.info(f"Fashion-MNIST is not on this machine, so it is left out: {missing}")
     available = [s for s in SETS if s in sets]
     chosen = st.multiselect("Sets", available, default=[s for s in GOAL_SETS if s in available], key=f"{P}_sets")
-    sc = an.model_scores(name, device, N_DIGITS, SETS_SEED)
     picked = {k: sc.sets[k] for k in chosen}
     st.plotly_chart(score_histogram_figure(sc.digits, picked), key=f"{P}_hist")
     left, right = st.columns([3, 2])
@@ -87,11 +91,10 @@ def one_model() -> tuple[str, an.SetScores]:
     with st.expander("What the sets look like"):
         st.image(figures.tile(to_u8(np.concatenate([v[:8] for v in sets.values()])), ncol=8, scale=2),
                  caption="Eight images per set, one set per row: " + " · ".join(sets))
-    return name, sc
 
 
-def your_digit(name: str, sc: an.SetScores) -> None:
-    st.header("Your digit")
+def your_digit() -> None:
+    name, sc = pick_model()
     digits = an.ood_sets(N_DIGITS, SETS_SEED)[0]
     source = st.radio("Start from", ["a held-out digit", "an upload"], horizontal=True, key=f"{P}_source")
     base = None
@@ -128,7 +131,7 @@ def your_digit(name: str, sc: an.SetScores) -> None:
              caption=f"The 10 most typical held-out digits under {name} (top row) and the 10 least typical (bottom)")
 
 
-stored_table()
-model_name, model_sc = one_model()
-your_digit(model_name, model_sc)
+VIEWS = dict(zip(VIEW_NAMES, (stored_table, one_model, your_digit), strict=True))
+view = st.segmented_control("View", VIEW_NAMES, default=VIEW_NAMES[0], key=f"{P}_view") or VIEW_NAMES[0]
+VIEWS[view]()
 share(fields)
