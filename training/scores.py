@@ -65,7 +65,7 @@ def main(argv: list[str], prog: str = "python -m training scores") -> int:
         keep = entry is not None and args.skip_quality and entry.fingerprint == fp  # old quality of this very file
         fresh = ModelScores(fp, sum(p.numel() for p in model.parameters()),
                             quality=entry.quality if keep else None,
-                            notes={k: v for k, v in (entry.notes if keep else {}).items() if k == "quality"})
+                            notes={"quality": entry.notes["quality"]} if keep and "quality" in entry.notes else {})
         t = time.perf_counter()
         if cls.is_energy:
             fresh.auroc = auroc_row(model, digits, sets, device=model.device)

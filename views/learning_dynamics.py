@@ -4,7 +4,7 @@ the nearest training digit of each particle, a GAN on the same 5 digits, and a F
 import numpy as np
 import streamlit as st
 
-from ebmviz import checkpoints, figures
+from ebmviz import figures
 from ebmviz.app import learning, links
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.player import FrameView, Player, PlayerState
@@ -106,7 +106,7 @@ def full_view() -> None:
     if not pair:
         st.info("No FRAME runs on the full training set are shipped.")
         return
-    record = checkpoints.read_meta(checkpoints.resolve(next(iter(pair.values())))).get("dataset") or {}
+    record = learning.run_dynamics(next(iter(pair.values()))).dataset
     size = f"{record['n_images']:,}" if isinstance(record.get("n_images"), int) else "whole set of"
     source = record.get("source", "source not recorded")
     st.markdown(f"Both flows from the same start on the {size} training digits ({source}).")

@@ -16,7 +16,8 @@ from ebmviz.models.snapshots import SnapshotSlots
 
 P = "zoo"
 VIEW_NAMES = ["All models", "One model", "Side by side"]
-INFOS = [i for i in checkpoints.list_checkpoints() if i.error is None]
+ALL_INFOS = checkpoints.list_checkpoints()
+INFOS = [i for i in ALL_INFOS if i.error is None]
 NAMES = [i.name for i in INFOS]
 DRAWERS = [i.name for i in INFOS if KINDS[i.kind].Draws is not None]
 fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.choice(f"{P}_one", "model", NAMES),
@@ -33,7 +34,7 @@ try:
 except ValueError as err:
     st.error(f"The stored scores cannot be read: {err}")
     SCORES = zoo.Scores({}, {})
-for info in checkpoints.list_checkpoints():
+for info in ALL_INFOS:
     if info.error is not None:
         st.warning(f"Skipped {info.path.name}: {info.error}", icon=":material/warning:")
 

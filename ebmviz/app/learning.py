@@ -29,17 +29,16 @@ def frame_runs() -> dict[int, dict[str, str]]:
     runs: dict[int, dict[str, str]] = {}
     for info in checkpoints.list_checkpoints():
         if info.error is None and info.kind == "frame":
-            meta = checkpoints.read_meta(info.path)
-            flow = (meta.get("flow") or {}).get("flow")
+            flow = (info.meta.get("flow") or {}).get("flow")
             if flow in FLOWS:
-                runs.setdefault(int(meta.get("n_train") or 0), {}).setdefault(flow, info.name)
+                runs.setdefault(int(info.meta.get("n_train") or 0), {}).setdefault(flow, info.name)
     return {n: runs[n] for n in sorted(runs)}
 
 
 def few_shot_gan(n_train: int) -> str | None:
     """An EBGAN checkpoint trained on ``n_train`` digits (the few-shot contrast), or None."""
     for info in checkpoints.list_checkpoints():
-        if info.error is None and info.kind == "ebgan" and checkpoints.read_meta(info.path).get("n_train") == n_train:
+        if info.error is None and info.kind == "ebgan" and info.meta.get("n_train") == n_train:
             return info.name
     return None
 
@@ -55,6 +54,7 @@ class RunDynamics:
     snapshot_its: np.ndarray  # (S,) iterations of the stored particle snapshots
     snapshots: np.ndarray  # (S, n, 1, 28, 28) uint8
     train: np.ndarray  # (m, 1, 28, 28) uint8: the few-shot training digits (m = 0 for the full set)
+    dataset: dict  # the checkpoint's record of its training data (name, split, source, n_images …)
     iterations: int  # parameter updates in the run
     minutes: float  # its wall time
 
@@ -67,6 +67,7 @@ def run_dynamics(name: str) -> RunDynamics:
     its, images = model.snapshots()
     return RunDynamics(name=name, flow=meta["flow"]["flow"], curves=curves, onset=collapse_onset(curves),
                        snapshot_its=its, snapshots=images, train=to_u8(model.training_images()).numpy(),
+                       dataset=meta.get("dataset") or {},
                        iterations=int(meta.get("iterations", its[-1] if len(its) else 0)),
                        minutes=float(meta.get("wall_time_s", 0)) / 60)
 
