@@ -11,6 +11,7 @@ parameter-update norm ‖Δθ‖, the particles' mean step per particle step, an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -44,7 +45,8 @@ class FlowLearner:
     """
 
     def __init__(self, model: FRAME, data: torch.Tensor, flow: FlowConfig, gen: torch.Generator, *, seed: int = 0,
-                 n_particles: int = 64, batch_size: int = 64, lr: float = 3e-4, beta1: float = 0.5):
+                 n_particles: int = 64, batch_size: int = 64, lr: float = 3e-4, beta1: float = 0.5,
+                 objective: Callable | None = None):
         if len(data) == 0:
             raise ValueError("FRAME learning needs at least one training image")
         self.model, self.flow, self.gen, self.seed = model, flow, gen, seed
@@ -55,6 +57,9 @@ class FlowLearner:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(beta1, 0.999))
         self.particles = model.reference(n_particles, gen).to(self.device)
         self.iteration = 0
+        # objective(fn, *args) computes fn(model, *args); a trainer with several processes passes one that averages
+        # the parameter gradients over them (training.distributed.Objective)
+        self.objective = objective or (lambda fn, *args: fn(model, *args))
 
     def step(self, measure_update: bool = True) -> LearningRow:
         """One iteration: K particle steps, one parameter step. ``measure_update`` copies θ to measure ‖Δθ‖."""
@@ -67,7 +72,7 @@ class FlowLearner:
         model.requires_grad_(True)
         batch = self.data[torch.randint(len(self.data), (self.batch_size,), generator=self.gen).to(self.device)]
         before = torch.cat([p.detach().flatten() for p in model.parameters()]) if measure_update else None
-        terms = model.parameter_terms(batch, self.particles, self.flow)
+        terms = self.objective(type(model).parameter_terms, batch, self.particles, self.flow)
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
         self.optimizer.step()

@@ -9,6 +9,7 @@ import importlib
 import sys
 
 from ebmviz.models import KINDS
+from training.run import Diverged
 
 TOOLS = {"sampler-defaults": "sampler_defaults", "landscape-map": "landscape_map", "scores": "scores"}
 METHODS = {**{kind: kind for kind in KINDS}, **TOOLS}  # command -> module under training/
@@ -19,7 +20,11 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m training {{{','.join(METHODS)}}} [--help | flags]", file=sys.stderr)
         return 2
     module = importlib.import_module(f"training.{METHODS[argv[0]]}")
-    return module.main(argv[1:], prog=f"python -m training {argv[0]}") or 0
+    try:
+        return module.main(argv[1:], prog=f"python -m training {argv[0]}") or 0
+    except Diverged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def train(cfg: CoarseToFineTrainConfig) -> Path:
     run = Run(cfg, CoarseToFineEBM.kind)
     device = run.device
     plan = snapshot_plan(cfg.stage_iterations, cfg.transition_iterations)
-    levels = [lv.to(device) for lv in pyramid(run.dataset("train").images)]  # data at 7, 14, 28 px
+    levels = [lv.to(device) for lv in pyramid(*run.shard(run.dataset("train").images))]  # data at 7, 14, 28 px
     model = CoarseToFineEBM(CoarseToFineConfig(channels=cfg.channels, n_snapshots=len(plan))).to(device)
     cascade = CascadeConfig(steps=cfg.k_steps, step_size=cfg.step_size, noise_std=cfg.noise_std,
                             grad_clip=cfg.grad_clip, handoff_noise=cfg.handoff_noise)
@@ -99,6 +99,7 @@ def train(cfg: CoarseToFineTrainConfig) -> Path:
     it, first_stage, first_i, stopped_early = 0, 0, 0, False
     if resumed := run.resume(model, {"adam": opt}):  # the Adam of the stage the run stopped in
         it, first_stage, first_i = resumed.iteration, resumed.info["stage"], resumed.info["step"]
+    net = run.objective(model, partial=True)  # one wrapper for every stage: the parameters exist from the start
 
     def checkpoint(stage: int, next_i: int) -> Path:
         """Checkpoint and state; a resumed run continues at update ``next_i`` of ``stage``."""
@@ -115,7 +116,7 @@ def train(cfg: CoarseToFineTrainConfig) -> Path:
         data = levels[stage]
         n_stage = cfg.stage_iterations[stage]
         bar = tqdm(range(first_i if resuming else 0, n_stage + 1), desc=f"stage {stage} ({data.shape[-1]} px)",
-                   mininterval=5)
+                   mininterval=5, disable=not run.main)
         for i in bar:
             beta = beta_at(i, cfg.transition_iterations[stage]) if stage > 0 else 1.0
             model.set_growth(stage, beta)
@@ -131,9 +132,11 @@ def train(cfg: CoarseToFineTrainConfig) -> Path:
             real = (real + cfg.data_noise * torch.randn_like(real)).clamp(-1, 1)
             model.requires_grad_(False)
             neg = cascade_negatives(model, cfg.batch_size, stage, beta, cascade, run.gen,
-                                    cfg.seed * 1_000_003 + it * 3, device)
+                                    run.seed * 1_000_003 + it * 3, device)
             model.requires_grad_(True)
-            terms = model.loss(real, neg, stage, beta, cfg.alpha)
+            terms = net.loss(real, neg, stage, beta, cfg.alpha)
+            run.guard(it, "Lower --lr or --step-size (or raise --alpha)", {"loss": terms.loss},
+                      {"e_real": terms.e_real, "e_fake": terms.e_fake})
             opt.zero_grad(set_to_none=True)
             terms.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
@@ -151,11 +154,12 @@ def train(cfg: CoarseToFineTrainConfig) -> Path:
         bar.close()
         if stopped_early:
             checkpoint(stage, i)
-            print(f"time limit of {cfg.minutes} min reached at stage {stage}, β = {model.beta:.2f}")
+            run.say(f"time limit of {cfg.minutes} min reached at stage {stage}, β = {model.beta:.2f}")
             break
         checkpoint(stage + 1, 0)
     path = run.out
-    print(f"wrote {path} after {it} iterations, {run.elapsed / 60:.1f} min")
+    run.say(f"wrote {path} after {it} iterations, {run.elapsed / 60:.1f} min")
+    run.close()
     return path
 
 

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from ebmviz.models.base import contrastive_loss
 from ebmviz.models.denoising import DenoisingConfig, DenoisingEBM, TwoStageConfig, training_chains
 from training.cli import field, parse_config
+from training.distributed import Group, Objective
 from training.run import Epochs, Run, RunConfig
 
 OPTIMIZERS = ("dae", "decoder")  # φ = (α, β) and γ
@@ -75,41 +76,42 @@ def step(opt: torch.optim.Optimizer, loss: torch.Tensor, opts: dict[str, torch.o
 
 def reconstruction_update(model: DenoisingEBM, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor,
                           sigma: torch.Tensor, noise: torch.Tensor, codes: bool = False,
-                          uniformity: float = 0.0) -> tuple[float, float, float]:
+                          uniformity: float = 0.0, net: Objective | None = None) -> tuple[float, float, float]:
     """Lines 3–5 on a batch x (B, 1, 28, 28), σ (B,), ε (B, 1, 28, 28): (DAE loss, eq. 13, code uniformity).
 
     With ``codes`` eq. 13 is backpropagated into the encoder too (plus ``uniformity`` × the codes' uniformity) and
-    one step updates φ and γ on the sum; the uniformity is NaN without ``codes``.
+    one step updates φ and γ on the sum; the uniformity is NaN without ``codes``. ``net``: the losses through the
+    run's ``Objective`` (several processes), else the model's own.
     """
-    dae = model.dae_loss(x, sigma, noise)
+    net = net or Objective(model, Group())
     if codes:
-        dec, uni = model.code_losses(x, sigma, noise)
+        dae, dec, uni = net(lambda m: (m.dae_loss(x, sigma, noise), *m.code_losses(x, sigma, noise)))
         for o in opts.values():
             o.zero_grad(set_to_none=True)
         (dae + dec + uniformity * uni).backward()
         for o in opts.values():
             o.step()
         return dae.item(), dec.item(), uni.item()
+    dae = net.dae_loss(x, sigma, noise)
     step(opts["dae"], dae, opts)
-    dec = model.decoder_loss(x, sigma, noise)
+    dec = net.decoder_loss(x, sigma, noise)
     step(opts["decoder"], dec, opts)
     return dae.item(), dec.item(), float("nan")
 
 
 def likelihood_update(model: DenoisingEBM, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor,
-                      sigma: torch.Tensor, cfg: DenoisingTrainConfig, gen: torch.Generator) -> dict[str, float]:
+                      sigma: torch.Tensor, cfg: DenoisingTrainConfig, gen: torch.Generator,
+                      net: Objective | None = None) -> dict[str, float]:
     """Lines 7–17 on data x (n, 1, 28, 28) with σ (n,): the chains, then γ's and φ's maximum-likelihood steps."""
     n, dev = len(x), x.device
+    net = net or Objective(model, Group())
     z_k, x_t = training_chains(model, n, sigma, cfg.k_steps, cfg.latent_step, cfg.t_steps, cfg.texture_step, gen)
-
-    def eps() -> torch.Tensor:
-        return torch.randn(n, 1, 28, 28, generator=gen).to(dev)
-
+    e = [torch.randn(n, 1, 28, 28, generator=gen).to(dev) for _ in range(5)]  # the corruptions ε, in order
     with torch.no_grad():
-        z_data = model.encode(x + sigma.view(-1, 1, 1, 1) * eps(), sigma)
-    us_data, us_fake = model.semantic_energy(z_data, sigma, eps()), model.semantic_energy(z_k, sigma, eps())
+        z_data = model.encode(x + sigma.view(-1, 1, 1, 1) * e[0], sigma)
+    us_data, us_fake = net(lambda m: (m.semantic_energy(z_data, sigma, e[1]), m.semantic_energy(z_k, sigma, e[2])))
     step(opts["decoder"], cfg.ml_weight * contrastive_loss(us_data, us_fake, cfg.ml_alpha).loss, opts)
-    uc_data, uc_fake = model.texture_energy(x, sigma, eps()), model.texture_energy(x_t, sigma, eps())
+    uc_data, uc_fake = net(lambda m: (m.texture_energy(x, sigma, e[3]), m.texture_energy(x_t, sigma, e[4])))
     step(opts["dae"], cfg.ml_weight * contrastive_loss(uc_data, uc_fake, cfg.ml_alpha).loss, opts)
     return {"us_data": us_data.mean().item(), "us_fake": us_fake.mean().item(),
             "uc_data": uc_data.mean().item(), "uc_fake": uc_fake.mean().item()}
@@ -118,7 +120,7 @@ def likelihood_update(model: DenoisingEBM, opts: dict[str, torch.optim.Optimizer
 def train(cfg: DenoisingTrainConfig) -> Path:
     run = Run(cfg, DenoisingEBM.kind)
     device = run.device
-    data = run.dataset("train").images.to(device)
+    (data,) = run.shard(run.dataset("train").images.to(device))
     model = DenoisingEBM(DenoisingConfig(nz=cfg.nz, width=cfg.width, hidden=cfg.hidden,
                                          project_codes=cfg.project_codes)).to(device)
     nets = {"dae": model.dae, "decoder": model.decoder}
@@ -131,6 +133,7 @@ def train(cfg: DenoisingTrainConfig) -> Path:
     if resumed := run.resume(model, opts):
         rnd = resumed.iteration
         batches.order, chain_batches.order = resumed.tensors.get("order"), resumed.tensors.get("chain_order")
+    net = run.objective(model, partial=True)
 
     def draw_sigma(n: int) -> torch.Tensor:
         return ladder[torch.randint(len(ladder), (n,), generator=run.gen).to(device)]
@@ -141,26 +144,29 @@ def train(cfg: DenoisingTrainConfig) -> Path:
                               meta={"rounds": rnd, "epochs": round(rnd * cfg.recon_steps / batches.per_epoch, 2),
                                     "two_stage": sample_config.to_dict()})
 
-    bar = tqdm(total=cfg.rounds, initial=rnd, desc="denoising", mininterval=5)
+    bar = tqdm(total=cfg.rounds, initial=rnd, desc="denoising", mininterval=5, disable=not run.main)
     while rnd < cfg.rounds:
         if run.out_of_time():
-            print(f"time limit of {cfg.minutes} min reached after {rnd} rounds")
+            run.say(f"time limit of {cfg.minutes} min reached after {rnd} rounds")
             break
         for i in range(cfg.recon_steps):
             _, idx = batches(rnd * cfg.recon_steps + i)
             x = data[idx.to(device)]
             noise = torch.randn(x.shape, generator=run.gen).to(device)
             dae, dec, uni = reconstruction_update(model, opts, x, draw_sigma(len(x)), noise, cfg.codes,
-                                                  cfg.uniformity)
+                                                  cfg.uniformity, net)
         row = {"round": rnd, "dae_loss": dae, "decoder_loss": dec} | ({"uniformity": uni} if cfg.codes else {})
         if cfg.ml:
             _, idx = chain_batches(rnd)
             x = data[idx.to(device)]
-            row |= likelihood_update(model, opts, x, draw_sigma(len(x)), cfg, run.gen)
+            row |= likelihood_update(model, opts, x, draw_sigma(len(x)), cfg, run.gen, net)
+        run.guard(rnd, "Lower --lr, --latent-step or --texture-step (or raise --ml-alpha)",
+                  {k: v for k, v in row.items() if k in ("dae_loss", "decoder_loss")},
+                  {k: v for k, v in row.items() if k[:3] in ("us_", "uc_")})
         if run.due(cfg.log_every, rnd):
             run.log(**row)
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k != "round"})
-        if run.due(cfg.sample_every, rnd):
+        if run.main and run.due(cfg.sample_every, rnd):
             run.grid(torch.from_numpy(model.draw(32, seed=0, config=sample_config).final), f"samples_{rnd:06d}")
         rnd += 1
         bar.update()
@@ -168,7 +174,8 @@ def train(cfg: DenoisingTrainConfig) -> Path:
             checkpoint()
     bar.close()
     path = checkpoint()
-    print(f"wrote {path} after {rnd} rounds, {run.elapsed / 60:.1f} min")
+    run.say(f"wrote {path} after {rnd} rounds, {run.elapsed / 60:.1f} min")
+    run.close()
     return path
 
 

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from ebmviz.models.ebgan import EBGAN, DiscriminatorTerms, EBGANConfig, GeneratorTerms
 from training.cli import field, parse_config
+from training.distributed import Group, Objective
 from training.run import Epochs, Run, RunConfig
 
 OPTIMIZERS = ("discriminator", "generator")  # the D and G steps, in the order they are taken
@@ -59,13 +60,15 @@ def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
 
 
 def update(model: EBGAN, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor, z: torch.Tensor, margin: float,
-           pt_weight: float) -> tuple[DiscriminatorTerms, GeneratorTerms]:
-    """One iteration: the D step on data x (B, 1, 28, 28) and G(z) (z (B, nz)), then the G step on the same z."""
+           pt_weight: float, net: Objective | None = None) -> tuple[DiscriminatorTerms, GeneratorTerms]:
+    """One iteration: the D step on data x (B, 1, 28, 28) and G(z) (z (B, nz)), then the G step on the same z.
+    ``net``: the losses through the run's ``Objective`` (several processes), else the model's own."""
+    net = net or Objective(model, Group())
     with torch.no_grad():
         fake = model.generator(z)
-    d_terms = model.discriminator_step(x, fake, margin)
+    d_terms = net.discriminator_step(x, fake, margin)
     step(opts["discriminator"], d_terms.loss)
-    g_terms = model.generator_step(z, pt_weight)  # D's parameters get gradients here too; D's step zeroes them
+    g_terms = net.generator_step(z, pt_weight)  # D's parameters get gradients here too; D's step zeroes them
     step(opts["generator"], g_terms.loss)
     return d_terms, g_terms
 
@@ -74,8 +77,10 @@ def train(cfg: EBGANTrainConfig) -> Path:
     run = Run(cfg, EBGAN.kind)
     device = run.device
     data = run.training_images(cfg.n_train)
-    if cfg.n_train:  # a few-shot set, repeated so that an epoch holds 10 batches
+    if cfg.n_train:  # a few-shot set, repeated so that an epoch holds 10 batches (every rank the same digits)
         data = data.repeat(math.ceil(10 * cfg.batch_size / len(data)), 1, 1, 1)
+    else:
+        (data,) = run.shard(data)
     data = data.to(device)
     model = EBGAN(EBGANConfig(nz=cfg.nz, width=cfg.width, hidden=cfg.hidden, code=cfg.code)).to(device)
     nets = {"discriminator": model.discriminator, "generator": model.generator}
@@ -88,6 +93,7 @@ def train(cfg: EBGANTrainConfig) -> Path:
     pt_weight = cfg.pt_weight if cfg.pt else 0.0
     if resumed := run.resume(model, opts, scheds):
         it, batches.order = resumed.iteration, resumed.tensors.get("order")
+    net = run.objective(model, partial=True)
 
     def checkpoint() -> Path:
         extra = {} if batches.order is None else {"order": batches.order}
@@ -104,15 +110,17 @@ def train(cfg: EBGANTrainConfig) -> Path:
         if model.snapshot_due(it):  # by the cadence only, so a resumed run stores what an unbroken one does
             model.record_snapshot(it, images)
 
-    bar = tqdm(total=cfg.epochs * n_batches, initial=it, desc="ebgan", mininterval=5)
+    bar = tqdm(total=cfg.epochs * n_batches, initial=it, desc="ebgan", mininterval=5, disable=not run.main)
     while it < cfg.epochs * n_batches:
         if run.out_of_time():
-            print(f"time limit of {cfg.minutes} min reached in epoch {it // n_batches}")
+            run.say(f"time limit of {cfg.minutes} min reached in epoch {it // n_batches}")
             break
         epoch, idx = batches(it)
         x = data[idx.to(device)]
         z = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
-        d_terms, g_terms = update(model, opts, x, z, cfg.margin, pt_weight)
+        d_terms, g_terms = update(model, opts, x, z, cfg.margin, pt_weight, net)
+        run.guard(it, "Lower --lr-d and --lr-g", {"loss_d": d_terms.loss, "loss_g": g_terms.loss},
+                  {"d_real": d_terms.d_real.mean(), "d_fake": d_terms.d_fake.mean()})
         if run.due(cfg.log_every, it):
             run.log(iteration=it, epoch=epoch, loss_d=d_terms.loss.item(), loss_g=g_terms.loss.item(),
                     d_real=d_terms.d_real.mean().item(), d_fake=d_terms.d_fake.mean().item(),
@@ -130,7 +138,8 @@ def train(cfg: EBGANTrainConfig) -> Path:
     bar.close()
     model.eval()
     path = checkpoint()
-    print(f"wrote {path} after {it} iterations ({it / n_batches:.2f} epochs), {run.elapsed / 60:.1f} min")
+    run.say(f"wrote {path} after {it} iterations ({it / n_batches:.2f} epochs), {run.elapsed / 60:.1f} min")
+    run.close()
     return path
 
 

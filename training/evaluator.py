@@ -102,7 +102,7 @@ def train(cfg: EvaluatorTrainConfig) -> Path:
     run = Run(cfg, Evaluator.kind)
     device = run.device
     train_ds, test_ds = run.dataset("train"), run.dataset("test")
-    x, y = train_ds.images, train_ds.labels
+    x, y = run.shard(train_ds.images, train_ds.labels)
     model = Evaluator(EvaluatorConfig(width=cfg.width)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     batches = Epochs(len(x), cfg.batch_size, run.gen, drop_last=False)
@@ -111,16 +111,17 @@ def train(cfg: EvaluatorTrainConfig) -> Path:
     n_junk, it = int(cfg.batch_size * cfg.junk_share), 0
     if resumed := run.resume(model, {"adam": opt}, {"cosine": sched}):
         it, batches.order = resumed.iteration, resumed.tensors.get("order")
+    net = run.objective(model)
     every = cfg.checkpoint_every or per_epoch
 
     def checkpoint(metrics: dict | None = None) -> Path:
         return run.checkpoint(model, it, {"adam": opt}, {"cosine": sched}, meta={"metrics": metrics or {}},
                               tensors={} if batches.order is None else {"order": batches.order})
 
-    bar = tqdm(total=cfg.epochs * per_epoch, initial=it, desc="evaluator", mininterval=5)
+    bar = tqdm(total=cfg.epochs * per_epoch, initial=it, desc="evaluator", mininterval=5, disable=not run.main)
     while it < cfg.epochs * per_epoch:
         if run.out_of_time():
-            print(f"time limit of {cfg.minutes} min reached in epoch {it // per_epoch}")
+            run.say(f"time limit of {cfg.minutes} min reached in epoch {it // per_epoch}")
             break
         epoch, idx = batches(it)
         model.train()
@@ -128,7 +129,8 @@ def train(cfg: EvaluatorTrainConfig) -> Path:
         junk = make_junk(x, y, n_junk, run.gen)
         inputs = torch.cat([xb, junk]).to(device)
         targets = torch.cat([y[idx], torch.full((n_junk,), JUNK)]).to(device)
-        loss = model.loss(inputs, targets)
+        loss = net.loss(inputs, targets)
+        run.guard(it, "Lower --lr", {"loss": loss})
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -148,7 +150,8 @@ def train(cfg: EvaluatorTrainConfig) -> Path:
     junk = make_junk(test_ds.images, test_ds.labels, 1000, torch.Generator().manual_seed(1))
     metrics["junk_confident_share"] = float((classify(model, junk.to(device)).confidence > CONFIDENT).mean())
     path = checkpoint(metrics)
-    print(f"wrote {path}: {metrics}")
+    run.say(f"wrote {path}: {metrics}")
+    run.close()
     return path
 
 

@@ -27,6 +27,8 @@ class FRAMETrainConfig(RunConfig):
     """FRAME / wFRAME training (persistent particles, one parameter step per K particle steps)."""
 
     minutes: float = field(25.0, "stop after this wall time, time before a resume included (0: no limit)")
+    max_energy: float = field(0.0, "stop when an energy's magnitude exceeds this (0: only non-finite values; the "
+                                   "KL flow's collapse to huge energies is what the learning-dynamics page shows)")
     log_every: int = field(5, "history row every n iterations")
     sample_every: int = field(25, "sample grid and stored particle snapshot every n iterations")
     checkpoint_every: int = field(500, "checkpoint and resumable state every n iterations")
@@ -49,7 +51,7 @@ class FRAMETrainConfig(RunConfig):
 def train(cfg: FRAMETrainConfig) -> Path:
     run = Run(cfg, FRAME.kind)
     device = run.device
-    data = run.training_images(cfg.n_train).to(device)
+    data = run.training_images(cfg.n_train).to(device)  # the whole few-shot set on every rank
     model = FRAME(FRAMEConfig(width=cfg.width, hidden=cfg.hidden, ref_std=cfg.ref_std,
                               snapshot_size=min(32, cfg.n_particles))).to(device)
     if cfg.n_train:
@@ -59,23 +61,28 @@ def train(cfg: FRAMETrainConfig) -> Path:
     # the app's Langevin page: exact Langevin at T = 1 with the flow's step, pixels kept in [−1, 1]
     app_sampler = LangevinConfig.at_temperature(cfg.step, 1.0, n_steps=200, grad_clip=None, clamp=(-1.0, 1.0),
                                                 record_every=4)
-    learner = FlowLearner(model, data, flow, run.gen, seed=cfg.seed, n_particles=cfg.n_particles,
+    if not cfg.n_train:
+        (data,) = run.shard(data)
+    learner = FlowLearner(model, data, flow, run.gen, seed=run.seed, n_particles=cfg.n_particles,
                           batch_size=cfg.batch_size, lr=cfg.lr, beta1=cfg.beta1)
     if resumed := run.resume(model, {"adam": learner.optimizer}):
         learner.iteration, learner.particles = resumed.iteration, resumed.tensors["particles"].to(device)
+    learner.objective = run.objective(model)
 
     def checkpoint() -> Path:
         return run.checkpoint(model, learner.iteration, {"adam": learner.optimizer},
                               tensors={"particles": learner.particles},
                               meta={"flow": asdict(flow), "n_train": cfg.n_train, "sampler": app_sampler.to_dict()})
 
-    bar = tqdm(total=cfg.iterations, initial=learner.iteration, desc=f"frame-{cfg.flow}", mininterval=5)
+    bar = tqdm(total=cfg.iterations, initial=learner.iteration, desc=f"frame-{cfg.flow}", mininterval=5,
+               disable=not run.main)
     while (it := learner.iteration) < cfg.iterations:
         if run.out_of_time():
-            print(f"time limit of {cfg.minutes} min reached at iteration {it}")
+            run.say(f"time limit of {cfg.minutes} min reached at iteration {it}")
             break
         logging = run.due(cfg.log_every, it)
         row = learner.step(measure_update=logging)  # copying θ for ‖Δθ‖ only on logged iterations
+        run.guard(it, "Lower --step or --lr", {"e_data": row.e_data, "e_particles": row.e_particles})
         if logging:
             run.log(**row.to_dict())
             bar.set_postfix(gap=f"{row.gap:+.3g}", e_data=f"{row.e_data:+.3g}")
@@ -89,7 +96,8 @@ def train(cfg: FRAMETrainConfig) -> Path:
             checkpoint()
     bar.close()
     path = checkpoint()
-    print(f"wrote {path} after {learner.iteration} iterations, {run.elapsed / 60:.1f} min")
+    run.say(f"wrote {path} after {learner.iteration} iterations, {run.elapsed / 60:.1f} min")
+    run.close()
     return path
 
 

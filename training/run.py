@@ -3,13 +3,20 @@
 A method's config extends ``RunConfig`` with its own fields (and may give a shared field another
 default). Its trainer opens a ``Run`` and keeps its own loop, calling the run for the rest:
 
-    run = Run(cfg, kind)                       seeds, device, the run's torch.Generator ``run.gen``
+    run = Run(cfg, kind)                       seeds, device, process group, the run's torch.Generator ``run.gen``
     data = run.dataset("train")                the training data, recorded for the checkpoint
+    (x,) = run.shard(data.images)              this rank's share of it (all of it in one process)
     resumed = run.resume(model, optimizers)    with --resume: weights, moments, RNGs, history, iteration
+    net = run.objective(model)                 losses through DistributedDataParallel: net.loss(...)
     run.out_of_time()                          the --minutes budget, counting time before a resume
+    run.guard(it, hint, losses, energies)      stop on a non-finite loss or energies above --max-energy
     run.log(...); run.grid(x, name)            history rows; sample grids in run_dir
     run.checkpoint(model, it, optimizers, …)   the checkpoint (--out; with --keep also run_dir/
                                                checkpoint_NNNNNN) and the resumable state, together
+    run.close()                                leave the process group
+
+Under torchrun (``training.distributed``) every process runs the same trainer: rank 0 writes the checkpoint,
+grids and messages; every rank keeps its own resumable state (state.safetensors, state.rank<r>.safetensors).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from ebmviz.figures import tile
 from ebmviz.images import to_u8
 from ebmviz.models import Model
 from training.cli import field
+from training.distributed import RANK_SEED_STRIDE, Group, Objective
 from training.state import load_state, save_state
 
 
@@ -51,6 +59,7 @@ class RunConfig:
     checkpoint_every: int = field(500, "checkpoint and resumable state every n iterations")
     keep: bool = field(False, "also keep each checkpoint as run_dir/checkpoint_NNNNNN.safetensors")
     resume: bool = field(False, "continue from run_dir/state.safetensors (a killed or finished run)")
+    max_energy: float = field(1e6, "stop when a logged energy's magnitude exceeds this (0: only non-finite values)")
 
 
 class History:
@@ -114,20 +123,56 @@ def provenance(device: torch.device) -> dict:
     }
 
 
+class Diverged(RuntimeError):
+    """Training stopped on a non-finite loss or exploding energies; the message says what and which setting."""
+
+
+def learning_rates(cfg: RunConfig) -> dict[str, float]:
+    """The config's learning-rate fields (``lr``, ``lr_d``, …) by name."""
+    return {k: v for k, v in asdict(cfg).items() if (k == "lr" or k.startswith("lr_")) and isinstance(v, float)
+            and k not in ("lr_decay", "lr_gamma", "lr_end")}
+
+
 class Run:
-    """One training run of ``kind``: device, seeds, data, clock, history, checkpoints and resumable state."""
+    """One training run of ``kind``: device, seeds, process group, data, clock, history, checkpoints, state."""
 
     def __init__(self, cfg: RunConfig, kind: str):
-        seed_everything(cfg.seed)
+        self.group, self.device = Group.join(pick(cfg.device))
+        self.seed = cfg.seed + RANK_SEED_STRIDE * self.group.rank  # cfg.seed in one process and on rank 0
+        seed_everything(self.seed)
         self.cfg, self.kind = cfg, kind
-        self.device = pick(cfg.device)
         self.out = Path(cfg.out or f"checkpoints/{kind}-{cfg.dataset}.safetensors")
         self.run_dir = Path(cfg.run_dir or f"runs/{kind}")
-        self.state_path = self.run_dir / "state.safetensors"
-        self.gen = torch.Generator().manual_seed(cfg.seed)  # data order, negatives' starts, latent draws
+        suffix = f".rank{self.group.rank}" if self.group.rank else ""
+        self.state_path = self.run_dir / f"state{suffix}.safetensors"
+        self.gen = torch.Generator().manual_seed(self.seed)  # data order, negatives' starts, latent draws
         self.history = History()
         self.data_info: dict = {}
+        self.last_checkpoint: int | None = None  # iteration of the last checkpoint this run wrote or resumed from
         self._t0 = time.time()
+        if self.group.distributed:
+            self.say(self.scale_report())
+
+    @property
+    def main(self) -> bool:
+        """True on the process that writes the checkpoint, the grids and the messages (always in one process)."""
+        return self.group.main
+
+    def say(self, message: str) -> None:
+        if self.main:
+            print(message, flush=True)
+
+    def scale_report(self) -> str:
+        """World size, backend, per-rank and effective batch, and the learning rates (used as given)."""
+        g, batch = self.group, getattr(self.cfg, "batch_size", None)
+        eff = f"batch {batch} per rank × {g.world} ranks = effective batch {batch * g.world}; " if batch else ""
+        lrs = ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in learning_rates(self.cfg).items())
+        return (f"DistributedDataParallel over {g.world} processes ({g.backend}); {eff}learning rates as given "
+                f"({lrs}): gradients are averaged over the ranks, so scale them yourself for a larger batch")
+
+    def close(self) -> None:
+        """Leave the process group (every trainer's last call)."""
+        self.group.leave()
 
     # ----------------------------------------------------------------- data and clock
     def dataset(self, split: str = "train") -> Dataset:
@@ -140,15 +185,25 @@ class Run:
     def training_images(self, n: int = 0) -> torch.Tensor:
         """The training split's images (N, 1, 28, 28), or a few-shot set of ``n`` of them drawn with the run's
         generator (its first draw, so every trainer with the same seed gets the same n digits); the chosen
-        indices go into the checkpoint's dataset record."""
+        indices go into the checkpoint's dataset record. Every rank gets the same n digits (rank 0's draw)."""
         images = self.dataset("train").images
         if not n:
             return images
         if not 0 < n <= len(images):
             raise ValueError(f"--n-train {n}: the training set has {len(images)} images")
-        idx = torch.randperm(len(images), generator=self.gen)[:n]
+        gen = self.gen if self.main else torch.Generator().manual_seed(self.cfg.seed)  # rank 0's first draw
+        idx = torch.randperm(len(images), generator=gen)[:n]
         self.data_info["few_shot_indices"] = idx.tolist()
         return images[idx]
+
+    def shard(self, *items: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """This rank's share of each (N, …) tensor (``Group.shard``); the tensors themselves in one process."""
+        return self.group.shard(*items)
+
+    def objective(self, model: torch.nn.Module, partial: bool = False) -> Objective:
+        """``model``'s losses computed so that their gradients are averaged over the ranks (call after ``resume``);
+        ``partial``: some losses reach only some of the parameters (``Objective``)."""
+        return Objective(model, self.group, partial)
 
     @property
     def elapsed(self) -> float:
@@ -156,18 +211,44 @@ class Run:
         return time.time() - self._t0
 
     def out_of_time(self) -> bool:
-        return bool(self.cfg.minutes) and self.elapsed > self.cfg.minutes * 60
+        """The --minutes budget is spent (on any rank: all ranks stop together)."""
+        return self.group.any(bool(self.cfg.minutes) and self.elapsed > self.cfg.minutes * 60)
 
     def due(self, every: int, it: int) -> bool:
         """True on every ``every``-th iteration (0 included)."""
         return every > 0 and it % every == 0
 
+    def guard(self, it: int, hint: str, losses: dict, energies: dict | None = None) -> None:
+        """Raise ``Diverged`` (on every rank) when a loss or energy is not finite, or an energy's magnitude is above
+        --max-energy. Called before anything of iteration ``it`` is written, so the last checkpoint stays the last
+        good one; ``hint`` names the settings to lower."""
+        energies = energies or {}
+        bad = None
+        for name, v in {**losses, **energies}.items():
+            v = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
+            if not np.isfinite(v):
+                bad = f"{name} = {v}"
+                break
+            if name in energies and self.cfg.max_energy and abs(v) > self.cfg.max_energy:
+                bad = f"|{name}| = {abs(v):.3g} > --max-energy {self.cfg.max_energy:g}"
+                break
+        if not self.group.any(bad is not None):
+            return
+        where = f"on rank {self.group.rank}: {bad}" if bad else "on another rank"
+        kept = (f"the last good checkpoint, {self.out} after {self.last_checkpoint} iterations, is kept"
+                if self.last_checkpoint is not None else f"no checkpoint was written yet ({self.out} is untouched)")
+        raise Diverged(f"{self.kind} training diverged at iteration {it} ({where}); {kept}. {hint}, then start "
+                       f"again or continue with --resume from the state of that checkpoint.")
+
     # ----------------------------------------------------------------- records
     def log(self, **values: float) -> None:
-        self.history.log(**values, minutes=self.elapsed / 60)
+        """A history row; with several ranks each value is the mean over the ranks (every rank calls this)."""
+        self.history.log(**self.group.mean(values), minutes=self.elapsed / 60)
 
     def grid(self, x: torch.Tensor, name: str, ncol: int = 8) -> None:
-        """Images (B, 1, H, W) in [-1, 1] tiled into run_dir/<name>.png."""
+        """Images (B, 1, H, W) in [-1, 1] tiled into run_dir/<name>.png (rank 0's)."""
+        if not self.main:
+            return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         Image.fromarray(tile(to_u8(x).numpy(), ncol=ncol)).save(self.run_dir / f"{name}.png")
 
@@ -175,16 +256,25 @@ class Run:
     def checkpoint(self, model: Model, iteration: int, optimizers: dict[str, torch.optim.Optimizer],
                    schedulers: dict | None = None, meta: dict | None = None,
                    tensors: dict[str, torch.Tensor] | None = None, info: dict | None = None) -> Path:
-        """Write the checkpoint after ``iteration`` updates and the state to resume from there.
+        """Write the checkpoint after ``iteration`` updates (rank 0) and this rank's state to resume from there.
 
         ``meta`` adds to the checkpoint's metadata (sampler settings, metrics, …); ``tensors`` and
         ``info`` are the trainer's own state, handed back by ``resume``.
         """
         save_state(self.state_path, model, optimizers, schedulers or {}, self.gen, tensors or {},
                    {"iteration": iteration, "elapsed": self.elapsed, "history": self.history.rows,
-                    "trainer": info or {}})
+                    "world_size": self.group.world, "trainer": info or {}})
+        self.last_checkpoint = iteration
+        if not self.main:
+            return self.out
+        scale = {}
+        if self.group.distributed:
+            batch = getattr(self.cfg, "batch_size", None)
+            scale = {"distributed": {"world_size": self.group.world, "backend": self.group.backend,
+                                     "batch_per_rank": batch, "effective_batch": batch and batch * self.group.world,
+                                     "learning_rates": learning_rates(self.cfg)}}
         meta = {"dataset": self.data_info, "train_config": asdict(self.cfg), "wall_time_s": round(self.elapsed, 1),
-                "iterations": iteration, **provenance(self.device), "history": self.history.downsample(),
+                "iterations": iteration, **provenance(self.device), **scale, "history": self.history.downsample(),
                 "metrics": {}, **(meta or {})}
         path = checkpoints.save(model, self.out, meta)
         if self.cfg.keep:
@@ -197,10 +287,14 @@ class Run:
         if not self.cfg.resume:
             return None
         if not self.state_path.exists():
-            print(f"--resume: no {self.state_path} yet; starting a new run")
+            self.say(f"--resume: no {self.state_path} yet; starting a new run")
             return None
         tensors, info = load_state(self.state_path, model, optimizers, schedulers or {}, self.gen)
+        if info.get("world_size", 1) != self.group.world:
+            raise SystemExit(f"--resume: {self.state_path} was written by a run of {info.get('world_size', 1)} "
+                             f"processes; resume it with the same number (this run has {self.group.world})")
         self.history = History(info["history"])
         self._t0 = time.time() - info["elapsed"]
-        print(f"resumed at iteration {info['iteration']} ({info['elapsed'] / 60:.1f} min done)")
+        self.last_checkpoint = info["iteration"]
+        self.say(f"resumed at iteration {info['iteration']} ({info['elapsed'] / 60:.1f} min done)")
         return Resumed(iteration=info["iteration"], tensors=tensors, info=info["trainer"])

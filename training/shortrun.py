@@ -82,10 +82,23 @@ class ReplayBuffer:
         self.head = int((self.head + n) % self.size)
 
 
+DIVERGENCE_HINT = "Lower --lr or --step-size (or raise --alpha, which bounds the energies)"
+
+
+def objective(model: ShortRunEBM, real: torch.Tensor, neg: torch.Tensor, aug: torch.Tensor | None,
+              cfg: ShortRunTrainConfig):
+    """(the contrastive terms, the augmentation hinge mean [E(x) − E(t(x)) + m]⁺ (0 without --nda)): t(x) kept at
+    least m above the digit x in energy."""
+    terms = model.loss(real, neg, cfg.alpha)
+    if aug is None:
+        return terms, torch.zeros((), device=real.device)
+    return terms, torch.relu(model(real) - model(aug) + cfg.nda_margin).mean()
+
+
 def train(cfg: ShortRunTrainConfig) -> Path:
     run = Run(cfg, ShortRunEBM.kind)
     device = run.device
-    data = run.dataset("train").images.to(device)
+    (data,) = run.shard(run.dataset("train").images.to(device))
     model = ShortRunEBM(ShortRunConfig(width=cfg.width, hidden=cfg.hidden)).to(device)
     if cfg.init:
         start = checkpoints.load(cfg.init)
@@ -106,6 +119,7 @@ def train(cfg: ShortRunTrainConfig) -> Path:
     start_it = 0
     if resumed := run.resume(model, {"adam": opt}):
         buffer.data, buffer.head, start_it = resumed.tensors["buffer"], resumed.info["buffer_head"], resumed.iteration
+    net = run.objective(model)
 
     def checkpoint(it: int) -> Path:
         keep = model.config.replay_keep
@@ -115,11 +129,11 @@ def train(cfg: ShortRunTrainConfig) -> Path:
                               tensors={"buffer": buffer.data}, info={"buffer_head": buffer.head})
 
     bar = tqdm(range(start_it, cfg.iterations), initial=start_it, total=cfg.iterations,
-               desc="shortrun", mininterval=5)
+               desc="shortrun", mininterval=5, disable=not run.main)
     done = start_it  # iterations completed so far = the one a resumed run starts at
     for it in bar:
         if run.out_of_time():
-            print(f"time limit of {cfg.minutes} min reached at iteration {it}")
+            run.say(f"time limit of {cfg.minutes} min reached at iteration {it}")
             break
         for g in opt.param_groups:
             g["lr"] = cfg.lr * cfg.lr_decay ** (it // 1000)
@@ -128,18 +142,18 @@ def train(cfg: ShortRunTrainConfig) -> Path:
         x0 = buffer.draw(cfg.batch_size, cfg.reinit, device)
         model.requires_grad_(False)
         grad_norm = torch.zeros((), device=device)
-        for st in langevin_steps(model, x0, sampler, seed=cfg.seed * 1_000_003 + it):
+        for st in langevin_steps(model, x0, sampler, seed=run.seed * 1_000_003 + it):
             neg = st.x
             grad_norm = grad_norm + st.grad_norm.mean() / cfg.k_steps
         model.requires_grad_(True)
         buffer.push(neg)
-        terms = model.loss(real, neg, cfg.alpha)
-        loss, hinge = terms.loss, torch.zeros((), device=device)
-        if augment:  # each digit's transform t(x), t drawn per digit, kept at least m above the digit in energy
+        aug = None
+        if augment:  # each digit's transform t(x), t drawn per digit
             pick = torch.randint(len(augment), (len(real),), generator=run.gen).tolist()
             aug = torch.cat([augment[k](real[i:i + 1]) for i, k in enumerate(pick)])
-            hinge = torch.relu(model(real) - model(aug) + cfg.nda_margin).mean()
-            loss = loss + cfg.nda_weight * hinge
+        terms, hinge = net(objective, real, neg, aug, cfg)
+        loss = terms.loss + cfg.nda_weight * hinge
+        run.guard(it, DIVERGENCE_HINT, {"loss": loss}, {"e_real": terms.e_real, "e_fake": terms.e_fake})
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
@@ -154,7 +168,8 @@ def train(cfg: ShortRunTrainConfig) -> Path:
         if it and run.due(cfg.checkpoint_every, it):
             checkpoint(done)
     path = checkpoint(done)
-    print(f"wrote {path} after {done} iterations, {run.elapsed / 60:.1f} min")
+    run.say(f"wrote {path} after {done} iterations, {run.elapsed / 60:.1f} min")
+    run.close()
     return path
 
 

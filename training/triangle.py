@@ -36,6 +36,7 @@ from ebmviz.models.triangle import (
     recovery_error,
 )
 from training.cli import field, parse_config
+from training.distributed import Group, Objective
 from training.run import Epochs, Run, RunConfig
 
 OPTIMIZERS = ("energy", "inference", "generator")  # the E, I and G steps, in the order they are taken
@@ -92,19 +93,21 @@ def step(opt: torch.optim.Optimizer, loss: torch.Tensor, clip: float) -> None:
 
 
 def update(model: TriangleModel, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor, z: torch.Tensor,
-           eps: torch.Tensor, w: TriangleWeights,
-           clip: float) -> tuple[ContrastiveLoss, InferenceTerms, GeneratorTerms]:
+           eps: torch.Tensor, w: TriangleWeights, clip: float,
+           net: Objective | None = None) -> tuple[ContrastiveLoss, InferenceTerms, GeneratorTerms]:
     """One iteration: the E, I and G steps in turn, each on its loss from the model, evaluated afresh.
 
     x (B, 1, 28, 28) data, z (B, d) prior draws, ε (B, d) for z̃ = μ + σ·ε; ``opts`` by ``OPTIMIZERS``.
+    ``net``: the losses through the run's ``Objective`` (several processes), else the model's own.
     """
+    net = net or Objective(model, Group())
     with torch.no_grad():
         fake = model.generator(z)
-    e_terms = model.energy_step(x, fake, w)  # push energy down on data, up on generator samples
+    e_terms = net.energy_step(x, fake, w)  # push energy down on data, up on generator samples
     step(opts["energy"], e_terms.loss, clip)
-    i_terms = model.inference_step(x, z, fake, eps, w)  # variational (KL(Q‖P)) and sleep-phase learning of q_φ
+    i_terms = net.inference_step(x, z, fake, eps, w)  # variational (KL(Q‖P)) and sleep-phase learning of q_φ
     step(opts["inference"], i_terms.loss, clip)
-    g_terms = model.generator_step(x, z, eps, w)  # reconstruct data, and chase the energy model
+    g_terms = net.generator_step(x, z, eps, w)  # reconstruct data, and chase the energy model
     step(opts["generator"], g_terms.loss, clip)
     return e_terms, i_terms, g_terms
 
@@ -112,7 +115,7 @@ def update(model: TriangleModel, opts: dict[str, torch.optim.Optimizer], x: torc
 def train(cfg: TriangleTrainConfig) -> Path:
     run = Run(cfg, TriangleModel.kind)
     device = run.device
-    clean = run.dataset("train").images.to(device)
+    (clean,) = run.shard(run.dataset("train").images.to(device))
     data, hidden = clean, None
     if cfg.occlusion:
         if cfg.occlusion not in OCCLUSIONS:
@@ -136,6 +139,7 @@ def train(cfg: TriangleTrainConfig) -> Path:
         it, batches.order = resumed.iteration, resumed.tensors.get("order")
         if hidden is not None:
             data = resumed.tensors["data"].to(device)
+    net = run.objective(model, partial=True)
 
     def checkpoint() -> Path:
         metrics = {}
@@ -149,17 +153,20 @@ def train(cfg: TriangleTrainConfig) -> Path:
                               meta={"epochs": round(it / n_batches, 2), "metrics": metrics,
                                     "sampler": TriangleModel.draw_default.to_dict()})
 
-    bar = tqdm(total=cfg.epochs * n_batches, initial=it, desc="triangle", mininterval=5)
+    bar = tqdm(total=cfg.epochs * n_batches, initial=it, desc="triangle", mininterval=5, disable=not run.main)
     while it < cfg.epochs * n_batches:
         if run.out_of_time():
-            print(f"time limit of {cfg.minutes} min reached in epoch {it // n_batches}")
+            run.say(f"time limit of {cfg.minutes} min reached in epoch {it // n_batches}")
             break
         epoch, idx = batches(it)
         idx = idx.to(device)
         x = data[idx]
         z = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
         eps = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
-        _, i_terms, g_terms = update(model, opts, x, z, eps, cfg.weights, cfg.clip_grad_norm)
+        e_terms, i_terms, g_terms = update(model, opts, x, z, eps, cfg.weights, cfg.clip_grad_norm, net)
+        run.guard(it, "Lower --lr-e, --lr-i and --lr-g", {"loss_e": e_terms.loss, "loss_i": i_terms.loss,
+                                                         "loss_g": g_terms.loss},
+                  {"e_real": e_terms.e_real, "e_fake": e_terms.e_fake})
         if hidden is not None:  # one round of recovery: hidden pixels <- the current reconstruction
             with torch.no_grad():
                 data[idx] = torch.where(hidden[idx], model.reconstruct(x), x)
@@ -191,7 +198,8 @@ def train(cfg: TriangleTrainConfig) -> Path:
     bar.close()
     model.eval()
     path = checkpoint()
-    print(f"wrote {path} after {it} iterations ({it / n_batches:.2f} epochs), {run.elapsed / 60:.1f} min")
+    run.say(f"wrote {path} after {it} iterations ({it / n_batches:.2f} epochs), {run.elapsed / 60:.1f} min")
+    run.close()
     return path
 
 

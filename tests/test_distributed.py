@@ -1,0 +1,57 @@
+"""Every trainer under torchrun: 2 CPU processes on gloo (DistributedDataParallel) for a few iterations.
+
+The ranks train on different shards with different negatives and noise, so their parameters stay equal only if
+every step averages the gradients over both; rank 0 alone writes the checkpoint, each rank its resumable state.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from ebmviz import checkpoints
+from tests.test_training import TINY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def torchrun(args: list[str], nproc: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node=nproc -m training <args>`` (one thread per process)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "training", *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def state_tensors(path) -> dict[str, torch.Tensor]:
+    with safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
+
+
+@pytest.mark.parametrize("method", list(TINY))
+def test_two_gloo_processes_keep_equal_parameters(method, tmp_path):
+    out, run_dir = tmp_path / f"{method}.safetensors", tmp_path / "run"
+    proc = torchrun([method, "--out", str(out), "--run-dir", str(run_dir), "--minutes", "0", "--log-every", "1",
+                     "--sample-every", "1000", *TINY[method]])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "DistributedDataParallel over 2 processes (gloo)" in proc.stdout
+    assert proc.stdout.count("wrote ") == 1  # rank 0 alone says it wrote the checkpoint
+
+    model = checkpoints.load(out)  # rank 0's checkpoint loads like any other
+    scale = model.meta["distributed"]
+    assert scale["world_size"] == 2 and scale["backend"] == "gloo"
+    if scale["batch_per_rank"] is not None:
+        assert scale["effective_batch"] == 2 * scale["batch_per_rank"]
+
+    rank0, rank1 = state_tensors(run_dir / "state.safetensors"), state_tensors(run_dir / "state.rank1.safetensors")
+    assert not torch.equal(rank0["rng.gen"], rank1["rng.gen"])  # the ranks drew different data and noise
+    params = [f"model.{name}" for name, _ in model.named_parameters()]
+    assert params
+    for key in params:
+        torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(model.state_dict()[key[len("model."):]], rank0[key], rtol=0, atol=0, msg=key)
