@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -150,6 +151,7 @@ class Run:
         self.data_info: dict = {}
         self.last_checkpoint: int | None = None  # iteration of the last checkpoint this run wrote or resumed from
         self._t0 = time.time()
+        self.remove_partial_writes()
         if self.group.distributed:
             self.say(self.scale_report())
 
@@ -239,6 +241,22 @@ class Run:
                 if self.last_checkpoint is not None else f"no checkpoint was written yet ({self.out} is untouched)")
         raise Diverged(f"{self.kind} training diverged at iteration {it} ({where}); {kept}. {hint}, then start "
                        f"again or continue with --resume from the state of that checkpoint.")
+
+    def remove_partial_writes(self) -> list[Path]:
+        """Delete the temp files a run killed while writing left behind (this rank's state; rank 0 also the
+        checkpoint's). The files they were replacing are intact: writes are a temp file, then a rename."""
+        targets = [self.state_path] + ([self.out] if self.main else [])
+        gone = []
+        for target in targets:
+            pattern = re.compile(rf"^\.{re.escape(target.stem)}\.[^.]+\.tmp$")  # write_safetensors' temp names
+            if target.parent.is_dir():
+                for p in target.parent.iterdir():
+                    if pattern.match(p.name):
+                        p.unlink(missing_ok=True)
+                        gone.append(p)
+        if gone:
+            print(f"removed {len(gone)} partial write(s) of a killed run: {', '.join(p.name for p in gone)}")
+        return gone
 
     # ----------------------------------------------------------------- records
     def log(self, **values: float) -> None:
