@@ -55,3 +55,22 @@ def test_two_gloo_processes_keep_equal_parameters(method, tmp_path):
     for key in params:
         torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=0, msg=key)
         torch.testing.assert_close(model.state_dict()[key[len("model."):]], rank0[key], rtol=0, atol=0, msg=key)
+
+
+def test_a_distributed_run_resumes_with_the_same_number_of_processes(tmp_path):
+    out, run_dir = tmp_path / "sr.safetensors", tmp_path / "run"
+    args = ["shortrun", "--out", str(out), "--run-dir", str(run_dir), "--minutes", "0", "--sample-every", "1000",
+            *TINY["shortrun"]]
+    assert torchrun([*args, "--iterations", "4"]).returncode == 0
+    proc = torchrun([*args, "--iterations", "8", "--resume"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resumed at iteration 4" in proc.stdout
+    model = checkpoints.load(out)
+    assert model.meta["iterations"] == 8
+    rank0, rank1 = state_tensors(run_dir / "state.safetensors"), state_tensors(run_dir / "state.rank1.safetensors")
+    for name, _ in model.named_parameters():
+        torch.testing.assert_close(rank0[f"model.{name}"], rank1[f"model.{name}"], rtol=0, atol=0, msg=name)
+    # one process cannot take over the state of two
+    single = subprocess.run([sys.executable, "-m", "training", *args, "--iterations", "10", "--resume"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode != 0 and "written by a run of 2 processes" in single.stderr
