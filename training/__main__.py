@@ -8,6 +8,8 @@ computes and stores a checkpoint's landscape map; ``scores`` stores every checkp
 import importlib
 import sys
 
+import torch.distributed as dist
+
 from ebmviz.models import KINDS
 from training.run import Diverged
 
@@ -25,6 +27,9 @@ def main(argv: list[str]) -> int:
     except Diverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    finally:
+        if dist.is_initialized():  # a trainer that stopped early (an error, a divergence) under torchrun
+            dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Scale-out training on PyTorch's own engine: torchrun's process group and DistributedDataParallel.
 
-One process (``python -m training <method>``) is world size 1: no process group, nothing wrapped, the run is
-the same as before this module existed. Under ``torchrun --nproc_per_node=N`` (or torchrun's multi-node
-rendezvous) every process reads RANK, LOCAL_RANK and WORLD_SIZE, joins the group (NCCL on GPUs, gloo on CPU) and
+A plain ``python -m training <method>`` has no process group and wraps nothing: the run is the same as before
+this module existed. Under ``torchrun --nproc_per_node=N`` (or torchrun's multi-node rendezvous; N = 1 too) every
+process reads RANK, LOCAL_RANK and WORLD_SIZE, joins the group (NCCL on GPUs, gloo on CPU) and
 
 - trains on its own shard of the data (``Group.shard``: the strided split DistributedSampler makes, padded by
   wrapping round so every rank holds the same number of items);
@@ -45,19 +45,20 @@ class Group:
 
     @property
     def distributed(self) -> bool:
-        return self.world > 1
+        """True under torchrun (a process group is up, even of one process)."""
+        return self.backend is not None
 
     @classmethod
     def join(cls, device: torch.device) -> tuple[Group, torch.device]:
         """The group torchrun described in the environment (joined here), and this process's device.
 
-        Without torchrun's variables (or with WORLD_SIZE = 1): world size 1 and ``device`` as given. On CUDA each
-        process takes the GPU of its local rank and the group uses NCCL; elsewhere gloo.
+        Without torchrun's variables: no group, world size 1 and ``device`` as given. On CUDA each process takes the
+        GPU of its local rank and the group uses NCCL; elsewhere gloo.
         """
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world <= 1:
+        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
             return cls(), device
-        rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+        world, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if device.type == "cuda":
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)

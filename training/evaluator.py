@@ -94,7 +94,7 @@ def make_junk(digits: torch.Tensor, labels: torch.Tensor, n: int, gen: torch.Gen
 
 def evaluate(model: Evaluator, images: torch.Tensor, labels: torch.Tensor) -> dict:
     pred = classify(model, images)
-    return {"accuracy": float((torch.from_numpy(pred.label) == labels).float().mean()),
+    return {"accuracy": float((torch.from_numpy(pred.label) == labels.cpu()).float().mean()),
             "confident_share": float((pred.confidence > CONFIDENT).mean())}
 
 
