@@ -78,7 +78,7 @@ def main() -> int:
     a, b = checkpoints.load(work / "unbroken.safetensors"), checkpoints.load(work / "killed.safetensors")
     ha, hb = a.meta["history"], b.meta["history"]
     key = "loss" if "loss" in ha[0] else next(k for k in ha[0] if k not in ("iteration", "minutes"))
-    step = lambda r: r.get("iteration", r.get("round", r.get("epoch")))  # noqa: E731
+    step = lambda r: int(r.get("iteration", r.get("round", r.get("epoch"))))  # noqa: E731
     print(f"{args.method}: {args.iterations} iterations; killed with SIGKILL with its state at iteration {at}, "
           f"resumed from there ({time.time() - t0:.0f} s in all)")
     print(f"{'iteration':>9}  {'unbroken ' + key:>16}  {'killed run':>12}  {'resumed run':>12}")
