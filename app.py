@@ -5,6 +5,11 @@ The page scripts live in ``views/``, not ``pages/``: Streamlit still treats a fo
 ``/langevin`` then runs the page without this entry point (no sidebar, no page config).
 """
 
+# pandas first, on purpose: Streamlit imports it lazily (at the first st.dataframe), and a plotly figure built
+# in another session's thread meanwhile saw the half-imported module ("partially initialized module 'pandas' has
+# no attribute 'Series'", benchmarks/load.py with 8 sessions). Imported at the top of every session's run, no
+# page code runs while it is half-imported (a second importer waits for the first).
+import pandas  # noqa: F401, I001
 import streamlit as st
 
 from ebmviz.app import links

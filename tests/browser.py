@@ -1,6 +1,6 @@
 """Helpers to drive the real app in Debian's Chromium: start ``streamlit run``, launch the browser.
 
-Shared by the browser tests and ``benchmarks/page_speed.py``.
+Shared by the browser tests, ``benchmarks/page_speed.py`` and ``benchmarks/load.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,14 +27,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running ``streamlit run``: its URL, process id (to read its memory) and log file (None when not kept)."""
+
+    url: str
+    pid: int
+    log: Path | None
+
+
 @contextlib.contextmanager
-def streamlit_server(env: dict | None = None, timeout: float = 90.0):
-    """Run the app on 127.0.0.1:<free port>; yield its URL; stop it afterwards."""
+def streamlit_process(env: dict | None = None, timeout: float = 90.0):
+    """Run the app on 127.0.0.1:<free port>; yield its ``Server``; stop it afterwards."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port),
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    log = open(ROOT / "runs" / f"streamlit-{port}.log", "w") if (ROOT / "runs").is_dir() else subprocess.DEVNULL
+    log_path = ROOT / "runs" / f"streamlit-{port}.log" if (ROOT / "runs").is_dir() else None
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -49,13 +60,22 @@ def streamlit_server(env: dict | None = None, timeout: float = 90.0):
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"streamlit did not start (exit code {proc.poll()})")
             time.sleep(0.3)
-        yield url
+        yield Server(url, proc.pid, log_path)
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if log_path:
+            log.close()
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict | None = None, timeout: float = 90.0):
+    """Run the app on 127.0.0.1:<free port>; yield its URL; stop it afterwards."""
+    with streamlit_process(env, timeout) as server:
+        yield server.url
 
 
 @contextlib.contextmanager
