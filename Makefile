@@ -1,4 +1,6 @@
 # make run: the app at http://127.0.0.1:8501 ; make test: the whole suite.
+# MALLOC_ARENA_MAX=2: glibc's per-thread memory arenas kept the server's memory growing after sessions closed
+# (benchmarks/load.py: after-close RSS flat at 955-1021 MiB over five rounds with it, rising without it).
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -16,7 +18,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	touch $@
 
 run: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	MALLOC_ARENA_MAX=2 $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 
 test: $(VENV)/.dev
 	$(PY) -m ruff check .

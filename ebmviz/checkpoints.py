@@ -5,7 +5,10 @@ object with at least ``kind`` (a key of ``ebmviz.models.KINDS``) and ``arch`` (t
 config). Training adds ``dataset``, ``train_config``, ``command``, ``wall_time_s``, ``device``,
 ``metrics``, ``history`` and the sampling settings ``model.draw`` starts with (``sampler``: the
 ``LangevinConfig`` fields; the CF-EBM also ``cascade``). Any unreadable file raises
-``CheckpointError`` naming the path and the reason.
+``CheckpointError`` naming the path and the reason: a header that is not JSON, a pickle or zip (a ``.pt``
+file: never unpickled), metadata fields of the wrong type (``META_TYPES``), an architecture config too big to
+build (``MAX_ARCH_NUMBER``, ``MAX_ARCH_LIST``) or whose tensors differ from the file's (checked on the "meta"
+device, before any memory is allocated). The app loads by name through ``named``, never by path.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from torch.overrides import TorchFunctionMode
 
 from ebmviz.models import KINDS, Model
 
@@ -26,6 +30,17 @@ SUFFIX = ".safetensors"
 META_KEY = "ebmviz"
 REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 MAX_HEADER = 100 * 1024 * 1024  # a safetensors header above this is not one of ours
+MAX_ARCH_NUMBER = 1e6  # no architecture config number (width, channels, snapshot count) is above this
+MAX_ARCH_LIST = 64  # nor a list in it longer than this
+META_TYPES = {  # the metadata fields pages read: (JSON types, in words); None (not recorded) is always allowed
+    **dict.fromkeys(("arch", "dataset", "train_config", "metrics", "sampler", "cascade", "two_stage", "flow",
+                     "refinement"), ((dict,), "an object")),
+    **dict.fromkeys(("title", "command", "device", "git_commit", "machine"), ((str,), "text")),
+    **dict.fromkeys(("wall_time_s", "epochs", "margin"), ((int, float), "a number")),
+    **dict.fromkeys(("iterations", "n_train", "rounds", "threads"), ((int,), "a whole number")),
+    **dict.fromkeys(("history", "cascade_history", "sampler_history", "two_stage_history"),
+                    ((list,), "a list of objects")),
+}
 
 
 class CheckpointError(RuntimeError):
@@ -59,42 +74,97 @@ def resolve(path_or_name: str | Path) -> Path:
     return checkpoint_dir() / f"{p.name}{SUFFIX}"
 
 
-def read_meta(path: Path | str) -> dict:
-    """The metadata dict of a checkpoint file (a path or a shipped name), validating the header without
-    loading tensors."""
-    path = resolve(path)
+def named(name: str) -> Path:
+    """The file of the checkpoint called ``name`` in ``checkpoint_dir()``: what the app loads. A name that is a
+    path (a separator, "..", a drive) raises ``CheckpointError``, so a name never reaches outside the folder."""
+    if not name or name in (".", "..") or Path(name).name != name or "\\" in name or ":" in name:
+        raise CheckpointError(name, "not a checkpoint name (a name is a file stem in the checkpoint folder)")
+    return checkpoint_dir() / f"{name}{SUFFIX}"
+
+
+def _not_safetensors(head: bytes) -> str:
+    """Why the file whose first 8 bytes are ``head`` is not a safetensors file, in words."""
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (a torch.save .pt file?), not a safetensors checkpoint; ebmviz never unpickles"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a Python pickle (a .pt or .pkl file?), not a safetensors checkpoint; ebmviz never unpickles"
+    return "corrupt or truncated safetensors header (not a safetensors file)"
+
+
+def _sane(value, depth: int = 0) -> bool:
+    """Whether an architecture config is small enough to build: numbers up to ``MAX_ARCH_NUMBER``, lists of at
+    most ``MAX_ARCH_LIST`` items, nesting at most 4 deep (a bigger one would allocate or loop before any check)."""
+    if depth > 4:
+        return False
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _sane(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return len(value) <= MAX_ARCH_LIST and all(_sane(v, depth + 1) for v in value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return abs(value) <= MAX_ARCH_NUMBER
+    return value is None or isinstance(value, str | bool)
+
+
+def _read(path: Path) -> tuple[dict, dict[str, tuple[int, ...]]]:
+    """(metadata, tensor name -> shape) of a checkpoint file, validating the header without loading tensors."""
     if not path.is_file():
         raise CheckpointError(path, "no such file")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise CheckpointError(path, f"truncated: {size} bytes, not a safetensors file")
-        n = int.from_bytes(head, "little")
-        if n <= 0 or n > MAX_HEADER or 8 + n > size:
-            raise CheckpointError(path, "corrupt or truncated safetensors header")
-        try:
-            header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise CheckpointError(path, "corrupt safetensors header (not JSON)") from None
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CheckpointError(path, f"truncated: {size} bytes, not a safetensors file")
+            n = int.from_bytes(head, "little")
+            if n <= 0 or n > MAX_HEADER or 8 + n > size:
+                raise CheckpointError(path, _not_safetensors(head))
+            text = f.read(n)
+    except OSError as exc:  # unreadable: permissions, a vanished file, an I/O error
+        raise CheckpointError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    try:
+        header = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise CheckpointError(path, "corrupt safetensors header (not JSON)") from None
     if not isinstance(header, dict):
-        raise CheckpointError(path, "corrupt safetensors header")
-    ends = [v["data_offsets"][1] for k, v in header.items()
-            if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v]
-    if 8 + n + max(ends, default=0) > size:
+        raise CheckpointError(path, "corrupt safetensors header (not a JSON object)")
+    shapes, end = {}, 0
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        offsets, shape = (v.get("data_offsets"), v.get("shape")) if isinstance(v, dict) else (None, None)
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int and o >= 0 for o in offsets)
+                and isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
+            raise CheckpointError(path, f"corrupt safetensors header: no valid shape and offsets for {k[:40]!r}")
+        shapes[k], end = tuple(shape), max(end, offsets[1])
+    if 8 + n + end > size:
         raise CheckpointError(path, f"truncated: tensor data ends past the file's {size} bytes")
-    raw = (header.get("__metadata__") or {}).get(META_KEY)
+    extra = header.get("__metadata__") or {}
+    raw = extra.get(META_KEY) if isinstance(extra, dict) else None
     if raw is None:
         raise CheckpointError(path, "no ebmviz metadata (not saved by ebmviz.checkpoints.save)")
     try:
         meta = json.loads(raw)
-    except json.JSONDecodeError:
+    except (TypeError, json.JSONDecodeError, RecursionError):
         raise CheckpointError(path, "ebmviz metadata is not valid JSON") from None
     if not isinstance(meta, dict) or "kind" not in meta:
         raise CheckpointError(path, "metadata has no 'kind'")
-    if meta["kind"] not in KINDS:
-        raise CheckpointError(path, f"unknown kind {meta['kind']!r} (known: {', '.join(KINDS)})")
-    return meta
+    if not isinstance(meta["kind"], str) or meta["kind"] not in KINDS:
+        raise CheckpointError(path, f"unknown kind {str(meta['kind'])[:40]!r} (known: {', '.join(KINDS)})")
+    for key, (types, words) in META_TYPES.items():
+        value = meta.get(key)
+        rows_ok = not isinstance(value, list) or all(isinstance(r, dict) for r in value)  # history: one dict a row
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types) or not rows_ok):
+            raise CheckpointError(path, f"metadata field {key!r} is not {words}")
+    if not _sane(meta.get("arch") or {}):
+        raise CheckpointError(path, f"architecture config is not a small JSON object (numbers up to "
+                                    f"{MAX_ARCH_NUMBER:g}, lists up to {MAX_ARCH_LIST} items)")
+    return meta, shapes
+
+
+def read_meta(path: Path | str) -> dict:
+    """The metadata dict of a checkpoint file (a path or a shipped name), validating the header without
+    loading tensors."""
+    return _read(resolve(path))[0]
 
 
 def save(module: Model, path: Path | str, meta: dict) -> Path:
@@ -129,6 +199,26 @@ def write_safetensors(path: Path | str, tensors: dict[str, torch.Tensor], metada
     return path
 
 
+class _NoInit(TorchFunctionMode):
+    """Skips random initialisation (``normal_``, ``uniform_``, ``randn``, …) while a model is built on the "meta"
+    device: those ops have no meta kernel of their own, and their Python fallback imports torch's compiler
+    (about 1 s and 150 MB of memory, once per process) only to fill tensors that have no values anyway."""
+
+    SKIP = frozenset({"normal_", "uniform_", "fill_", "zero_", "bernoulli_", "exponential_", "random_",
+                      "trunc_normal_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_",
+                      "orthogonal_", "constant_"})
+
+    DRAW = frozenset({"randn", "rand"})  # random factories: an empty tensor of the same size instead
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name, kwargs = getattr(func, "__name__", ""), kwargs or {}
+        if name in self.SKIP and args and isinstance(args[0], torch.Tensor):
+            return args[0]
+        if name in self.DRAW and func in (torch.randn, torch.rand):
+            return torch.empty(*args, **{k: v for k, v in kwargs.items() if k in ("dtype", "device")})
+        return func(*args, **kwargs)
+
+
 def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> Model:
     """Build the module named by the file's ``kind``, load its tensors, return it in eval mode.
 
@@ -136,12 +226,19 @@ def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> Model:
     holds the metadata dict. Raises ``CheckpointError`` for any unusable file.
     """
     path = resolve(path_or_name)
-    meta = read_meta(path)
+    meta, shapes = _read(path)
     cls = KINDS[meta["kind"]]
-    try:
-        module = cls.from_arch(meta.get("arch", {}), meta)
-    except TypeError as exc:
+    try:  # first without memory ("meta" tensors): a config whose tensors differ from the file's allocates nothing
+        with torch.device("meta"), _NoInit():
+            probe = cls.from_arch(meta.get("arch") or {}, meta)
+    except Exception as exc:  # TypeError for a wrong field; a model's own check may raise anything
         raise CheckpointError(path, f"architecture config does not fit {cls.__name__}: {exc}") from None
+    want = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    if want != shapes:
+        diff = sorted(set(want) ^ set(shapes)) or sorted(k for k in want if want[k] != shapes[k])
+        raise CheckpointError(path, f"tensors do not match the architecture: {len(diff)} differ, e.g. "
+                                    f"{', '.join(diff[:3])}")
+    module = cls.from_arch(meta.get("arch") or {}, meta)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)

@@ -15,6 +15,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 MAX_PIXELS = 4096 * 4096  # refuse decompression bombs before decoding
+MAX_BYTES = 5 * 1024 * 1024  # the largest upload decoded (.streamlit/config.toml's maxUploadSize is 5 MB too)
+MIN_SIDE = 8  # a picture with fewer pixels than this on its longer side cannot show a digit
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
@@ -40,36 +42,42 @@ class ImageError(ValueError):
 def image_from_bytes(raw: bytes) -> tuple[torch.Tensor, list[str]]:
     """Decode any PIL-readable image into (1, 1, 28, 28) float32 in [-1, 1], white on black.
 
-    Colour or alpha is converted to grey, other sizes are resized (aspect kept, padded), and a
-    dark-on-light picture is inverted to MNIST's light-on-dark. Each change is reported in the
-    returned notes. Raises ``ImageError`` for anything that cannot be decoded.
+    Colour or alpha is converted to grey, other sizes are resized (longer side to 28, aspect kept, padded), an
+    animation gives its first frame, and a dark-on-light picture is inverted to MNIST's light-on-dark. Each change is
+    reported in the returned notes. Raises ``ImageError`` for anything that cannot be decoded: empty, over
+    ``MAX_BYTES``, over ``MAX_PIXELS`` (checked from the header, before decoding), under ``MIN_SIDE``, corrupt,
+    or with non-finite pixel values.
     """
     if not raw:
         raise ImageError("the file is empty")
+    if len(raw) > MAX_BYTES:
+        raise ImageError(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {MAX_BYTES / 2**20:g} MB")
+    notes = []
     try:
         img = Image.open(io.BytesIO(raw))
         if img.width * img.height > MAX_PIXELS:
             raise ImageError(f"the image is {img.width}×{img.height}; the limit is 4096×4096")
+        if max(img.size) < MIN_SIDE:
+            raise ImageError(f"the image is {img.width}×{img.height} pixels; a digit needs at least {MIN_SIDE} "
+                             "on the longer side")
+        if getattr(img, "is_animated", False):
+            notes.append("animated: its first frame was used")
+            img.seek(0)
         img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, ImageError):
-            raise
+        img = _grey(img, notes)
+    except Image.DecompressionBombError:
+        raise ImageError("the image declares far more pixels than 4096×4096 (a decompression bomb?)") from None
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not a readable image (not a PNG, JPEG, GIF, BMP, WebP or TIFF picture)") from None
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
         raise ImageError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
-    notes = []
-    if img.mode != "L":
-        notes.append(f"converted from mode {img.mode} to greyscale")
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            base = Image.new("RGBA", img.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(base, img.convert("RGBA"))
-        if img.mode.startswith("I") or img.mode == "F":
-            arr = np.asarray(img, dtype=np.float64)
-            span = arr.max() - arr.min()
-            arr = (arr - arr.min()) / (span if span > 0 else 1) * 255
-            img = Image.fromarray(arr.astype(np.uint8))
-        img = img.convert("L")
     if img.size != (28, 28):
         notes.append(f"resized from {img.width}×{img.height} to 28×28")
-        img.thumbnail((28, 28), Image.Resampling.LANCZOS)
+        scale = 28 / max(img.size)  # the longer side to 28, up or down
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.Resampling.LANCZOS)
         canvas = Image.new("L", (28, 28), 0)
         arr_small = np.asarray(img)
         bg = int(np.median(np.concatenate([arr_small[0], arr_small[-1]])))
@@ -83,3 +91,21 @@ def image_from_bytes(raw: bytes) -> tuple[torch.Tensor, list[str]]:
         notes.append("inverted to light-on-dark (MNIST digits are white on black)")
     x = torch.from_numpy(from_u8(arr)).view(1, 1, 28, 28)
     return x, notes
+
+
+def _grey(img: Image.Image, notes: list[str]) -> Image.Image:
+    """A decoded picture as 8-bit grey (mode L): alpha over white, deep or float values stretched to 0..255."""
+    if img.mode == "L":
+        return img
+    notes.append(f"converted from mode {img.mode} to greyscale")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        base = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(base, img.convert("RGBA"))
+    if img.mode.startswith("I") or img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise ImageError("the image holds non-finite pixel values (NaN or infinity)")
+        span = arr.max() - arr.min()
+        arr = (arr - arr.min()) / (span if span > 0 else 1) * 255
+        img = Image.fromarray(arr.astype(np.uint8))
+    return img.convert("L")

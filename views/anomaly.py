@@ -44,7 +44,7 @@ def stored_table() -> None:
         if entry is None or not entry.auroc:
             continue
         g = goal(entry.auroc)
-        stale = stored.stale(name, checkpoints.resolve(name))
+        stale = stored.stale(name, checkpoints.named(name))
         rows.append({"model": name + (" (changed since scored)" if stale else ""), **entry.auroc,
                      "goal mean": None if g is None else g[0], "goal min": None if g is None else g[1]})
     if not rows:

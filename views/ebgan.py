@@ -11,6 +11,7 @@ from ebmviz.app.widgets import (
     checkpoint_names,
     model_picker,
     of_kind,
+    over_work_cap,
     sampler_fields,
     sampler_form,
     share,
@@ -138,7 +139,7 @@ def pt_view() -> None:
         pairs = s.closest_pairs.transpose(1, 0, 2, 3, 4).reshape(-1, 1, 28, 28)  # top row: first of each pair
         col.image(figures.tile(to_u8(pairs), ncol=len(s.closest_pairs), scale=2),
                   caption=f"{k}: the {len(s.closest_pairs)} closest pairs among the 1,000 (one pair per column)")
-    curves = {k: checkpoints.read_meta(checkpoints.resolve(v)).get("history", []) for k, v in pair.items()}
+    curves = {k: checkpoints.read_meta(checkpoints.named(v)).get("history", []) for k, v in pair.items()}
     if all(curves.values()):
         st.plotly_chart(figures.line_figure(np.array([r["iteration"] for r in curves["with PT"]]),
                                             {"f_PT with PT": np.array([r["pt"] for r in curves["with PT"]])},
@@ -158,6 +159,9 @@ def langevin_view() -> None:
     for w in warnings:
         st.warning(w, icon=":material/warning:")
     st.latex(update_equation(cfg).replace("E(", "D("))
+    if too_much := over_work_cap(2 * n, cfg.n_steps, "Langevin from both starts"):
+        st.error(too_much, icon=":material/error:")
+        return
     rows = []
     for start, label in (("generator", "generator samples"), ("noise", "uniform noise")):
         d = ec.descent(name, device, cfg, start, n, seed)

@@ -15,6 +15,7 @@ from ebmviz.app.widgets import (
     image_upload,
     is_energy,
     model_picker,
+    over_work_cap,
     sampler_fields,
     sampler_form,
     share,
@@ -30,8 +31,10 @@ from ebmviz.starts import START_KINDS
 P = "langevin"
 state = LiveState(P)
 SPEEDS = [1, 2, 4, 8, 16, 32, 64]
+MAX_CHAINS = 64  # most chains of a live run (64 chains make an 8 × 8 grid)
+COMPARE_CHAINS = 8  # chains of the short- vs long-run comparison
 fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(is_energy)),
-          links.choice(f"{P}_start", "start", list(START_KINDS)), links.integer(f"{P}_n", "chains", 1, 64),
+          links.choice(f"{P}_start", "start", list(START_KINDS)), links.integer(f"{P}_n", "chains", 1, MAX_CHAINS),
           links.number(f"{P}_data_noise", "data_noise", 0.05, 1.0), *sampler_fields(P),
           links.choice(f"{P}_speed", "speed", SPEEDS)]
 links.restore(fields)
@@ -51,7 +54,7 @@ with settings:
     if st.session_state.get(f"{P}_start") not in starts:  # e.g. a link's "replay" on a model without a buffer
         st.session_state.pop(f"{P}_start", None)
     start = st.radio("Initialise chains from", starts, format_func=START_KINDS.get, key=f"{P}_start")
-    n_chains = st.slider("Chains", 1, 64, 16, key=f"{P}_n")
+    n_chains = st.slider("Chains", 1, MAX_CHAINS, 16, key=f"{P}_n")
     data_noise = 0.3
     if start == "data+noise":
         data_noise = st.slider("Noise added to the digits (std)", 0.05, 1.0, 0.3, 0.05, key=f"{P}_data_noise")
@@ -64,7 +67,7 @@ with settings:
     for w in warnings:
         st.warning(w)
     speed = st.select_slider("Steps per animation frame", SPEEDS,
-                             value=min(64, max(1, cfg.record_every)), key=f"{P}_speed")
+                             value=max(s for s in SPEEDS if s <= cfg.record_every), key=f"{P}_speed")
 
 spec = RunSpec(name, device, cfg, start, n_chains, seed, upload[1] if upload else None, data_noise)
 
@@ -210,12 +213,15 @@ st.markdown("Same start and seed, the page's sampler run for K steps and for m·
 mult = st.select_slider("Long run: m × K steps", [2, 5, 10, 20], value=10, key=f"{P}_mult")
 if st.button("Run the comparison", key=f"{P}_compare"):
     state.comparing = True
-if state.comparing:
-    long_cfg = replace(cfg, n_steps=mult * cfg.n_steps, record_every=max(1, cfg.n_steps // 4))
+long_cfg = replace(cfg, n_steps=mult * cfg.n_steps, record_every=max(1, cfg.n_steps // 4))
+too_much = over_work_cap(COMPARE_CHAINS, cfg.n_steps + long_cfg.n_steps, "The comparison")
+if state.comparing and too_much:
+    st.warning(too_much, icon=":material/warning:")
+elif state.comparing:
     cmp_start = start if start != "upload" else "noise"
-    with st.spinner(f"Sampling {long_cfg.n_steps} steps for 8 chains…"):
-        short = cache.run_chains(name, device, cfg, cmp_start, 8, seed)
-        long_ = cache.run_chains(name, device, long_cfg, cmp_start, 8, seed)
+    with st.spinner(f"Sampling {long_cfg.n_steps} steps for {COMPARE_CHAINS} chains…"):
+        short = cache.run_chains(name, device, cfg, cmp_start, COMPARE_CHAINS, seed)
+        long_ = cache.run_chains(name, device, long_cfg, cmp_start, COMPARE_CHAINS, seed)
     c1, c2 = st.columns(2)
     for col, label, tr in ((c1, f"{cfg.n_steps} steps", short), (c2, f"{long_cfg.n_steps} steps", long_)):
         q = cache.evaluate_frames(tr.frames[-1])

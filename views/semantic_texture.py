@@ -11,7 +11,7 @@ from ebmviz.app.cache import evaluate_frames
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.player import FrameView, Player, PlayerState, Recorded
 from ebmviz.app.state import Slot
-from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, share, shared
+from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, over_work_cap, share, shared
 from ebmviz.export import trajectory_arrays
 from ebmviz.images import to_u8
 from ebmviz.metrics import CONFIDENT
@@ -105,6 +105,10 @@ def _runs(cfg: TwoStageConfig, n: int) -> dn.Runs | None:
         cfg.validate(model.sigma_range)
     except ValueError as err:
         st.error(f"These settings cannot run: {err}.", icon=":material/error:")
+        return None
+    # two-stage: K latent + T pixel steps; texture only: T pixel steps
+    if too_much := over_work_cap(n, cfg.k_steps + 2 * cfg.t_steps, "Both samplers together"):
+        st.error(too_much, icon=":material/error:")
         return None
     return dn.runs(name, device, cfg, n, seed)
 

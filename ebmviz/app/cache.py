@@ -20,15 +20,16 @@ EVALUATOR = "evaluator-mnist"
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=8)
 def load_model(name: str, device: str = "cpu") -> Model:
-    """The checkpoint ``name`` in eval mode with frozen parameters. Raises CheckpointError."""
-    return checkpoints.load(name, device=device)
+    """The checkpoint ``name`` (a file stem in the checkpoint folder, never a path) in eval mode with frozen
+    parameters. Raises CheckpointError."""
+    return checkpoints.load(checkpoints.named(name), device=device)
 
 
 @st.cache_resource(show_spinner="Loading evaluator…")
 def load_evaluator() -> torch.nn.Module | None:
     """The shipped evaluator, or None when its file is missing or unreadable."""
     try:
-        return checkpoints.load(EVALUATOR)
+        return checkpoints.load(checkpoints.named(EVALUATOR))
     except checkpoints.CheckpointError:
         return None
 

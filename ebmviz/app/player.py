@@ -20,6 +20,8 @@ import streamlit as st
 from ebmviz.app.state import PageState, Slot
 from ebmviz.sampling import LiveRun
 
+SEEK_SECONDS = 20.0  # most sampling one request does to reach a link's frame (the rest is Play's)
+
 
 class Recording(Protocol):
     def __len__(self) -> int: ...  # frames available now
@@ -109,11 +111,16 @@ class Player:
             s.rewind()
 
     def seek(self, index: int | None) -> None:
-        """Show frame ``index`` paused, recording up to it first (a link's frame); None does nothing."""
+        """Show frame ``index`` paused, recording up to it first (a link's frame) for at most ``SEEK_SECONDS``; None
+        does nothing. A frame not reached in that time is a message, and the player shows the last one recorded."""
         if index is None:
             return
-        while index >= len(self.recording) and not self.recording.done:
-            self.recording.advance()
+        deadline = time.monotonic() + SEEK_SECONDS
+        while index >= len(self.recording) and not self.recording.done and time.monotonic() < deadline:
+            self.recording.advance(max_seconds=max(0.0, deadline - time.monotonic()))
+        if index >= len(self.recording) and not self.recording.done:
+            st.info(f"The link's frame {index:,} is not recorded yet: {SEEK_SECONDS:g} s of sampling reached frame "
+                    f"{len(self.recording) - 1:,}. Press Play to go on.", icon=":material/hourglass_bottom:")
         self.state.position, self.state.playing = min(index, len(self.recording) - 1), False
 
     def _next(self, index: int, max_seconds: float | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,13 @@ from ebmviz.sampling import LangevinConfig
 
 SEED, DEVICE = "seed", "device"  # the sidebar's session keys, read by every page
 SAMPLER_WIDGETS = ("method", "n_steps", "record_every", "step_size", "noise_std", "clip_on", "grad_clip", "clamp")
+# Caps: no request may exhaust memory or hold the server for minutes.
+MAX_STEPS = 20_000  # most steps of a run in the sampler form (a live run samples at most ~1 s per rerun)
+MAX_FRAMES = 1_000  # most frames a run records: "Record every" is raised to keep within (64 chains: 50 MB)
+MAX_RUN_WORK = 100_000  # most chains × steps computed in one request outside the player: on 2 CPU cores about 15 s
+#                         for the short-run energy, 2.5 min for the heaviest shipped one (coarse-to-fine at 28 px)
+RANGES = {"n_steps": (1, MAX_STEPS), "record_every": (1, 1000), "step_size": (1e-8, 1e6), "noise_std": (0.0, 100.0),
+          "grad_clip": (1e-6, 1e6)}  # the sampler form's number inputs: (min, max)
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,8 @@ def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig,
              "record_every": defaults.record_every, "step_size": float(defaults.step_size),
              "noise_std": float(defaults.noise_std), "clip_on": defaults.grad_clip is not None,
              "grad_clip": float(defaults.grad_clip or 0.03), "clamp": defaults.clamp is not None}
+    for name, (low, high) in RANGES.items():  # a checkpoint's settings outside the form's ranges start at the edge
+        start[name] = _within(start[name], low, high)
     for name in SAMPLER_WIDGETS:
         if (changed and not links.from_link(k(name))) or k(name) not in st.session_state:
             st.session_state[k(name)] = start[name]
@@ -117,18 +127,20 @@ def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig,
                       help="ULA: unadjusted Langevin. MALA adds a Metropolis–Hastings accept/reject "
                            "that makes the chain exact for exp(−E/T).")
     c1, c2 = st.columns(2)
-    n_steps = c1.number_input("Steps K", 1, 20000, step=16, key=k("n_steps"))
-    record = c2.number_input("Record every k steps", 1, 1000, key=k("record_every"))
-    step = c1.number_input("Step size s", min_value=1e-8, max_value=1e6, format="%g", key=k("step_size"))
-    noise = c2.number_input("Noise σ", min_value=0.0, max_value=100.0, format="%g", key=k("noise_std"))
+    n_steps = c1.number_input("Steps K", *RANGES["n_steps"], step=16, key=k("n_steps"))
+    record = c2.number_input("Record every k steps", *RANGES["record_every"], key=k("record_every"))
+    step = c1.number_input("Step size s", *RANGES["step_size"], format="%g", key=k("step_size"))
+    noise = c2.number_input("Noise σ", *RANGES["noise_std"], format="%g", key=k("noise_std"))
     clip_on = c1.checkbox("Clip gradient entries", key=k("clip_on"))
-    clip = c2.number_input("± clip", min_value=1e-6, max_value=1e6, format="%g", key=k("grad_clip"),
-                           disabled=not clip_on)
+    clip = c2.number_input("± clip", *RANGES["grad_clip"], format="%g", key=k("grad_clip"), disabled=not clip_on)
     clamp_on = st.checkbox("Clamp pixels to [−1, 1]", key=k("clamp"))
+    warnings = []
+    if -(-int(n_steps) // int(record)) > MAX_FRAMES:  # ceil(K / k) frames
+        record = -(-int(n_steps) // MAX_FRAMES)
+        warnings.append(f"Recording every {record} steps: a run keeps at most {MAX_FRAMES:,} frames.")
     cfg = LangevinConfig(n_steps=int(n_steps), step_size=float(step), noise_std=float(noise),
                          metropolis=method == "MALA", grad_clip=float(clip) if clip_on else None,
                          clamp=(-1.0, 1.0) if clamp_on else None, record_every=int(record))
-    warnings = []
     if cfg.metropolis and cfg.noise_std == 0:
         warnings.append("MALA needs noise σ > 0; set a noise level.")
     if cfg.grad_clip is not None and cfg.step_size * cfg.grad_clip > 2:
@@ -142,13 +154,33 @@ def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig,
     return cfg, warnings
 
 
+def _within(value, low, high):
+    """``value`` moved into [low, high], as the type of ``low`` (``low`` itself when it is not a finite number)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return low
+    return type(low)(min(max(v, low), high)) if math.isfinite(v) else low
+
+
 def sampler_fields(prefix: str) -> list[links.Field]:
     """The linked widgets of ``sampler_form(…, prefix)``, with the form's own ranges."""
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
-    return [links.choice(k("method"), "sampler", ["ULA", "MALA"]), links.integer(k("n_steps"), "steps", 1, 20000),
-            links.integer(k("record_every"), "record", 1, 1000), links.number(k("step_size"), "step", 1e-8, 1e6),
-            links.number(k("noise_std"), "noise", 0.0, 100.0), links.flag(k("clip_on"), "clip_on"),
-            links.number(k("grad_clip"), "clip", 1e-6, 1e6), links.flag(k("clamp"), "clamp")]
+    return [links.choice(k("method"), "sampler", ["ULA", "MALA"]),
+            links.integer(k("n_steps"), "steps", *RANGES["n_steps"]),
+            links.integer(k("record_every"), "record", *RANGES["record_every"]),
+            links.number(k("step_size"), "step", *RANGES["step_size"]),
+            links.number(k("noise_std"), "noise", *RANGES["noise_std"]), links.flag(k("clip_on"), "clip_on"),
+            links.number(k("grad_clip"), "clip", *RANGES["grad_clip"]), links.flag(k("clamp"), "clamp")]
+
+
+def over_work_cap(chains: int, steps: int, what: str) -> str | None:
+    """A message when ``chains`` × ``steps`` (gradient evaluations of one request) is over ``MAX_RUN_WORK``."""
+    if chains * steps <= MAX_RUN_WORK:
+        return None
+    return (f"{what}: {chains:,} chains × {steps:,} steps is over the cap of {MAX_RUN_WORK:,} gradient evaluations per "
+            f"request (at most {MAX_RUN_WORK // max(chains, 1):,} steps for {chains:,} chains); lower the steps or "
+            "the chains.")
 
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]

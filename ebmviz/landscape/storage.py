@@ -99,7 +99,7 @@ def _read_header(path: Path) -> dict:
         header = json.loads(raw)
         ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
         meta = json.loads((header.get("__metadata__") or {})[META_KEY])
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError, KeyError, IndexError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, AttributeError, TypeError, KeyError, IndexError):
         raise LandscapeError(path, "corrupt safetensors header, or no ebmviz_map metadata "
                                    "(not saved by save_map)") from None
     if 8 + n + max(ends, default=0) > size:

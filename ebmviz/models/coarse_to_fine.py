@@ -160,7 +160,7 @@ class CoarseToFineEBM(Model):
         n_params = sum(p.numel() for p in self.parameters())
         # snapshots: flat parameter vectors (S, P) and (stage, β, iteration) rows, iteration −1 = unused
         self.register_buffer("snapshot_params", torch.zeros(config.n_snapshots, n_params))
-        self.register_buffer("snapshot_info", -torch.ones(config.n_snapshots, 3))
+        self.register_buffer("snapshot_info", torch.full((config.n_snapshots, 3), -1.0))
 
     # ----------------------------------------------------------------- growth state
     @property

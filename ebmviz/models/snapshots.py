@@ -19,7 +19,7 @@ class SnapshotSlots:
 
     def register_snapshots(self: nn.Module, slots: int, size: int) -> None:
         self.register_buffer("snapshot_images", torch.zeros(slots, size, 1, 28, 28, dtype=torch.uint8))
-        self.register_buffer("snapshot_iterations", -torch.ones(slots, dtype=torch.long))  # −1: unused
+        self.register_buffer("snapshot_iterations", torch.full((slots,), -1, dtype=torch.long))  # −1: unused
 
     def snapshot_due(self, iteration: int) -> bool:
         """Whether images taken at ``iteration`` are to be stored: the trainer offers them at a fixed cadence
