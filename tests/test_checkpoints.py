@@ -1,7 +1,9 @@
 """Checkpoints: round trip, every kind of bad file, no pickle, atomic writes, shipped models."""
 
 import json
+import os
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,3 +110,20 @@ def test_shipped_checkpoints_load_with_provenance():
         assert infos[name].path.stat().st_size < 5_000_000
     sampler = LangevinConfig.from_dict(load("shortrun-mnist").meta["sampler"])
     sampler.validate()
+
+
+def test_loading_every_shipped_model_stays_light():
+    """The architecture probe on the "meta" device never pulls in torch's compiler (about 1 s and 150 MB of
+    server memory, once per process): checked in a fresh process over every shipped checkpoint."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from ebmviz import checkpoints\n"
+            "names = [i.name for i in checkpoints.list_checkpoints() if i.kind]\n"
+            "[checkpoints.load(n) for n in names]\n"
+            "print(len(names), 'torch._dynamo' in sys.modules)")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    n, dynamo = out.stdout.split()
+    assert int(n) >= 10 and dynamo == "False", out.stderr[-2000:]
