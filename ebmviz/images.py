@@ -8,6 +8,7 @@ them, figures and the app show them, training stores replay buffers with them.
 from __future__ import annotations
 
 import io
+import warnings
 from typing import TypeVar
 
 import numpy as np
@@ -54,7 +55,9 @@ def image_from_bytes(raw: bytes) -> tuple[torch.Tensor, list[str]]:
         raise ImageError(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {MAX_BYTES / 2**20:g} MB")
     notes = []
     try:
-        img = Image.open(io.BytesIO(raw))
+        with warnings.catch_warnings():  # PIL warns above ~89 M pixels; the size is refused below anyway
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
         if img.width * img.height > MAX_PIXELS:
             raise ImageError(f"the image is {img.width}×{img.height}; the limit is 4096×4096")
         if max(img.size) < MIN_SIDE:
