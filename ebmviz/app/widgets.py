@@ -213,12 +213,12 @@ def image_upload(label: str, key: str) -> Upload | None:
 
 def update_equation(cfg: LangevinConfig) -> str:
     """LaTeX of the update with the live values and the effective temperature."""
-    g = (rf"\mathrm{{clip}}_{{\pm {cfg.grad_clip:g}}}(\nabla_x E(x_t))" if cfg.grad_clip
+    g = (rf"\mathrm{{clip}}_{{\pm {_tex(cfg.grad_clip)}}}(\nabla_x E(x_t))" if cfg.grad_clip
          else r"\nabla_x E(x_t)")
-    eq = rf"x_{{t+1}} = x_t - {cfg.step_size:g}\,{g} + {cfg.noise_std:g}\,\xi_t"
+    s, noise = _tex(cfg.step_size), _tex(cfg.noise_std)
+    eq = rf"x_{{t+1}} = x_t - {s}\,{g} + {noise}\,\xi_t"
     if cfg.clamp:
-        eq = (rf"x_{{t+1}} = \mathrm{{clamp}}_{{[-1,1]}}\Big(x_t - {cfg.step_size:g}\,{g}"
-              rf" + {cfg.noise_std:g}\,\xi_t\Big)")
+        eq = rf"x_{{t+1}} = \mathrm{{clamp}}_{{[-1,1]}}\Big(x_t - {s}\,{g} + {noise}\,\xi_t\Big)"
     return eq + r",\quad \xi_t\sim\mathcal N(0,I)"
 
 
