@@ -23,7 +23,8 @@ from ebmviz.app.widgets import shared_fields, sidebar
 # several sessions each asking for every core made one page's descent take 30-220 s instead of 2-3 s
 # (benchmarks/load.py). One user gains too here: the Langevin page played 23-26 frames/s with one thread, 16-18
 # with two (2 cores, which the browser shares). EBMVIZ_TORCH_THREADS=n sets another number.
-THREADS = int(os.environ.get("EBMVIZ_TORCH_THREADS", "1"))
+_threads = os.environ.get("EBMVIZ_TORCH_THREADS", "1")
+THREADS = int(_threads) if _threads.isdigit() and int(_threads) > 0 else 1
 if torch.get_num_threads() != THREADS:
     torch.set_num_threads(THREADS)
 

@@ -192,6 +192,8 @@ def write_safetensors(path: Path | str, tensors: dict[str, torch.Tensor], metada
     try:
         save_file(tensors, tmp, metadata=metadata)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; checkpoints are shared files
+        with open(tmp, "rb") as f:  # on disk before the rename, so a crash of the machine leaves old or new
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -215,7 +217,7 @@ class _NoInit(TorchFunctionMode):
         if name in self.SKIP and args and isinstance(args[0], torch.Tensor):
             return args[0]
         if name in self.DRAW and func in (torch.randn, torch.rand):
-            return torch.empty(*args, **{k: v for k, v in kwargs.items() if k in ("dtype", "device")})
+            return torch.empty(*args, **{k: v for k, v in kwargs.items() if k in ("size", "dtype", "device")})
         return func(*args, **kwargs)
 
 

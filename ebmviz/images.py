@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 MAX_PIXELS = 4096 * 4096  # refuse decompression bombs before decoding
 MAX_BYTES = 5 * 1024 * 1024  # the largest upload decoded (.streamlit/config.toml's maxUploadSize is 5 MB too)
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # the decoders an upload may reach (PIL guesses from bytes)
 MIN_SIDE = 8  # a picture with fewer pixels than this on its longer side cannot show a digit
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -57,7 +58,7 @@ def image_from_bytes(raw: bytes) -> tuple[torch.Tensor, list[str]]:
     try:
         with warnings.catch_warnings():  # PIL warns above ~89 M pixels; the size is refused below anyway
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(raw))
+            img = Image.open(io.BytesIO(raw), formats=FORMATS)  # never EPS (Ghostscript) or other decoders
         if img.width * img.height > MAX_PIXELS:
             raise ImageError(f"the image is {img.width}×{img.height}; the limit is 4096×4096")
         if max(img.size) < MIN_SIDE:

@@ -10,6 +10,7 @@ import torch
 
 from ebmviz import checkpoints
 from ebmviz.checkpoints import CheckpointError, list_checkpoints, load, read_meta, save
+from ebmviz.models import KINDS
 from ebmviz.models.shortrun import ShortRunConfig, ShortRunEBM
 from ebmviz.sampling import LangevinConfig
 
@@ -127,3 +128,16 @@ def test_loading_every_shipped_model_stays_light():
                          env={**os.environ, "PYTHONPATH": str(root)})
     n, dynamo = out.stdout.split()
     assert int(n) >= 10 and dynamo == "False", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_builds_on_the_meta_device_as_on_the_cpu(kind):
+    """The loader's probe (the "meta" device, random initialisation skipped) gives each kind's default
+    architecture the tensors a real build has, so no valid checkpoint is refused by it."""
+    cls = KINDS[kind]
+    with torch.device("meta"), checkpoints._NoInit():
+        probe = cls.from_arch({}, {})
+    real = cls.from_arch({}, {})
+    assert {k: tuple(v.shape) for k, v in probe.state_dict().items()} == \
+           {k: tuple(v.shape) for k, v in real.state_dict().items()}
+    assert all(v.device.type == "meta" for v in probe.state_dict().values())

@@ -74,3 +74,21 @@ def test_a_distributed_run_resumes_with_the_same_number_of_processes(tmp_path):
     single = subprocess.run([sys.executable, "-m", "training", *args, "--iterations", "10", "--resume"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert single.returncode != 0 and "written by a run of 2 processes" in single.stderr
+
+
+def test_ranks_whose_states_disagree_stop_together_with_a_message(tmp_path):
+    """A stale rank file (a kill between two ranks' writes): every process stops, none trains on."""
+    import shutil
+
+    out, run_dir = tmp_path / "sr.safetensors", tmp_path / "run"
+    args = ["shortrun", "--out", str(out), "--run-dir", str(run_dir), "--minutes", "0", "--sample-every", "1000",
+            *TINY["shortrun"], "--checkpoint-every", "2"]
+    assert torchrun([*args, "--iterations", "2"]).returncode == 0
+    shutil.copy(run_dir / "state.rank1.safetensors", tmp_path / "stale.safetensors")
+    assert torchrun([*args, "--iterations", "4", "--resume"]).returncode == 0
+    shutil.copy(tmp_path / "stale.safetensors", run_dir / "state.rank1.safetensors")  # rank 1 two updates behind
+    written = out.read_bytes()
+    proc = torchrun([*args, "--iterations", "6", "--resume"])
+    assert proc.returncode != 0
+    assert "states do not agree" in proc.stderr and "at iteration 2" in proc.stderr and "at iteration 4" in proc.stderr
+    assert out.read_bytes() == written  # nothing trained on, nothing written

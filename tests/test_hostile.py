@@ -390,6 +390,9 @@ REFUSED_UPLOADS = {  # name -> (bytes, a fragment of the message)
     "zero_bytes": (b"", "the file is empty"),
     "random_bytes": (random.Random(1).randbytes(3000), "not a readable image"),
     "text": (b"hello, I am a text file\n" * 10, "not a readable image"),
+    # an EPS picture: PIL would hand it to Ghostscript; uploads reach only the picture decoders
+    "eps": (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\nnewpath 0 0 moveto 28 28 lineto stroke\n"
+            b"showpage\n%%EOF\n", "not a readable image"),
     "pdf": (b"%PDF-1.4\n1 0 obj << >> endobj\n", "not a readable image"),
     "svg": (b"<svg xmlns='http://www.w3.org/2000/svg'><circle r='9'/></svg>", "not a readable image"),
     "truncated_png": (_png(_DIGIT)[:60], "not a readable image"),

@@ -25,7 +25,8 @@ def main(argv: list[str]) -> int:
     try:
         return module.main(argv[1:], prog=f"python -m training {argv[0]}") or 0
     except Diverged as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if not dist.is_initialized() or dist.get_rank() == 0:  # one message, not one per process
+            print(f"error: {exc}", file=sys.stderr)
         return 3
     finally:
         if dist.is_initialized():  # a trainer that stopped early (an error, a divergence) under torchrun

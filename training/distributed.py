@@ -93,6 +93,22 @@ class Group:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
+    def same(self, value: float) -> bool:
+        """True on every rank when every rank passed the same ``value`` (a collective: all ranks call it)."""
+        if not self.distributed:
+            return True
+        t = torch.tensor([float(value), -float(value)], dtype=torch.float64, device=self._comm_device())
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t[0].item() == -t[1].item())
+
+    def average(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean of ``x`` over the ranks (a collective); ``x`` itself in one process."""
+        if not self.distributed:
+            return x
+        x = x.clone()
+        dist.all_reduce(x)
+        return x / self.world
+
     def mean(self, values: dict[str, float]) -> dict[str, float]:
         """Each value averaged over the ranks (every rank must call this at the same point)."""
         if not self.distributed or not values:
@@ -123,9 +139,10 @@ class Objective:
     ``objective.name(*args)`` is short for ``objective(type(model).name, *args)`` (a loss method of the model).
     Each backward must follow exactly one objective call. ``partial``: some losses leave some parameters out
     (another optimiser's net, a stage not yet grown), so DDP looks for them at every call
-    (``find_unused_parameters``). Buffers (batch-norm statistics, stored
-    snapshots) follow rank 0's at every call. The input-gradient passes of the samplers use ``model`` itself, with
-    its parameters' ``requires_grad`` off, and never touch the wrapper.
+    (``find_unused_parameters``). Buffers are rank 0's at the start, and batch-norm statistics follow rank 0's at
+    every call (stored snapshots and replay samples stay each rank's own; rank 0's are saved). The input-gradient
+    passes of the samplers use ``model`` itself, with its parameters' ``requires_grad`` off, and never touch the
+    wrapper.
     """
 
     def __init__(self, model: torch.nn.Module, group: Group, partial: bool = False):
@@ -133,8 +150,11 @@ class Objective:
         self.ddp = None
         if group.distributed:
             ids = [group.local_rank] if group.backend == "nccl" else None
-            # broadcasts rank 0's parameters and buffers: every rank starts from the same weights
-            self.ddp = DistributedDataParallel(_Call(model), device_ids=ids, find_unused_parameters=partial)
+            # broadcasts rank 0's parameters and buffers: every rank starts from the same weights; afterwards
+            # only batch-norm statistics need rank 0's at every call (snapshots and replay samples are large)
+            norms = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+            self.ddp = DistributedDataParallel(_Call(model), device_ids=ids, find_unused_parameters=partial,
+                                               broadcast_buffers=norms)
 
     def __call__(self, fn: Callable, *args, **kwargs):
         if self.ddp is None:

@@ -82,7 +82,7 @@ def train(cfg: FRAMETrainConfig) -> Path:
             break
         logging = run.due(cfg.log_every, it)
         row = learner.step(measure_update=logging)  # copying θ for ‖Δθ‖ only on logged iterations
-        run.guard(it, "Lower --step or --lr", {"e_data": row.e_data, "e_particles": row.e_particles})
+        run.guard(it, "Lower --step or --lr", {}, {"e_data": row.e_data, "e_particles": row.e_particles})
         if logging:
             run.log(**row.to_dict())
             bar.set_postfix(gap=f"{row.gap:+.3g}", e_data=f"{row.e_data:+.3g}")

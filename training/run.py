@@ -124,6 +124,9 @@ def provenance(device: torch.device) -> dict:
     }
 
 
+COUNTERS = ("iteration", "epoch", "stage", "round", "beta")  # history columns that are positions, not measurements
+
+
 class Diverged(RuntimeError):
     """Training stopped on a non-finite loss or exploding energies; the message says what and which setting."""
 
@@ -180,6 +183,9 @@ class Run:
     def dataset(self, split: str = "train") -> Dataset:
         """``cfg.dataset``'s split; the first one loaded is what the checkpoint says it was trained on."""
         ds = load_dataset_with_source(self.cfg.dataset, split)
+        if not self.group.same(len(ds)):  # e.g. torchvision's 60,000 digits on one node, the embedded 5,000 on another
+            raise SystemExit(f"the ranks loaded different {self.cfg.dataset} {split} sets (this rank: {len(ds)} images "
+                             f"from {ds.source}); give every node the same data")
         if not self.data_info:
             self.data_info = {"name": self.cfg.dataset, "split": split, "source": ds.source, "n_images": len(ds)}
         return ds
@@ -260,8 +266,11 @@ class Run:
 
     # ----------------------------------------------------------------- records
     def log(self, **values: float) -> None:
-        """A history row; with several ranks each value is the mean over the ranks (every rank calls this)."""
-        self.history.log(**self.group.mean(values), minutes=self.elapsed / 60)
+        """A history row; with several ranks each measured value is the mean over the ranks (every rank calls
+        this); counters (iteration, epoch, stage, round, β) are the same on every rank and kept as they are."""
+        counters = {k: v for k, v in values.items() if k in COUNTERS}
+        measured = self.group.mean({k: v for k, v in values.items() if k not in COUNTERS})
+        self.history.log(**counters, **measured, minutes=self.elapsed / 60)
 
     def grid(self, x: torch.Tensor, name: str, ncol: int = 8) -> None:
         """Images (B, 1, H, W) in [-1, 1] tiled into run_dir/<name>.png (rank 0's)."""
@@ -304,12 +313,23 @@ class Run:
         """With --resume and a state file: restore it into the given objects and the run; else None."""
         if not self.cfg.resume:
             return None
-        if not self.state_path.exists():
+        found = self.state_path.exists()
+        tensors, info = ({}, {}) if not found else load_state(self.state_path, model, optimizers, schedulers or {},
+                                                               self.gen)
+        world = info.get("world_size", 1)
+        # every rank must continue from the same iteration: a stale or missing rank file (a kill between two ranks'
+        # writes, a node that lost its files) stops all of them with one message instead of a run that diverges
+        if not self.group.same(info["iteration"] if found and world == self.group.world else -1 - found):
+            raise SystemExit(f"--resume: the {self.group.world} processes' states do not agree (this one, rank "
+                             f"{self.group.rank}: {self.state_path} "
+                             f"{'at iteration ' + str(info['iteration']) if found else 'missing'}, written by "
+                             f"{world} process(es)); resume with the number of processes that wrote them, or start "
+                             f"again without --resume")
+        if not found:
             self.say(f"--resume: no {self.state_path} yet; starting a new run")
             return None
-        tensors, info = load_state(self.state_path, model, optimizers, schedulers or {}, self.gen)
-        if info.get("world_size", 1) != self.group.world:
-            raise SystemExit(f"--resume: {self.state_path} was written by a run of {info.get('world_size', 1)} "
+        if world != self.group.world:
+            raise SystemExit(f"--resume: {self.state_path} was written by a run of {world} "
                              f"processes; resume it with the same number (this run has {self.group.world})")
         self.history = History(info["history"])
         self._t0 = time.time() - info["elapsed"]

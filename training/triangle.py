@@ -126,7 +126,7 @@ def train(cfg: TriangleTrainConfig) -> Path:
         data = torch.where(hidden, observed_mean.expand_as(clean), clean)  # filled in as training goes
     model = TriangleModel(TriangleConfig(nz=cfg.nz, width=cfg.width, hidden=cfg.hidden)).to(device)
     init_weights(model)
-    model.data_mean.copy_(data.mean(0, keepdim=True))  # occluded runs: the mean of observed pixels
+    model.data_mean.copy_(run.group.average(data.mean(0, keepdim=True)))  # occluded: of observed pixels; all ranks
     lrs = {"energy": cfg.lr_e, "inference": cfg.lr_i, "generator": cfg.lr_g}
     nets = {"energy": model.energy_net, "inference": model.inference, "generator": model.generator}
     opts = {k: torch.optim.Adam(nets[k].parameters(), lr=lrs[k], betas=(cfg.beta1, 0.999),

@@ -224,7 +224,7 @@ def update_equation(cfg: LangevinConfig) -> str:
 
 def _tex(v: float) -> str:
     """A number for LaTeX: 1.25e-06 -> 1.25\\times10^{-6}."""
-    text = f"{v:.3g}"
+    text = f"{v:.6g}"
     if "e" not in text:
         return text
     mantissa, exp = text.split("e")
