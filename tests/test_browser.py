@@ -249,14 +249,15 @@ def test_sampler_lab_link_opens_the_same_view_and_frames_in_a_fresh_browser(app_
 
     # the trajectory export holds both samplers' arrays, readable without pickle
     page.get_by_text("Export").click()
-    with page.expect_download() as dl:
+    wait_idle(page)  # the expander's rerun is over before the click that asks for the file
+    with page.expect_download(timeout=90_000) as dl:
         page.get_by_role("button", name="Trajectory arrays (NPZ)").click()
     path = tmp_path / "lab.npz"
     dl.value.save_as(path)
     with np.load(path, allow_pickle=False) as z:
         assert z["a_frames"].shape == (13, 500, 2) and z["b_accept"].shape == (12, 500)
         assert '"step_size": 0.2' in str(z["meta_json"])
-    with page.expect_download() as dl:
+    with page.expect_download(timeout=90_000) as dl:
         page.get_by_role("button", name="GIF of the chains").click()
     dl.value.save_as(tmp_path / "lab.gif")
     gif = Image.open(tmp_path / "lab.gif")

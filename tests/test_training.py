@@ -64,7 +64,8 @@ def test_shortrun_from_a_checkpoint_with_negative_augmentation(tmp_path):
 
 def test_evaluator_smoke(tmp_path):
     out = tmp_path / "ev.safetensors"
-    assert training_main(["evaluator", "--out", str(out), "--epochs", "1", "--width", "4"]) == 0
+    assert training_main(["evaluator", "--out", str(out), "--run-dir", str(tmp_path / "run"), "--epochs", "1",
+                          "--width", "4"]) == 0
     model = checkpoints.load(out)
     assert set(model.meta["metrics"]) >= {"accuracy", "confident_share", "junk_confident_share"}
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 11)
