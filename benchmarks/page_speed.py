@@ -63,24 +63,25 @@ def watch_play(page, pattern: str, done: str, what: str) -> None:
     report({k: (t - t0) / 1000 for k, t in seen.items() if k not in first}, what)
 
 
-def coarse_to_fine() -> None:
+def play_page(path: str, ready: str, status: str, done: str, what: str) -> None:
+    """Open ``path`` in a fresh server and browser, wait for the text ``ready``, press Play and watch the status
+    (regex ``status``) until ``done``."""
     with streamlit_server() as url, chromium_page() as page:
-        page.goto(f"{url}/coarse_to_fine")
+        page.goto(f"{url}/{path}")
         wait_idle(page)
-        page.get_by_text("Stage 0 · 7×7 · step 0").wait_for(timeout=90_000)
+        page.get_by_text(ready).wait_for(timeout=90_000)
         time.sleep(1.0)
-        watch_play(page, r"Stage \d · \d+×\d+ · [^·]+", r"Stage 2 · 28×28 · step (\d+) / \1\b",
-                   "16 chains, full cascade")
+        watch_play(page, status, done, what)
+
+
+def coarse_to_fine() -> None:
+    play_page("coarse_to_fine", "Stage 0 · 7×7 · step 0", r"Stage \d · \d+×\d+ · [^·]+",
+              r"Stage 2 · 28×28 · step (\d+) / \1\b", "16 chains, full cascade")
 
 
 def semantic_texture() -> None:
-    with streamlit_server() as url, chromium_page() as page:
-        page.goto(f"{url}/semantic_texture")
-        wait_idle(page)
-        page.get_by_text("latent step 0 /").wait_for(timeout=90_000)
-        time.sleep(1.0)
-        watch_play(page, r"(Semantic|Texture) stage · (latent|pixel) step \d+ / \d+",
-                   r"Texture stage · pixel step (\d+) / \1\b", "16 chains, both stages")
+    play_page("semantic_texture", "latent step 0 /", r"(Semantic|Texture) stage · (latent|pixel) step \d+ / \d+",
+              r"Texture stage · pixel step (\d+) / \1\b", "16 chains, both stages")
 
 
 def report(seen: dict, what: str) -> None:
@@ -116,13 +117,9 @@ def sampler_lab() -> None:
 
 def learning_dynamics() -> None:
     for flow in ("kl", "jko"):
-        with streamlit_server() as url, chromium_page() as page:
-            page.goto(f"{url}/learning_dynamics?view=Train+live&live_flow={flow}&live_digits=5&live_iterations=100")
-            wait_idle(page)
-            page.get_by_text("0 iterations logged").wait_for(timeout=90_000)
-            time.sleep(1.0)
-            watch_play(page, r"^[\d,]+ iterations logged", r"^100 iterations logged",
-                       f"train live, {flow.upper()} flow, 5 digits, 100 iterations (a frame: new curve points)")
+        play_page(f"learning_dynamics?view=Train+live&live_flow={flow}&live_digits=5&live_iterations=100",
+                  "0 iterations logged", r"^[\d,]+ iterations logged", r"^100 iterations logged",
+                  f"train live, {flow.upper()} flow, 5 digits, 100 iterations (a frame: new curve points)")
 
 
 def page_open() -> None:

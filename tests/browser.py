@@ -1,6 +1,6 @@
 """Helpers to drive the real app in Debian's Chromium: start ``streamlit run``, launch the browser.
 
-Shared by the browser tests, ``benchmarks/page_speed.py`` and ``benchmarks/load.py``.
+Shared by the browser tests, ``tests/sessions.py``, ``benchmarks/page_speed.py`` and ``benchmarks/load.py``.
 """
 
 from __future__ import annotations

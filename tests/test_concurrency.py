@@ -15,7 +15,7 @@ pytestmark = [
 ]
 playwright = pytest.importorskip("playwright.sync_api")
 
-from benchmarks.load import close, drive, log_tracebacks  # noqa: E402  (needs playwright only when run)
+from tests.sessions import close, drive, log_tracebacks  # noqa: E402  (needs playwright only when run)
 
 STALL_LIMIT_S = 15.0  # generous: CI machines are noisy; measured times are printed
 LONG_STEPS = 16_000  # near the form's 20,000: more steps record every ceil(K / 1,000)th, which the page's
