@@ -113,3 +113,39 @@ def _grey(img: Image.Image, notes: list[str]) -> Image.Image:
         arr = (arr - arr.min()) / (span if span > 0 else 1) * 255
         img = Image.fromarray(arr.astype(np.uint8))
     return img.convert("L")
+
+
+DRAWING_SIDE = 56  # the drawing pad sends its ink as a DRAWING_SIDE² grid of uint8 (two samples per MNIST pixel)
+MIN_INK = 4.0  # the least ink (sum of pixels / 255) that counts as a drawing, not a stray click
+
+
+def digit_from_drawing(ink: np.ndarray) -> torch.Tensor:
+    """Ink drawn on a pad, (H, W) uint8 with 255 for full ink, as MNIST prepared its digits: the inked box scaled
+    so its longer side is 20 px (aspect kept, anti-aliased), then placed in the 28×28 field with its centre of
+    mass at the field's centre. Returns (1, 1, 28, 28) float32 in [-1, 1], white on black.
+
+    Raises ``ImageError`` when the pad holds less than ``MIN_INK`` of ink (nothing drawn yet) or the array is not
+    a 2-D grid of 0..255 values.
+    """
+    arr = np.asarray(ink)
+    if arr.ndim != 2 or min(arr.shape) < MIN_SIDE:
+        raise ImageError(f"a drawing must be a 2-D grid of at least {MIN_SIDE}×{MIN_SIDE}, got shape {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 255:
+        raise ImageError("a drawing's values must lie in 0..255")
+    if arr.sum() / 255 < MIN_INK:
+        raise ImageError("nothing is drawn yet")
+    rows, cols = np.nonzero(arr > 0)
+    box = arr[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    scale = 20 / max(box.shape)
+    h, w = max(1, round(box.shape[0] * scale)), max(1, round(box.shape[1] * scale))
+    small = np.asarray(Image.fromarray(box.astype(np.uint8)).resize((w, h), Image.Resampling.LANCZOS), np.float64)
+    mass = small.sum()
+    cy = (small.sum(1) * np.arange(h)).sum() / mass  # centre of mass, rows
+    cx = (small.sum(0) * np.arange(w)).sum() / mass
+    top, left = round(13.5 - cy), round(13.5 - cx)
+    field = np.zeros((28, 28))
+    t0, l0 = max(top, 0), max(left, 0)  # the box can be pushed past an edge by a lopsided mass; clip it there
+    t1, l1 = min(top + h, 28), min(left + w, 28)
+    field[t0:t1, l0:l1] = small[t0 - top: t1 - top, l0 - left: l1 - left]
+    return torch.from_numpy(from_u8(field.clip(0, 255).round())).view(1, 1, 28, 28).float()

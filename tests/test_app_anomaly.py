@@ -1,10 +1,15 @@
 """AppTest: the anomaly page — the stored AUROC table, one model's live scores matching the stored numbers, edits
 of a held-out digit moving its score, and links."""
 
+import base64
+
+import numpy as np
 import pytest
 
 from ebmviz import zoo
 from ebmviz.anomaly import GOAL_SETS, goal
+from ebmviz.app.drawpad import decode_ink
+from ebmviz.images import DRAWING_SIDE
 from tests.test_app import open_page, texts
 from tests.test_app_lab import open_with_link
 
@@ -48,3 +53,27 @@ def test_editing_a_digit_moves_its_score_and_a_link_picks_model_and_digit():
     assert "under `ebgan-mnist`" in score_line(linked)
     bad = open_with_link(PAGE, {"view": "Your digit", "model": "../../etc/passwd"})
     assert any("model=" in w.value for w in bad.warning) and bad.selectbox(key="anomaly_ckpt").value == "shortrun-mnist"
+
+
+def test_a_drawing_is_scored_once_the_pad_sends_ink():
+    """The pad's strokes reach Python as its component state; AppTest sets that state as the browser would."""
+    at = open_page(PAGE)
+    at.segmented_control(key="anomaly_view").set_value("Your digit").run()
+    at.radio(key="anomaly_source").set_value("a drawing").run()
+    assert not at.exception and "Meanwhile the page scores held-out digit 0." in [c.value for c in at.caption]
+    held_out_zero = score_line(at)
+    ink = np.zeros((DRAWING_SIDE, DRAWING_SIDE), np.uint8)
+    ink[6:50, 25:31] = 255  # a 1
+    at.session_state["anomaly_pad"] = {"ink": base64.b64encode(ink.tobytes()).decode()}
+    at.run()
+    assert not at.exception and score_line(at) != held_out_zero
+    assert "Meanwhile the page scores held-out digit 0." not in [c.value for c in at.caption]
+    at.session_state["anomaly_pad"] = {"ink": base64.b64encode(bytes(DRAWING_SIDE**2)).decode()}  # an empty pad
+    at.run()
+    assert not at.exception and any("nothing is drawn yet" in i.value for i in at.info)
+    assert score_line(at) == held_out_zero
+
+
+@pytest.mark.parametrize("text", [None, "", 42, "not base64!", base64.b64encode(b"short").decode()])
+def test_the_pad_state_that_is_not_a_full_grid_reads_as_nothing(text):
+    assert decode_ink(text) is None

@@ -344,3 +344,30 @@ def test_domain_translation_from_an_upload(app_url, page, tmp_path):
     body = page.inner_text("body")
     assert "Short-run · the evaluator" in body and "resized from 30×40" in body
     no_exception(page)
+
+
+def test_a_digit_drawn_on_the_pad_is_scored_and_clear_empties_it(app_url, page):
+    page.goto(f"{app_url}/anomaly?view=Your+digit")
+    wait_idle(page)
+    page.get_by_text("more typical than").first.wait_for(timeout=90_000)
+    page.get_by_text("a drawing", exact=True).click()
+    waiting = page.get_by_text("Meanwhile the page scores held-out digit 0.")
+    waiting.wait_for(timeout=60_000)
+    before = page.get_by_text("Score −E =").first.inner_text()
+    canvas = page.locator("canvas[aria-label^='Drawing pad']")
+    box = canvas.bounding_box()
+    corners = [(70, 60), (210, 60), (160, 150), (120, 240)]  # a 7, in the pad's 280×280 pixels
+    page.mouse.move(box["x"] + corners[0][0], box["y"] + corners[0][1])
+    page.mouse.down()
+    for (a, b), (c, d) in zip(corners, corners[1:], strict=False):
+        for t in range(1, 11):
+            page.mouse.move(box["x"] + a + (c - a) * t / 10, box["y"] + b + (d - b) * t / 10)
+    page.mouse.up()
+    waiting.wait_for(state="detached", timeout=60_000)  # the stroke reached Python: the drawing is scored
+    wait_idle(page)
+    after = page.get_by_text("Score −E =").first.inner_text()
+    assert after != before and "before · after the edits" in page.inner_text("body")
+    no_exception(page)
+    page.get_by_role("button", name="Clear").click()
+    waiting.wait_for(timeout=60_000)  # an empty pad: back to the held-out digit
+    no_exception(page)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from ebmviz import checkpoints, metrics
 from ebmviz.data import load_dataset
-from ebmviz.images import ImageError, image_from_bytes
+from ebmviz.images import DRAWING_SIDE, ImageError, digit_from_drawing, image_from_bytes, to_u8
 from training.evaluator import gaussian_blur
 
 
@@ -107,3 +107,43 @@ def test_nearest_neighbours_by_hand():
     dist, idx = metrics.nearest_neighbours(x)  # on the [0, 1] scale the images are 0, 0.25 and 1
     np.testing.assert_allclose(dist, [0.25, 0.25, 0.75])
     assert idx.tolist() == [1, 0, 1]
+
+
+def _centre_of_mass(pixels: np.ndarray) -> tuple[float, float]:
+    m = pixels.sum()
+    return (pixels.sum(1) * np.arange(28)).sum() / m, (pixels.sum(0) * np.arange(28)).sum() / m
+
+
+@pytest.mark.parametrize("box", [(5, 26, 50, 32), (2, 2, 12, 40), (40, 40, 54, 54)])  # tall, wide, small in a corner
+def test_a_drawing_is_centred_and_scaled_as_mnist(box):
+    ink = np.zeros((DRAWING_SIDE, DRAWING_SIDE), np.uint8)
+    r0, c0, r1, c1 = box
+    ink[r0:r1, c0:c1] = 255
+    pixels = to_u8(digit_from_drawing(ink))[0, 0].numpy().astype(float)
+    rows, cols = np.nonzero(pixels > 0)
+    longer = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
+    assert 20 <= longer <= 22  # the inked box to 20 px (the anti-aliasing may add a faint pixel on each side)
+    cy, cx = _centre_of_mass(pixels)
+    assert abs(cy - 13.5) <= 0.5 and abs(cx - 13.5) <= 0.5  # rounded to whole pixels
+
+
+def test_held_out_digits_drawn_on_the_pad_keep_their_class(evaluator, held_out):
+    """200 test digits, drawn at the pad's size (each pixel twice as wide) and read back: MNIST's digits are
+    already 20 px boxes centred by mass, so the evaluator should name nearly all of them as before."""
+    x, _ = held_out
+    digits = to_u8(x[:200, 0]).numpy()
+    back = torch.cat([digit_from_drawing(np.kron(d, np.ones((2, 2), np.uint8))) for d in digits])
+    same = (metrics.classify(evaluator, back).label == metrics.classify(evaluator, x[:200]).label).mean()
+    assert same >= 0.95, same
+
+
+@pytest.mark.parametrize("ink, message", [
+    (np.zeros((DRAWING_SIDE, DRAWING_SIDE), np.uint8), "nothing is drawn"),
+    (np.zeros((4, 4), np.uint8), "2-D grid"),
+    (np.zeros((3, DRAWING_SIDE, DRAWING_SIDE)), "2-D grid"),
+    (np.full((DRAWING_SIDE, DRAWING_SIDE), 300.0), "0..255"),
+    (np.full((DRAWING_SIDE, DRAWING_SIDE), np.nan), "0..255"),
+])
+def test_a_bad_or_empty_drawing_is_refused_with_a_message(ink, message):
+    with pytest.raises(ImageError, match=message):
+        digit_from_drawing(ink)

@@ -11,11 +11,13 @@ from ebmviz.anomaly import GOAL_SETS, HELD_OUT, SETS, SETS_SEED, edit, goal
 from ebmviz.anomaly_figures import roc_figure, score_histogram_figure
 from ebmviz.app import anomaly as an
 from ebmviz.app import links
+from ebmviz.app.drawpad import drawpad
 from ebmviz.app.widgets import image_upload, model_picker, share, shared
-from ebmviz.images import to_u8
+from ebmviz.images import ImageError, digit_from_drawing, to_u8
 
 P = "anomaly"
 VIEW_NAMES = ["Every model", "One model", "Your digit"]
+SOURCES = ["a held-out digit", "a drawing", "an upload"]
 N_DIGITS = HELD_OUT
 ENERGIES = an.energy_models()
 fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.choice(f"{P}_ckpt", "model", ENERGIES),
@@ -96,8 +98,19 @@ def one_model() -> None:
 def your_digit() -> None:
     name, sc = pick_model()
     digits = an.ood_sets(N_DIGITS, SETS_SEED)[0]
-    source = st.radio("Start from", ["a held-out digit", "an upload"], horizontal=True, key=f"{P}_source")
+    source = st.radio("Start from", SOURCES, horizontal=True, key=f"{P}_source")
     base = None
+    if source == "a drawing":
+        st.caption("Draw one digit, white on black, as large as the pad. It is centred and scaled as MNIST's "
+                   "digits were (the inked box to 20 px, its centre of mass at the middle).")
+        ink = drawpad(f"{P}_pad")
+        if ink is not None:
+            try:
+                base = digit_from_drawing(ink).numpy()
+            except ImageError as exc:
+                st.info(f"Nothing to score yet: {exc}.")
+        if base is None:
+            st.caption("Meanwhile the page scores held-out digit 0.")
     if source == "an upload":
         if (up := image_upload("A digit picture (PNG, JPEG, …)", f"{P}_upload")) is not None:
             base = up.image

@@ -1,0 +1,92 @@
+"""A drawing pad for one digit: a Streamlit (components v2) canvas, drawn with a mouse, pen or finger.
+
+The pad is 280×280 CSS pixels with a round brush about two MNIST pixels wide, white on black like MNIST. When a
+stroke ends, its ink goes back to Python as a ``DRAWING_SIDE``² grid of 0..255 (base64 of the bytes, rows first);
+``ebmviz.images.digit_from_drawing`` then centres it as MNIST did. "Clear" empties the pad and sends nothing.
+No third-party package: the HTML, CSS and JavaScript are below, and Streamlit serves them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import numpy as np
+import streamlit as st
+
+from ebmviz.images import DRAWING_SIDE
+
+_HTML = """
+<div class="pad">
+  <canvas width="280" height="280" aria-label="Drawing pad: draw one digit"></canvas>
+  <button type="button" class="clear">Clear</button>
+</div>
+"""
+
+_CSS = """
+.pad { display: flex; align-items: flex-end; gap: 0.75rem; }
+canvas { background: #000; border-radius: 0.5rem; touch-action: none; cursor: crosshair;
+         width: 280px; height: 280px; border: 1px solid var(--st-border-color, #ccc); }
+.clear { font: inherit; padding: 0.3rem 0.9rem; border-radius: 0.5rem; cursor: pointer;
+         border: 1px solid var(--st-border-color, #ccc); background: var(--st-background-color, #fff);
+         color: var(--st-text-color, #222); }
+"""
+
+_JS = """
+export default function(component) {
+  const { parentElement, setStateValue, data } = component;
+  const canvas = parentElement.querySelector('canvas');
+  const clear = parentElement.querySelector('.clear');
+  const side = data.side;
+  const ctx = canvas.getContext('2d');
+  ctx.lineCap = 'round'; ctx.lineJoin = 'round'; ctx.strokeStyle = '#fff'; ctx.fillStyle = '#fff';
+  ctx.lineWidth = data.brush;
+  let last = null;
+  const at = (e) => { const r = canvas.getBoundingClientRect();
+    return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height]; };
+  const send = () => {
+    const small = document.createElement('canvas'); small.width = side; small.height = side;
+    const s = small.getContext('2d'); s.imageSmoothingEnabled = true; s.imageSmoothingQuality = 'high';
+    s.drawImage(canvas, 0, 0, side, side);
+    const rgba = s.getImageData(0, 0, side, side).data;
+    let bin = '';
+    for (let i = 0; i < rgba.length; i += 4) bin += String.fromCharCode(rgba[i]);
+    setStateValue('ink', btoa(bin));
+  };
+  const down = (e) => { canvas.setPointerCapture(e.pointerId); last = at(e);
+    ctx.beginPath(); ctx.arc(last[0], last[1], ctx.lineWidth / 2, 0, 2 * Math.PI); ctx.fill(); };
+  const move = (e) => { if (!last) return; const p = at(e);
+    ctx.beginPath(); ctx.moveTo(last[0], last[1]); ctx.lineTo(p[0], p[1]); ctx.stroke(); last = p; };
+  const up = () => { if (!last) return; last = null; send(); };
+  const wipe = () => { ctx.clearRect(0, 0, canvas.width, canvas.height); setStateValue('ink', null); };
+  canvas.addEventListener('pointerdown', down); canvas.addEventListener('pointermove', move);
+  canvas.addEventListener('pointerup', up); canvas.addEventListener('pointercancel', up);
+  clear.addEventListener('click', wipe);
+  return () => { canvas.removeEventListener('pointerdown', down); canvas.removeEventListener('pointermove', move);
+    canvas.removeEventListener('pointerup', up); canvas.removeEventListener('pointercancel', up);
+    clear.removeEventListener('click', wipe); };
+}
+"""
+
+_pad = st.components.v2.component("ebmviz_drawpad", html=_HTML, css=_CSS, js=_JS)
+BRUSH = 22  # canvas pixels: 280 / 28 = 10 per MNIST pixel, so about two MNIST pixels, as MNIST's pen strokes
+
+
+def decode_ink(text: object) -> np.ndarray | None:
+    """The pad's state -> (DRAWING_SIDE, DRAWING_SIDE) uint8, or None when nothing usable was sent."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != DRAWING_SIDE * DRAWING_SIDE:
+        return None
+    return np.frombuffer(raw, np.uint8).reshape(DRAWING_SIDE, DRAWING_SIDE)
+
+
+def drawpad(key: str) -> np.ndarray | None:
+    """Show the pad; returns its ink (DRAWING_SIDE, DRAWING_SIDE) uint8 after the first stroke, else None."""
+    result = _pad(key=key, data={"side": DRAWING_SIDE, "brush": BRUSH}, height=290,
+                  on_ink_change=lambda: None)
+    return decode_ink(getattr(result, "ink", None))
