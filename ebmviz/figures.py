@@ -83,24 +83,26 @@ def _band(fig, steps, values, row, name, colour, selected, show_legend):
 
 def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarray,
                   accept: np.ndarray | None = None, selected: int | None = None,
-                  n_steps: int | None = None) -> go.Figure:
+                  n_steps: int | None = None, symbols: tuple[str, str] = ("E", "x")) -> go.Figure:
     """Per-step diagnostics on linked x-axes.
 
     Args:
         energy: (T+1, B) E(x_t); grad_norm, step_norm: (T, B); accept: (T, B) or None.
         selected: chain to draw on top of the median / band.
         n_steps: fix the x-range to [0, n_steps] (so a growing run does not rescale).
+        symbols: the energy's and the state's names in the titles (("U", "z") for a latent chain).
     """
     rows = 4 if accept is not None else 3
-    titles = ["energy E(x)", "gradient norm ‖∇E‖", "update norm ‖Δx‖", "acceptance rate"][:rows]
+    e, x = symbols
+    titles = [f"energy {e}({x})", f"gradient norm ‖∇{e}‖", f"update norm ‖Δ{x}‖", "acceptance rate"][:rows]
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
                         subplot_titles=titles)
     colours = ["#1f77b4", "#2ca02c", "#9467bd"]
     t = energy.shape[0] - 1
-    _band(fig, np.arange(t + 1), energy, 1, "E", colours[0], selected, True)
+    _band(fig, np.arange(t + 1), energy, 1, e, colours[0], selected, True)
     if t > 0:
-        _band(fig, np.arange(t), grad_norm, 2, "‖∇E‖", colours[1], selected, False)
-        _band(fig, np.arange(1, t + 1), step_norm, 3, "‖Δx‖", colours[2], selected, False)
+        _band(fig, np.arange(t), grad_norm, 2, f"‖∇{e}‖", colours[1], selected, False)
+        _band(fig, np.arange(1, t + 1), step_norm, 3, f"‖Δ{x}‖", colours[2], selected, False)
     if accept is not None and t > 0:
         window = max(1, min(20, t // 10 or 1))
         rate = np.convolve(accept.mean(1), np.ones(window) / window, mode="same")

@@ -6,6 +6,7 @@ import streamlit as st
 from ebmviz import figures
 from ebmviz.app import cache, links
 from ebmviz.app import triangle as tc
+from ebmviz.app.latent_panel import latent_fields, latent_panel
 from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, share, shared
 from ebmviz.corruption import OCCLUSIONS
 from ebmviz.images import to_u8
@@ -13,6 +14,7 @@ from ebmviz.sampling import LangevinConfig
 
 P = "tri"
 VIEW_NAMES = ["Reconstruction", "Occlusion", "Refinement", "Interpolation", "The triangle"]
+LATENT_DEFAULTS = (50, 0.01, 0.3)  # K, η, T of the latent panel
 DIGITS = ["any", *range(10)]
 LAST = len(cache.load_data("mnist", "test")[0]) - 1  # the last held-out digit's index
 fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(of_kind("triangle"))),
@@ -21,7 +23,7 @@ fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(of_kind("triangle"
           links.choice(f"{P}_odigit", "occluded_digit", DIGITS),
           links.integer(f"{P}_iter", "iterations", 1, 30), links.integer(f"{P}_k", "steps", 0, 300),
           links.number(f"{P}_s", "step", 0.01, 100.0), links.integer(f"{P}_a", "a", 0, LAST),
-          links.integer(f"{P}_b", "b", 0, LAST), links.integer(f"{P}_n", "points", 3, 16)]
+          links.integer(f"{P}_b", "b", 0, LAST), links.integer(f"{P}_n", "points", 3, 16), *latent_fields(P)]
 links.restore(fields)
 st.title("Divergence triangle")
 st.markdown(
@@ -90,6 +92,17 @@ def refinement_view() -> None:
     b.image(figures.tile(to_u8(r.final), ncol=8, scale=2),
             caption=f"after {k} Langevin steps on exp(−E): median energy {np.median(e1):.2f}")
     st.plotly_chart(figures.compare_energy_figure({"refinement": r.refinement.energy}), key=f"{P}_ref_fig")
+    st.subheader("Refinement through the generator: Langevin in the latent space")
+    st.markdown(
+        "Moves in pixel space leave the generator's samples for the energy's blob-like minima. Moves on the codes "
+        r"stay on what $g$ can draw: Langevin on $U(z) = E(g(z))/T + \tfrac12\|z\|^2$, the energy model seen "
+        "through the generator plus the prior, from the generator's own codes (step 0 is its samples). The energy "
+        "critiques the generator, as in the triangle's training, but at sampling time; the landscape map descends "
+        "the same U at T = 0.3.")
+    latent_panel(P, name, device, seed, 16, symbol="E", defaults=LATENT_DEFAULTS)
+    st.caption("Measured on 1,000 chains at these defaults (`benchmarks/latent_langevin.py`, seeds 0–3): the shipped "
+               "model's samples go from 29.4% to 47.4% confident digits, class entropy 2.204 → 2.237, Fréchet "
+               "86.6 → 68.2; some chains still end on blobs.")
 
 
 def interpolation_view() -> None:

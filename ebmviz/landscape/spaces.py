@@ -5,34 +5,11 @@ triangle and CF-EBM energies: mostly junk); through a generator they are.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import torch
 
 from ebmviz.landscape.result import LandscapeConfig
+from ebmviz.latent import Generator, LatentEnergy
 from ebmviz.sampling import Energy
-
-Generator = Callable[[torch.Tensor], torch.Tensor]  # z (B, nz) -> images (B, 1, 28, 28)
-
-
-@dataclass(frozen=True)
-class LatentEnergy:
-    """U(z) = E(g(z)) / T + ‖z‖²/2 for z (B, nz): the image energy E seen through the generator g at temperature T,
-    plus the energy of the prior N(0, I). T sets how much E counts against the prior (EBGAN's D is 0.01–0.6 on
-    its samples, so T = 0.01 lets it shape the map)."""
-
-    energy: Energy
-    generator: Generator
-    temperature: float = 1.0
-
-    def __post_init__(self):
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ValueError(f"temperature must be positive and finite, got {self.temperature!r}")
-
-    def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        return self.energy(self.generator(z)) / self.temperature + 0.5 * z.pow(2).sum(1)
 
 
 @torch.no_grad()
