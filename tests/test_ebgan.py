@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ebmviz import checkpoints
+from ebmviz.corruption import translate
 from ebmviz.models.ebgan import EBGAN, EBGANConfig, pulling_away, reconstruction_energy
 
 
@@ -73,6 +74,18 @@ def test_generator_loss_by_hand():
     assert t.pt.item() == pytest.approx(1 / 3)
     assert t.loss.item() == pytest.approx(sum(d) / 3 + 0.1 / 3)
     assert model.generator_step(z, pt_weight=0.0).loss.item() == pytest.approx(sum(d) / 3)
+
+
+def test_generator_step_with_shifts_is_the_loss_on_the_moved_samples():
+    torch.manual_seed(0)
+    model = EBGAN(EBGANConfig(width=8, hidden=16, code=8)).eval()
+    z, shifts = torch.randn(6, model.config.nz), torch.tensor([[0, 0], [1, 0], [0, -2], [2, 2], [-1, 1], [0, 1]])
+    moved = model.generator_step(z, 0.1, shifts)
+    fake = translate(model.generator(z), shifts)
+    recon, codes = model.discriminator(fake)
+    assert moved.d_fake.tolist() == pytest.approx(reconstruction_energy(fake, recon).tolist())
+    assert moved.pt.item() == pytest.approx(pulling_away(codes).item())
+    assert moved.loss.item() != pytest.approx(model.generator_step(z, 0.1).loss.item())
 
 
 def test_hinge_gives_no_gradient_from_fakes_above_the_margin():

@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from ebmviz.corruption import MASKS, add_noise, block_mask, interpolations, make_mask, occlude, pixel_mask
+from ebmviz.corruption import (
+    MASKS,
+    add_noise,
+    block_mask,
+    interpolations,
+    make_mask,
+    occlude,
+    pixel_mask,
+    random_shifts,
+    translate,
+)
 from ebmviz.restoration import restore
 from ebmviz.sampling import LangevinConfig
 
@@ -115,3 +125,20 @@ def test_interpolations_average_two_different_images():
     two = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])
     assert torch.equal(interpolations(two, 10, seed=0), torch.full((10, 1, 2, 2), 0.5))  # always the other one
     assert torch.equal(interpolations(images, 50, seed=1), interpolations(images, 50, seed=1))
+
+
+def test_translate_moves_each_image_by_its_own_shift_and_passes_gradients():
+    x = torch.arange(2 * 25, dtype=torch.float32).view(2, 1, 5, 5).requires_grad_(True)
+    y = translate(x, torch.tensor([[1, 2], [-1, 0]]))
+    assert y[0, 0, 1:, 2:].tolist() == x[0, 0, :4, :3].tolist()  # down 1, right 2
+    assert (y[0, 0, 0] == -1).all() and (y[0, 0, :, :2] == -1).all()  # black where nothing came from
+    assert y[1, 0, :4].tolist() == x[1, 0, 1:].tolist() and (y[1, 0, 4] == -1).all()  # up 1
+    y.sum().backward()
+    assert x.grad[0, 0, :4, :3].eq(1).all() and x.grad[0, 0, 4].eq(0).all()  # moved-out pixels get no gradient
+    assert translate(x, torch.zeros(2, 2, dtype=torch.long)) is x
+
+
+def test_random_shifts_cover_the_range_and_are_seeded():
+    a = random_shifts(2000, 2, torch.Generator().manual_seed(0))
+    assert a.shape == (2000, 2) and set(a.unique().tolist()) == {-2, -1, 0, 1, 2}
+    assert torch.equal(a, random_shifts(2000, 2, torch.Generator().manual_seed(0)))

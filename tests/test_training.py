@@ -155,6 +155,12 @@ def test_ebgan_smoke_with_and_without_pt(tmp_path):
         assert 0 <= row["above_margin"] <= 1 and 0 <= row["pt"] <= 1
         assert model.snapshots()[0].tolist() == [0, 5, 10, 15]  # G's samples every --sample-every iterations
         assert model.draw(2, seed=0).final.shape == (2, 1, 28, 28)
+    out = tmp_path / "translate.safetensors"  # DiffAugment's translation: recorded, and a different run
+    assert training_main(["ebgan", "--translate", "2", "--out", str(out), "--run-dir", str(tmp_path / "t"),
+                          *flags]) == 0
+    moved, plain = checkpoints.load(out), checkpoints.load(tmp_path / "--pt.safetensors")
+    assert moved.meta["translate"] == 2 and plain.meta["translate"] == 0
+    assert moved.meta["history"][-1]["loss_d"] != plain.meta["history"][-1]["loss_d"]
 
 
 TINY = {  # a few seconds each; the flags every method's smoke run uses

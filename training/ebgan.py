@@ -6,7 +6,10 @@ Per iteration, on a batch x of data and z ~ N(0, I):
 Adam for each (lr 2e-4, β = (0.5, 0.999), as the public ports; --lr-end < 1 lowers both learning rates
 linearly over the --epochs iterations, a choice of this port, not the paper's). The history logs L_D, L_G, D(real),
 D(fake), the share of fakes at or above the margin (they give D no gradient) and f_PT (logged in
---no-pt runs too, as a measure of how alike the generator's samples are). Generator samples at a fixed
+--no-pt runs too, as a measure of how alike the generator's samples are).
+--translate N (a choice of this port, not the paper's): DiffAugment's translation (Zhao et al. 2020) against D
+memorising a small training set. D sees every real digit and every fake, in both steps, moved by its own random
+shift of up to N pixels each way, the gradients to G passing through the move. Generator samples at a fixed
 latent batch are stored in the model every ``--sample-every`` iterations (``EBGAN.record_snapshot``).
 """
 
@@ -19,6 +22,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ebmviz.corruption import random_shifts, translate
 from ebmviz.models.ebgan import EBGAN, DiscriminatorTerms, EBGANConfig, GeneratorTerms
 from training.cli import field, parse_config
 from training.distributed import Group, Objective
@@ -51,6 +55,8 @@ class EBGANTrainConfig(RunConfig):
     n_train: int = field(0, "train on this many digits drawn with the seed (5: the few-shot contrast of the "
                                 "learning-dynamics page, the same digits as FRAME's 5-digit runs); 0: the whole set")
     code: int = field(32, "dimension of D's code S")
+    translate: int = field(0, "DiffAugment: D sees real and fake images moved by up to this many pixels each way, "
+                              "a fresh random shift per image and step (0: off)")
 
 
 def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -60,15 +66,21 @@ def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
 
 
 def update(model: EBGAN, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor, z: torch.Tensor, margin: float,
-           pt_weight: float, net: Objective | None = None) -> tuple[DiscriminatorTerms, GeneratorTerms]:
+           pt_weight: float, net: Objective | None = None,
+           shifts: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+           ) -> tuple[DiscriminatorTerms, GeneratorTerms]:
     """One iteration: the D step on data x (B, 1, 28, 28) and G(z) (z (B, nz)), then the G step on the same z.
-    ``net``: the losses through the run's ``Objective`` (several processes), else the model's own."""
+    ``net``: the losses through the run's ``Objective`` (several processes), else the model's own. ``shifts``: (B, 2)
+    pixel moves of the real images, of the fakes in D's step and of the fakes in G's step (DiffAugment), or None."""
     net = net or Objective(model, Group())
     with torch.no_grad():
         fake = model.generator(z)
+        if shifts is not None:
+            x, fake = translate(x, shifts[0]), translate(fake, shifts[1])
     d_terms = net.discriminator_step(x, fake, margin)
     step(opts["discriminator"], d_terms.loss)
-    g_terms = net.generator_step(z, pt_weight)  # D's parameters get gradients here too; D's step zeroes them
+    g_shift = None if shifts is None else shifts[2]
+    g_terms = net.generator_step(z, pt_weight, g_shift)  # D's parameters get gradients here too; D's step zeroes them
     step(opts["generator"], g_terms.loss)
     return d_terms, g_terms
 
@@ -99,7 +111,8 @@ def train(cfg: EBGANTrainConfig) -> Path:
         extra = {} if batches.order is None else {"order": batches.order}
         return run.checkpoint(model, it, opts, scheds, tensors=extra,
                               meta={"epochs": round(it / n_batches, 2), "pt": cfg.pt, "n_train": cfg.n_train,
-                                    "margin": cfg.margin, "refinement": EBGAN.draw_default.to_dict()})
+                                    "margin": cfg.margin, "translate": cfg.translate,
+                                    "refinement": EBGAN.draw_default.to_dict()})
 
     def snapshot() -> None:
         model.eval()  # G's batch norm on running statistics, as the app draws
@@ -118,7 +131,9 @@ def train(cfg: EBGANTrainConfig) -> Path:
         epoch, idx = batches(it)
         x = data[idx.to(device)]
         z = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
-        d_terms, g_terms = update(model, opts, x, z, cfg.margin, pt_weight, net)
+        shifts = None if not cfg.translate else tuple(
+            random_shifts(len(x), cfg.translate, run.gen).to(device) for _ in range(3))
+        d_terms, g_terms = update(model, opts, x, z, cfg.margin, pt_weight, net, shifts)
         run.guard(it, "Lower --lr-d and --lr-g", {"loss_d": d_terms.loss, "loss_g": g_terms.loss},
                   {"d_real": d_terms.d_real.mean(), "d_fake": d_terms.d_fake.mean()})
         if run.due(cfg.log_every, it):

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ebmviz.corruption import translate
 from ebmviz.models.base import Model, Refined
 from ebmviz.models.snapshots import SnapshotSlots
 from ebmviz.nets import DeconvGenerator
@@ -157,9 +158,12 @@ class EBGAN(SnapshotSlots, Model):
         loss = d_real.mean() + (margin - d_fake).clamp_min(0).mean()
         return DiscriminatorTerms(loss=loss, d_real=d_real, d_fake=d_fake, margin=margin)
 
-    def generator_step(self, z: torch.Tensor, pt_weight: float) -> GeneratorTerms:
-        """L_G = mean D(G(z)) + λ_PT·f_PT(S), S the encoder's codes of G(z); gradients reach G through D."""
+    def generator_step(self, z: torch.Tensor, pt_weight: float, shifts: torch.Tensor | None = None) -> GeneratorTerms:
+        """L_G = mean D(G(z)) + λ_PT·f_PT(S), S the encoder's codes of G(z); gradients reach G through D.
+        ``shifts`` (B, 2): move each G(z) by these pixels before D sees it (DiffAugment's translation; None: not)."""
         fake = self.generator(z)
+        if shifts is not None:
+            fake = translate(fake, shifts)
         recon, s = self.discriminator(fake)
         d_fake = reconstruction_energy(fake, recon)
         pt = pulling_away(s)
