@@ -1,13 +1,16 @@
 """AppTest: every page renders without exception, key widgets exist, interactions run."""
 
+import base64
 import json
 import re
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from ebmviz import checkpoints
 from ebmviz.checkpoints import REPO_CHECKPOINTS
+from ebmviz.images import DRAWING_SIDE
 from ebmviz.sampling import LangevinConfig
 from ebmviz.starts import START_KINDS
 
@@ -173,6 +176,20 @@ def test_coarse_to_fine_domain_translation_refines_fashion_into_digits():
     assert " ".join(c for im in at.image for c in im.captions).count("gradient evaluations") == 1
     at.slider(key="cf_tr_n").set_value(8).run()
     assert not at.exception and len(re.findall(r"digits ((?:\d ?)+)", texts(at))[0].split()) == 8
+
+
+def test_coarse_to_fine_domain_translation_from_a_drawing():
+    at = open_page("views/coarse_to_fine.py")
+    at.segmented_control(key="cf_view").set_value("Domain translation").run()
+    at.radio(key="cf_tr_source").set_value("a drawing").run()
+    assert not at.exception and "gradient evaluations" not in " ".join(c for im in at.image for c in im.captions)
+    ink = np.zeros((DRAWING_SIDE, DRAWING_SIDE), np.uint8)
+    ink[10:46, 12:44] = 255  # a filled box: nothing like a digit
+    at.session_state["cf_tr_pad"] = {"ink": base64.b64encode(ink.tobytes()).decode()}
+    at.slider(key="cf_tr_n").set_value(4).run()
+    assert not at.exception
+    assert len(re.findall(r"(\d+)% confident digits", texts(at))) == 3
+    assert " ".join(c for im in at.image for c in im.captions).count("gradient evaluations") == 1
 
 
 def test_coarse_to_fine_same_budget():

@@ -8,6 +8,7 @@ import streamlit as st
 from ebmviz import figures
 from ebmviz.app import cache, links
 from ebmviz.app import cascade as cc
+from ebmviz.app.drawpad import drawpad
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.player import FrameView, Player, PlayerState, Recorded
 from ebmviz.app.state import Slot
@@ -15,7 +16,7 @@ from ebmviz.app.widgets import checkpoint_names, image_upload, model_picker, of_
 from ebmviz.corruption import MASKS
 from ebmviz.data import DataError
 from ebmviz.export import trajectory_arrays
-from ebmviz.images import to_u8
+from ebmviz.images import ImageError, digit_from_drawing, to_u8
 from ebmviz.metrics import CONFIDENT
 from ebmviz.models.coarse_to_fine import SIDES, CascadeConfig
 from ebmviz.sampling import LangevinConfig
@@ -173,7 +174,8 @@ def translation_view() -> None:
                 "short-run model refines the same images at 28×28 with the same number of gradient evaluations.")
     sr, _ = model_picker("Short-run model", f"{P}_sr", of_kind("shortrun"), report_broken=False)
     c = st.columns(2)
-    kind = c[0].radio("Start from", ["Fashion-MNIST", "an upload"], horizontal=True, key=f"{P}_tr_source")
+    kind = c[0].radio("Start from", ["Fashion-MNIST", "a drawing", "an upload"], horizontal=True,
+                      key=f"{P}_tr_source")
     n = c[1].slider("Images", 4, 32, 16, 4, key=f"{P}_tr_n")
     source = None
     if kind == "Fashion-MNIST":
@@ -183,6 +185,14 @@ def translation_view() -> None:
             source = fashion[pick]
         except DataError as err:
             st.info(f"Fashion-MNIST is not on this machine: {err}. Upload a picture instead.")
+    elif kind == "a drawing":
+        st.caption("Draw anything, white on black: it is centred and scaled as MNIST's digits were, pooled to 7×7 "
+                   "and refined up the cascade.")
+        if (ink := drawpad(f"{P}_tr_pad")) is not None:
+            try:
+                source = np.repeat(digit_from_drawing(ink).numpy(), n, axis=0)
+            except ImageError as exc:
+                st.info(f"Nothing to refine yet: {exc}.")
     else:
         if (up := image_upload("A picture (PNG, JPEG, …)", f"{P}_tr_upload")) is not None:
             source = np.repeat(up.image, n, axis=0)  # n chains from one picture, each with its own noise
