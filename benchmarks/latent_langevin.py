@@ -6,8 +6,12 @@ generator's samples as the quality benchmark scores them; then K steps of z ← 
 U(z) = E(G(z))/T + ‖z‖²/2. Columns: share with confidence > 0.9, mean confidence, class entropy (ln 10 = 2.303),
 Fréchet distance of evaluator features to the held-out digits, class counts, seconds.
 
+With ``--pixel``, for contrast, Langevin on the energy in pixel space with the checkpoint's Langevin-page settings
+(``meta["sampler"]``), from the same generator samples and from uniform noise, with the median energy before/after.
+
     python benchmarks/latent_langevin.py                      # each model's grid below
     python benchmarks/latent_langevin.py --models ebgan-mnist --grid 0.01:0.003:40
+    python benchmarks/latent_langevin.py --models ebgan-mnist --pixel
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ from ebmviz import checkpoints, metrics  # noqa: E402
 from ebmviz.data import load_dataset  # noqa: E402
 from ebmviz.images import from_u8  # noqa: E402
 from ebmviz.latent import latent_config, latent_langevin  # noqa: E402
+from ebmviz.sampling import LangevinConfig, langevin  # noqa: E402
+from ebmviz.starts import make_starts  # noqa: E402
 
-# (T, η, K) per model: the page's default first, then what shows the trade-off. K = 0 is the generator itself.
+# (T, η, K) per model: K = 0 (the generator itself), the page's default, then what shows the trade-off.
 GRIDS = {
-    "ebgan-mnist": [(0.01, 0.003, 0), (0.01, 0.003, 20), (0.01, 0.003, 40), (0.01, 0.003, 100), (0.1, 0.003, 40)],
-    "ebgan_nopt-mnist": [(0.01, 0.003, 0), (0.01, 0.003, 20), (0.01, 0.003, 40)],
+    "ebgan-mnist": [(0.003, 0.003, 0), (0.003, 0.003, 40), (0.003, 0.003, 100), (0.01, 0.003, 40), (0.01, 0.003, 100),
+                    (0.01, 0.01, 40), (0.1, 0.003, 40)],
+    "ebgan_nopt-mnist": [(0.003, 0.003, 0), (0.003, 0.003, 40), (0.01, 0.003, 40)],
     "triangle-mnist": [(0.3, 0.01, 0), (0.3, 0.01, 50), (0.3, 0.003, 100), (1.0, 0.01, 50)],
 }
 
@@ -48,10 +55,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models", default=",".join(GRIDS))
     ap.add_argument("--grid", default="", help="T:η:K,… for every model named (default: each model's own grid)")
+    ap.add_argument("--pixel", action="store_true", help="Langevin in pixel space instead, from G's samples and noise")
     args = ap.parse_args()
     evaluator = checkpoints.load("evaluator-mnist")
     test, _ = load_dataset("mnist", "test")
     ref = metrics.features(evaluator, test)
+    if args.pixel:
+        for name in args.models.split(","):
+            pixel_rows(name, args.n, args.seed, evaluator, ref)
+        return
     print(f"{'model':<18} {'T':>6} {'η':>6} {'K':>4} {'conf>0.9':>9} {'mean conf':>9} {'entropy':>8} {'Fréchet':>8}"
           "  class counts")
     for name in args.models.split(","):
@@ -67,6 +79,27 @@ def main() -> None:
             print(f"{name:<18} {temperature:>6g} {eta:>6g} {k:>4} {q.confident_share:>9.3f} {q.mean_confidence:>9.3f} "
                   f"{q.class_entropy:>8.3f} {q.frechet:>8.1f}  {q.class_counts} ({time.perf_counter() - t:.0f} s)",
                   flush=True)
+
+
+def pixel_rows(name: str, n: int, seed: int, evaluator, ref) -> None:
+    """Langevin on E in pixel space (the checkpoint's ``meta["sampler"]``) from G's samples and from noise."""
+    model = checkpoints.load(name)
+    cfg = LangevinConfig.from_dict(model.meta.get("sampler", {}))
+    print(f"{name}: {cfg}")
+    for start in ("generator", "noise"):
+        before, after, e0, e1 = [], [], [], []
+        for i in range(0, n, 250):
+            x0 = make_starts(start, min(250, n - i), seed + i // 250, model=model)
+            run = langevin(model, x0, cfg, seed=seed + i // 250)
+            before.append(x0.numpy())
+            after.append(run.final)
+            e0.append(run.energy[0])
+            e1.append(run.energy[-1])
+        for when, x, e in (("before", before, e0), ("after", after, e1)):
+            q = metrics.quality(evaluator, torch.from_numpy(np.concatenate(x)), ref)
+            junk = metrics.classify(evaluator, torch.from_numpy(np.concatenate(x))).junk.mean()
+            print(f"  from {start:<9} {when:<6} median E {np.median(np.concatenate(e)):9.4g}  conf>0.9 "
+                  f"{q.confident_share:.3f}  Fréchet {q.frechet:6.1f}  not a digit {junk:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,12 @@ from ebmviz.sampling import LangevinConfig
 
 P = "ebgan"
 VIEW_NAMES = ["Samples", "What D learned", "With vs without PT", "Langevin on D", "Training"]
-LATENT_DEFAULTS = (40, 0.003, 0.01)  # K, η, T of the latent panel
+LATENT_DEFAULTS = (40, 0.003, 0.003)  # K, η, T of the latent panel (T chosen on benchmarks/latent_langevin.py)
 LATENT_MEASURED = (
-    "Measured on 1,000 chains at these defaults (`benchmarks/latent_langevin.py`, seeds 0–3): EBGAN-PT's samples go "
-    "from 67.0% to 87.0% confident digits (Fréchet 51.0 → 49.1), but the class entropy falls from 2.183 to 2.157: "
-    "the chains favour 1s, and 2s, already rare in G's samples, stay rare. Without PT: 69.7% → 85.0%, entropy "
-    "2.201 → 2.197. At T = 0.1, D counts less: 73.1%, entropy 2.200.")
+    "Measured on 1,000 chains at these defaults (`benchmarks/latent_langevin.py`, seeds 0–3): the shipped EBGAN-PT's "
+    "samples go from 67.5% to 88.1% confident digits, class entropy 2.268 → 2.262, Fréchet 19.5 → 23.0 (on seeds "
+    "10–13: 67.3% → 85.5%). Without PT: see checkpoints/README.md. Higher T keeps more of G's variety and gains less "
+    "(T = 0.01: 82.1%).")
 fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(of_kind("ebgan"))),
           links.choice(f"{P}_view", "view", VIEW_NAMES), links.integer(f"{P}_n", "samples", 8, 64),
           links.integer(f"{P}_rn", "per_row", 4, 16), links.integer(f"{P}_lv_n", "chains", 4, 32),
@@ -59,7 +59,11 @@ if hist:
         f"training, on the last logged batch: D(x) = **{last['d_real']:.4f}** on training digits, "
         f"D(G(z)) = **{last['d_fake']:.3f}**, "
         f"**{100 * last['above_margin']:.0f}%** of fakes at or above m (no gradient to D from those), "
-        f"f_PT = **{last['pt']:.3f}** (0: codes pairwise orthogonal, 1: all alike).")
+        f"f_PT = **{last['pt']:.3f}** (0: codes pairwise orthogonal, 1: all alike)."
+        + (f" Trained with DiffAugment's translation (Zhao et al. 2020), a choice of this port: in both steps D saw "
+           f"every real digit and every fake moved by a random shift of up to {int(meta['translate'])} px, so it "
+           "cannot memorise the 4,000 training digits (without it, D of held-out digits was 3.5 times D of "
+           "training digits)." if meta.get("translate") else ""))
 
 
 def _labels(pred, energy: np.ndarray) -> list[str]:
@@ -109,7 +113,9 @@ def energy_view() -> None:
         + ", ".join(f"{g} **{v:.4f}**" for g, v in med.items())
         + f". Share of noise images with a lower energy than the median digit: "
           f"**{100 * float((pic.energy['uniform noise'] < med['held-out digits']).mean()):.1f}%**. A gap between "
-          "held-out and training digits is D memorising the 4,000 digits it was trained on.")
+          "held-out and training digits is D memorising the 4,000 digits it was trained on"
+        + (" (this checkpoint was trained with random shifts of its inputs against that)." if meta.get("translate")
+           else "."))
 
 
 def _pt_pair() -> dict[str, str]:
