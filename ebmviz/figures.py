@@ -64,6 +64,15 @@ def labelled_grid(images: np.ndarray, labels: list[str], ncol: int = 8, scale: i
     return np.asarray(canvas)
 
 
+def verdict_labels(energy: np.ndarray, symbol: str = "E", labels: np.ndarray | None = None,
+                   confidence: np.ndarray | None = None) -> list[str]:
+    """Captions for ``labelled_grid``: "7 98% D0.0631" (the evaluator's digit and confidence, then the energy
+    named ``symbol``), or only the energy when there is no verdict."""
+    if labels is None or confidence is None:
+        return [f"{symbol} {e:.3g}" for e in energy]
+    return [f"{d} {100 * c:.0f}% {symbol}{e:.3g}" for d, c, e in zip(labels, confidence, energy, strict=True)]
+
+
 def _band(fig, steps, values, row, name, colour, selected, show_legend):
     """Median line, 10–90% band over chains, and the selected chain, on one subplot row."""
     lo, med, hi = np.nanpercentile(values, [10, 50, 90], axis=1)

@@ -117,12 +117,14 @@ def _grey(img: Image.Image, notes: list[str]) -> Image.Image:
 
 DRAWING_SIDE = 56  # the drawing pad sends its ink as a DRAWING_SIDE² grid of uint8 (two samples per MNIST pixel)
 MIN_INK = 4.0  # the least ink (sum of pixels / 255) that counts as a drawing, not a stray click
+MNIST_CENTRE = 14.0  # row and column of MNIST digits' centre of mass, counting pixels from 0
 
 
 def digit_from_drawing(ink: np.ndarray) -> torch.Tensor:
     """Ink drawn on a pad, (H, W) uint8 with 255 for full ink, as MNIST prepared its digits: the inked box scaled
     so its longer side is 20 px (aspect kept, anti-aliased), then placed in the 28×28 field with its centre of
-    mass at the field's centre. Returns (1, 1, 28, 28) float32 in [-1, 1], white on black.
+    mass at MNIST's centre, pixel (14, 14) counting from 0 (where the embedded digits' centres of mass lie on
+    average: 13.999, 14.005). Returns (1, 1, 28, 28) float32 in [-1, 1], white on black.
 
     Raises ``ImageError`` when the pad holds less than ``MIN_INK`` of ink (nothing drawn yet) or the array is not
     a 2-D grid of 0..255 values.
@@ -143,7 +145,7 @@ def digit_from_drawing(ink: np.ndarray) -> torch.Tensor:
     mass = small.sum()
     cy = (small.sum(1) * np.arange(h)).sum() / mass  # centre of mass, rows
     cx = (small.sum(0) * np.arange(w)).sum() / mass
-    top, left = round(13.5 - cy), round(13.5 - cx)
+    top, left = round(MNIST_CENTRE - cy), round(MNIST_CENTRE - cx)
     field = np.zeros((28, 28))
     t0, l0 = max(top, 0), max(left, 0)  # the box can be pushed past an edge by a lopsided mass; clip it there
     t1, l1 = min(top + h, 28), min(left + w, 28)

@@ -28,8 +28,8 @@ Generator = Callable[[torch.Tensor], torch.Tensor]  # z (B, nz) -> images (B, 1,
 @dataclass(frozen=True)
 class LatentEnergy:
     """U(z) = E(g(z)) / T + ‖z‖²/2 for z (B, nz): the image energy E seen through the generator g at temperature T,
-    plus the energy of the prior N(0, I). T sets how much E counts against the prior (EBGAN's D is 0.01–0.6 on
-    its samples, so T = 0.01 lets it shape U)."""
+    plus the energy of the prior N(0, I). T sets how much E counts against the prior (EBGAN's D is about 0.02–0.2
+    on its samples, so T of 0.003–0.01 lets it shape U; the triangle's energy is in the hundreds)."""
 
     energy: Energy
     generator: Generator
@@ -67,6 +67,11 @@ class LatentRun:
         return self.images[-1]
 
 
+def noise_seed(seed: int) -> int:
+    """The seed of the latent chains' noise: not ``seed``, whose stream gave the start codes."""
+    return (int(seed) + 0x5EED_1A7E) % 2**63
+
+
 @torch.no_grad()
 def _decode(model: torch.nn.Module, codes: np.ndarray, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """Codes (..., nz) -> (pictures (..., 1, 28, 28) uint8, E of each picture (...))."""
@@ -83,12 +88,15 @@ def _decode(model: torch.nn.Module, codes: np.ndarray, batch: int = 500) -> tupl
 def latent_langevin(model: torch.nn.Module, n: int, seed: int, temperature: float, config: LangevinConfig,
                     z0: torch.Tensor | None = None) -> LatentRun:
     """``config`` (see ``latent_config``) on U(z) = E(g(z))/T + ‖z‖²/2 from ``z0`` (default: ``model.latents(n,
-    seed)``, the generator's own draws, so step 0 is ``model.generate(n, seed)``). Noise is seeded by ``seed``.
+    seed)``, the generator's own draws, so step 0 is ``model.generate(n, seed)``). Noise is seeded by
+    ``noise_seed(seed)``.
     Raises ``ValueError`` for a model without a generator or a non-positive temperature."""
     if not (hasattr(model, "generator") and hasattr(model, "latents")):
         raise ValueError(f"a {type(model).__name__} has no generator, so no latent space to sample in")
     energy = LatentEnergy(model, model.generator, temperature)
     z0 = model.latents(n, seed) if z0 is None else z0
-    run = langevin(energy, z0, config, seed=seed, frame_format="float32")
+    # latents(n, seed) and the sampler's noise would both draw randn(n, nz) from a generator seeded with ``seed``:
+    # the first noise draw would then be z₀ itself. The noise gets a stream of its own.
+    run = langevin(energy, z0, config, seed=noise_seed(seed), frame_format="float32")
     images, image_energy = _decode(model, run.frames)
     return LatentRun(run=run, images=images, image_energy=image_energy, temperature=temperature)

@@ -352,7 +352,7 @@ def test_a_digit_drawn_on_the_pad_is_scored_and_clear_empties_it(app_url, page):
     wait_idle(page)
     page.get_by_text("more typical than").first.wait_for(timeout=90_000)
     page.get_by_text("a drawing", exact=True).click()
-    waiting = page.get_by_text("Meanwhile the page scores held-out digit 0.")
+    waiting = page.get_by_text("Meanwhile the page scores the held-out digit chosen below.")
     waiting.wait_for(timeout=60_000)
     before = page.get_by_text("Score −E =").first.inner_text()
     canvas = page.locator("canvas[aria-label^='Drawing pad']")

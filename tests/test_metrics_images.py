@@ -10,7 +10,7 @@ from PIL import Image
 
 from ebmviz import checkpoints, metrics
 from ebmviz.data import load_dataset
-from ebmviz.images import DRAWING_SIDE, ImageError, digit_from_drawing, image_from_bytes, to_u8
+from ebmviz.images import DRAWING_SIDE, MNIST_CENTRE, ImageError, digit_from_drawing, image_from_bytes, to_u8
 from training.evaluator import gaussian_blur
 
 
@@ -124,7 +124,13 @@ def test_a_drawing_is_centred_and_scaled_as_mnist(box):
     longer = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
     assert 20 <= longer <= 22  # the inked box to 20 px (the anti-aliasing may add a faint pixel on each side)
     cy, cx = _centre_of_mass(pixels)
-    assert abs(cy - 13.5) <= 0.5 and abs(cx - 13.5) <= 0.5  # rounded to whole pixels
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5  # MNIST's centre, to the nearest whole-pixel move
+
+
+def test_mnist_centre_is_where_the_embedded_digits_centre_their_mass(held_out):
+    pixels = to_u8(held_out[0][:, 0]).numpy().astype(float)
+    centres = np.array([_centre_of_mass(p) for p in pixels])
+    assert np.abs(centres.mean(0) - MNIST_CENTRE).max() < 0.1
 
 
 def test_held_out_digits_drawn_on_the_pad_keep_their_class(evaluator, held_out):
@@ -135,6 +141,8 @@ def test_held_out_digits_drawn_on_the_pad_keep_their_class(evaluator, held_out):
     back = torch.cat([digit_from_drawing(np.kron(d, np.ones((2, 2), np.uint8))) for d in digits])
     same = (metrics.classify(evaluator, back).label == metrics.classify(evaluator, x[:200]).label).mean()
     assert same >= 0.95, same
+    centres = np.array([_centre_of_mass(p) for p in to_u8(back[:, 0]).numpy().astype(float)])
+    assert np.abs(centres.mean(0) - MNIST_CENTRE).max() < 0.15  # where MNIST puts them (13.5 would be 0.5 off)
 
 
 @pytest.mark.parametrize("ink, message", [

@@ -4,9 +4,12 @@ import pytest
 import torch
 
 from ebmviz import checkpoints
+from ebmviz.corruption import translate
+from ebmviz.models.ebgan import EBGAN, EBGANConfig
 from ebmviz.models.triangle import REFINEMENT
 from ebmviz.sampling import LangevinConfig, langevin
 from training.__main__ import main as training_main
+from training.ebgan import update
 
 pytestmark = pytest.mark.slow
 
@@ -162,6 +165,23 @@ def test_ebgan_smoke_with_and_without_pt(tmp_path):
     assert moved.meta["translate"] == 2 and plain.meta["translate"] == 0
     assert moved.meta["history"][-1]["loss_d"] != plain.meta["history"][-1]["loss_d"]
 
+
+
+def test_ebgan_update_shows_d_the_moved_digits_and_fakes():
+    """With --translate, D's step sees translate(x) and translate(G(z)) with the shifts given (learning rate 0, so
+    the returned terms are D's energies of exactly those images)."""
+    torch.manual_seed(0)
+    model = EBGAN(EBGANConfig(width=4, hidden=16, code=4, nz=4)).eval()
+    opts = {k: torch.optim.Adam(getattr(model, k).parameters(), lr=0.0) for k in ("discriminator", "generator")}
+    x, z = torch.rand(5, 1, 28, 28) * 2 - 1, torch.randn(5, 4)
+    shifts = tuple(torch.randint(-2, 3, (5, 2), generator=torch.Generator().manual_seed(i)) for i in range(3))
+    d_terms, g_terms = update(model, opts, x, z, 0.1, 0.1, shifts=shifts)
+    with torch.no_grad():
+        fake = model.generator(z)
+        assert torch.allclose(d_terms.d_real, model(translate(x, shifts[0])))
+        assert torch.allclose(d_terms.d_fake, model(translate(fake, shifts[1])))
+        assert torch.allclose(g_terms.d_fake, model(translate(fake, shifts[2])))
+        assert not torch.allclose(d_terms.d_real, model(x))  # the shifts did move the digits
 
 TINY = {  # a few seconds each; the flags every method's smoke run uses
     "shortrun": ["--width", "8", "--hidden", "8", "--k-steps", "3", "--batch-size", "8", "--buffer-size", "32",

@@ -110,12 +110,12 @@ def your_digit() -> None:
             except ImageError as exc:
                 st.info(f"Nothing to score yet: {exc}.")
         if base is None:
-            st.caption("Meanwhile the page scores held-out digit 0.")
+            st.caption("Meanwhile the page scores the held-out digit chosen below.")
     if source == "an upload":
         if (up := image_upload("A digit picture (PNG, JPEG, …)", f"{P}_upload")) is not None:
             base = up.image
         if base is None:
-            st.caption("Upload a picture to score it; meanwhile the page scores held-out digit 0.")
+            st.caption("Upload a picture to score it; meanwhile the page scores the held-out digit chosen below.")
     if base is None:
         idx = st.number_input("Held-out digit", 0, N_DIGITS - 1, 0, key=f"{P}_digit")
         base = digits[int(idx): int(idx) + 1]

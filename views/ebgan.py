@@ -62,14 +62,12 @@ if hist:
         f"f_PT = **{last['pt']:.3f}** (0: codes pairwise orthogonal, 1: all alike)."
         + (f" Trained with DiffAugment's translation (Zhao et al. 2020), a choice of this port: in both steps D saw "
            f"every real digit and every fake moved by a random shift of up to {int(meta['translate'])} px, so it "
-           "cannot memorise the 4,000 training digits (without it, D of held-out digits was 3.5 times D of "
-           "training digits)." if meta.get("translate") else ""))
+           "memorises the 4,000 training digits far less (median D of held-out and of training digits: about 0.04 "
+           "each; without it 0.11 against 0.031–0.035)." if meta.get("translate") else ""))
 
 
 def _labels(pred, energy: np.ndarray) -> list[str]:
-    if pred is None:
-        return [f"D {e:.3f}" for e in energy]
-    return [f"{d} {100 * c:.0f}% D{e:.2f}" for d, c, e in zip(pred.label, pred.confidence, energy, strict=True)]
+    return figures.verdict_labels(energy, "D", *((pred.label, pred.confidence) if pred is not None else ()))
 
 
 def samples_view() -> None:
@@ -203,7 +201,8 @@ def latent_section(n: int) -> None:
         "can draw, so D can correct G's samples without leaving them: Langevin on the codes z under "
         r"$U(z) = D(G(z))/T + \tfrac12\|z\|^2$, the energy seen through G plus the prior's. This is "
         "discriminator-driven latent sampling (Che et al. 2020), with the autoencoder's D as the energy; the "
-        "landscape maps descend the same U. Start: the generator's own codes, so step 0 is the samples above.")
+        "landscape map descends the same U at T = 0.01. Start: the generator's own codes, so step 0 is the samples "
+        "above.")
     latent_panel(P, name, device, seed, n, symbol="D", defaults=LATENT_DEFAULTS)
     st.caption(LATENT_MEASURED)
 

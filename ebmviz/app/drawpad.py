@@ -1,8 +1,10 @@
 """A drawing pad for one digit: a Streamlit (components v2) canvas, drawn with a mouse, pen or finger.
 
 The pad is 280×280 CSS pixels with a round brush about two MNIST pixels wide, white on black like MNIST. When a
-stroke ends, its ink goes back to Python as a ``DRAWING_SIDE``² grid of 0..255 (base64 of the bytes, rows first);
-``ebmviz.images.digit_from_drawing`` then centres it as MNIST did. "Clear" empties the pad and sends nothing.
+stroke ends, its ink goes back to Python as a ``DRAWING_SIDE``² grid of 0..255 (base64 of the bytes, rows first): the
+canvas's coverage (its alpha channel; strokes are drawn on a transparent canvas, so the anti-aliased edges keep their
+grey); ``ebmviz.images.digit_from_drawing`` then centres it as MNIST did. "Clear" empties the pad and sends null.
+Only the primary pointer's left button draws, so a second finger or a right click does not join strokes.
 No third-party package: the HTML, CSS and JavaScript are below, and Streamlit serves them.
 """
 
@@ -42,22 +44,25 @@ export default function(component) {
   ctx.lineCap = 'round'; ctx.lineJoin = 'round'; ctx.strokeStyle = '#fff'; ctx.fillStyle = '#fff';
   ctx.lineWidth = data.brush;
   let last = null;
-  const at = (e) => { const r = canvas.getBoundingClientRect();
-    return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height]; };
+  const at = (e) => { const r = canvas.getBoundingClientRect();  // the box includes the border: take it off
+    const x = e.clientX - r.left - canvas.clientLeft, y = e.clientY - r.top - canvas.clientTop;
+    return [x * canvas.width / canvas.clientWidth, y * canvas.height / canvas.clientHeight]; };
   const send = () => {
     const small = document.createElement('canvas'); small.width = side; small.height = side;
     const s = small.getContext('2d'); s.imageSmoothingEnabled = true; s.imageSmoothingQuality = 'high';
     s.drawImage(canvas, 0, 0, side, side);
     const rgba = s.getImageData(0, 0, side, side).data;
     let bin = '';
-    for (let i = 0; i < rgba.length; i += 4) bin += String.fromCharCode(rgba[i]);
+    for (let i = 3; i < rgba.length; i += 4) bin += String.fromCharCode(rgba[i]);  // alpha: how much ink
     setStateValue('ink', btoa(bin));
   };
-  const down = (e) => { canvas.setPointerCapture(e.pointerId); last = at(e);
+  let pointer = null;
+  const down = (e) => { if (!e.isPrimary || e.button !== 0 || pointer !== null) return;
+    pointer = e.pointerId; canvas.setPointerCapture(e.pointerId); last = at(e);
     ctx.beginPath(); ctx.arc(last[0], last[1], ctx.lineWidth / 2, 0, 2 * Math.PI); ctx.fill(); };
-  const move = (e) => { if (!last) return; const p = at(e);
+  const move = (e) => { if (e.pointerId !== pointer || !last) return; const p = at(e);
     ctx.beginPath(); ctx.moveTo(last[0], last[1]); ctx.lineTo(p[0], p[1]); ctx.stroke(); last = p; };
-  const up = () => { if (!last) return; last = null; send(); };
+  const up = (e) => { if (e.pointerId !== pointer) return; pointer = null; last = null; send(); };
   const wipe = () => { ctx.clearRect(0, 0, canvas.width, canvas.height); setStateValue('ink', null); };
   canvas.addEventListener('pointerdown', down); canvas.addEventListener('pointermove', move);
   canvas.addEventListener('pointerup', up); canvas.addEventListener('pointercancel', up);

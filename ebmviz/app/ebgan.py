@@ -142,4 +142,3 @@ def descent(name: str, device: str, config: LangevinConfig, start: str, n: int, 
     x0 = make_starts(start, n, seed, model=model).to(model.device)
     run = langevin(model, x0, config, seed=seed)
     return Descent(run, _verdict(x0.cpu().numpy()), _verdict(run.final))
-

@@ -46,9 +46,7 @@ def latent_fields(prefix: str) -> list[links.Field]:
 
 
 def _labels(pred: metrics.Prediction | None, energy: np.ndarray, symbol: str) -> list[str]:
-    if pred is None:
-        return [f"{symbol} {e:.3g}" for e in energy]
-    return [f"{d} {100 * c:.0f}% {symbol}{e:.3g}" for d, c, e in zip(pred.label, pred.confidence, energy, strict=True)]
+    return figures.verdict_labels(energy, symbol, *((pred.label, pred.confidence) if pred is not None else ()))
 
 
 def latent_panel(prefix: str, name: str, device: str, seed: int, n: int, *, symbol: str,
