@@ -28,9 +28,9 @@ VIEW_NAMES = ["Samples", "What D learned", "With vs without PT", "Langevin on D"
 LATENT_DEFAULTS = (40, 0.003, 0.003)  # K, η, T of the latent panel (T chosen on benchmarks/latent_langevin.py)
 LATENT_MEASURED = (
     "Measured on 1,000 chains at these defaults (`benchmarks/latent_langevin.py`, seeds 0–3): the shipped EBGAN-PT's "
-    "samples go from 67.5% to 88.1% confident digits, class entropy 2.268 → 2.262, Fréchet 19.5 → 23.0 (on seeds "
-    "10–13: 67.3% → 85.5%). Without PT: see checkpoints/README.md. Higher T keeps more of G's variety and gains less "
-    "(T = 0.01: 82.1%).")
+    "samples go from 67.5% to 88.6% confident digits, class entropy 2.268 → 2.254, Fréchet 19.5 → 26.1 (on seeds "
+    "10–13: 67.3% → 87.9%); without PT 66.6% → 87.1%. Higher T keeps more of G's variety and gains less "
+    "(T = 0.01: 82.3%).")
 fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(of_kind("ebgan"))),
           links.choice(f"{P}_view", "view", VIEW_NAMES), links.integer(f"{P}_n", "samples", 8, 64),
           links.integer(f"{P}_rn", "per_row", 4, 16), links.integer(f"{P}_lv_n", "chains", 4, 32),

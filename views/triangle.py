@@ -101,8 +101,8 @@ def refinement_view() -> None:
         "the same U at T = 0.3.")
     latent_panel(P, name, device, seed, 16, symbol="E", defaults=LATENT_DEFAULTS)
     st.caption("Measured on 1,000 chains at these defaults (`benchmarks/latent_langevin.py`, seeds 0–3): the shipped "
-               "model's samples go from 29.4% to 47.4% confident digits, class entropy 2.204 → 2.237, Fréchet "
-               "86.6 → 68.2; some chains still end on blobs.")
+               "model's samples go from 29.4% to 50.6% confident digits, class entropy 2.204 → 2.234, Fréchet "
+               "86.6 → 64.7; some chains still end on blobs.")
 
 
 def interpolation_view() -> None:
