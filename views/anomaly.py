@@ -11,9 +11,9 @@ from ebmviz.anomaly import GOAL_SETS, HELD_OUT, SETS, SETS_SEED, edit, goal
 from ebmviz.anomaly_figures import roc_figure, score_histogram_figure
 from ebmviz.app import anomaly as an
 from ebmviz.app import links
-from ebmviz.app.drawpad import drawpad
+from ebmviz.app.drawpad import drawn_digit
 from ebmviz.app.widgets import image_upload, model_picker, share, shared
-from ebmviz.images import ImageError, digit_from_drawing, to_u8
+from ebmviz.images import to_u8
 
 P = "anomaly"
 VIEW_NAMES = ["Every model", "One model", "Your digit"]
@@ -102,14 +102,8 @@ def your_digit() -> None:
     base = None
     if source == "a drawing":
         st.caption("Draw one digit, white on black, as large as the pad. It is centred and scaled as MNIST's "
-                   "digits were (the inked box to 20 px, its centre of mass at the middle).")
-        ink = drawpad(f"{P}_pad")
-        if ink is not None:
-            try:
-                base = digit_from_drawing(ink).numpy()
-            except ImageError as exc:
-                st.info(f"Nothing to score yet: {exc}.")
-        if base is None:
+                   "digits were (the inked box to 20 px, its centre of mass where MNIST's digits have theirs).")
+        if (base := drawn_digit(f"{P}_pad")) is None:
             st.caption("Meanwhile the page scores the held-out digit chosen below.")
     if source == "an upload":
         if (up := image_upload("A digit picture (PNG, JPEG, …)", f"{P}_upload")) is not None:

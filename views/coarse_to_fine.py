@@ -8,7 +8,7 @@ import streamlit as st
 from ebmviz import figures
 from ebmviz.app import cache, links
 from ebmviz.app import cascade as cc
-from ebmviz.app.drawpad import drawpad
+from ebmviz.app.drawpad import drawn_digit
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.player import FrameView, Player, PlayerState, Recorded
 from ebmviz.app.state import Slot
@@ -16,7 +16,7 @@ from ebmviz.app.widgets import checkpoint_names, image_upload, model_picker, of_
 from ebmviz.corruption import MASKS
 from ebmviz.data import DataError
 from ebmviz.export import trajectory_arrays
-from ebmviz.images import ImageError, digit_from_drawing, to_u8
+from ebmviz.images import to_u8
 from ebmviz.metrics import CONFIDENT
 from ebmviz.models.coarse_to_fine import SIDES, CascadeConfig
 from ebmviz.sampling import LangevinConfig
@@ -188,11 +188,8 @@ def translation_view() -> None:
     elif kind == "a drawing":
         st.caption("Draw anything, white on black: it is centred and scaled as MNIST's digits were, pooled to 7×7 "
                    "and refined up the cascade.")
-        if (ink := drawpad(f"{P}_tr_pad")) is not None:
-            try:
-                source = np.repeat(digit_from_drawing(ink).numpy(), n, axis=0)
-            except ImageError as exc:
-                st.info(f"Nothing to refine yet: {exc}.")
+        if (drawn := drawn_digit(f"{P}_tr_pad")) is not None:
+            source = np.repeat(drawn, n, axis=0)
     else:
         if (up := image_upload("A picture (PNG, JPEG, …)", f"{P}_tr_upload")) is not None:
             source = np.repeat(up.image, n, axis=0)  # n chains from one picture, each with its own noise

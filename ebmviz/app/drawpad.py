@@ -16,7 +16,7 @@ import binascii
 import numpy as np
 import streamlit as st
 
-from ebmviz.images import DRAWING_SIDE
+from ebmviz.images import DRAWING_SIDE, ImageError, digit_from_drawing
 
 _HTML = """
 <div class="pad">
@@ -95,3 +95,16 @@ def drawpad(key: str) -> np.ndarray | None:
     result = _pad(key=key, data={"side": DRAWING_SIDE, "brush": BRUSH}, height=290,
                   on_ink_change=lambda: None)
     return decode_ink(getattr(result, "ink", None))
+
+
+def drawn_digit(key: str) -> np.ndarray | None:
+    """Show the pad; its drawing prepared as an MNIST digit (1, 1, 28, 28) float32 in [-1, 1], or None (with a
+    message when the pad holds too little ink) until something is drawn."""
+    ink = drawpad(key)
+    if ink is None:
+        return None
+    try:
+        return digit_from_drawing(ink).numpy()
+    except ImageError as exc:
+        st.info(f"Nothing to use yet: {exc}.")
+        return None

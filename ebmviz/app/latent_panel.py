@@ -32,9 +32,11 @@ class LatentDescent:
 def latent_descent(name: str, device: str, n_steps: int, step_size: float, temperature: float, n: int,
                    seed: int) -> LatentDescent:
     """``n_steps`` steps of size η = ``step_size`` on U(z) from z ~ N(0, I) drawn from ``seed`` (step 0 is
-    ``model.generate(n, seed)``); every step is recorded."""
+    ``model.generate(n, seed)``). The traces keep every step; only the first and last codes are kept and decoded
+    (the panel shows no others)."""
     model = cache.load_model(name, device)
-    result = latent_langevin(model, n, seed, temperature, latent_config(n_steps, step_size))
+    result = latent_langevin(model, n, seed, temperature, latent_config(n_steps, step_size,
+                                                                        record_every=max(n_steps, 1)))
     return LatentDescent(result, cache.evaluate_frames(result.start), cache.evaluate_frames(result.final))
 
 
