@@ -34,13 +34,15 @@ class LatentEnergy:
     energy: Energy
     generator: Generator
     temperature: float = 1.0
+    prior: Energy | None = None  # −log p(z) up to a constant (B,) of a learned prior; None: ‖z‖²/2, N(0, I)
 
     def __post_init__(self):
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"temperature must be positive and finite, got {self.temperature!r}")
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        return self.energy(self.generator(z)) / self.temperature + 0.5 * z.pow(2).sum(1)
+        prior = 0.5 * z.pow(2).sum(1) if self.prior is None else self.prior(z)
+        return self.energy(self.generator(z)) / self.temperature + prior
 
 
 def latent_config(n_steps: int, step_size: float, record_every: int = 1) -> LangevinConfig:
@@ -89,11 +91,12 @@ def latent_langevin(model: torch.nn.Module, n: int, seed: int, temperature: floa
                     z0: torch.Tensor | None = None) -> LatentRun:
     """``config`` (see ``latent_config``) on U(z) = E(g(z))/T + ‖z‖²/2 from ``z0`` (default: ``model.latents(n,
     seed)``, the generator's own draws, so step 0 is ``model.generate(n, seed)``). Noise is seeded by
-    ``noise_seed(seed)``.
+    ``noise_seed(seed)``. A model with a learned prior (``prior_energy(z)``, −log p(z)) has it in U instead of
+    ‖z‖²/2, the prior its codes are drawn from.
     Raises ``ValueError`` for a model without a generator or a non-positive temperature."""
     if not (hasattr(model, "generator") and hasattr(model, "latents")):
         raise ValueError(f"a {type(model).__name__} has no generator, so no latent space to sample in")
-    energy = LatentEnergy(model, model.generator, temperature)
+    energy = LatentEnergy(model, model.generator, temperature, getattr(model, "prior_energy", None))
     z0 = model.latents(n, seed) if z0 is None else z0
     # latents(n, seed) and the sampler's noise would both draw randn(n, nz) from a generator seeded with ``seed``:
     # the first noise draw would then be z₀ itself. The noise gets a stream of its own.

@@ -2,7 +2,8 @@
 
 Every model kind in ``ebmviz.models.KINDS`` is trained by the module ``training/<kind>.py`` (its
 ``main(argv, prog)``); ``sampler-defaults`` edits the sampler a checkpoint ships; ``landscape-map``
-computes and stores a checkpoint's landscape map; ``scores`` stores every checkpoint's quality and AUROC numbers.
+computes and stores a checkpoint's landscape map; ``scores`` stores every checkpoint's quality and AUROC numbers;
+``fit-prior`` fits a generator's learned prior p_ψ(z) to its training codes.
 """
 
 import importlib
@@ -13,7 +14,8 @@ import torch.distributed as dist
 from ebmviz.models import KINDS
 from training.run import Diverged
 
-TOOLS = {"sampler-defaults": "sampler_defaults", "landscape-map": "landscape_map", "scores": "scores"}
+TOOLS = {"sampler-defaults": "sampler_defaults", "landscape-map": "landscape_map", "scores": "scores",
+         "fit-prior": "fit_prior"}
 METHODS = {**{kind: kind for kind in KINDS}, **TOOLS}  # command -> module under training/
 
 

@@ -3,6 +3,7 @@
 Three models on (z, x), z ∈ R^d, x (B, 1, 28, 28) in [-1, 1]:
 
     generator   P(x, z) = p(z)·p_θ(x|z),    p(z) = N(0, I),  x = g_θ(z) + ε,  ε ~ N(0, s²I)
+                (or, once ``python -m training fit-prior`` has run, a learned mixture p_ψ(z): ``models.prior``)
     inference   Q(x, z) = q_data(x)·q_φ(z|x),  q_φ(z|x) = N(μ_φ(x), diag σ²_φ(x))
     energy      Π(x, z) = π_α(x)·q_φ(z|x),  π_α(x) ∝ exp(−E_α(x))   (the paper's f_α = −E_α)
 
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from ebmviz.models.base import ContrastiveLoss, Model, Refined, contrastive_loss
+from ebmviz.models.prior import MixturePrior
 from ebmviz.nets import DeconvGenerator
 from ebmviz.sampling import LangevinConfig, langevin
 
@@ -31,6 +33,7 @@ class TriangleConfig:
     width: int = 32  # c, conv channels (c and 2c)
     hidden: int = 256  # fully connected units
     obs_std: float = math.sqrt(0.5)  # s: ‖x − g(z)‖² summed over pixels is the −log p(x|z) up to const.
+    prior_components: int = 0  # K of a learned mixture prior p_ψ(z) (``fit-prior``); 0: N(0, I), as the paper
 
 
 def _trunk(c: int, hidden: int) -> nn.Sequential:
@@ -143,6 +146,7 @@ class TriangleModel(Model):
         self.energy_net = EnergyNet(config.width, config.hidden)
         # per-pixel mean of the training images (1, 1, 28, 28): the fill-with-the-mean baseline
         self.register_buffer("data_mean", torch.zeros(1, 1, 28, 28))
+        self.prior = MixturePrior(config.prior_components, config.nz) if config.prior_components else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """E_α(x) (B,): the module is an energy for ``ebmviz.sampling``, p ∝ exp(−E)."""
@@ -160,13 +164,21 @@ class TriangleModel(Model):
         """x -> μ_φ(x) -> g_θ(μ): (B, 1, 28, 28) -> (B, 1, 28, 28)."""
         return self.generator(self.encode(x))
 
-    def latents(self, n: int, seed: int = 0) -> torch.Tensor:
+    def latents(self, n: int, seed: int = 0, learned: bool = True) -> torch.Tensor:
+        """n codes (n, nz) from ``seed``: from the learned prior p_ψ when the model has one and ``learned``, else
+        from N(0, I)."""
         g = torch.Generator().manual_seed(seed)
+        if learned and self.prior is not None:
+            return self.prior.sample(n, g)
         return torch.randn(n, self.config.nz, generator=g).to(self.data_mean.device)
 
-    def generate(self, n: int, seed: int = 0) -> torch.Tensor:
-        """n samples g_θ(z), z ~ N(0, I) drawn from ``seed``: (n, 1, 28, 28)."""
-        return self.generator(self.latents(n, seed))
+    def prior_energy(self, z: torch.Tensor) -> torch.Tensor:
+        """−log p(z) up to a constant (B,) for codes z (B, nz): of p_ψ when learned, else ‖z‖²/2."""
+        return -self.prior.log_prob(z) if self.prior is not None else 0.5 * z.pow(2).sum(1)
+
+    def generate(self, n: int, seed: int = 0, learned: bool = True) -> torch.Tensor:
+        """n samples g_θ(z), z drawn from ``seed`` by ``latents``: (n, 1, 28, 28)."""
+        return self.generator(self.latents(n, seed, learned))
 
     def draw(self, n: int, seed: int = 0, config: LangevinConfig | None = None) -> Refined:
         """n generator samples from ``seed``, refined by Langevin on exp(−E_α) with ``config`` (default: shipped).
