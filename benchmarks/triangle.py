@@ -6,7 +6,12 @@ Prints, for the shipped (or --checkpoint) triangle model on the 1,000 held-out d
 - per occlusion type (the paper's Table III types scaled to 28×28) the recovery error on hidden
   pixels (mean |x − x*| relative to the pixel range) of the fill-with-the-mean baseline and after
   --iterations rounds of inference and generation.
-Generator-sample quality before and after Langevin refinement is in benchmarks/quality.py.
+- the generator's samples under the paper's prior N(0, I) and under the learned prior p_ψ (when the checkpoint
+  has one, ``python -m training fit-prior``): 1,000 samples g(z) with no refinement (batches of 250 seeded
+  seed, seed + 1, …), their confident share, class entropy and Fréchet distance, and the median distance from a
+  sample to its nearest training digit beside the same for the held-out digits (copies of training digits would
+  sit far below it).
+Generator-sample quality after the shipped Langevin refinement (``model.draw``) is in benchmarks/quality.py.
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ebmviz import checkpoints, metrics  # noqa: E402
 from ebmviz.corruption import OCCLUSIONS, occlusion  # noqa: E402
 from ebmviz.data import load_dataset  # noqa: E402
+from ebmviz.learning_dynamics import nearest_training  # noqa: E402
 from ebmviz.models.triangle import recovery_error  # noqa: E402
 
 
@@ -48,6 +55,20 @@ def main() -> None:
         base, final = recovery_error(steps[0], x, hidden).mean(), recovery_error(steps[-1], x, hidden).mean()
         share = float(hidden.float().mean())
         print(f"{kind:<10} {share:>7.2f} {base:>10.4f} {final:>9.4f}")
+    train = load_dataset("mnist", "train")[0].numpy()
+    reference = metrics.features(evaluator, x)
+
+    def nearest(images: np.ndarray) -> float:  # median RMS distance to the nearest training digit, [0, 1] scale
+        return float(np.median(np.sqrt(nearest_training(images, train).mse)) / 2)
+
+    print(f"held-out digits: nearest training digit at a median {nearest(x.numpy()):.4f}")
+    for learned in (False, True) if model.prior is not None else (False,):
+        with torch.no_grad():
+            g = torch.cat([model.generate(250, args.seed + i, learned) for i in range(4)])
+        q = metrics.quality(evaluator, g, reference)
+        print(f"{'learned p_ψ' if learned else 'N(0, I)':<12} confident {q.confident_share:.3f}, class entropy "
+              f"{q.class_entropy:.3f}, Fréchet {q.frechet:.1f}, nearest training digit at a median "
+              f"{nearest(g.numpy()):.4f}, counts {q.class_counts}")
 
 
 if __name__ == "__main__":

@@ -165,6 +165,16 @@ def projection_figure(data_xy: np.ndarray, data_labels: np.ndarray, paths: np.nd
     return fig
 
 
+def prior_projection_figure(data_xy: np.ndarray, data_labels: np.ndarray, draws: dict[str, np.ndarray],
+                            explained: np.ndarray | None = None) -> go.Figure:
+    """Data codes (N, 2) coloured by digit with each prior's draws (M, 2) over them, in grey and black."""
+    fig = projection_figure(data_xy, data_labels, np.zeros((0, 0, 2)), explained=explained)
+    for (name, xy), colour in zip(draws.items(), ("#9e9e9e", "black"), strict=False):
+        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name,
+                                   marker=dict(size=5, color=colour, symbol="x", opacity=0.6), hoverinfo="name"))
+    return fig
+
+
 def compare_energy_figure(runs: dict[str, np.ndarray]) -> go.Figure:
     """Median energy per step of several runs, name -> (T+1, B) energy, on a log step axis."""
     fig = go.Figure()

@@ -29,6 +29,14 @@ def open_page(page=None, **state):
     return at
 
 
+def arr(v) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array {"dtype", "bdata" (base64), "shape"?}."""
+    if isinstance(v, dict) and "bdata" in v:
+        out = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return out.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else out
+    return np.asarray([np.nan if x is None else x for x in v], dtype=float)
+
+
 def texts(at):
     return " ".join(m.value for m in at.markdown) + " ".join(str(c.value) for c in at.caption)
 
@@ -217,6 +225,42 @@ def test_triangle_views_render(view, expect):
     at.segmented_control(key="tri_view").set_value(view).run()
     assert not at.exception
     assert expect in " ".join(c for im in at.image for c in im.captions), view
+
+
+def test_triangle_generator_view_shows_both_priors_from_one_seed():
+    at = open_page("views/triangle.py")
+    at.segmented_control(key="tri_view").set_value("Generator").run()
+    assert not at.exception
+    captions = [c for im in at.image for c in im.captions]
+    shares = {}
+    for prior in ("N(0, I)", "p_ψ"):
+        caption = next(c for c in captions if c.startswith(f"g(z), z ~ {prior}"))
+        shares[prior] = int(re.search(r": (\d+)% confident digits", caption).group(1))
+    assert shares["p_ψ"] > shares["N(0, I)"]  # 32 samples each; 1,000 give 0.75 against 0.29
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    draws = {t["name"]: len(arr(t["x"])) for t in fig["data"] if "draws" in t.get("name", "")}
+    assert draws == {"N(0, I) draws": 1000, "p_ψ draws": 1000}
+    k = checkpoints.load("triangle-mnist").config.prior_components
+    assert any(c.startswith("g(m_k)") for c in captions)
+    assert f"Chosen: K = {k}" in " ".join(c.value for c in at.caption)
+
+
+def test_triangle_pages_work_on_a_checkpoint_without_a_learned_prior(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    shipped = checkpoints.load("triangle-mnist")
+    plain = type(shipped)(replace(shipped.config, prior_components=0), {})
+    plain.load_state_dict({k: v for k, v in shipped.state_dict().items() if not k.startswith("prior.")})
+    meta = {k: v for k, v in shipped.meta.items() if k not in ("arch", "prior")}
+    checkpoints.save(plain, tmp_path / "triangle-plain.safetensors", meta)
+    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(tmp_path))
+    at = open_page("views/triangle.py")
+    at.segmented_control(key="tri_view").set_value("Generator").run()
+    assert not at.exception and "fit-prior" in " ".join(i.value for i in at.info)
+    at.segmented_control(key="tri_view").set_value("Refinement").run()
+    assert not at.exception
+    assert any("z from N(0, I)" in c for im in at.image for c in im.captions)
+    assert any("tfrac12" in x.value for x in at.latex)
 
 
 def test_triangle_occlusion_table_and_diagram():

@@ -1,7 +1,6 @@
 """AppTest of the Energy landscape page: the graph, the threshold and its basins, two minima and the paths between
 them, a digit's descent, bad input (threshold, upload, corrupt map), a map made on the page, two maps side by side."""
 
-import base64
 import json
 import re
 import shutil
@@ -10,18 +9,10 @@ import numpy as np
 
 from ebmviz.checkpoints import REPO_CHECKPOINTS
 from ebmviz.landscape import load_map
-from tests.test_app import open_page, texts
+from tests.test_app import arr, open_page, texts
 
 PAGE = "views/landscape.py"
 SHIPPED = "ebgan-mnist-latent"
-
-
-def arr(v) -> np.ndarray:
-    """A plotly JSON array: a list, or a typed array {"dtype", "bdata" (base64), "shape"?}."""
-    if isinstance(v, dict) and "bdata" in v:
-        out = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        return out.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else out
-    return np.asarray([np.nan if x is None else x for x in v], dtype=float)
 
 
 def xtitle(fig) -> str:

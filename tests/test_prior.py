@@ -97,7 +97,8 @@ def test_the_latent_sampler_uses_the_learned_prior(with_prior):
                                with_prior(with_prior.generator(z)) / 0.5 + 0.5 * z.pow(2).sum(1))
     run = latent_langevin(with_prior, 4, 3, 1.0, latent_config(2, 0.01))
     torch.testing.assert_close(torch.from_numpy(run.run.frames[0]), with_prior.latents(4, 3))
-    e0 = u.energy(with_prior.generator(with_prior.latents(4, 3))) / 1.0 + with_prior.prior_energy(with_prior.latents(4, 3))
+    z0 = with_prior.latents(4, 3)
+    e0 = u.energy(with_prior.generator(z0)) / 1.0 + with_prior.prior_energy(z0)
     torch.testing.assert_close(torch.from_numpy(run.run.energy[0]).float(), e0.float(), atol=1e-4, rtol=1e-5)
 
 

@@ -1,6 +1,7 @@
 """The latent-space Langevin panel of the pages whose model has a generator (EBGAN, the divergence triangle): K steps
-on U(z) = E(G(z))/T + ‖z‖²/2 from the generator's own codes, the pictures before and after with the evaluator's
-digits, the per-step traces, and a before/after table. ``ebmviz.latent`` does the sampling."""
+on U(z) = E(G(z))/T + ‖z‖²/2 (or −log p_ψ(z) of a learned prior) from the generator's own codes, the pictures
+before and after with the evaluator's digits, the per-step traces, and a before/after table. ``ebmviz.latent``
+does the sampling."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class LatentDescent:
 @st.cache_data(show_spinner="Langevin in the generator's latent space…", max_entries=16)
 def latent_descent(name: str, device: str, n_steps: int, step_size: float, temperature: float, n: int,
                    seed: int) -> LatentDescent:
-    """``n_steps`` steps of size η = ``step_size`` on U(z) from z ~ N(0, I) drawn from ``seed`` (step 0 is
+    """``n_steps`` steps of size η = ``step_size`` on U(z) from the generator's codes drawn from ``seed`` (step 0 is
     ``model.generate(n, seed)``). The traces keep every step; only the first and last codes are kept and decoded
     (the panel shows no others)."""
     model = cache.load_model(name, device)
@@ -52,17 +53,18 @@ def _labels(pred: metrics.Prediction | None, energy: np.ndarray, symbol: str) ->
 
 
 def latent_panel(prefix: str, name: str, device: str, seed: int, n: int, *, symbol: str,
-                 defaults: tuple[int, float, float]) -> None:
+                 defaults: tuple[int, float, float], learned_prior: bool = False) -> None:
     """Draw the panel for checkpoint ``name``; ``symbol`` names its image energy ("D", "E"); ``defaults`` are
-    (K, η, T)."""
+    (K, η, T); ``learned_prior``: the model draws its codes from a learned p_ψ(z), which replaces ‖z‖²/2 in U."""
     k0, eta0, t0 = defaults
     c = st.columns(3)
     k = c[0].slider("Latent steps K", 0, MAX_STEPS, k0, 10, key=f"{prefix}_lat_k")
     eta = c[1].select_slider("Step size η", STEP_SIZES, eta0, key=f"{prefix}_lat_eta")
     temp = c[2].select_slider("Temperature T", TEMPERATURES, t0, key=f"{prefix}_lat_t",
                               help=f"How much {symbol} counts against the prior: low T follows {symbol}, high T "
-                                   "stays near N(0, I)")
-    st.latex(rf"z_{{t+1}} = z_t - {eta:g}\,\nabla_z\Big(\frac{{{symbol}(G(z_t))}}{{{temp:g}}} + \tfrac12\|z_t\|^2\Big)"
+                                   "stays near " + ("p_ψ(z)" if learned_prior else "N(0, I)"))
+    prior = r"-\log p_\psi(z_t)" if learned_prior else r"\tfrac12\|z_t\|^2"
+    st.latex(rf"z_{{t+1}} = z_t - {eta:g}\,\nabla_z\Big(\frac{{{symbol}(G(z_t))}}{{{temp:g}}} + {prior}\Big)"
              rf" + \sqrt{{2\cdot{eta:g}}}\,\xi_t,\quad \xi_t\sim\mathcal N(0, I),\ t < {k}")
     if too_much := over_work_cap(n, k, "Latent Langevin"):
         st.error(too_much, icon=":material/error:")
