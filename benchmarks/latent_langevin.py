@@ -1,9 +1,10 @@
 """Langevin in a generator's latent space on the model's own energy (``ebmviz.latent``), scored by the evaluator.
 
 For every shipped model with a generator (EBGAN with and without PT, the divergence triangle): 1,000 chains
-(batches of 250 from seeds seed, seed + 1, …) start at the generator's own draws z ~ N(0, I), so step 0 is the
-generator's samples as the quality benchmark scores them; then K steps of z ← z − η∇U(z) + √(2η)ξ on
-U(z) = E(G(z))/T + ‖z‖²/2. Columns: share with confidence > 0.9, mean confidence, class entropy (ln 10 = 2.303),
+(batches of 250 from seeds seed, seed + 1, …) start at the generator's own draws (z ~ N(0, I), or the learned
+prior p_ψ of a triangle that has one), so step 0 is the generator's samples as the quality benchmark scores them;
+then K steps of z ← z − η∇U(z) + √(2η)ξ on U(z) = E(G(z))/T + ‖z‖²/2 (−log p_ψ(z) in place of ‖z‖²/2 with a
+learned prior). Columns: share with confidence > 0.9, mean confidence, class entropy (ln 10 = 2.303),
 Fréchet distance of evaluator features to the held-out digits, class counts, seconds.
 
 With ``--pixel``, for contrast, Langevin on the energy in pixel space with the checkpoint's Langevin-page settings
