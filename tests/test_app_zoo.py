@@ -33,7 +33,11 @@ def test_one_model_shows_its_provenance_curves_and_samples_over_training():
     assert prov["command"] == checkpoints.read_meta(checkpoints.resolve("ebgan-mnist"))["command"]
     assert at.multiselect(key="zoo_curves_ebgan-mnist").value  # some curves are drawn by default
     its = at.select_slider(key="zoo_snap_ebgan-mnist").options
-    assert len(its) > 1
+    assert len(its) > 1 and "then" not in prov
+    at.selectbox(key="zoo_one").set_value("triangle-mnist").run()  # trained, then its prior fitted
+    prov = at.dataframe[0].value[""]
+    fit = checkpoints.read_meta(checkpoints.resolve("triangle-mnist"))["prior"]
+    assert prov["then"].startswith(fit["command"]) and f"K = {fit['components']}" in prov["then"]
 
 
 def test_side_by_side_on_one_budget():

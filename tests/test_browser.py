@@ -120,6 +120,23 @@ def test_ebgan_views_in_the_browser(app_url, page):
         no_exception(page)
 
 
+def test_triangle_generator_view_draws_both_priors(app_url, page):
+    page.goto(f"{app_url}/triangle")
+    wait_idle(page)
+    page.get_by_text("Generator", exact=True).first.click()
+    wait_idle(page)
+    page.get_by_text("the learned prior (K =").first.wait_for(timeout=120_000)
+    no_exception(page)
+    assert page.locator('[data-testid="stImage"] img').count() >= 3  # both priors' samples, the components' means
+    chart = page.locator('[data-testid="stPlotlyChart"]')
+    chart.first.wait_for(timeout=60_000)
+    assert "p_ψ draws" in chart.first.inner_text()  # the legend of the codes' plane
+    page.get_by_text("Refinement", exact=True).first.click()
+    wait_idle(page)
+    page.get_by_text("z from p_ψ").first.wait_for(timeout=120_000)
+    no_exception(page)
+
+
 def test_picking_another_model_shows_its_sampler_defaults(app_url, page):
     """The browser, not only the server, shows the new model's settings (AppTest cannot see the difference)."""
     from ebmviz import checkpoints

@@ -82,7 +82,7 @@ def one_model() -> None:
     p = zc.provenance(info)
     st.markdown(f"**{p.title}** · kind `{p.kind}`")
     st.dataframe(pd.DataFrame({"": {
-        "command": p.command, "data": p.data,
+        "command": p.command, **({"then": p.afterwards} if p.afterwards else {}), "data": p.data,
         "wall time": "–" if p.wall_minutes is None else f"{p.wall_minutes:.1f} min"
         + ("" if p.iterations is None else f", {p.iterations:,} iterations"),
         "device": p.device, "parameters": "–" if not (e := SCORES.models.get(name)) or e.parameters is None

@@ -37,8 +37,9 @@ PAGES = (
              "follow the latent chains over the digits' codes, and score out-of-distribution images."),
     PageInfo("views/triangle.py", "Divergence triangle", ":material/change_history:",
              "A generator, an inference model and an energy model trained together. See held-out digits "
-             "reconstructed, occluded digits recovered, generator samples refined by Langevin on the energy, "
-             "paths through the latent space, and the three KL terms that tie the models together."),
+             "reconstructed, occluded digits recovered, the generator under the paper's prior and under a prior "
+             "learned from the digits' codes, samples refined by Langevin on the energy, paths through the latent "
+             "space, and the three KL terms that tie the models together."),
     PageInfo("views/ebgan.py", "EBGAN", ":material/compare:",
              "A generator against an autoencoder whose reconstruction error is the energy. Draw labelled samples and "
              "watch the generator over training, see what the energy does to digits, fakes and noise, compare "

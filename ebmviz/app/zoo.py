@@ -24,6 +24,7 @@ class Provenance:
     kind: str
     title: str
     command: str
+    afterwards: str  # a step taken on the trained checkpoint (a learned prior's fit), '' for none
     data: str
     wall_minutes: float | None
     iterations: int | None
@@ -42,9 +43,12 @@ def provenance(info: checkpoints.CheckpointInfo) -> Provenance:
                  f"({data.get('source', 'source not recorded')})") if data else "not recorded"
     wall = m.get("wall_time_s")
     threads = m.get("threads")
+    prior = m.get("prior") if isinstance(m.get("prior"), dict) else {}
+    afterwards = (f"{prior.get('command', 'python -m training fit-prior')}: a learned prior with K = "
+                  f"{prior.get('components', '?')} components, {prior.get('wall_time_s', '?')} s") if prior else ""
     return Provenance(
         name=info.name, kind=info.kind, title=m.get("title", info.kind), command=m.get("command", "not recorded"),
-        data=data_text, wall_minutes=None if wall is None else wall / 60,
+        afterwards=afterwards, data=data_text, wall_minutes=None if wall is None else wall / 60,
         iterations=m.get("iterations") if isinstance(m.get("iterations"), int) else None,
         device=f"{m.get('device', '?')}" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""),
         commit=str(m.get("git_commit") or "–"),

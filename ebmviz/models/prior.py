@@ -99,7 +99,10 @@ class MixturePrior(nn.Module):
             raise ValueError(f"a mixture needs K >= 1 components in d >= 1 dimensions, got K = {k}, d = {d}")
         self.register_buffer("weights", torch.full((k,), 1.0 / k))
         self.register_buffer("means", torch.zeros(k, d))
-        self.register_buffer("scale_tril", torch.eye(d).expand(k, d, d).clone())
+        # identities, made by filling a view: torch.eye and arithmetic on "meta" tensors import torch's compiler when
+        # ``checkpoints.load`` probes the architecture on that device; a factory and fill_ do not
+        self.register_buffer("scale_tril", torch.zeros(k, d, d))
+        self.scale_tril.diagonal(dim1=1, dim2=2).fill_(1.0)
 
     @property
     def components(self) -> int:
