@@ -53,6 +53,7 @@ class ModelScores:
     parameters: int | None = None  # trainable numbers of the model (its nn.Parameters)
     quality: dict[str, Any] | None = None  # metrics.Quality fields of n samples, with "seed" and "grad_evals"
     auroc: dict[str, float] | None = None  # set name -> AUROC of −E against held-out digits
+    further_auroc: dict[str, dict[str, float]] | None = None  # the same for each of the model's further energies
     notes: dict[str, str] = field(default_factory=dict)  # how each part was computed
 
 
@@ -79,10 +80,12 @@ class Scores:
         models = {}
         for k, v in raw.get("models", {}).items():
             entry = ModelScores(v["fingerprint"], v.get("parameters"), v.get("quality"), v.get("auroc"),
-                                v.get("notes") or {})
+                                v.get("further_auroc"), v.get("notes") or {})
             if not isinstance(entry.fingerprint, str) or not isinstance(entry.parameters, int | None):
                 raise TypeError(f"{k}: fingerprint or parameters of the wrong type")
-            if entry.auroc is not None and not all(isinstance(a, int | float) for a in dict(entry.auroc).values()):
+            rows = [entry.auroc] if entry.auroc is not None else []
+            rows += list(dict(entry.further_auroc).values()) if entry.further_auroc is not None else []
+            if not all(isinstance(a, int | float) for row in rows for a in dict(row).values()):
                 raise TypeError(f"{k}: an AUROC that is not a number")
             if entry.quality is not None and not isinstance(entry.quality.get("confident_share"), int | float):
                 raise TypeError(f"{k}: quality without a confident share")

@@ -82,7 +82,8 @@ def test_scores_file_round_trip_staleness_and_bad_files(tmp_path):
     f = tmp_path / "model.bin"
     f.write_bytes(b"abc")
     s = Scores({"m": ModelScores(fingerprint(f), parameters=12, quality={"confident_share": 0.5},
-                                 auroc={"uniform noise": 1.0}, notes={"auroc": "x"})}, {"n": 10})
+                                 auroc={"uniform noise": 1.0}, further_auroc={"−log p": {"uniform noise": 0.5}},
+                                 notes={"auroc": "x"})}, {"n": 10})
     path = tmp_path / "scores.json"
     path.write_text(s.to_json())
     back = read_scores(path)
@@ -97,7 +98,8 @@ def test_scores_file_round_trip_staleness_and_bad_files(tmp_path):
     for bad in ({"models": {"m": {"quality": None}}},  # no fingerprint
                 {"models": {"m": {"fingerprint": "1:ab", "auroc": {"uniform noise": "high"}}}},
                 {"models": {"m": {"fingerprint": "1:ab", "auroc": "x"}}},
-                {"models": {"m": {"fingerprint": "1:ab", "quality": {"n": 3}}}}, {"settings": [1]}):
+                {"models": {"m": {"fingerprint": "1:ab", "quality": {"n": 3}}}}, {"settings": [1]},
+                {"models": {"m": {"fingerprint": "1:ab", "further_auroc": {"−log p": {"noise": None}}}}}):
         path.write_text(json.dumps(bad))
         with pytest.raises(ValueError, match="not a valid scores file"):
             read_scores(path)
@@ -126,6 +128,13 @@ def test_training_scores_match_a_recomputation(tmp_path):
         assert entry.quality[k] == pytest.approx(q[k])
     assert training_main(args) == 0  # unchanged file: kept as it was
     assert read_scores(out).models["shortrun-mnist"] == entry
+    assert entry.further_auroc is None  # the short-run model has one energy
+    assert training_main(["scores", "--only", "triangle-mnist", "--skip-quality", "--out", str(out)]) == 0
+    triangle = checkpoints.load("triangle-mnist")
+    further = read_scores(out).models["triangle-mnist"].further_auroc
+    assert list(further) == list(triangle.further_energies)
+    again = auroc_row(triangle.energy("generator −log p(x)"), test, make_sets(test, 0, fashion))
+    assert further["generator −log p(x)"] == pytest.approx(again, abs=1e-9)
 
 
 def test_numpy_roc_area_equals_scikit_learns_auroc_with_ties():

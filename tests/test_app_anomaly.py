@@ -28,7 +28,8 @@ def test_stored_table_lists_every_scored_energy_and_the_live_scores_match_it():
     assert not at.exception
     (per_set,) = (d.value for d in at.dataframe)  # the picked model's AUROCs
     assert set(GOAL_SETS) - {"Fashion-MNIST"} <= set(table.columns) and {"goal mean", "goal min"} <= set(table.columns)
-    assert set(table.index) == {n for n, e in stored.models.items() if e.auroc}
+    assert set(table.index) == ({n for n, e in stored.models.items() if e.auroc}
+                                | {f"{n} · {f}" for n, e in stored.models.items() for f in e.further_auroc or {}})
     live = per_set["AUROC"]  # shortrun-mnist, computed at page load
     for name, value in live.items():  # computed at page load vs stored by python -m training scores
         assert value == pytest.approx(stored.models["shortrun-mnist"].auroc[name], abs=1e-9)
@@ -36,6 +37,25 @@ def test_stored_table_lists_every_scored_energy_and_the_live_scores_match_it():
     assert (g is not None) == ("Over the goal's six sets" in texts(at))
     if g is not None:
         assert f"mean **{g[0]:.3f}**, lowest **{g[1]:.3f}**" in texts(at)
+
+
+def test_a_models_further_energy_is_scored_as_stored_and_scores_your_digit():
+    stored = zoo.read_scores().models["triangle-mnist"].further_auroc["generator −log p(x)"]
+    at = open_page(PAGE)
+    at.segmented_control(key="anomaly_view").set_value("One model").run()
+    at.selectbox(key="anomaly_ckpt").set_value("triangle-mnist").run()
+    own = at.dataframe[0].value["AUROC"]
+    at.radio(key="anomaly_energy").set_value("generator −log p(x)").run()
+    assert not at.exception
+    live = at.dataframe[0].value["AUROC"]
+    for name, value in live.items():  # the page's live scores vs python -m training scores
+        assert value == pytest.approx(stored[name], abs=1e-9)
+    assert live["rotated 90°"] != own["rotated 90°"]  # another energy, other scores
+    at.segmented_control(key="anomaly_view").set_value("Your digit").run()
+    assert not at.exception and "under `triangle-mnist · generator −log p(x)`" in texts(at)
+    at.selectbox(key="anomaly_ckpt").set_value("shortrun-mnist").run()  # no further energies: no choice, model(x)
+    assert not at.exception and not [r for r in at.radio if r.key == "anomaly_energy"]
+    assert "under `shortrun-mnist`" in texts(at)
 
 
 def test_editing_a_digit_moves_its_score_and_a_link_picks_model_and_digit():

@@ -161,3 +161,47 @@ def test_checkpoint_round_trip(model, tmp_path):
     x = torch.rand(2, 1, 28, 28)
     torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x))
     assert loaded.config.nz == 4 and float(loaded.data_mean.mean()) == 0.25
+
+
+class _Linear(torch.nn.Module):
+    """g(z) = W z + b as (B, 1, 28, 28) images."""
+
+    def __init__(self, w: torch.Tensor, b: torch.Tensor):
+        super().__init__()
+        self.w, self.b = w, b
+
+    def forward(self, z):
+        return (z @ self.w.T + self.b).view(-1, 1, 28, 28)
+
+
+class _ExactPosterior(torch.nn.Module):
+    """q(z|x) = p(z|x) of the linear Gaussian model with z ~ N(0, I), x = Wz + b + N(0, s²I), WᵀW diagonal."""
+
+    def __init__(self, w: torch.Tensor, b: torch.Tensor, s2: float):
+        super().__init__()
+        self.w, self.b, self.s2 = w, b, s2
+        self.precision = 1 + (w * w).sum(0) / s2  # diagonal of I + WᵀW/s²
+
+    def forward(self, x):
+        mu = (x.flatten(1) - self.b) @ self.w / self.s2 / self.precision
+        return mu, (-self.precision.log()).expand_as(mu)
+
+
+def test_free_energy_is_the_exact_marginal_when_the_proposal_is_the_posterior():
+    """With the true posterior as proposal every importance weight equals p(x), so −log p(x) comes out exactly,
+    whatever the number of draws: here p(x) = N(x; b, WWᵀ + s²I)."""
+    torch.manual_seed(0)
+    model = TriangleModel(TriangleConfig(nz=2, width=4, hidden=16)).eval()
+    q, _ = torch.linalg.qr(torch.randn(784, 2, dtype=torch.float64))
+    w, b = q * torch.tensor([3.0, 1.5], dtype=torch.float64), 0.1 * torch.randn(784, dtype=torch.float64)
+    s2 = model.config.obs_std**2
+    model.generator, model.inference = _Linear(w, b), _ExactPosterior(w, b, s2)
+    x = (torch.randn(5, 2, dtype=torch.float64) @ w.T + b + math.sqrt(s2) * torch.randn(5, 784, dtype=torch.float64))
+    x = x.view(5, 1, 28, 28)
+    exact = -torch.distributions.MultivariateNormal(b, w @ w.T + s2 * torch.eye(784, dtype=torch.float64)).log_prob(
+        x.flatten(1))
+    for draws in (1, 7):
+        torch.testing.assert_close(model.free_energy(x, draws=draws), exact, atol=1e-6, rtol=0)
+    assert model.energy("generator −log p(x)")(x).shape == (5,) and model.energy() is model
+    with pytest.raises(ValueError, match="has no energy"):
+        model.energy("nonsense")

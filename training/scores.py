@@ -8,7 +8,8 @@
 Quality: ``--n`` samples of ``model.draw`` at the checkpoint's shipped settings (batches of 250 seeded seed, seed + 1,
 …) scored by the evaluator, Fréchet distance against the held-out digits' features. AUROC: −E(x) telling the held-out
 digits (the first ``HELD_OUT``) apart from as many images of each set of ``ebmviz.anomaly.SETS`` (made with
-``SETS_SEED``; Fashion-MNIST when it can be loaded). The held-out digits' own quality is stored for scale.
+``SETS_SEED``; Fashion-MNIST when it can be loaded), for ``model(x)`` and for each of the model's
+``further_energies``. The held-out digits' own quality is stored for scale.
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def main(argv: list[str], prog: str = "python -m training scores") -> int:
             fresh.auroc = auroc_row(model, digits, sets, device=model.device)
             fresh.notes["auroc"] = (f"−E on {len(digits)} held-out digits vs {len(digits)} images per set, "
                                     f"{today}, commit {commit}")
+        if cls.further_energies:
+            fresh.further_auroc = {e: auroc_row(model.energy(e), digits, sets, device=model.device)
+                                   for e in cls.further_energies}
+            fresh.notes["further_auroc"] = (f"{', '.join(cls.further_energies)}: as the AUROC, {today}, "
+                                            f"commit {commit}")
         if cls.Draws is not None and not args.skip_quality:
             fresh.quality = sample_quality(model, evaluator, reference, args.n, args.seed)
             fresh.notes["quality"] = (f"{args.n} samples of model.draw at the shipped settings, seed {args.seed}, "

@@ -14,13 +14,17 @@ from ebmviz.app import links
 from ebmviz.app.drawpad import drawn_digit
 from ebmviz.app.widgets import image_upload, model_picker, share, shared
 from ebmviz.images import to_u8
+from ebmviz.models import KINDS
 
 P = "anomaly"
 VIEW_NAMES = ["Every model", "One model", "Your digit"]
 SOURCES = ["a held-out digit", "a drawing", "an upload"]
 N_DIGITS = HELD_OUT
 ENERGIES = an.energy_models()
+OWN = "its energy E(x)"  # model(x); the other choices are models' further energies
+ENERGY_CHOICES = [OWN, *sorted({e for cls in KINDS.values() for e in cls.further_energies})]
 fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.choice(f"{P}_ckpt", "model", ENERGIES),
+          links.choice(f"{P}_energy", "energy", ENERGY_CHOICES),
           links.integer(f"{P}_digit", "digit", 0, N_DIGITS - 1),
           links.integer(f"{P}_rotate", "rotate", -180, 180)]
 links.restore(fields)
@@ -31,6 +35,10 @@ st.markdown(
     "random held-out digit scores above a random image of another set (1: always, 0.5: chance, below 0.5: the "
     "set looks *more* typical than real digits).")
 st.latex(r"\mathrm{AUROC} = P\big(-E(x_{\text{digit}}) > -E(x_{\text{other}})\big)")
+st.caption("A model can define more than one energy. The divergence triangle's energy net gives E_α(x); its generator "
+           "with the learned prior gives a second, −log p(x) = −log ∫ p_ψ(z) p_θ(x|z) dz, estimated by importance "
+           "sampling with the inference model as proposal (16 draws). Its rows read \"triangle-mnist · generator "
+           "−log p(x)\".")
 seed, device = shared().seed, shared().device
 
 
@@ -45,10 +53,11 @@ def stored_table() -> None:
         entry = stored.models.get(name)
         if entry is None or not entry.auroc:
             continue
-        g = goal(entry.auroc)
-        stale = stored.stale(name, checkpoints.named(name))
-        rows.append({"model": name + (" (changed since scored)" if stale else ""), **entry.auroc,
-                     "goal mean": None if g is None else g[0], "goal min": None if g is None else g[1]})
+        stale = " (changed since scored)" if stored.stale(name, checkpoints.named(name)) else ""
+        for energy, row in ((None, entry.auroc), *(entry.further_auroc or {}).items()):
+            g = goal(row)
+            rows.append({"model": an.row_label(name, energy) + stale, **row,
+                         "goal mean": None if g is None else g[0], "goal min": None if g is None else g[1]})
     if not rows:
         st.info("No stored AUROC numbers yet: `python -m training scores --skip-quality` computes them.")
     else:
@@ -69,13 +78,21 @@ def stored_table() -> None:
         st.caption("Recomputed now on the same digits and sets; nothing is written to disk.")
 
 
-def pick_model() -> tuple[str, an.SetScores]:
-    name, _ = model_picker("Energy model", f"{P}_ckpt", lambda cls: cls.is_energy, default="shortrun-mnist")
-    return name, an.model_scores(name, device, N_DIGITS, SETS_SEED)
+def pick_model() -> tuple[str, str | None, an.SetScores]:
+    """(checkpoint, which of its energies: None for model(x), the scores of the sets under it)."""
+    name, model = model_picker("Energy model", f"{P}_ckpt", lambda cls: cls.is_energy, default="shortrun-mnist")
+    energy = None
+    if model.further_energies:
+        options = [OWN, *model.further_energies]
+        if st.session_state.get(f"{P}_energy") not in options:  # e.g. a link made for another model
+            st.session_state[f"{P}_energy"] = OWN
+        picked = st.radio("Energy", options, horizontal=True, key=f"{P}_energy")
+        energy = None if picked == OWN else picked
+    return name, energy, an.model_scores(name, device, N_DIGITS, SETS_SEED, energy)
 
 
 def one_model() -> None:
-    name, sc = pick_model()
+    name, _, sc = pick_model()
     _, sets, missing = an.ood_sets(N_DIGITS, SETS_SEED)
     if missing:
         st.info(f"Fashion-MNIST is not on this machine, so it is left out: {missing}")
@@ -96,7 +113,7 @@ def one_model() -> None:
 
 
 def your_digit() -> None:
-    name, sc = pick_model()
+    name, energy, sc = pick_model()
     digits = an.ood_sets(N_DIGITS, SETS_SEED)[0]
     source = st.radio("Start from", SOURCES, horizontal=True, key=f"{P}_source")
     base = None
@@ -127,10 +144,11 @@ def your_digit() -> None:
         end = c[2].slider("To (row, column)", 0, 27, (24, 24), key=f"{P}_stroke_to")
         stroke = (start[0], start[1], end[0], end[1])
     edited = edit(torch.from_numpy(base), degrees, erase, stroke).numpy()
-    score, below = an.typicality(name, device, edited, N_DIGITS, SETS_SEED)
+    score, below = an.typicality(name, device, edited, N_DIGITS, SETS_SEED, energy)
     a, b = st.columns([1, 3])
     a.image(figures.tile(to_u8(np.concatenate([base, edited])), ncol=2, scale=4), caption="before · after the edits")
-    b.markdown(f"Score −E = **{score:.4g}** under `{name}`: more typical than **{100 * below:.1f}%** of the "
+    b.markdown(f"Score −E = **{score:.4g}** under `{an.row_label(name, energy)}`: more typical than "
+               f"**{100 * below:.1f}%** of the "
                f"{N_DIGITS:,} held-out digits.")
     b.plotly_chart(score_histogram_figure(sc.digits, {}, marker=score), key=f"{P}_your_hist")
     order = np.argsort(sc.digits)

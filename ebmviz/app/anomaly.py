@@ -40,12 +40,19 @@ class SetScores:
     roc: dict[str, tuple[np.ndarray, np.ndarray]]  # set name -> (false positive rate, true positive rate)
 
 
+def row_label(name: str, energy: str | None) -> str:
+    """The table's name for a checkpoint's energy: the checkpoint's name for ``model(x)``, "name · energy" else."""
+    return name if energy is None else f"{name} · {energy}"
+
+
 @st.cache_data(show_spinner="Scoring the sets with the model's energy…", max_entries=16)
-def model_scores(name: str, device: str, n: int, seed: int) -> SetScores:
+def model_scores(name: str, device: str, n: int, seed: int, energy: str | None = None) -> SetScores:
+    """``energy``: one of the model's ``further_energies`` (None: ``model(x)``)."""
     model = cache.load_model(name, device)
+    fn = model.energy(energy)
     digits, sets, _ = ood_sets(n, seed)
-    inside = scores(model, torch.from_numpy(digits), device=model.device)
-    out = {k: scores(model, torch.from_numpy(v), device=model.device) for k, v in sets.items()}
+    inside = scores(fn, torch.from_numpy(digits), device=model.device)
+    out = {k: scores(fn, torch.from_numpy(v), device=model.device) for k, v in sets.items()}
     curves = {k: roc(inside, s) for k, s in out.items()}
     return SetScores(inside, out, {k: c[2] for k, c in curves.items()}, {k: c[:2] for k, c in curves.items()})
 
@@ -57,21 +64,24 @@ def energy_models() -> list[str]:
 
 @st.cache_data(show_spinner="Recomputing the AUROC table for every energy model…", max_entries=2)
 def auroc_table(device: str, n: int, seed: int) -> dict[str, dict[str, float]]:
-    """model name -> set name -> AUROC, computed now."""
+    """``row_label`` -> set name -> AUROC for every energy model and each of its further energies, computed now."""
     digits, sets, _ = ood_sets(n, seed)
     x = torch.from_numpy(digits)
+    tensors = {k: torch.from_numpy(v) for k, v in sets.items()}
     table = {}
     for name in energy_models():
         model = cache.load_model(name, device)
-        table[name] = auroc_row(model, x, {k: torch.from_numpy(v) for k, v in sets.items()}, device=model.device)
+        for energy in (None, *model.further_energies):
+            table[row_label(name, energy)] = auroc_row(model.energy(energy), x, tensors, device=model.device)
     return table
 
 
-def typicality(name: str, device: str, image: np.ndarray, n: int, seed: int) -> tuple[float, float]:
+def typicality(name: str, device: str, image: np.ndarray, n: int, seed: int,
+               energy: str | None = None) -> tuple[float, float]:
     """(−E of ``image`` (1, 1, 28, 28), the share of held-out digits that score lower: its percentile)."""
     model = cache.load_model(name, device)
-    s = float(scores(model, torch.from_numpy(image), device=model.device)[0])
-    digits = model_scores(name, device, n, seed).digits
+    s = float(scores(model.energy(energy), torch.from_numpy(image), device=model.device)[0])
+    digits = model_scores(name, device, n, seed, energy).digits
     return s, float((digits < s).mean())
 
 

@@ -137,6 +137,7 @@ class TriangleModel(Model):
     title = "Divergence triangle: generator, inference and energy models"
     Draws = Refined
     draw_default = REFINEMENT
+    further_energies = {"generator −log p(x)": "free_energy"}
 
     def __init__(self, config: TriangleConfig | None = None, meta: dict | None = None):
         super().__init__(config, meta)
@@ -175,6 +176,33 @@ class TriangleModel(Model):
     def prior_energy(self, z: torch.Tensor) -> torch.Tensor:
         """−log p(z) up to a constant (B,) for codes z (B, nz): of p_ψ when learned, else ‖z‖²/2."""
         return -self.prior.log_prob(z) if self.prior is not None else 0.5 * z.pow(2).sum(1)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) (B,) with its normalising constant: the learned prior's, else N(0, I)'s."""
+        if self.prior is not None:
+            return self.prior.log_prob(z)
+        return -0.5 * (z.pow(2).sum(1) + z.shape[1] * math.log(2 * math.pi))
+
+    def free_energy(self, x: torch.Tensor, draws: int = 16, seed: int = 0) -> torch.Tensor:
+        """−log p_θ(x) (B,) in nats, the generator model's own energy of x (B, 1, 28, 28), p(x) = ∫ p(z) p_θ(x|z) dz:
+        the importance-weighted estimate (Burda, Grosse & Salakhutdinov 2016) with q_φ(z|x) as the proposal,
+
+            −log (1/K) Σ_k p(z_k)·N(x; g(z_k), s²I) / q_φ(z_k|x),   z_k = μ_φ(x) + σ_φ(x)·ε_k,
+
+        an upper bound on −log p(x) in expectation that tightens as K = ``draws`` grows, and exact when q_φ(z|x) is
+        the true posterior. p(z) is the learned prior when the model has one. The ε_k (K, nz) are drawn from
+        ``seed`` and shared by every image, so an image's value does not depend on the batch it is in."""
+        mu, logvar = self.inference(x)
+        eps = torch.randn(draws, mu.shape[1], generator=torch.Generator().manual_seed(seed)).to(mu.device)
+        s2, pixels = self.config.obs_std**2, x[0].numel()
+        log_w = []
+        for e in eps:
+            z = mu + (0.5 * logvar).exp() * e
+            log_px = -((self.generator(z) - x) ** 2).flatten(1).sum(1) / (2 * s2) - 0.5 * pixels * math.log(
+                2 * math.pi * s2)
+            log_q = -0.5 * (logvar + e.pow(2) + math.log(2 * math.pi)).sum(1)  # (z − μ)²/σ² = ε²
+            log_w.append(log_px + self.log_prior(z) - log_q)
+        return math.log(draws) - torch.stack(log_w).logsumexp(dim=0)
 
     def generate(self, n: int, seed: int = 0, learned: bool = True) -> torch.Tensor:
         """n samples g_θ(z), z drawn from ``seed`` by ``latents``: (n, 1, 28, 28)."""
