@@ -165,13 +165,21 @@ def projection_figure(data_xy: np.ndarray, data_labels: np.ndarray, paths: np.nd
     return fig
 
 
-def prior_projection_figure(data_xy: np.ndarray, data_labels: np.ndarray, draws: dict[str, np.ndarray],
-                            explained: np.ndarray | None = None) -> go.Figure:
-    """Data codes (N, 2) coloured by digit with each prior's draws (M, 2) over them, in grey and black."""
-    fig = projection_figure(data_xy, data_labels, np.zeros((0, 0, 2)), explained=explained)
-    for (name, xy), colour in zip(draws.items(), ("#9e9e9e", "black"), strict=False):
-        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=name,
-                                   marker=dict(size=5, color=colour, symbol="x", opacity=0.6), hoverinfo="name"))
+def overlaid_histogram_figure(groups: dict[str, np.ndarray], xtitle: str, ytitle: str = "count") -> go.Figure:
+    """Overlaid histograms of several groups of values, group -> (n,), on a linear axis clipped to the 1st–99th
+    percentiles of all values; each group is named with its median."""
+    values = np.concatenate([np.asarray(v, dtype=float) for v in groups.values()])
+    values = values[np.isfinite(values)]
+    lo, hi = np.percentile(values, [1, 99]) if len(values) else (0.0, 1.0)
+    fig = go.Figure()
+    colours = ["#1f77b4", "#ff7f0e", "#d62728", "#2ca02c", "#9467bd"]
+    for i, (name, v) in enumerate(groups.items()):
+        v = np.asarray(v, dtype=float)
+        v = v[np.isfinite(v)]
+        fig.add_trace(go.Histogram(x=np.clip(v, lo, hi), name=f"{name} (median {np.median(v):.3g})", opacity=0.55,
+                                   nbinsx=60, marker_color=colours[i % len(colours)]))
+    fig.update_layout(barmode="overlay", height=320, margin=dict(l=10, r=10, t=30, b=10), xaxis_title=xtitle,
+                      yaxis_title=ytitle, legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
 
 

@@ -238,8 +238,12 @@ def test_triangle_generator_view_shows_both_priors_from_one_seed():
         shares[prior] = int(re.search(r": (\d+)% confident digits", caption).group(1))
     assert shares["p_ψ"] > shares["N(0, I)"]  # 32 samples each; 1,000 give 0.75 against 0.29
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
-    draws = {t["name"]: len(arr(t["x"])) for t in fig["data"] if "draws" in t.get("name", "")}
-    assert draws == {"N(0, I) draws": 1000, "p_ψ draws": 1000}
+    groups = {t["name"].split(" (median")[0]: arr(t["x"]) for t in fig["data"]}
+    assert {k: len(v) for k, v in groups.items()} == {
+        "held-out digits' codes z̃ ~ q_φ(z|x)": 1000, "N(0, I) draws": 1000, "p_ψ draws": 1000}
+    assert np.median(groups["N(0, I) draws"]) < np.median(groups["p_ψ draws"])  # N(0, I) lands where codes are rare
+    rare = [int(v) for v in re.findall(r"(\d+)% of the", " ".join(c.value for c in at.caption))[:1]]
+    assert rare and rare[0] > 10
     k = checkpoints.load("triangle-mnist").config.prior_components
     assert any(c.startswith("g(m_k)") for c in captions)
     assert f"Chosen: K = {k}" in " ".join(c.value for c in at.caption)

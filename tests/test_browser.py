@@ -130,7 +130,7 @@ def test_triangle_generator_view_draws_both_priors(app_url, page):
     assert page.locator('[data-testid="stImage"] img').count() >= 3  # both priors' samples, the components' means
     chart = page.locator('[data-testid="stPlotlyChart"]')
     chart.first.wait_for(timeout=60_000)
-    assert "p_ψ draws" in chart.first.inner_text()  # the legend of the codes' plane
+    assert "p_ψ draws" in chart.first.inner_text()  # the legend of the codes' densities
     page.get_by_text("Refinement", exact=True).first.click()
     wait_idle(page)
     page.get_by_text("z from p_ψ").first.wait_for(timeout=120_000)

@@ -91,27 +91,27 @@ def generator_view() -> None:
                 "`python -m training fit-prior <checkpoint>` fits one.")
         return
     r = tc.prior_picture(name, device, 32, seed)
-    cols = st.columns(2)
-    for col, images, energy, title in ((cols[0], r.normal, r.energy[0], "z ~ N(0, I), the paper's prior"),
-                                       (cols[1], r.learned, r.energy[1], f"z ~ p_ψ, the learned prior (K = "
-                                                                         f"{len(r.weights)})")):
+    for images, energy, title in ((r.normal, r.energy[0], "z ~ N(0, I), the paper's prior"),
+                                  (r.learned, r.energy[1], f"z ~ p_ψ, the learned prior (K = {len(r.weights)})")):
         pred = cache.evaluate_frames(images)
         verdict = () if pred is None else (pred.label, pred.confidence)
         share = "" if pred is None else f": {100 * (pred.confidence > metrics.CONFIDENT).mean():.0f}% confident digits"
-        col.image(figures.labelled_grid(images, figures.verdict_labels(energy, "E", *verdict), ncol=8, scale=2),
-                  caption=f"g(z), {title}{share}")
-    st.plotly_chart(figures.prior_projection_figure(r.codes_xy, r.labels, {"N(0, I) draws": r.draws_xy[0],
-                                                                           "p_ψ draws": r.draws_xy[1]},
-                                                    r.explained), key=f"{P}_prior_fig")
-    st.caption(f"μ_φ(x) of the {len(r.labels):,} held-out digits on the codes' two principal axes, coloured by "
-               f"digit, with {len(r.draws_xy[0]):,} codes from each prior (crosses). The learned prior's codes "
-               "follow the digits' clusters; the standard normal's fill the space between them as well.")
+        st.image(figures.labelled_grid(images, figures.verdict_labels(energy, "E", *verdict), ncol=8, scale=3),
+                 caption=f"g(z), {title}{share}")
+    st.plotly_chart(figures.overlaid_histogram_figure(r.log_density, "log p_ψ(z) (higher: where more digits' codes "
+                                                                     "are; tails clipped)", "codes"),
+                    key=f"{P}_prior_fig")
+    normal, learned = r.rare["N(0, I) draws"], r.rare["p_ψ draws"]
+    st.caption(f"How typical each prior's codes are of the digits' codes, measured by the fitted density: "
+               f"{100 * normal:.0f}% of the N(0, I) draws fall below the 1st percentile of the held-out digits' "
+               f"codes (against {100 * learned:.0f}% of the p_ψ draws). Where the digits' codes are rare, the "
+               "generator was never trained to draw anything.")
     st.image(figures.labelled_grid(r.means, [f"pi {w:.3f}" for w in r.weights], ncol=10, scale=2),
              caption="g(m_k): each component's mean code, drawn by the generator, heaviest component first")
     fit = model.meta.get("prior", {})
     if fit.get("choice"):
         st.dataframe([{"K": row["components"], "mean log p(z̃), fitted codes": row["fit_log_likelihood"],
-                       "mean log p(z̃), held-out digits' codes": row["held_out_log_likelihood"]}
+                       "mean log p(z̃), left-out training digits' codes": row["held_out_log_likelihood"]}
                       for row in fit["choice"]], hide_index=True)
         st.caption(f"The choice of K: {fit.get('held_out', '')}. Chosen: K = {fit.get('components')}, then refit "
                    f"on all {fit.get('codes', 0):,} codes.")

@@ -11,7 +11,6 @@ import torch
 
 from ebmviz.app import cache
 from ebmviz.corruption import OCCLUSIONS, occlusion
-from ebmviz.embedding import fit_pca
 from ebmviz.images import to_u8
 from ebmviz.models.base import Refined
 from ebmviz.models.triangle import interpolate, recovery_error
@@ -133,34 +132,35 @@ def latent_path(name: str, device: str, a: int, b: int, n: int) -> LatentPath:
 
 @dataclass(frozen=True)
 class PriorPicture:
-    """The generator under both priors from one seed, and where their codes fall among the data's codes."""
+    """The generator under both priors from one seed, and how typical each prior's codes are of the digits' codes."""
 
     normal: np.ndarray  # (n, 1, 28, 28) uint8 g(z), z ~ N(0, I)
     learned: np.ndarray  # (n, 1, 28, 28) uint8 g(z), z ~ p_ψ
     energy: tuple[np.ndarray, np.ndarray]  # (n,) E of each row
-    codes_xy: np.ndarray  # (N, 2) μ_φ(x) of the held-out digits on the codes' two principal axes
-    labels: np.ndarray  # (N,) their digits
-    explained: np.ndarray  # (2,) share of the codes' variance on each axis
-    draws_xy: tuple[np.ndarray, np.ndarray]  # (m, 2) each prior's draws on the same axes
+    log_density: dict[str, np.ndarray]  # group -> (m,) log p_ψ(z): held-out digits' codes z̃, each prior's draws
+    rare: dict[str, float]  # each prior's share of draws below the held-out codes' 1st percentile of log p_ψ
     means: np.ndarray  # (K, 1, 28, 28) uint8 g(m_k), heaviest component first
     weights: np.ndarray  # (K,) π_k, in the same order
 
 
 @st.cache_data(show_spinner="Drawing from both priors…", max_entries=8)
 def prior_picture(name: str, device: str, n: int, seed: int, m: int = 1000) -> PriorPicture:
-    """n samples per prior for the grids and m codes per prior for the projection, from ``seed``. The model must
+    """n samples per prior for the grids and m codes per prior for the densities, from ``seed``. The model must
     have a learned prior."""
     model = cache.load_model(name, device)
-    images, labels = _test_digits()
+    images, _ = _test_digits()
     with torch.no_grad():
-        codes = torch.cat([model.encode(x.to(model.device)) for x in images.split(500)]).cpu().numpy()
+        gen = torch.Generator().manual_seed(seed)
+        codes = torch.cat([model.encode(x.to(model.device), sample=True, gen=gen) for x in images.split(500)])
         pictures = [model.generate(n, seed, learned) for learned in (False, True)]
         energy = tuple(model(x).cpu().numpy() for x in pictures)
-        draws = [model.latents(m, seed, learned).cpu().numpy() for learned in (False, True)]
+        groups = {"held-out digits' codes z̃ ~ q_φ(z|x)": codes, "N(0, I) draws": model.latents(m, seed, False),
+                  "p_ψ draws": model.latents(m, seed, True)}
+        log_density = {k: model.prior.log_prob(z).cpu().numpy() for k, z in groups.items()}
         order = model.prior.weights.argsort(descending=True)
         means = model.generator(model.prior.means[order])
-    pca = fit_pca(codes)
+    floor = np.percentile(log_density["held-out digits' codes z̃ ~ q_φ(z|x)"], 1)
+    rare = {k: float((v < floor).mean()) for k, v in log_density.items() if k.endswith("draws")}
     return PriorPicture(normal=to_u8(pictures[0]).numpy(), learned=to_u8(pictures[1]).numpy(), energy=energy,
-                        codes_xy=pca.transform(codes), labels=labels, explained=pca.explained,
-                        draws_xy=(pca.transform(draws[0]), pca.transform(draws[1])),
-                        means=to_u8(means).numpy(), weights=model.prior.weights[order].cpu().numpy())
+                        log_density=log_density, rare=rare, means=to_u8(means).numpy(),
+                        weights=model.prior.weights[order].cpu().numpy())
