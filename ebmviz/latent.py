@@ -1,10 +1,11 @@
-"""An image energy seen through a generator: U(z) = E(g(z))/T + ‖z‖²/2 on latent codes z, and Langevin on it.
+"""An image energy seen through a generator: U(z) = E(g(z))/T − log p(z) on latent codes z, and Langevin on it.
 
-Through a generator every state is a picture it can draw, and the prior's ‖z‖²/2 keeps the codes where it was
-trained. ADELM maps an energy landscape this way (Hill, Nijkamp & Zhu 2019; ``ebmviz.landscape`` uses it), and
-Langevin on U is discriminator-driven latent sampling (DDLS: Che et al. 2020, "Your GAN is secretly an energy-based
-model"): the energy corrects the generator's samples without leaving its manifold. At T = 1 and E = −log D it is
-their sampler for a GAN; here E is the model's own energy and T sets how much it counts against the prior.
+Through a generator every state is a picture it can draw, and the prior's energy −log p(z) (‖z‖²/2 for N(0, I), or
+a learned prior's) keeps the codes where it was trained. ADELM maps an energy landscape this way (Hill, Nijkamp &
+Zhu 2019; ``ebmviz.landscape`` uses it, with N(0, I)), and Langevin on U is discriminator-driven latent sampling
+(DDLS: Che et al. 2020, "Your GAN is secretly an energy-based model"): the energy corrects the generator's samples
+without leaving its manifold. At T = 1 and E = −log D it is their sampler for a GAN; here E is the model's own
+energy and T sets how much it counts against the prior.
 
 Works for every model with a ``generator`` (z (B, nz) -> (B, 1, 28, 28)) and ``latents(n, seed)``: EBGAN (E = D,
 the autoencoder's reconstruction error) and the divergence triangle (E = its energy net).
@@ -27,9 +28,10 @@ Generator = Callable[[torch.Tensor], torch.Tensor]  # z (B, nz) -> images (B, 1,
 
 @dataclass(frozen=True)
 class LatentEnergy:
-    """U(z) = E(g(z)) / T + ‖z‖²/2 for z (B, nz): the image energy E seen through the generator g at temperature T,
-    plus the energy of the prior N(0, I). T sets how much E counts against the prior (EBGAN's D is about 0.02–0.2
-    on its samples, so T of 0.003–0.01 lets it shape U; the triangle's energy is in the hundreds)."""
+    """U(z) = E(g(z)) / T − log p(z) for z (B, nz): the image energy E seen through the generator g at temperature T,
+    plus the energy of the prior (‖z‖²/2 for N(0, I) unless ``prior`` gives a learned prior's −log p(z)). T sets how
+    much E counts against the prior (EBGAN's D is about 0.02–0.2 on its samples, so T of 0.003–0.01 lets it shape U;
+    the triangle's energy is in the hundreds)."""
 
     energy: Energy
     generator: Generator

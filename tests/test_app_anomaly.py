@@ -56,6 +56,16 @@ def test_a_models_further_energy_is_scored_as_stored_and_scores_your_digit():
     at.selectbox(key="anomaly_ckpt").set_value("shortrun-mnist").run()  # no further energies: no choice, model(x)
     assert not at.exception and not [r for r in at.radio if r.key == "anomaly_energy"]
     assert "under `shortrun-mnist`" in texts(at)
+    assert any("has no energy" in i.value for i in at.info)  # the triangle's choice does not carry over silently
+    at.selectbox(key="anomaly_ckpt").set_value("coarse_to_fine-mnist").run()  # its own energy(x, stage, β) method
+    assert not at.exception and "under `coarse_to_fine-mnist`" in texts(at)
+
+
+def test_a_link_to_a_further_energy_opens_it_and_one_the_model_lacks_says_so():
+    at = open_with_link(PAGE, {"view": "One model", "model": "triangle-mnist", "energy": "generator −log p(x)"})
+    assert at.radio(key="anomaly_energy").value == "generator −log p(x)"
+    at = open_with_link(PAGE, {"view": "One model", "model": "shortrun-mnist", "energy": "generator −log p(x)"})
+    assert not at.exception and any("`shortrun-mnist` has no energy" in i.value for i in at.info)
 
 
 def test_editing_a_digit_moves_its_score_and_a_link_picks_model_and_digit():

@@ -62,6 +62,12 @@ def test_shipped_energies_are_energies(kind):
     xg = x.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(model(xg).sum(), xg)
     assert torch.isfinite(g).all() and g.abs().sum() > 0
+    # every energy the model names is one too, and None names model(x) itself (a subclass method of the same
+    # name must not hide it: the anomaly page calls it on every energy model)
+    assert model.named_energy(None) is model
+    for name in model.further_energies:
+        f = model.named_energy(name)(x)
+        assert f.shape == (8,) and torch.isfinite(f).all() and torch.equal(model.named_energy(name)(x), f)
 
 
 @pytest.mark.parametrize("kind", [k for k, cls in KINDS.items() if cls.Draws is not None])

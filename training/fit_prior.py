@@ -2,11 +2,12 @@
 
   python -m training fit-prior triangle-mnist --components 5,10,20,30,50 --draws 4
 
-Of the divergence triangle's terms only KL(Q‖P) depends on the prior p(z) of P(x, z) = p(z)·p_θ(x|z), and over ψ
-it is the negative log-likelihood of codes z̃ = μ_φ(x) + σ_φ(x)·ε of the training digits (``ebmviz.models.prior``).
-With θ, φ and α fixed, this command takes that step. It encodes the training digits ``--draws`` times each, fits a
-Gaussian mixture for each ``--components`` value on the codes of 7/8 of the digits, and keeps the K whose fit gives
-the other 1/8 (held out by digit) the highest mean log-likelihood. It then refits that K on all codes and writes
+The prior p(z) of P(x, z) = p(z)·p_θ(x|z) enters the divergence triangle's KL(Q‖P), and over ψ that term is the
+negative log-likelihood of codes z̃ = μ_φ(x) + σ_φ(x)·ε of the training digits (``ebmviz.models.prior``; KL(P‖Π)
+involves p(z) too, and this step leaves it aside). With θ, φ and α fixed, this command minimises KL(Q‖P) over ψ.
+It encodes the training digits ``--draws`` times each, fits a Gaussian mixture for each ``--components`` value on
+the codes of 7/8 of the digits, and keeps the K whose fit gives the other 1/8 (held out by digit) the highest mean
+log-likelihood. It then refits that K on all codes and writes
 the checkpoint with the prior (``arch["prior_components"]``) and a record of the choice in ``meta["prior"]``. The
 choice never looks at samples; every other tensor is left as it was.
 """
@@ -66,7 +67,9 @@ def main(argv: list[str], prog: str = "python -m training fit-prior") -> int:
     record = model.meta.get("dataset", {})
     images, _ = load_dataset(record.get("name", "mnist"), record.get("split", "train"))
     if record.get("n_images") not in (None, len(images)):
-        ap.error(f"the checkpoint was trained on {record['n_images']} images, the dataset here has {len(images)}")
+        ap.error(f"the checkpoint was trained on {record['n_images']} images ({record.get('source', '?')}), but "
+                 f"the dataset found here has {len(images)}: fit the prior on the data the model was trained on "
+                 "(the embedded digits are used when $EBMVIZ_DATA, default ./data, holds no MNIST files)")
     gen = torch.Generator().manual_seed(args.seed)
     codes = encode(model, images, args.draws, gen)  # (draws, N, nz)
     held = torch.arange(len(images)) % HELD_OUT == HELD_OUT - 1

@@ -73,7 +73,7 @@ def main(argv: list[str], prog: str = "python -m training scores") -> int:
             fresh.notes["auroc"] = (f"−E on {len(digits)} held-out digits vs {len(digits)} images per set, "
                                     f"{today}, commit {commit}")
         if cls.further_energies:
-            fresh.further_auroc = {e: auroc_row(model.energy(e), digits, sets, device=model.device)
+            fresh.further_auroc = {e: auroc_row(model.named_energy(e), digits, sets, device=model.device)
                                    for e in cls.further_energies}
             fresh.notes["further_auroc"] = (f"{', '.join(cls.further_energies)}: as the AUROC, {today}, "
                                             f"commit {commit}")

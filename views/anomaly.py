@@ -81,12 +81,12 @@ def stored_table() -> None:
 def pick_model() -> tuple[str, str | None, an.SetScores]:
     """(checkpoint, which of its energies: None for model(x), the scores of the sets under it)."""
     name, model = model_picker("Energy model", f"{P}_ckpt", lambda cls: cls.is_energy, default="shortrun-mnist")
-    energy = None
+    energy, asked = None, st.session_state.get(f"{P}_energy")
+    if asked not in (None, OWN, *model.further_energies):  # a link, or the choice made for another model
+        st.info(f"`{name}` has no energy “{asked}”, so its own energy E(x) is shown.")
+        st.session_state[f"{P}_energy"] = OWN  # before the radio exists, so it may be set
     if model.further_energies:
-        options = [OWN, *model.further_energies]
-        if st.session_state.get(f"{P}_energy") not in options:  # e.g. a link made for another model
-            st.session_state[f"{P}_energy"] = OWN
-        picked = st.radio("Energy", options, horizontal=True, key=f"{P}_energy")
+        picked = st.radio("Energy", [OWN, *model.further_energies], horizontal=True, key=f"{P}_energy")
         energy = None if picked == OWN else picked
     return name, energy, an.model_scores(name, device, N_DIGITS, SETS_SEED, energy)
 

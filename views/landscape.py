@@ -254,7 +254,8 @@ def map_now_view() -> None:
     latent_ok = hasattr(model, "generator")
     c = st.columns(3)
     space = c[0].radio("Space", ["latent", "image"] if latent_ok else ["image"], key=f"{P}_new_space",
-                       help="latent: U(z) = E(g(z))/T + ‖z‖²/2 through the model's generator")
+                       help="latent: U(z) = E(g(z))/T + ‖z‖²/2 through the model's generator (the N(0, I) "
+                            "prior, as ADELM, also for a generator with a learned prior)")
     temperature = c[1].number_input("Temperature T", 1e-4, 100.0, 0.01 if name.startswith("ebgan") else 0.3,
                                     format="%g", key=f"{P}_new_t_{name}", disabled=space != "latent")
     n = c[2].number_input("Starts (held-out digits)", 2, lc.MAX_STARTS, 100, 10, key=f"{P}_new_n")

@@ -78,14 +78,17 @@ def generator_view() -> None:
     st.markdown(
         "The generator learns to draw from the codes the inference model gives real digits. The paper's prior "
         "$p(z) = \\mathcal N(0, I)$ also puts mass between those codes' clusters, where $g$ draws blends of "
-        "digits. Of the triangle's three terms only KL(Q‖P) involves the prior of $P(x, z) = p(z)\\,p_\\theta(x|z)$:")
+        "digits. The prior of $P(x, z) = p(z)\\,p_\\theta(x|z)$ enters KL(Q‖P), the term that learns the generator "
+        "and the inference model from the data:")
     st.latex(r"\mathrm{KL}(Q\|P) = -\,\mathbb E_{x\sim q_\mathrm{data},\ z\sim q_\phi(z|x)}\big[\log p_\psi(z)\big]"
              r" + \text{terms without }\psi,\qquad p_\psi(z) = \sum_{k=1}^{K}\pi_k\,\mathcal N(z;\,m_k, C_k)")
     st.markdown(
-        "With θ, φ and α fixed, the prior that minimises the objective is therefore the maximum-likelihood fit of "
+        "With θ, φ and α fixed, the prior that minimises KL(Q‖P) is therefore the maximum-likelihood fit of "
         "the mixture to codes $\\tilde z = \\mu_\\phi(x) + \\sigma_\\phi(x)\\,\\epsilon$ of the training digits. "
-        "EM finds it (`python -m training fit-prior`), and K is chosen by the likelihood of held-out digits' "
-        "codes, never by samples. The generator, inference and energy nets stay as trained.")
+        "EM finds it (`python -m training fit-prior`), and K is chosen by the likelihood of left-out training "
+        "digits' codes, never by samples. KL(P‖Π) involves the prior too (it would pull it towards codes whose "
+        "pictures the energy rates typical); this fit leaves it aside. The generator, inference and energy nets "
+        "stay as trained.")
     if model.prior is None:
         st.info("This checkpoint has no learned prior, so its generator draws from N(0, I) only. "
                 "`python -m training fit-prior <checkpoint>` fits one.")

@@ -49,7 +49,7 @@ def row_label(name: str, energy: str | None) -> str:
 def model_scores(name: str, device: str, n: int, seed: int, energy: str | None = None) -> SetScores:
     """``energy``: one of the model's ``further_energies`` (None: ``model(x)``)."""
     model = cache.load_model(name, device)
-    fn = model.energy(energy)
+    fn = model.named_energy(energy)
     digits, sets, _ = ood_sets(n, seed)
     inside = scores(fn, torch.from_numpy(digits), device=model.device)
     out = {k: scores(fn, torch.from_numpy(v), device=model.device) for k, v in sets.items()}
@@ -72,7 +72,7 @@ def auroc_table(device: str, n: int, seed: int) -> dict[str, dict[str, float]]:
     for name in energy_models():
         model = cache.load_model(name, device)
         for energy in (None, *model.further_energies):
-            table[row_label(name, energy)] = auroc_row(model.energy(energy), x, tensors, device=model.device)
+            table[row_label(name, energy)] = auroc_row(model.named_energy(energy), x, tensors, device=model.device)
     return table
 
 
@@ -80,7 +80,7 @@ def typicality(name: str, device: str, image: np.ndarray, n: int, seed: int,
                energy: str | None = None) -> tuple[float, float]:
     """(−E of ``image`` (1, 1, 28, 28), the share of held-out digits that score lower: its percentile)."""
     model = cache.load_model(name, device)
-    s = float(scores(model.energy(energy), torch.from_numpy(image), device=model.device)[0])
+    s = float(scores(model.named_energy(energy), torch.from_numpy(image), device=model.device)[0])
     digits = model_scores(name, device, n, seed, energy).digits
     return s, float((digits < s).mean())
 

@@ -145,10 +145,10 @@ class PriorPicture:
 
 @st.cache_data(show_spinner="Drawing from both priors…", max_entries=8)
 def prior_picture(name: str, device: str, n: int, seed: int, m: int = 1000) -> PriorPicture:
-    """n samples per prior for the grids and m codes per prior for the densities, from ``seed``. The model must
-    have a learned prior."""
+    """n samples per prior for the grids, and m codes per group for the densities (m held-out digits drawn by
+    ``seed``, m draws of each prior), from ``seed``. The model must have a learned prior."""
     model = cache.load_model(name, device)
-    images, _ = _test_digits()
+    images, _ = _test_digits(m, seed=seed)
     with torch.no_grad():
         gen = torch.Generator().manual_seed(seed)
         codes = torch.cat([model.encode(x.to(model.device), sample=True, gen=gen) for x in images.split(500)])

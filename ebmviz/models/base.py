@@ -6,7 +6,7 @@ A method is a subclass of ``Model`` that sets its class attributes and writes ``
     Config      frozen dataclass of the architecture; ``arch()`` is its JSON form (``meta["arch"]``)
     title       one line for the app and the checkpoint's metadata
     is_energy   ``model(x)`` is an energy E(x) (B,) for x (B, 1, 28, 28) in [-1, 1], p(x) ∝ exp(−E(x))
-    further_energies  other image energies the model defines, name -> method (x -> (B,)); ``energy(name)``
+    further_energies  other image energies the model defines, name -> method (x -> (B,)); ``named_energy``
     Draws       the type ``draw`` returns, None when the model does not sample
     DrawConfig  the settings ``draw`` takes; ``draw_key`` is where a checkpoint ships them in its
                 metadata and ``draw_default`` what a model without them uses
@@ -101,7 +101,7 @@ class Model(nn.Module):
         first = next(itertools.chain(self.parameters(), self.buffers()), None)
         return first.device if first is not None else torch.device("cpu")
 
-    def energy(self, name: str | None = None) -> Any:
+    def named_energy(self, name: str | None = None) -> Any:
         """The image energy called ``name``, x (B, 1, 28, 28) -> (B,): the model itself for None, else one of
         ``further_energies``. Raises ``ValueError`` for a name the model does not define."""
         if name is None:

@@ -3,13 +3,16 @@
 Why: a generator trained with p(z) = N(0, I) and an inference model q_φ(z|x) only learns to draw the region the
 codes of real data fill, the aggregate posterior q(z) = mean_x q_φ(z|x). Where N(0, I) puts mass that q(z) does
 not (between the digits' clusters), g(z) draws blends of digits. In the divergence triangle the prior is a
-factor of P(x, z) = p(z)·p_θ(x|z), and of the triangle's terms only KL(Q‖P) depends on it:
+factor of P(x, z) = p(z)·p_θ(x|z) and enters two of the three terms. In KL(Q‖P), the term that learns the generator
+and the inference model from data,
 
     KL(Q‖P) = −E_{q(z)}[log p_ψ(z)] + terms without ψ,
 
-so the prior that minimises the objective over ψ, with θ and φ fixed, is the maximum-likelihood fit of p_ψ to
-codes z̃ = μ_φ(x) + σ_φ(x)·ε of the training digits. ``fit_mixture`` does that fit by EM (Dempster, Laird &
-Rubin 1977); ``MixturePrior`` holds it as buffers, so it travels in the checkpoint, and samples and scores codes.
+so the prior that minimises KL(Q‖P) over ψ, with θ and φ fixed, is the maximum-likelihood fit of p_ψ to
+codes z̃ = μ_φ(x) + σ_φ(x)·ε of the training digits. KL(P‖Π) depends on p(z) as well (it would pull p_ψ towards
+codes whose pictures the energy E_α rates as typical); this fit leaves that term aside. ``fit_mixture`` does the fit
+by EM (Dempster, Laird & Rubin 1977); ``MixturePrior`` holds it as buffers, so it travels in the checkpoint, and
+samples and scores codes.
 The number of components is chosen by held-out likelihood (``python -m training fit-prior``), not by samples.
 """
 
@@ -119,7 +122,9 @@ class MixturePrior(nn.Module):
         return self
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """log p_ψ(z) (B,) for codes z (B, d); differentiable in z (the latent sampler's −log p)."""
+        """log p_ψ(z) (B,) for codes z (B, d), in the buffers' dtype; differentiable in z (the latent sampler's
+        −log p)."""
+        z = z.to(self.means.dtype)
         return _log_joint(z, self.weights.log(), self.means, self.scale_tril).logsumexp(dim=1)
 
     def sample(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
