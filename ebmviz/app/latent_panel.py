@@ -63,8 +63,8 @@ def latent_panel(prefix: str, name: str, device: str, seed: int, n: int, *, symb
     temp = c[2].select_slider("Temperature T", TEMPERATURES, t0, key=f"{prefix}_lat_t",
                               help=f"How much {symbol} counts against the prior: low T follows {symbol}, high T "
                                    "stays near " + ("p_ψ(z)" if learned_prior else "N(0, I)"))
-    prior = r"-\log p_\psi(z_t)" if learned_prior else r"\tfrac12\|z_t\|^2"
-    st.latex(rf"z_{{t+1}} = z_t - {eta:g}\,\nabla_z\Big(\frac{{{symbol}(G(z_t))}}{{{temp:g}}} + {prior}\Big)"
+    prior = r"- \log p_\psi(z_t)" if learned_prior else r"+ \tfrac12\|z_t\|^2"  # with its sign
+    st.latex(rf"z_{{t+1}} = z_t - {eta:g}\,\nabla_z\Big(\frac{{{symbol}(G(z_t))}}{{{temp:g}}} {prior}\Big)"
              rf" + \sqrt{{2\cdot{eta:g}}}\,\xi_t,\quad \xi_t\sim\mathcal N(0, I),\ t < {k}")
     if too_much := over_work_cap(n, k, "Latent Langevin"):
         st.error(too_much, icon=":material/error:")
