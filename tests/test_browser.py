@@ -111,7 +111,7 @@ def test_ebgan_views_in_the_browser(app_url, page):
     page.goto(f"{app_url}/ebgan")
     wait_idle(page)
     page.get_by_text("evaluator's digit and confidence").wait_for(timeout=60_000)
-    assert page.locator('[data-testid="stImage"] img').count() >= 2  # the samples and the generator over training
+    page.locator('[data-testid="stImage"] img').nth(1).wait_for(timeout=60_000)  # the generator over training
     for view, shown in (("What D learned", "Share of noise images"), ("With vs without PT", "closest pairs"),
                         ("Langevin on D", "From uniform noise")):
         page.get_by_text(view, exact=True).first.click()
@@ -126,8 +126,10 @@ def test_triangle_generator_view_draws_both_priors(app_url, page):
     page.get_by_text("Generator", exact=True).first.click()
     wait_idle(page)
     page.get_by_text("the learned prior (K =").first.wait_for(timeout=120_000)
+    # both priors' samples and the components' means: the third image arrives after the caption above
+    page.get_by_text("each component's mean code").first.wait_for(timeout=120_000)
+    page.locator('[data-testid="stImage"] img').nth(2).wait_for(timeout=60_000)
     no_exception(page)
-    assert page.locator('[data-testid="stImage"] img').count() >= 3  # both priors' samples, the components' means
     chart = page.locator('[data-testid="stPlotlyChart"]')
     chart.first.wait_for(timeout=60_000)
     assert "p_ψ draws" in chart.first.inner_text()  # the legend of the codes' densities
