@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ebmviz import checkpoints
 from ebmviz.models.base import contrastive_loss
 from ebmviz.models.denoising import DenoisingConfig, DenoisingEBM, TwoStageConfig, training_chains
 from training.cli import field, parse_config
@@ -63,6 +64,7 @@ class DenoisingTrainConfig(RunConfig):
     nz: int = field(16, "latent dimension")
     width: int = field(16, "U-net channels c")
     hidden: int = field(256, "h_γ's fully connected units")
+    init: str = field("", "start from this checkpoint's weights (a Denoising-EBM's name or path, of the same sizes)")
 
 
 def step(opt: torch.optim.Optimizer, loss: torch.Tensor, opts: dict[str, torch.optim.Optimizer]) -> None:
@@ -123,6 +125,13 @@ def train(cfg: DenoisingTrainConfig) -> Path:
     (data,) = run.shard(run.dataset("train").images.to(device))
     model = DenoisingEBM(DenoisingConfig(nz=cfg.nz, width=cfg.width, hidden=cfg.hidden,
                                          project_codes=cfg.project_codes)).to(device)
+    if cfg.init:
+        start = checkpoints.load(cfg.init)
+        if not isinstance(start, DenoisingEBM) or start.config != model.config:
+            raise ValueError(f"--init {cfg.init}: not a Denoising-EBM with --nz {cfg.nz} --width {cfg.width} "
+                             f"--hidden {cfg.hidden} and project_codes={cfg.project_codes} "
+                             f"(it is {start.kind}, {start.config})")
+        model.load_state_dict(start.state_dict())
     nets = {"dae": model.dae, "decoder": model.decoder}
     opts = {k: torch.optim.Adam(nets[k].parameters(), lr=cfg.lr) for k in OPTIMIZERS}
     ladder = model.sigmas().to(device)
