@@ -65,6 +65,21 @@ def test_shortrun_from_a_checkpoint_with_negative_augmentation(tmp_path):
         training_main(["shortrun", *flags, "--nda", "mirror", "--iterations", "1"])
 
 
+def test_denoising_from_a_checkpoint(tmp_path):
+    base, out = tmp_path / "base.safetensors", tmp_path / "fine.safetensors"
+    small = [*TINY["denoising"], "--minutes", "0", "--log-every", "1", "--sample-every", "1000", "--rounds", "1"]
+    assert training_main(["denoising", *small, "--out", str(base), "--run-dir", str(tmp_path / "a")]) == 0
+    flags = [*small, "--init", str(base), "--lr", "0", "--latent-ml-weight", "1", "--out", str(out),
+             "--run-dir", str(tmp_path / "b")]
+    assert training_main(["denoising", *flags]) == 0
+    for (name, x), y in zip(checkpoints.load(base).state_dict().items(), checkpoints.load(out).state_dict().values(),
+                            strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)  # lr 0: the weights are the --init checkpoint's
+    assert checkpoints.load(out).meta["train_config"]["latent_ml_weight"] == 1
+    with pytest.raises(ValueError, match="not a Denoising-EBM with --nz 8"):
+        training_main(["denoising", *flags, "--nz", "8"])
+
+
 def test_evaluator_smoke(tmp_path):
     out = tmp_path / "ev.safetensors"
     assert training_main(["evaluator", "--out", str(out), "--run-dir", str(tmp_path / "run"), "--epochs", "1",

@@ -53,7 +53,9 @@ class DenoisingTrainConfig(RunConfig):
     t_steps: int = field(10, "T, pixel Langevin steps per round (the paper: 90)")
     texture_step: float = field(0.5, "ε₂, pixel steps η₂ = ε₂·σ²")
     ml: bool = field(True, "the maximum-likelihood updates (lines 7–17); --no-ml trains the DAE and decoder only")
-    ml_weight: float = field(0.1, "weight of the two maximum-likelihood losses against the reconstruction ones")
+    ml_weight: float = field(0.1, "weight of φ's maximum-likelihood loss (lines 16–17) against the reconstruction "
+                                  "ones")
+    latent_ml_weight: float = field(0.1, "weight of γ's maximum-likelihood loss (lines 14–15)")
     ml_alpha: float = field(5e-4, "α of the α·(U⁺² + U⁻²) term that bounds both energies (at most 1/(2α) on samples)")
     codes: bool = field(True, "eq. 13 also trains the encoder f_α, so the code z carries what h_γ needs "
                               "(--no-codes: γ alone, as the paper)")
@@ -112,7 +114,7 @@ def likelihood_update(model: DenoisingEBM, opts: dict[str, torch.optim.Optimizer
     with torch.no_grad():
         z_data = model.encode(x + sigma.view(-1, 1, 1, 1) * e[0], sigma)
     us_data, us_fake = net(lambda m: (m.semantic_energy(z_data, sigma, e[1]), m.semantic_energy(z_k, sigma, e[2])))
-    step(opts["decoder"], cfg.ml_weight * contrastive_loss(us_data, us_fake, cfg.ml_alpha).loss, opts)
+    step(opts["decoder"], cfg.latent_ml_weight * contrastive_loss(us_data, us_fake, cfg.ml_alpha).loss, opts)
     uc_data, uc_fake = net(lambda m: (m.texture_energy(x, sigma, e[3]), m.texture_energy(x_t, sigma, e[4])))
     step(opts["dae"], cfg.ml_weight * contrastive_loss(uc_data, uc_fake, cfg.ml_alpha).loss, opts)
     return {"us_data": us_data.mean().item(), "us_fake": us_fake.mean().item(),
