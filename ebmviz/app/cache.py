@@ -3,6 +3,9 @@ keyed by small hashables (names, frozen configs, seeds)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
 import numpy as np
 import streamlit as st
 import torch
@@ -16,6 +19,16 @@ from ebmviz.sampling import LangevinConfig, Trajectory, langevin
 from ebmviz.starts import make_starts
 
 EVALUATOR = "evaluator-mnist"
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Judged(Generic[R]):
+    """A sampler's run with the evaluator's verdicts on its first and last images (None without an evaluator)."""
+
+    run: R
+    before: metrics.Prediction | None
+    after: metrics.Prediction | None
 
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=8)

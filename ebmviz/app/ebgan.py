@@ -126,19 +126,10 @@ def diversity(name: str, device: str, n: int = 1000, seed: int = 0, k: int = 8) 
                      nn_distance=dist, real_nn_distance=real_dist, closest_pairs=np.stack(pairs))
 
 
-@dataclass(frozen=True)
-class Descent:
-    """Langevin on exp(−D) from a start, with the evaluator's verdict before and after."""
-
-    run: Trajectory
-    before: metrics.Prediction | None
-    after: metrics.Prediction | None
-
-
 @st.cache_data(show_spinner="Langevin on D's energy…", max_entries=16)
-def descent(name: str, device: str, config: LangevinConfig, start: str, n: int, seed: int) -> Descent:
+def descent(name: str, device: str, config: LangevinConfig, start: str, n: int, seed: int) -> cache.Judged[Trajectory]:
     """``config`` on D from G(z) (``start`` "generator") or U(−1, 1) noise ("noise")."""
     model = _model(name, device)
     x0 = make_starts(start, n, seed, model=model).to(model.device)
     run = langevin(model, x0, config, seed=seed)
-    return Descent(run, _verdict(x0.cpu().numpy()), _verdict(run.final))
+    return cache.Judged(run, _verdict(x0.cpu().numpy()), _verdict(run.final))

@@ -5,8 +5,6 @@ does the sampling."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import streamlit as st
 
@@ -20,25 +18,16 @@ TEMPERATURES = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]  # T in U(z) = E(G(z))/T 
 MAX_STEPS = 200
 
 
-@dataclass(frozen=True)
-class LatentDescent:
-    """Langevin on U(z) from the generator's own codes, with the evaluator's verdict before and after."""
-
-    result: LatentRun
-    before: metrics.Prediction | None
-    after: metrics.Prediction | None
-
-
 @st.cache_data(show_spinner="Langevin in the generator's latent space…", max_entries=16)
 def latent_descent(name: str, device: str, n_steps: int, step_size: float, temperature: float, n: int,
-                   seed: int) -> LatentDescent:
+                   seed: int) -> cache.Judged[LatentRun]:
     """``n_steps`` steps of size η = ``step_size`` on U(z) from the generator's codes drawn from ``seed`` (step 0 is
     ``model.generate(n, seed)``). The traces keep every step; only the first and last codes are kept and decoded
     (the panel shows no others)."""
     model = cache.load_model(name, device)
     result = latent_langevin(model, n, seed, temperature, latent_config(n_steps, step_size,
                                                                         record_every=max(n_steps, 1)))
-    return LatentDescent(result, cache.evaluate_frames(result.start), cache.evaluate_frames(result.final))
+    return cache.Judged(result, cache.evaluate_frames(result.start), cache.evaluate_frames(result.final))
 
 
 def latent_fields(prefix: str) -> list[links.Field]:
@@ -70,7 +59,7 @@ def latent_panel(prefix: str, name: str, device: str, seed: int, n: int, *, symb
         st.error(too_much, icon=":material/error:")
         return
     d = latent_descent(name, device, k, eta, temp, n, seed)
-    r = d.result
+    r = d.run
     a, b = st.columns(2)
     a.image(figures.labelled_grid(r.start, _labels(d.before, r.image_energy[0], symbol), ncol=8, scale=3),
             caption="G(z₀): the generator's samples")
