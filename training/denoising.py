@@ -26,12 +26,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ebmviz import checkpoints
 from ebmviz.models.base import contrastive_loss
 from ebmviz.models.denoising import DenoisingConfig, DenoisingEBM, TwoStageConfig, training_chains
 from training.cli import field, parse_config
 from training.distributed import Group, Objective
-from training.run import Epochs, Run, RunConfig
+from training.run import Epochs, Run, RunConfig, init_weights
 
 OPTIMIZERS = ("dae", "decoder")  # φ = (α, β) and γ
 
@@ -128,12 +127,8 @@ def train(cfg: DenoisingTrainConfig) -> Path:
     model = DenoisingEBM(DenoisingConfig(nz=cfg.nz, width=cfg.width, hidden=cfg.hidden,
                                          project_codes=cfg.project_codes)).to(device)
     if cfg.init:
-        start = checkpoints.load(cfg.init)
-        if not isinstance(start, DenoisingEBM) or start.config != model.config:
-            raise ValueError(f"--init {cfg.init}: not a Denoising-EBM with --nz {cfg.nz} --width {cfg.width} "
-                             f"--hidden {cfg.hidden} and project_codes={cfg.project_codes} "
-                             f"(it is {start.kind}, {start.config})")
-        model.load_state_dict(start.state_dict())
+        init_weights(model, cfg.init, f"a Denoising-EBM with --nz {cfg.nz} --width {cfg.width} --hidden "
+                                      f"{cfg.hidden} and project_codes={cfg.project_codes}")
     nets = {"dae": model.dae, "decoder": model.decoder}
     opts = {k: torch.optim.Adam(nets[k].parameters(), lr=cfg.lr) for k in OPTIMIZERS}
     ladder = model.sigmas().to(device)

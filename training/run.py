@@ -63,6 +63,16 @@ class RunConfig:
     max_energy: float = field(1e6, "stop when a logged energy's magnitude exceeds this (0: only non-finite values)")
 
 
+def init_weights(model: Model, name: str, what: str) -> None:
+    """--init: copy checkpoint ``name``'s weights into ``model``, which must be of its kind and architecture.
+
+    Raises ``ValueError`` "--init NAME: not WHAT (it is …)" otherwise; ``what`` names the model and its size flags.
+    """
+    start = checkpoints.load(name)
+    if not isinstance(start, type(model)) or start.config != model.config:
+        raise ValueError(f"--init {name}: not {what} (it is {start.kind}, {start.config})")
+    model.load_state_dict(start.state_dict())
+
 class History:
     """Rows of scalars logged during training; ``downsample`` keeps ≤ n evenly spaced rows."""
 

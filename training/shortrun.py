@@ -16,13 +16,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ebmviz import checkpoints
 from ebmviz.anomaly import NEGATIVE_AUGMENTATIONS
 from ebmviz.images import from_u8, to_u8
 from ebmviz.models.shortrun import ShortRunConfig, ShortRunEBM
 from ebmviz.sampling import LangevinConfig, langevin_steps
 from training.cli import field, parse_config
-from training.run import Run, RunConfig
+from training.run import Run, RunConfig, init_weights
 
 
 @dataclass(frozen=True)
@@ -101,11 +100,7 @@ def train(cfg: ShortRunTrainConfig) -> Path:
     (data,) = run.shard(run.dataset("train").images.to(device))
     model = ShortRunEBM(ShortRunConfig(width=cfg.width, hidden=cfg.hidden)).to(device)
     if cfg.init:
-        start = checkpoints.load(cfg.init)
-        if not isinstance(start, ShortRunEBM) or start.config != model.config:
-            raise ValueError(f"--init {cfg.init}: not a short-run EBM with --width {cfg.width} --hidden {cfg.hidden} "
-                             f"(it is {start.kind}, {start.config})")
-        model.load_state_dict(start.state_dict())
+        init_weights(model, cfg.init, f"a short-run EBM with --width {cfg.width} --hidden {cfg.hidden}")
     names = [n.strip() for n in cfg.nda.split(",") if n.strip()]
     if unknown := [n for n in names if n not in NEGATIVE_AUGMENTATIONS]:
         raise ValueError(f"--nda: unknown {', '.join(unknown)}; choose from {', '.join(NEGATIVE_AUGMENTATIONS)}")
