@@ -215,15 +215,18 @@ TINY = {  # a few seconds each; the flags every method's smoke run uses
 }
 
 
-@pytest.mark.parametrize("method", list(TINY))
-def test_every_trainer_resumes_where_it_stopped(method, tmp_path, monkeypatch):
+RESUMED = {**TINY, "coarse_to_fine --ema": [*TINY["coarse_to_fine"], "--ema", "0.6"]}  # θ̄ is resumed too
+
+
+@pytest.mark.parametrize("case", list(RESUMED))
+def test_every_trainer_resumes_where_it_stopped(case, tmp_path, monkeypatch):
     """A run stopped by its time budget mid-way and continued with --resume ends with the same weights and
     the same history as a run that never stopped (weights, optimiser moments, RNGs and position restored)."""
     from training.run import Run
 
     def flags(name):
-        return [method, "--out", str(tmp_path / f"{name}.safetensors"), "--run-dir", str(tmp_path / name),
-                "--minutes", "0", "--log-every", "1", "--sample-every", "1000", *TINY[method]]
+        return [case.split()[0], "--out", str(tmp_path / f"{name}.safetensors"), "--run-dir", str(tmp_path / name),
+                "--minutes", "0", "--log-every", "1", "--sample-every", "1000", *RESUMED[case]]
 
     assert training_main(flags("straight")) == 0
     checks = iter(range(10**6))

@@ -10,6 +10,8 @@ default). Its trainer opens a ``Run`` and keeps its own loop, calling the run fo
     net = run.objective(model)                 losses through DistributedDataParallel: net.loss(...)
     run.out_of_time()                          the --minutes budget, counting time before a resume
     run.guard(it, hint, losses, energies)      stop on a non-finite loss or energies above --max-energy
+    ema = run.average(module, cfg.ema)         --ema: a moving average of the weights (``training.ema``), which
+                                               the checkpoint holds; call ``ema.update()`` after each step
     run.log(...); run.grid(x, name)            history rows; sample grids in run_dir
     run.checkpoint(model, it, optimizers, …)   the checkpoint (--out; with --keep also run_dir/
                                                checkpoint_NNNNNN) and the resumable state, together
@@ -27,6 +29,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,6 +45,7 @@ from ebmviz.images import to_u8
 from ebmviz.models import Model
 from training.cli import field
 from training.distributed import RANK_SEED_STRIDE, Group, Objective
+from training.ema import Ema
 from training.state import load_state, save_state
 
 
@@ -163,6 +167,7 @@ class Run:
         self.history = History()
         self.data_info: dict = {}
         self.last_checkpoint: int | None = None  # iteration of the last checkpoint this run wrote or resumed from
+        self.ema: Ema | None = None  # the weight average the checkpoint holds (``average``)
         self._t0 = time.time()
         self.remove_partial_writes()
         if self.group.distributed:
@@ -274,6 +279,12 @@ class Run:
             print(f"removed {len(gone)} partial write(s) of a killed run: {', '.join(p.name for p in gone)}")
         return gone
 
+    def average(self, module: torch.nn.Module, decay: float) -> Ema:
+        """Keep θ̄, a moving average of ``module``'s weights with ``decay`` (0: off), for this run's checkpoints and
+        state. Call before ``resume``, which restores θ̄ too; the trainer calls ``update()`` after each step."""
+        self.ema = Ema(module, decay)
+        return self.ema
+
     # ----------------------------------------------------------------- records
     def log(self, **values: float) -> None:
         """A history row; with several ranks each measured value is the mean over the ranks (every rank calls
@@ -298,7 +309,8 @@ class Run:
         ``meta`` adds to the checkpoint's metadata (sampler settings, metrics, …); ``tensors`` and
         ``info`` are the trainer's own state, handed back by ``resume``.
         """
-        save_state(self.state_path, model, optimizers, schedulers or {}, self.gen, tensors or {},
+        tensors = {**(tensors or {}), **(self.ema.tensors() if self.ema else {})}
+        save_state(self.state_path, model, optimizers, schedulers or {}, self.gen, tensors,
                    {"iteration": iteration, "elapsed": self.elapsed, "history": self.history.rows,
                     "world_size": self.group.world, "trainer": info or {}})
         self.last_checkpoint = iteration
@@ -313,9 +325,12 @@ class Run:
         meta = {"dataset": self.data_info, "train_config": asdict(self.cfg), "wall_time_s": round(self.elapsed, 1),
                 "iterations": iteration, **provenance(self.device), **scale, "history": self.history.downsample(),
                 "metrics": {}, **(meta or {})}
-        path = checkpoints.save(model, self.out, meta)
-        if self.cfg.keep:
-            checkpoints.save(model, self.run_dir / f"checkpoint_{iteration:06d}.safetensors", meta)
+        if self.ema and self.ema.on:
+            meta["weights"] = f"exponential moving average of the trained weights, decay {self.ema.decay:g}"
+        with self.ema.applied() if self.ema else nullcontext():
+            path = checkpoints.save(model, self.out, meta)
+            if self.cfg.keep:
+                checkpoints.save(model, self.run_dir / f"checkpoint_{iteration:06d}.safetensors", meta)
         return path
 
     def resume(self, model: Model, optimizers: dict[str, torch.optim.Optimizer],
@@ -341,6 +356,8 @@ class Run:
         if world != self.group.world:
             raise SystemExit(f"--resume: {self.state_path} was written by a run of {world} "
                              f"processes; resume it with the same number (this run has {self.group.world})")
+        if self.ema:
+            self.ema.load(tensors)
         self.history = History(info["history"])
         self._t0 = time.time() - info["elapsed"]
         self.last_checkpoint = info["iteration"]

@@ -1,0 +1,75 @@
+"""The weight average of ``training.ema``: the recursion, the swap in and out, and its place in a run's files."""
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from ebmviz import checkpoints
+from training.__main__ import main as training_main
+from training.ema import Ema
+
+
+def test_average_follows_the_recursion_and_is_swapped_in_and_out():
+    lin = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        lin.weight.fill_(0.0)
+        lin.bias.fill_(0.0)
+    ema = Ema(lin, 0.5)
+    expected = 0.0
+    for value in (4.0, 8.0, -2.0):
+        with torch.no_grad():
+            lin.weight.fill_(value)
+        ema.update()
+        expected = 0.5 * expected + 0.5 * value  # θ̄ ← d·θ̄ + (1 − d)·θ
+    assert expected == 1.5  # 0 → 2 → 5 → 1.5
+    torch.testing.assert_close(ema.average["weight"], torch.full((1, 2), expected))
+    with ema.applied():
+        torch.testing.assert_close(lin.weight.detach(), torch.full((1, 2), expected))
+    torch.testing.assert_close(lin.weight.detach(), torch.full((1, 2), -2.0))  # θ is back
+    copy = Ema(lin, 0.5)
+    copy.load(ema.tensors())
+    torch.testing.assert_close(copy.average["weight"], ema.average["weight"])
+
+
+def test_decay_zero_is_off_and_bad_decays_are_refused():
+    lin = torch.nn.Linear(2, 1)
+    ema = Ema(lin, 0.0)
+    before = lin.weight.detach().clone()
+    ema.update()
+    with ema.applied():
+        torch.testing.assert_close(lin.weight.detach(), before)
+    assert ema.tensors() == {}
+    for bad in (1.0, -0.1, 2.0):
+        with pytest.raises(ValueError, match="--ema must be in"):
+            Ema(lin, bad)
+
+
+def test_a_state_without_averages_starts_them_from_the_weights():
+    lin = torch.nn.Linear(2, 1)
+    ema = Ema(lin, 0.9)
+    with torch.no_grad():
+        lin.weight.add_(1.0)
+    ema.load({})
+    torch.testing.assert_close(ema.average["weight"], lin.weight.detach())
+    with pytest.raises(ValueError, match="do not match"):
+        ema.load({"ema.other": torch.zeros(1)})
+
+
+@pytest.mark.slow
+def test_the_checkpoint_holds_the_average_and_the_state_the_trained_weights(tmp_path):
+    out, run_dir = tmp_path / "cf.safetensors", tmp_path / "run"
+    assert training_main(["coarse_to_fine", "--out", str(out), "--run-dir", str(run_dir), "--minutes", "0",
+                          "--stage-iterations", "3,4,4", "--transition-iterations", "0,2,4", "--k-steps", "2,2,2",
+                          "--batch-size", "8", "--channels", "4,4,4", "--ema", "0.5"]) == 0
+    model = checkpoints.load(out)
+    assert model.meta["weights"].endswith("decay 0.5")
+    with safe_open(str(run_dir / "state.safetensors"), framework="pt") as f:
+        trained = {k[len("model."):]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}  # noqa: SIM118
+        average = {k[len("extra.ema."):]: f.get_tensor(k) for k in f.keys() if k.startswith("extra.ema.")}  # noqa: SIM118
+    params = dict(model.named_parameters())
+    assert average.keys() == params.keys()
+    for name, p in params.items():
+        torch.testing.assert_close(p.detach(), average[name], rtol=0, atol=0)
+    assert any(not torch.equal(average[n], trained[n]) for n in params)  # θ̄ is not θ after a few updates
+    # the last snapshot (the end of the 28-px stage) was taken with θ̄ in place: it is the checkpoint's weights
+    torch.testing.assert_close(model.snapshot_params[-1], model._param_vector(), rtol=0, atol=0)
