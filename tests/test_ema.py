@@ -40,7 +40,7 @@ def test_decay_zero_is_off_and_bad_decays_are_refused():
         torch.testing.assert_close(lin.weight.detach(), before)
     assert ema.tensors() == {}
     for bad in (1.0, -0.1, 2.0):
-        with pytest.raises(ValueError, match="--ema must be in"):
+        with pytest.raises(ValueError, match="decay must be in"):
             Ema(lin, bad)
 
 
@@ -55,21 +55,40 @@ def test_a_state_without_averages_starts_them_from_the_weights():
         ema.load({"ema.other": torch.zeros(1)})
 
 
-@pytest.mark.slow
-def test_the_checkpoint_holds_the_average_and_the_state_the_trained_weights(tmp_path):
-    out, run_dir = tmp_path / "cf.safetensors", tmp_path / "run"
+def cascade_run(tmp_path, name: str, decay: str) -> tuple:
+    """A tiny coarse-to-fine run with --ema: (its checkpoint, θ of its state, θ̄ of its state)."""
+    out, run_dir = tmp_path / f"{name}.safetensors", tmp_path / name
     assert training_main(["coarse_to_fine", "--out", str(out), "--run-dir", str(run_dir), "--minutes", "0",
                           "--stage-iterations", "3,4,4", "--transition-iterations", "0,2,4", "--k-steps", "2,2,2",
-                          "--batch-size", "8", "--channels", "4,4,4", "--ema", "0.5"]) == 0
-    model = checkpoints.load(out)
-    assert model.meta["weights"].endswith("decay 0.5")
+                          "--batch-size", "8", "--channels", "4,4,4", "--ema", decay]) == 0
     with safe_open(str(run_dir / "state.safetensors"), framework="pt") as f:
         trained = {k[len("model."):]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}  # noqa: SIM118
         average = {k[len("extra.ema."):]: f.get_tensor(k) for k in f.keys() if k.startswith("extra.ema.")}  # noqa: SIM118
+    return checkpoints.load(out), trained, average
+
+
+@pytest.mark.slow
+def test_the_checkpoint_holds_the_average_and_the_state_the_trained_weights(tmp_path):
+    model, trained, average = cascade_run(tmp_path, "half", "0.5")
+    assert model.meta["weights"].endswith("decay 0.5")
     params = dict(model.named_parameters())
     assert average.keys() == params.keys()
     for name, p in params.items():
         torch.testing.assert_close(p.detach(), average[name], rtol=0, atol=0)
     assert any(not torch.equal(average[n], trained[n]) for n in params)  # θ̄ is not θ after a few updates
-    # the last snapshot (the end of the 28-px stage) was taken with θ̄ in place: it is the checkpoint's weights
-    torch.testing.assert_close(model.snapshot_params[-1], model._param_vector(), rtol=0, atol=0)
+    # the snapshots are taken with θ̄ in place: the last (the end of the 28-px stage) is the checkpoint's weights,
+    # and the end of the 7-px stage and β = 0 of the 14-px stage (no update between them) are the same weights
+    snaps = model.snapshots()
+    torch.testing.assert_close(model.snapshot_params[snaps[-1].index], model._param_vector(), rtol=0, atol=0)
+    end0, start1 = snaps[0], snaps[1]
+    assert (end0.stage, start1.stage, start1.beta) == (0, 1, 0.0)
+    torch.testing.assert_close(model.snapshot_params[end0.index], model.snapshot_params[start1.index], rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_the_average_takes_in_each_update_after_it_is_made(tmp_path):
+    """With a decay of 10⁻⁶, θ̄ is the last θ to within 10⁻⁶ of a step: the average was updated after the last
+    optimiser step, not before it."""
+    model, trained, _ = cascade_run(tmp_path, "tiny", "1e-6")
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), trained[name], rtol=0, atol=1e-6, msg=name)

@@ -10,7 +10,9 @@ A stage s > 0 starts with a transition in which β ramps linearly 0 → 1, then 
 parameters are stored in the model at the end of every stage and at β = 0, ¼, ½, ¾ of every
 transition, so the app can replay the growth.
 --ema d (a choice of this port, not the paper's): the checkpoint and the snapshots hold θ̄, a moving average of
-the weights (``training.ema``) restarted with each fresh Adam; the negatives always come from the trained θ.
+the weights over the whole run (``training.ema``); the negatives always come from the trained θ. A new stage's
+blocks get no gradient before it starts, so their θ̄ is their θ until then, and E_s at β = 0 under θ̄ is still
+E_{s−1}(pool(x)) under θ̄.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class CoarseToFineTrainConfig(RunConfig):
     grad_clip: float = field(0.03, "clamp each input-gradient entry to ±grad_clip")
     handoff_noise: float = field(0.05, "std of the noise added to upsampled samples at a hand-off")
     channels: tuple[int, int, int] = field((12, 24, 48), "feature channels at 28, 14 and 7 px")
-    ema: float = field(0.0, "ship θ̄, a moving average of the weights with this decay, restarted at each expansion "
-                            "(0: the trained weights θ; 0.998 averages over about 500 updates)")
+    ema: float = field(0.0, "ship θ̄, a moving average of the weights with this decay (0: the trained weights θ; "
+                            "0.998 averages over about 500 updates)")
 
 
 def beta_at(i: int, transition: int) -> float:
@@ -118,7 +120,6 @@ def train(cfg: CoarseToFineTrainConfig) -> Path:
             if stage > 0:
                 model.set_growth(stage, 0.0 if cfg.transition_iterations[stage] > 0 else 1.0)
             opt = new_adam()  # a fresh Adam at every expansion: the old moments belong to a smaller net
-            ema.restart()  # and a fresh average: the new blocks' first weights are no estimate of their last
         data = levels[stage]
         n_stage = cfg.stage_iterations[stage]
         bar = tqdm(range(first_i if resuming else 0, n_stage + 1), desc=f"stage {stage} ({data.shape[-1]} px)",

@@ -22,7 +22,8 @@ class Ema:
 
     def __init__(self, module: torch.nn.Module, decay: float):
         if not 0.0 <= decay < 1.0:
-            raise ValueError(f"--ema must be in [0, 1) (0: off; 0.999 averages over about 1,000 updates), got {decay}")
+            raise ValueError(f"the decay must be in [0, 1) (0: off; 0.999 averages over about 1,000 updates), "
+                             f"got {decay}")
         self.module, self.decay = module, decay
         self.average: dict[str, torch.Tensor] = {}
         self.restart()
@@ -67,10 +68,10 @@ class Ema:
             return
         params = dict(self.module.named_parameters())
         live = {n: p.detach().clone() for n, p in params.items()}
-        with torch.no_grad():
-            for n, p in params.items():
-                p.copy_(self.average[n])
         try:
+            with torch.no_grad():
+                for n, p in params.items():
+                    p.copy_(self.average[n])
             yield
         finally:
             with torch.no_grad():

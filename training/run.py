@@ -45,6 +45,7 @@ from ebmviz.images import to_u8
 from ebmviz.models import Model
 from training.cli import field
 from training.distributed import RANK_SEED_STRIDE, Group, Objective
+from training.ema import PREFIX as EMA_PREFIX
 from training.ema import Ema
 from training.state import load_state, save_state
 
@@ -168,6 +169,7 @@ class Run:
         self.data_info: dict = {}
         self.last_checkpoint: int | None = None  # iteration of the last checkpoint this run wrote or resumed from
         self.ema: Ema | None = None  # the weight average the checkpoint holds (``average``)
+        self.resumed = False  # ``resume`` has run (``average`` must come before it)
         self._t0 = time.time()
         self.remove_partial_writes()
         if self.group.distributed:
@@ -282,6 +284,8 @@ class Run:
     def average(self, module: torch.nn.Module, decay: float) -> Ema:
         """Keep θ̄, a moving average of ``module``'s weights with ``decay`` (0: off), for this run's checkpoints and
         state. Call before ``resume``, which restores θ̄ too; the trainer calls ``update()`` after each step."""
+        if self.resumed:
+            raise RuntimeError("Run.average must be called before Run.resume, or a resumed run loses its θ̄")
         self.ema = Ema(module, decay)
         return self.ema
 
@@ -307,12 +311,14 @@ class Run:
         """Write the checkpoint after ``iteration`` updates (rank 0) and this rank's state to resume from there.
 
         ``meta`` adds to the checkpoint's metadata (sampler settings, metrics, …); ``tensors`` and
-        ``info`` are the trainer's own state, handed back by ``resume``.
+        ``info`` are the trainer's own state, handed back by ``resume``. With ``average`` on, the checkpoint holds
+        θ̄ (and says so in ``meta["weights"]``) and the state holds both θ and θ̄.
         """
         tensors = {**(tensors or {}), **(self.ema.tensors() if self.ema else {})}
         save_state(self.state_path, model, optimizers, schedulers or {}, self.gen, tensors,
                    {"iteration": iteration, "elapsed": self.elapsed, "history": self.history.rows,
-                    "world_size": self.group.world, "trainer": info or {}})
+                    "world_size": self.group.world, "ema": self.ema.decay if self.ema else 0.0,
+                    "trainer": info or {}})
         self.last_checkpoint = iteration
         if not self.main:
             return self.out
@@ -336,6 +342,7 @@ class Run:
     def resume(self, model: Model, optimizers: dict[str, torch.optim.Optimizer],
                schedulers: dict | None = None) -> Resumed | None:
         """With --resume and a state file: restore it into the given objects and the run; else None."""
+        self.resumed = True
         if not self.cfg.resume:
             return None
         found = self.state_path.exists()
@@ -357,7 +364,12 @@ class Run:
             raise SystemExit(f"--resume: {self.state_path} was written by a run of {world} "
                              f"processes; resume it with the same number (this run has {self.group.world})")
         if self.ema:
-            self.ema.load(tensors)
+            before = info.get("ema", 0.0)
+            self.ema.load(tensors)  # θ̄ ← θ when the state holds no average
+            if self.ema.decay != before:
+                self.say(f"--resume: the state's run averaged its weights with decay {before:g}; this run goes on "
+                         f"with {self.ema.decay:g}")
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(EMA_PREFIX)}  # θ̄ is the run's
         self.history = History(info["history"])
         self._t0 = time.time() - info["elapsed"]
         self.last_checkpoint = info["iteration"]
