@@ -92,3 +92,26 @@ def test_the_average_takes_in_each_update_after_it_is_made(tmp_path):
     model, trained, _ = cascade_run(tmp_path, "tiny", "1e-6")
     for name, p in model.named_parameters():
         torch.testing.assert_close(p.detach(), trained[name], rtol=0, atol=1e-6, msg=name)
+
+
+@pytest.mark.slow
+def test_a_run_resumed_with_an_average_its_state_lacked_starts_it_from_the_resumed_weights(tmp_path, monkeypatch,
+                                                                                          capsys):
+    from training.run import Run
+
+    flags = ["coarse_to_fine", "--out", str(tmp_path / "cf.safetensors"), "--run-dir", str(tmp_path / "run"),
+             "--minutes", "0", "--stage-iterations", "3,4,4", "--transition-iterations", "0,2,4", "--k-steps", "2,2,2",
+             "--batch-size", "8", "--channels", "4,4,4", "--checkpoint-every", "3"]
+    checks = iter(range(10**6))
+    with monkeypatch.context() as m:  # stopped by its budget at the 5th check, without an average
+        m.setattr(Run, "out_of_time", lambda self: next(checks) >= 5)
+        assert training_main(flags) == 0
+    assert "weights" not in checkpoints.load(tmp_path / "cf.safetensors").meta
+    assert training_main([*flags, "--resume", "--ema", "0.5"]) == 0
+    assert "the state's run kept no weight average; this run goes on with a weight average with decay 0.5" in (
+        capsys.readouterr().out)
+    model = checkpoints.load(tmp_path / "cf.safetensors")
+    assert model.meta["weights"].endswith("decay 0.5") and model.meta["iterations"] == 11
+    with safe_open(str(tmp_path / "run" / "state.safetensors"), framework="pt") as f:
+        trained = {k[len("model."):]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}  # noqa: SIM118
+    assert any(not torch.equal(p.detach(), trained[n]) for n, p in model.named_parameters())

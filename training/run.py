@@ -169,7 +169,7 @@ class Run:
         self.data_info: dict = {}
         self.last_checkpoint: int | None = None  # iteration of the last checkpoint this run wrote or resumed from
         self.ema: Ema | None = None  # the weight average the checkpoint holds (``average``)
-        self.resumed = False  # ``resume`` has run (``average`` must come before it)
+        self.resume_called = False  # ``average`` must come before ``resume``
         self._t0 = time.time()
         self.remove_partial_writes()
         if self.group.distributed:
@@ -284,7 +284,7 @@ class Run:
     def average(self, module: torch.nn.Module, decay: float) -> Ema:
         """Keep θ̄, a moving average of ``module``'s weights with ``decay`` (0: off), for this run's checkpoints and
         state. Call before ``resume``, which restores θ̄ too; the trainer calls ``update()`` after each step."""
-        if self.resumed:
+        if self.resume_called:
             raise RuntimeError("Run.average must be called before Run.resume, or a resumed run loses its θ̄")
         self.ema = Ema(module, decay)
         return self.ema
@@ -342,7 +342,7 @@ class Run:
     def resume(self, model: Model, optimizers: dict[str, torch.optim.Optimizer],
                schedulers: dict | None = None) -> Resumed | None:
         """With --resume and a state file: restore it into the given objects and the run; else None."""
-        self.resumed = True
+        self.resume_called = True
         if not self.cfg.resume:
             return None
         found = self.state_path.exists()
@@ -367,8 +367,8 @@ class Run:
             before = info.get("ema", 0.0)
             self.ema.load(tensors)  # θ̄ ← θ when the state holds no average
             if self.ema.decay != before:
-                self.say(f"--resume: the state's run averaged its weights with decay {before:g}; this run goes on "
-                         f"with {self.ema.decay:g}")
+                kept = lambda d: f"a weight average with decay {d:g}" if d else "no weight average"  # noqa: E731
+                self.say(f"--resume: the state's run kept {kept(before)}; this run goes on with {kept(self.ema.decay)}")
         tensors = {k: v for k, v in tensors.items() if not k.startswith(EMA_PREFIX)}  # θ̄ is the run's
         self.history = History(info["history"])
         self._t0 = time.time() - info["elapsed"]
