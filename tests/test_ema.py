@@ -55,16 +55,22 @@ def test_a_state_without_averages_starts_them_from_the_weights():
         ema.load({"ema.other": torch.zeros(1)})
 
 
+CASCADE = ["--minutes", "0", "--stage-iterations", "3,4,4", "--transition-iterations", "0,2,4", "--k-steps", "2,2,2",
+           "--batch-size", "8", "--channels", "4,4,4"]  # a tiny coarse-to-fine run
+
+
+def state_tensors(run_dir, prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors of run_dir's resumable state whose names start with ``prefix``, the prefix dropped."""
+    with safe_open(str(run_dir / "state.safetensors"), framework="pt") as f:
+        return {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}  # noqa: SIM118
+
+
 def cascade_run(tmp_path, name: str, decay: str) -> tuple:
     """A tiny coarse-to-fine run with --ema: (its checkpoint, θ of its state, θ̄ of its state)."""
     out, run_dir = tmp_path / f"{name}.safetensors", tmp_path / name
-    assert training_main(["coarse_to_fine", "--out", str(out), "--run-dir", str(run_dir), "--minutes", "0",
-                          "--stage-iterations", "3,4,4", "--transition-iterations", "0,2,4", "--k-steps", "2,2,2",
-                          "--batch-size", "8", "--channels", "4,4,4", "--ema", decay]) == 0
-    with safe_open(str(run_dir / "state.safetensors"), framework="pt") as f:
-        trained = {k[len("model."):]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}  # noqa: SIM118
-        average = {k[len("extra.ema."):]: f.get_tensor(k) for k in f.keys() if k.startswith("extra.ema.")}  # noqa: SIM118
-    return checkpoints.load(out), trained, average
+    assert training_main(["coarse_to_fine", "--out", str(out), "--run-dir", str(run_dir), *CASCADE,
+                          "--ema", decay]) == 0
+    return checkpoints.load(out), state_tensors(run_dir, "model."), state_tensors(run_dir, "extra.ema.")
 
 
 @pytest.mark.slow
@@ -100,8 +106,7 @@ def test_a_run_resumed_with_an_average_its_state_lacked_starts_it_from_the_resum
     from training.run import Run
 
     flags = ["coarse_to_fine", "--out", str(tmp_path / "cf.safetensors"), "--run-dir", str(tmp_path / "run"),
-             "--minutes", "0", "--stage-iterations", "3,4,4", "--transition-iterations", "0,2,4", "--k-steps", "2,2,2",
-             "--batch-size", "8", "--channels", "4,4,4", "--checkpoint-every", "3"]
+             *CASCADE, "--checkpoint-every", "3"]
     checks = iter(range(10**6))
     with monkeypatch.context() as m:  # stopped by its budget at the 5th check, without an average
         m.setattr(Run, "out_of_time", lambda self: next(checks) >= 5)
@@ -112,6 +117,5 @@ def test_a_run_resumed_with_an_average_its_state_lacked_starts_it_from_the_resum
         capsys.readouterr().out)
     model = checkpoints.load(tmp_path / "cf.safetensors")
     assert model.meta["weights"].endswith("decay 0.5") and model.meta["iterations"] == 11
-    with safe_open(str(tmp_path / "run" / "state.safetensors"), framework="pt") as f:
-        trained = {k[len("model."):]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}  # noqa: SIM118
+    trained = state_tensors(tmp_path / "run", "model.")
     assert any(not torch.equal(p.detach(), trained[n]) for n, p in model.named_parameters())

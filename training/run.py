@@ -29,7 +29,6 @@ import re
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -168,7 +167,7 @@ class Run:
         self.history = History()
         self.data_info: dict = {}
         self.last_checkpoint: int | None = None  # iteration of the last checkpoint this run wrote or resumed from
-        self.ema: Ema | None = None  # the weight average the checkpoint holds (``average``)
+        self.ema = Ema(torch.nn.Module(), 0.0)  # the weight average the checkpoint holds: none until ``average``
         self.resume_called = False  # ``average`` must come before ``resume``
         self._t0 = time.time()
         self.remove_partial_writes()
@@ -314,10 +313,10 @@ class Run:
         ``info`` are the trainer's own state, handed back by ``resume``. With ``average`` on, the checkpoint holds
         θ̄ (and says so in ``meta["weights"]``) and the state holds both θ and θ̄.
         """
-        tensors = {**(tensors or {}), **(self.ema.tensors() if self.ema else {})}
+        tensors = {**(tensors or {}), **self.ema.tensors()}
         save_state(self.state_path, model, optimizers, schedulers or {}, self.gen, tensors,
                    {"iteration": iteration, "elapsed": self.elapsed, "history": self.history.rows,
-                    "world_size": self.group.world, "ema": self.ema.decay if self.ema else 0.0,
+                    "world_size": self.group.world, "ema": self.ema.decay,
                     "trainer": info or {}})
         self.last_checkpoint = iteration
         if not self.main:
@@ -331,9 +330,9 @@ class Run:
         meta = {"dataset": self.data_info, "train_config": asdict(self.cfg), "wall_time_s": round(self.elapsed, 1),
                 "iterations": iteration, **provenance(self.device), **scale, "history": self.history.downsample(),
                 "metrics": {}, **(meta or {})}
-        if self.ema and self.ema.on:
+        if self.ema.on:
             meta["weights"] = f"exponential moving average of the trained weights, decay {self.ema.decay:g}"
-        with self.ema.applied() if self.ema else nullcontext():
+        with self.ema.applied():
             path = checkpoints.save(model, self.out, meta)
             if self.cfg.keep:
                 checkpoints.save(model, self.run_dir / f"checkpoint_{iteration:06d}.safetensors", meta)
@@ -363,12 +362,11 @@ class Run:
         if world != self.group.world:
             raise SystemExit(f"--resume: {self.state_path} was written by a run of {world} "
                              f"processes; resume it with the same number (this run has {self.group.world})")
-        if self.ema:
-            before = info.get("ema", 0.0)
-            self.ema.load(tensors)  # θ̄ ← θ when the state holds no average
-            if self.ema.decay != before:
-                kept = lambda d: f"a weight average with decay {d:g}" if d else "no weight average"  # noqa: E731
-                self.say(f"--resume: the state's run kept {kept(before)}; this run goes on with {kept(self.ema.decay)}")
+        before = info.get("ema", 0.0)
+        self.ema.load(tensors)  # θ̄ ← θ when the state holds no average
+        if self.ema.decay != before:
+            kept = lambda d: f"a weight average with decay {d:g}" if d else "no weight average"  # noqa: E731
+            self.say(f"--resume: the state's run kept {kept(before)}; this run goes on with {kept(self.ema.decay)}")
         tensors = {k: v for k, v in tensors.items() if not k.startswith(EMA_PREFIX)}  # θ̄ is the run's
         self.history = History(info["history"])
         self._t0 = time.time() - info["elapsed"]
