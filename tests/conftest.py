@@ -9,7 +9,8 @@ the order changes here, so a run with these switches shows which comparison of a
   ``EBMVIZ_TORCH_THREADS`` in AppTest and browser runs; set both for a whole run).
 - ``EBMVIZ_TEST_MKLDNN=0``: oneDNN off, so convolutions take torch's own kernels.
 
-``make test-orders`` runs the cross-machine tests both ways.
+``make test-orders`` runs the whole suite with both switches; ``tests/test_reduction_order.py`` is the cheap form
+that ``make test`` runs every time.
 """
 
 import os

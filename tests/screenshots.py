@@ -1,0 +1,160 @@
+"""Screenshots and visible text of every page and every "View" of the app, to compare two checkouts.
+
+    python -m tests.screenshots OUTDIR [--width 1400 --height 1000]   # the app of the checkout this file lives in
+    python -m tests.screenshots --compare BEFORE AFTER                # text diffs and pixel differences
+
+For each page (read from the sidebar's navigation, plus any ``views/*.py`` it lacks) this writes
+``OUTDIR/<page>.png`` and ``OUTDIR/text/<page>.txt`` (the main block's visible text), then clicks each option of
+the page's "View" segmented control and writes ``<page>--<view>.png`` / ``.txt``. A page or view that fails or
+passes its time limit is logged and skipped. Not a test: pytest collects nothing here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tests.browser import ROOT, chromium_page, streamlit_server, wait_idle
+
+TIMEOUT = 180.0  # seconds for a page to load, and again for each of its views
+BUSY = '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"], [data-stale="true"]'
+MAIN = '[data-testid="stMain"]'
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "x"
+
+
+def page_paths(page, url: str) -> list[str]:
+    """URL paths of the app's pages: the sidebar's links, then any views/*.py not among them ("" is home)."""
+    page.goto(url)
+    links = page.locator('[data-testid="stSidebarNavLink"]')
+    try:
+        links.first.wait_for(timeout=TIMEOUT * 1000)
+    except Exception:
+        print("no navigation links found; the pages are read from views/*.py")
+    paths = [urlparse(h).path.strip("/") for h in links.evaluate_all("links => links.map(a => a.href)")]
+    files = ["" if p.stem == "home" else p.stem for p in sorted((ROOT / "views").glob("*.py"))]
+    return list(dict.fromkeys(paths + files))
+
+
+def settle(page, deadline: float) -> None:
+    """Wait until the run is done and nothing is loading, twice in a row 1.5 s apart."""
+    ms = lambda: max(1_000, int((deadline - time.time()) * 1000))
+    page.wait_for_selector(MAIN, timeout=ms())
+    for _ in range(2):
+        wait_idle(page, ms())
+        page.wait_for_function(f"() => !document.querySelector('{BUSY}')", timeout=ms())
+        time.sleep(1.5)
+
+
+def shoot(page, out: Path, name: str, size: tuple[int, int]) -> None:
+    """Full-page PNG and visible text. Streamlit scrolls inside the app, so the viewport grows to the content."""
+    tall = page.evaluate(f"() => {{ const m = document.querySelector('{MAIN}'); return m ? m.scrollHeight : 0 }}")
+    page.set_viewport_size({"width": size[0], "height": max(size[1], min(tall, 20_000))})
+    time.sleep(0.5)
+    page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    text = page.locator(MAIN).inner_text() if page.locator(MAIN).count() else page.inner_text("body")
+    (out / "text" / f"{name}.txt").write_text(text)
+    errors = page.locator('[data-testid="stException"]').count()
+    print(f"  {name}.png" + (f"  ({errors} exception block(s) on the page)" if errors else ""), flush=True)
+
+
+def view_control(page):
+    """The options of the segmented control labelled "View" (empty when the page has none)."""
+    return page.locator('[data-testid="stButtonGroup"] [role="radiogroup"][aria-label="View"]').first.locator("button")
+
+
+def attempt(what: str, failed: list[str], step) -> bool:
+    """Run ``step(deadline)``; log a failure (and record ``what``) instead of raising."""
+    t = time.time()
+    try:
+        step(t + TIMEOUT)
+        return True
+    except Exception as e:  # one page's or view's failure must not end the run
+        failed.append(what)
+        print(f"  FAILED {what} after {time.time() - t:.0f} s: {type(e).__name__}: {str(e).splitlines()[0]}")
+        return False
+
+
+def one_page(page, url: str, path: str, out: Path, size: tuple[int, int], failed: list[str]) -> None:
+    name = path or "home"
+
+    def load(deadline: float) -> None:
+        page.goto(f"{url}/{path}")
+        settle(page, deadline)
+        shoot(page, out, name, size)
+
+    def view(i: int, label: str, deadline: float) -> None:
+        button = view_control(page).nth(i)
+        if button.get_attribute("aria-checked") != "true":  # clicking the selected one would unselect it
+            button.click()
+            settle(page, deadline)
+        shoot(page, out, f"{name}--{slug(label)}", size)
+
+    if attempt(name, failed, load):
+        for i, label in enumerate(view_control(page).all_inner_texts()):
+            attempt(f"{name}--{slug(label)}", failed, lambda deadline, i=i, label=label: view(i, label, deadline))
+
+
+def capture(out: Path, size: tuple[int, int]) -> None:
+    (out / "text").mkdir(parents=True, exist_ok=True)
+    start, failed = time.time(), []
+    with streamlit_server() as url, chromium_page(*size) as page:
+        paths = page_paths(page, url)
+        print(f"{ROOT}: {len(paths)} pages", flush=True)
+        for path in paths:
+            t = time.time()
+            print(f"/{path}", flush=True)
+            one_page(page, url, path, out, size, failed)
+            print(f"  ({time.time() - t:.0f} s)", flush=True)
+    print(f"done in {time.time() - start:.0f} s; failed: {', '.join(failed) or 'none'}")
+
+
+def compare(before: Path, after: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    for sub, ext in (("text", "txt"), (".", "png")):
+        a = {p.name for p in (before / sub).glob(f"*.{ext}")}
+        b = {p.name for p in (after / sub).glob(f"*.{ext}")}
+        for n in sorted(a - b):
+            print(f"{n}: only in {before}")
+        for n in sorted(b - a):
+            print(f"{n}: only in {after}")
+        for n in sorted(a & b):
+            if ext == "txt":
+                x, y = ((d / sub / n).read_text().splitlines() for d in (before, after))
+                diff = list(difflib.unified_diff(x, y, "before", "after", lineterm="", n=1))
+                print(f"{n}: " + ("same text" if not diff else "text differs\n  " + "\n  ".join(diff[2:22])))
+                continue
+            x, y = (np.asarray(Image.open(d / n).convert("RGB"), dtype=np.int16) for d in (before, after))
+            h, w = min(x.shape[0], y.shape[0]), min(x.shape[1], y.shape[1])
+            share = (np.abs(x[:h, :w] - y[:h, :w]).max(axis=2) > 16).mean()
+            where = "pixels" if x.shape == y.shape else "pixels of the overlap"
+            print(f"{n}: {x.shape[1]}x{x.shape[0]} vs {y.shape[1]}x{y.shape[0]}, "
+                  f"{100 * share:.2f}% of {where} differ by > 16")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("outdir", nargs="?", type=Path)
+    parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--height", type=int, default=1000)
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    args = parser.parse_args()
+    if args.compare:
+        compare(*args.compare)
+    elif args.outdir:
+        capture(args.outdir, (args.width, args.height))
+    else:
+        parser.error("give OUTDIR or --compare BEFORE AFTER")
+
+
+if __name__ == "__main__":
+    main()
