@@ -1,4 +1,4 @@
-"""ebmviz entry point: page config, navigation over views/ (``ebmviz.app.pages.PAGES``), the shared sidebar.
+"""ebmviz entry point: page config, navigation over views/ (``ebmviz.app.navigation.PAGES``), the shared sidebar.
 
 The page scripts live in ``views/``, not ``pages/``: Streamlit still treats a folder named
 ``pages`` beside the entry script as a legacy multipage app, and a deep link such as
@@ -16,7 +16,7 @@ import streamlit as st
 import torch
 
 from ebmviz.app import links
-from ebmviz.app.pages import navigation
+from ebmviz.app.navigation import navigation
 from ebmviz.app.widgets import shared_fields, sidebar
 
 # One torch thread per computation by default: sessions run in threads of one process, and on a shared server

@@ -19,11 +19,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ebmviz import checkpoints, metrics  # noqa: E402
-from ebmviz.corruption import interpolations  # noqa: E402
+from ebmviz import checkpoints  # noqa: E402
+from ebmviz.analysis import metrics
 from ebmviz.data import DataError, load_dataset  # noqa: E402
 from ebmviz.models.denoising import texture_only  # noqa: E402
-from ebmviz.starts import make_starts  # noqa: E402
+from ebmviz.sampling.starts import make_starts  # noqa: E402
+from ebmviz.transforms import interpolations  # noqa: E402
 
 BATCH = 250
 TARGET_CONFIDENT, TARGET_ENTROPY = 0.75, 0.9 * math.log(10)

@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ebmviz.landscape import LandscapeConfig, map_landscape  # noqa: E402
 from ebmviz.landscape.exact import flooded_merges  # noqa: E402
-from ebmviz.toy2d import wells_energy  # noqa: E402
+from ebmviz.sampling.toy2d import wells_energy  # noqa: E402
 
 
 def synthetic_problem(args):
@@ -61,10 +61,10 @@ def shipped_maps() -> None:
     """Time to open each shipped map (read, rebuild the tree) and draw it (layout, plotly figure)."""
     import time
 
+    from ebmviz.figures.landscape import disconnectivity_figure
     from ebmviz.landscape import load_map
     from ebmviz.landscape.graph import draw_tree
     from ebmviz.landscape.storage import maps_dir
-    from ebmviz.landscape_figures import disconnectivity_figure
 
     for path in sorted(maps_dir().glob("*.safetensors")):
         t0 = time.perf_counter()

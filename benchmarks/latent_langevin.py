@@ -1,4 +1,5 @@
-"""Langevin in a generator's latent space on the model's own energy (``ebmviz.latent``), scored by the evaluator.
+"""Langevin in a generator's latent space on the model's own energy (``ebmviz.analysis.latent``), scored by the
+evaluator.
 
 For every shipped model with a generator (EBGAN with and without PT, the divergence triangle): 1,000 chains
 (batches of 250 from seeds seed, seed + 1, …) start at the generator's own draws (z ~ N(0, I), or the learned
@@ -26,12 +27,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ebmviz import checkpoints, metrics  # noqa: E402
+from ebmviz import checkpoints  # noqa: E402
+from ebmviz.analysis import metrics
+from ebmviz.analysis.latent import latent_config, latent_langevin  # noqa: E402
 from ebmviz.data import load_dataset  # noqa: E402
 from ebmviz.images import from_u8  # noqa: E402
-from ebmviz.latent import latent_config, latent_langevin  # noqa: E402
 from ebmviz.sampling import LangevinConfig, langevin  # noqa: E402
-from ebmviz.starts import make_starts  # noqa: E402
+from ebmviz.sampling.starts import make_starts  # noqa: E402
 
 # (T, η, K) per model: K = 0 (the generator itself), the page's default, then what shows the trade-off.
 GRIDS = {

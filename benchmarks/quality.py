@@ -25,11 +25,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ebmviz import checkpoints, metrics  # noqa: E402
+from ebmviz import checkpoints  # noqa: E402
+from ebmviz.analysis import metrics
+from ebmviz.analysis.zoo import draw_many  # noqa: E402
 from ebmviz.data import load_dataset  # noqa: E402
 from ebmviz.models.coarse_to_fine import CascadeConfig  # noqa: E402
 from ebmviz.sampling import Trajectory  # noqa: E402
-from ebmviz.zoo import draw_many  # noqa: E402
 
 TARGET_CONFIDENT, TARGET_ENTROPY = 0.75, 0.9 * math.log(10)  # the short-run model's quality target (issue 2)
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ebmviz.diagnostics import binned_kl, mmd  # noqa: E402
-from ebmviz.lab import KINDS, POOL, REFERENCE, SamplerChoice, judge  # noqa: E402
+from ebmviz.analysis.sampler_lab import KINDS, POOL, REFERENCE, SamplerChoice, judge  # noqa: E402
 from ebmviz.sampling import LiveRun  # noqa: E402
-from ebmviz.toy2d import LAB_ENERGIES  # noqa: E402
+from ebmviz.sampling.diagnostics import binned_kl, mmd  # noqa: E402
+from ebmviz.sampling.toy2d import LAB_ENERGIES  # noqa: E402
 
 
 def main() -> None:

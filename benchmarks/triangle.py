@@ -24,11 +24,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ebmviz import checkpoints, metrics  # noqa: E402
-from ebmviz.corruption import OCCLUSIONS, occlusion  # noqa: E402
+from ebmviz import checkpoints  # noqa: E402
+from ebmviz.analysis import metrics
+from ebmviz.analysis.learning_dynamics import nearest_training  # noqa: E402
 from ebmviz.data import load_dataset  # noqa: E402
-from ebmviz.learning_dynamics import nearest_training  # noqa: E402
 from ebmviz.models.triangle import recovery_error  # noqa: E402
+from ebmviz.transforms import OCCLUSIONS, occlusion  # noqa: E402
 
 
 def main() -> None:

@@ -23,6 +23,9 @@ from tests.browser import ROOT, chromium_page, streamlit_server, wait_idle
 TIMEOUT = 180.0  # seconds for a page to load, and again for each of its views
 BUSY = '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stSpinner"], [data-stale="true"]'
 MAIN = '[data-testid="stMain"]'
+# st.dataframe draws on a canvas; its hidden accessibility table holds the text of the rows it has rendered
+TABLES = """() => [...document.querySelectorAll('[data-testid="stDataFrame"] table')].map(t =>
+    [...t.querySelectorAll('tr')].map(r => [...r.children].map(c => c.textContent).join('\\t')).join('\\n'))"""
 
 
 def slug(label: str) -> str:
@@ -60,6 +63,8 @@ def shoot(page, out: Path, name: str, size: tuple[int, int]) -> None:
     page.screenshot(path=str(out / f"{name}.png"), full_page=True)
     page.set_viewport_size({"width": size[0], "height": size[1]})
     text = page.locator(MAIN).inner_text() if page.locator(MAIN).count() else page.inner_text("body")
+    tables = page.evaluate(TABLES)
+    text += "".join(f"\n\n[dataframe {i}, rendered rows]\n{t}" for i, t in enumerate(tables))
     (out / "text" / f"{name}.txt").write_text(text)
     errors = page.locator('[data-testid="stException"]').count()
     print(f"  {name}.png" + (f"  ({errors} exception block(s) on the page)" if errors else ""), flush=True)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from ebmviz import checkpoints, metrics
-from ebmviz.anomaly import (
+from ebmviz import checkpoints
+from ebmviz.analysis import metrics
+from ebmviz.analysis.anomaly import (
     GOAL_SETS,
     NEGATIVE_AUGMENTATIONS,
     SETS,
@@ -20,8 +21,8 @@ from ebmviz.anomaly import (
     rotate,
     scores,
 )
+from ebmviz.analysis.zoo import ModelScores, Scores, fingerprint, read_scores, sample_quality
 from ebmviz.data import load_dataset
-from ebmviz.zoo import ModelScores, Scores, fingerprint, read_scores, sample_quality
 from training.__main__ import main as training_main
 
 

@@ -12,7 +12,7 @@ from ebmviz import checkpoints
 from ebmviz.checkpoints import REPO_CHECKPOINTS
 from ebmviz.images import DRAWING_SIDE
 from ebmviz.sampling import LangevinConfig
-from ebmviz.starts import START_KINDS
+from ebmviz.sampling.starts import START_KINDS
 
 ROOT = REPO_CHECKPOINTS.parent
 

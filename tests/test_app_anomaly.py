@@ -6,8 +6,8 @@ import base64
 import numpy as np
 import pytest
 
-from ebmviz import zoo
-from ebmviz.anomaly import GOAL_SETS, goal
+from ebmviz.analysis import zoo
+from ebmviz.analysis.anomaly import GOAL_SETS, goal
 from ebmviz.app.drawpad import decode_ink
 from ebmviz.images import DRAWING_SIDE
 from tests.test_app import open_page, texts

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from ebmviz.lab import KINDS
-from ebmviz.toy2d import LAB_ENERGIES
+from ebmviz.analysis.sampler_lab import KINDS
+from ebmviz.sampling.toy2d import LAB_ENERGIES
 from tests.test_app import open_page, texts
 
 LAB = "views/sampler_lab.py"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ebmviz import checkpoints
-from ebmviz.learning_dynamics import Curves, collapse_onset
+from ebmviz.analysis.learning_dynamics import Curves, collapse_onset
 from tests.test_app import open_page, texts
 from tests.test_app_lab import open_with_link
 

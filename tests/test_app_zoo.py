@@ -3,7 +3,8 @@ curves and snapshots, and two models side by side on one seed and budget."""
 
 import pytest
 
-from ebmviz import checkpoints, zoo
+from ebmviz import checkpoints
+from ebmviz.analysis import zoo
 from tests.test_app import open_page
 from tests.test_app_learning import image_captions
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ebmviz.app.pages import PAGES
+from ebmviz.app.navigation import PAGES
 from ebmviz.landscape import load_map
 from tests.browser import CHROMIUM, chromium_page, step_shown, streamlit_server, wait_idle
 

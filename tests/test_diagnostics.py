@@ -4,8 +4,8 @@ chains stuck apart (R-hat), and distances between draws of one density and of an
 import numpy as np
 import pytest
 
-from ebmviz import diagnostics
-from ebmviz.toy2d import LAB_ENERGIES
+from ebmviz.sampling import diagnostics
+from ebmviz.sampling.toy2d import LAB_ENERGIES
 
 
 def ar1(phi: float, n: int, chains: int, seed: int) -> np.ndarray:

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from ebmviz import checkpoints
-from ebmviz.corruption import translate
 from ebmviz.models.ebgan import EBGAN, EBGANConfig, pulling_away, reconstruction_energy
+from ebmviz.transforms import translate
 
 
 class FixedAutoEncoder(nn.Module):

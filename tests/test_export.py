@@ -14,7 +14,7 @@ import torch
 from ebmviz import export
 from ebmviz.export import config_json, figure_html, file_stem, gif_bytes, npz_bytes, trajectory_arrays
 from ebmviz.sampling import LangevinConfig, langevin
-from ebmviz.toy2d import gaussian_energy
+from ebmviz.sampling.toy2d import gaussian_energy
 
 
 def _grey_frames(n=6, h=9, w=13, seed=0):

@@ -34,9 +34,9 @@ from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
 from ebmviz import checkpoints, images
-from ebmviz.app import cache, lab, links, player, widgets
-from ebmviz.app import landscape as landscape_cache
-from ebmviz.app.pages import PAGES
+from ebmviz.app import cache, links, player, widgets
+from ebmviz.app.navigation import PAGES
+from ebmviz.app.pages import landscape, sampler_lab
 from ebmviz.checkpoints import MAX_HEADER, REPO_CHECKPOINTS, CheckpointError
 from ebmviz.images import ImageError, image_from_bytes
 
@@ -617,14 +617,14 @@ def test_langevin_caps_and_extremes():
 
 def test_sampler_lab_caps_and_extremes():
     at = open_app("views/sampler_lab.py")
-    assert at.number_input(key="lab_n").max == lab.MAX_PARTICLES
-    assert at.number_input(key="lab_steps").max == lab.MAX_STEPS
-    at = run(at.number_input(key="lab_n").set_value(lab.MAX_PARTICLES))
-    at = run(at.number_input(key="lab_steps").set_value(lab.MAX_STEPS))
+    assert at.number_input(key="lab_n").max == sampler_lab.MAX_PARTICLES
+    assert at.number_input(key="lab_steps").max == sampler_lab.MAX_STEPS
+    at = run(at.number_input(key="lab_n").set_value(sampler_lab.MAX_PARTICLES))
+    at = run(at.number_input(key="lab_steps").set_value(sampler_lab.MAX_STEPS))
     assert any("over the lab's cap of 3,000,000 gradient evaluations" in e.value for e in at.error)
     at = open_with("views/sampler_lab.py", lab_steps=40, lab_stride=16, lab_b_kind="HMC")
-    assert at.number_input(key="lab_b_leapfrog").max == lab.MAX_LEAPFROG
-    at = run(at.number_input(key="lab_b_leapfrog").set_value(lab.MAX_LEAPFROG))
+    assert at.number_input(key="lab_b_leapfrog").max == sampler_lab.MAX_LEAPFROG
+    at = run(at.number_input(key="lab_b_leapfrog").set_value(sampler_lab.MAX_LEAPFROG))
     at = run(at.number_input(key="lab_a_step").set_value(100.0))  # the largest step: ULA overflows in ~15 steps
     at = run(at.number_input(key="lab_b_temp").set_value(0.05))
     assert not at.error
@@ -690,7 +690,7 @@ def test_model_zoo_side_by_side_at_the_largest_budget():
 
 def test_landscape_map_now_caps():
     at = open_with("views/landscape.py", ls_view="Map now")
-    assert at.number_input(key="ls_new_n").max == landscape_cache.MAX_STARTS == 500
+    assert at.number_input(key="ls_new_n").max == landscape.MAX_STARTS == 500
     assert at.number_input(key="ls_new_steps").max == 5000 and at.number_input(key="ls_new_k").max == 128
 
 

@@ -27,7 +27,7 @@ from ebmviz.landscape import (
 )
 from ebmviz.landscape.exact import flooded_merges
 from ebmviz.landscape.storage import map_path
-from ebmviz.toy2d import muller_brown, wells_energy
+from ebmviz.sampling.toy2d import muller_brown, wells_energy
 
 # ----------------------------------------------------------------------------- Müller–Brown potential
 # Published stationary points. We checked them ourselves (scipy BFGS / root on the analytic gradient, float64):

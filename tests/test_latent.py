@@ -1,13 +1,13 @@
-"""Langevin in a generator's latent space (ebmviz.latent): the exact Gaussian of a linear generator and a quadratic
-energy, the hand-off from the generator's own draws, and refusals."""
+"""Langevin in a generator's latent space (ebmviz.analysis.latent): the exact Gaussian of a linear generator and a
+quadratic energy, the hand-off from the generator's own draws, and refusals."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from ebmviz.analysis.latent import LatentEnergy, latent_config, latent_langevin, noise_seed
 from ebmviz.images import to_u8
-from ebmviz.latent import LatentEnergy, latent_config, latent_langevin, noise_seed
 
 
 class LinearGenerated(nn.Module):

@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ebmviz import checkpoints, metrics
+from ebmviz import checkpoints
+from ebmviz.analysis import metrics
 from ebmviz.data import load_dataset
 from ebmviz.images import DRAWING_SIDE, MNIST_CENTRE, ImageError, digit_from_drawing, image_from_bytes, to_u8
 from training.evaluator import gaussian_blur

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ebmviz import checkpoints
-from ebmviz.latent import LatentEnergy, latent_config, latent_langevin
+from ebmviz.analysis.latent import LatentEnergy, latent_config, latent_langevin
 from ebmviz.models.prior import MixturePrior, fit_mixture
 from ebmviz.models.triangle import TriangleConfig, TriangleModel
 from training.__main__ import main as training_main

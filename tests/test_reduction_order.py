@@ -4,8 +4,9 @@ on 1 and 2 threads and with oneDNN off, as a user's CPU would compute them (``te
 import numpy as np
 import pytest
 
-from ebmviz import checkpoints, zoo
-from ebmviz.anomaly import HELD_OUT, SETS_SEED, auroc_row, make_sets, scores
+from ebmviz import checkpoints
+from ebmviz.analysis import zoo
+from ebmviz.analysis.anomaly import HELD_OUT, SETS_SEED, auroc_row, make_sets, scores
 from ebmviz.data import DataError, load_dataset_with_source
 from tests.tolerances import AUROC_ABS, ORDERS, auroc_mismatches, reduction_order
 

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from ebmviz.corruption import (
+from ebmviz.analysis.restoration import restore
+from ebmviz.sampling import LangevinConfig
+from ebmviz.transforms import (
     MASKS,
     add_noise,
     block_mask,
@@ -15,8 +17,6 @@ from ebmviz.corruption import (
     random_shifts,
     translate,
 )
-from ebmviz.restoration import restore
-from ebmviz.sampling import LangevinConfig
 
 SHAPE = (5, 1, 28, 28)
 
@@ -92,7 +92,7 @@ def test_denoising_reduces_error():
 
 @pytest.mark.parametrize("name,hidden_per_image", [("P.5", 392), ("P.7", 549), ("B9", 81), ("B13", 169)])
 def test_paper_occlusions_hide_what_they_say(name, hidden_per_image):
-    from ebmviz.corruption import occlusion
+    from ebmviz.transforms import occlusion
 
     x = torch.rand(SHAPE) * 2 - 1
     seen, hidden = occlusion(name, x, seed=4)
@@ -103,7 +103,7 @@ def test_paper_occlusions_hide_what_they_say(name, hidden_per_image):
 
 
 def test_multiple_blocks_and_overrides():
-    from ebmviz.corruption import occlusion
+    from ebmviz.transforms import occlusion
 
     x = torch.zeros(SHAPE)
     _, hidden = occlusion("MB10", x, seed=0)

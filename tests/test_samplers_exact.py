@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ebmviz.sampling import AnnealedConfig, HMCConfig, LangevinConfig, LiveRun, annealed, hmc, langevin
-from ebmviz.toy2d import LAB_ENERGIES, custom, gaussian_energy
+from ebmviz.sampling.toy2d import LAB_ENERGIES, custom, gaussian_energy
 
 FREE = dict(clamp=None, grad_clip=None)
 COV = np.array([[2.0, 1.8], [1.8, 2.0]])  # the lab's correlated Gaussian
@@ -154,7 +154,7 @@ def test_muller_brown_minima_are_where_the_lab_density_peaks():
 def test_mala_and_hmc_keep_the_exact_density_where_ula_drifts_from_it(name):
     """Started from exact draws, MALA and HMC stay within a small factor of the exact-draw floor of the binned KL;
     ULA at twice the lab's step moves measurably away (its stationary density is not the target)."""
-    from ebmviz.diagnostics import binned_kl
+    from ebmviz.sampling.diagnostics import binned_kl
 
     toy = LAB_ENERGIES[name]
     grid = toy.grid(200)

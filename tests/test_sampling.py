@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ebmviz.sampling import LangevinConfig, LiveRun, langevin, sample
-from ebmviz.toy2d import gaussian_energy, mixture_energy
+from ebmviz.sampling.toy2d import gaussian_energy, mixture_energy
 
 FREE = dict(clamp=None, grad_clip=None)  # exact Langevin: no clipping, no box
 

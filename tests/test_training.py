@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from ebmviz import checkpoints
-from ebmviz.corruption import translate
 from ebmviz.models.ebgan import EBGAN, EBGANConfig
 from ebmviz.models.triangle import REFINEMENT
 from ebmviz.sampling import LangevinConfig, langevin
+from ebmviz.transforms import translate
 from training.__main__ import main as training_main
 from training.ebgan import update
 

@@ -10,7 +10,6 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from ebmviz import checkpoints
-from ebmviz.corruption import occlusion
 from ebmviz.models.triangle import (
     TriangleConfig,
     TriangleModel,
@@ -20,6 +19,7 @@ from ebmviz.models.triangle import (
     kl_to_prior,
     recovery_error,
 )
+from ebmviz.transforms import occlusion
 from training.triangle import OPTIMIZERS, update
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ebmviz.corruption import random_shifts, translate
 from ebmviz.models.ebgan import EBGAN, DiscriminatorTerms, EBGANConfig, GeneratorTerms
+from ebmviz.transforms import random_shifts, translate
 from training.cli import field, parse_config
 from training.distributed import Group, Objective
 from training.run import Epochs, Run, RunConfig

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ebmviz.metrics import CONFIDENT, classify
+from ebmviz.analysis.metrics import CONFIDENT, classify
 from ebmviz.models.evaluator import JUNK, Evaluator, EvaluatorConfig
 from training.cli import field, parse_config
 from training.run import Epochs, Run, RunConfig

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ebmviz.frame_learning import FlowLearner
+from ebmviz.analysis.frame_learning import FlowLearner
 from ebmviz.models.frame import FLOWS, FRAME, FlowConfig, FRAMEConfig
 from ebmviz.sampling import LangevinConfig
 from training.cli import field, parse_config

@@ -39,7 +39,7 @@ from PIL import Image
 from ebmviz import checkpoints
 from ebmviz.data import Dataset, load_dataset_with_source
 from ebmviz.device import pick, seed_everything
-from ebmviz.figures import tile
+from ebmviz.figures.charts import tile
 from ebmviz.images import to_u8
 from ebmviz.models import Model
 from training.cli import field

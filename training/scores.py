@@ -1,5 +1,5 @@
 """Score every shipped checkpoint once and store the numbers for the model-zoo and anomaly pages
-(``ebmviz.zoo``, ``checkpoints/scores.json``):
+(``ebmviz.analysis.zoo``, ``checkpoints/scores.json``):
 
   python -m training scores                      # everything that is missing or whose file changed
   python -m training scores --only shortrun-mnist --force
@@ -7,7 +7,7 @@
 
 Quality: ``--n`` samples of ``model.draw`` at the checkpoint's shipped settings (batches of 250 seeded seed, seed + 1,
 …) scored by the evaluator, Fréchet distance against the held-out digits' features. AUROC: −E(x) telling the held-out
-digits (the first ``HELD_OUT``) apart from as many images of each set of ``ebmviz.anomaly.SETS`` (made with
+digits (the first ``HELD_OUT``) apart from as many images of each set of ``ebmviz.analysis.anomaly.SETS`` (made with
 ``SETS_SEED``; Fashion-MNIST when it can be loaded), for ``model(x)`` and for each of the model's
 ``further_energies``. The held-out digits' own quality is stored for scale.
 """
@@ -20,11 +20,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from ebmviz import checkpoints, metrics
-from ebmviz.anomaly import HELD_OUT, SETS_SEED, auroc_row, make_sets
+from ebmviz import checkpoints
+from ebmviz.analysis import metrics
+from ebmviz.analysis.anomaly import HELD_OUT, SETS_SEED, auroc_row, make_sets
+from ebmviz.analysis.zoo import ModelScores, fingerprint, read_scores, sample_quality, scores_path
 from ebmviz.data import DataError, load_dataset_with_source
 from ebmviz.models import KINDS
-from ebmviz.zoo import ModelScores, fingerprint, read_scores, sample_quality, scores_path
 
 
 def main(argv: list[str], prog: str = "python -m training scores") -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ebmviz.anomaly import NEGATIVE_AUGMENTATIONS
+from ebmviz.analysis.anomaly import NEGATIVE_AUGMENTATIONS
 from ebmviz.images import from_u8, to_u8
 from ebmviz.models.shortrun import ShortRunConfig, ShortRunEBM
 from ebmviz.sampling import LangevinConfig, langevin_steps

@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ebmviz.corruption import OCCLUSIONS, occlusion
 from ebmviz.models.base import ContrastiveLoss
 from ebmviz.models.triangle import (
     GeneratorTerms,
@@ -35,6 +34,7 @@ from ebmviz.models.triangle import (
     TriangleWeights,
     recovery_error,
 )
+from ebmviz.transforms import OCCLUSIONS, occlusion
 from training.cli import field, parse_config
 from training.distributed import Group, Objective
 from training.run import Epochs, Run, RunConfig

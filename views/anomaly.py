@@ -6,13 +6,15 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from ebmviz import checkpoints, figures, zoo
-from ebmviz.anomaly import GOAL_SETS, HELD_OUT, SETS, SETS_SEED, edit, goal
-from ebmviz.anomaly_figures import roc_figure, score_histogram_figure
-from ebmviz.app import anomaly as an
+from ebmviz import checkpoints
+from ebmviz.analysis import zoo
+from ebmviz.analysis.anomaly import GOAL_SETS, HELD_OUT, SETS, SETS_SEED, edit, goal
 from ebmviz.app import links
 from ebmviz.app.drawpad import drawn_digit
+from ebmviz.app.pages import anomaly
 from ebmviz.app.widgets import image_upload, model_picker, share, shared
+from ebmviz.figures import charts
+from ebmviz.figures.anomaly import roc_figure, score_histogram_figure
 from ebmviz.images import to_u8
 from ebmviz.models import KINDS
 
@@ -20,7 +22,7 @@ P = "anomaly"
 VIEW_NAMES = ["Every model", "One model", "Your digit"]
 SOURCES = ["a held-out digit", "a drawing", "an upload"]
 N_DIGITS = HELD_OUT
-ENERGIES = an.energy_models()
+ENERGIES = anomaly.energy_models()
 OWN = "its energy E(x)"  # model(x); the other choices are models' further energies
 ENERGY_CHOICES = [OWN, *sorted({e for cls in KINDS.values() for e in cls.further_energies})]
 fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.choice(f"{P}_ckpt", "model", ENERGIES),
@@ -56,7 +58,7 @@ def stored_table() -> None:
         stale = " (changed since scored)" if stored.stale(name, checkpoints.named(name)) else ""
         for energy, row in ((None, entry.auroc), *(entry.further_auroc or {}).items()):
             g = goal(row)
-            rows.append({"model": an.row_label(name, energy) + stale, **row,
+            rows.append({"model": anomaly.row_label(name, energy) + stale, **row,
                          "goal mean": None if g is None else g[0], "goal min": None if g is None else g[1]})
     if not rows:
         st.info("No stored AUROC numbers yet: `python -m training scores --skip-quality` computes them.")
@@ -72,13 +74,13 @@ def stored_table() -> None:
                    f"Red: below 0.85. The goal columns average and take the minimum over {', '.join(GOAL_SETS)}.")
     if st.button("Recompute the table now", key=f"{P}_recompute",
                  help="Scores every energy model on the same sets in this session (about half a minute)"):
-        live = an.auroc_table(device, N_DIGITS, SETS_SEED)
+        live = anomaly.auroc_table(device, N_DIGITS, SETS_SEED)
         live_df = pd.DataFrame(live).T
         st.dataframe(live_df.style.format("{:.3f}"), key=f"{P}_live_table", height=36 * (len(live_df) + 1) + 2)
         st.caption("Recomputed now on the same digits and sets; nothing is written to disk.")
 
 
-def pick_model() -> tuple[str, str | None, an.SetScores]:
+def pick_model() -> tuple[str, str | None, anomaly.SetScores]:
     """(checkpoint, which of its energies: None for model(x), the scores of the sets under it)."""
     name, model = model_picker("Energy model", f"{P}_ckpt", lambda cls: cls.is_energy, default="shortrun-mnist")
     energy, asked = None, st.session_state.get(f"{P}_energy")
@@ -88,12 +90,12 @@ def pick_model() -> tuple[str, str | None, an.SetScores]:
     if model.further_energies:
         picked = st.radio("Energy", [OWN, *model.further_energies], horizontal=True, key=f"{P}_energy")
         energy = None if picked == OWN else picked
-    return name, energy, an.model_scores(name, device, N_DIGITS, SETS_SEED, energy)
+    return name, energy, anomaly.model_scores(name, device, N_DIGITS, SETS_SEED, energy)
 
 
 def one_model() -> None:
     name, _, sc = pick_model()
-    _, sets, missing = an.ood_sets(N_DIGITS, SETS_SEED)
+    _, sets, missing = anomaly.ood_sets(N_DIGITS, SETS_SEED)
     if missing:
         st.info(f"Fashion-MNIST is not on this machine, so it is left out: {missing}")
     available = [s for s in SETS if s in sets]
@@ -108,13 +110,13 @@ def one_model() -> None:
         right.markdown(f"Over the goal's six sets: mean **{g[0]:.3f}**, lowest **{g[1]:.3f}** (goal: mean ≥ 0.93, "
                        "none below 0.85).")
     with st.expander("What the sets look like"):
-        st.image(figures.tile(to_u8(np.concatenate([v[:8] for v in sets.values()])), ncol=8, scale=2),
+        st.image(charts.tile(to_u8(np.concatenate([v[:8] for v in sets.values()])), ncol=8, scale=2),
                  caption="Eight images per set, one set per row: " + " · ".join(sets))
 
 
 def your_digit() -> None:
     name, energy, sc = pick_model()
-    digits = an.ood_sets(N_DIGITS, SETS_SEED)[0]
+    digits = anomaly.ood_sets(N_DIGITS, SETS_SEED)[0]
     source = st.radio("Start from", SOURCES, horizontal=True, key=f"{P}_source")
     base = None
     if source == "a drawing":
@@ -144,15 +146,15 @@ def your_digit() -> None:
         end = c[2].slider("To (row, column)", 0, 27, (24, 24), key=f"{P}_stroke_to")
         stroke = (start[0], start[1], end[0], end[1])
     edited = edit(torch.from_numpy(base), degrees, erase, stroke).numpy()
-    score, below = an.typicality(name, device, edited, N_DIGITS, SETS_SEED, energy)
+    score, below = anomaly.typicality(name, device, edited, N_DIGITS, SETS_SEED, energy)
     a, b = st.columns([1, 3])
-    a.image(figures.tile(to_u8(np.concatenate([base, edited])), ncol=2, scale=4), caption="before · after the edits")
-    b.markdown(f"Score −E = **{score:.4g}** under `{an.row_label(name, energy)}`: more typical than "
+    a.image(charts.tile(to_u8(np.concatenate([base, edited])), ncol=2, scale=4), caption="before · after the edits")
+    b.markdown(f"Score −E = **{score:.4g}** under `{anomaly.row_label(name, energy)}`: more typical than "
                f"**{100 * below:.1f}%** of the "
                f"{N_DIGITS:,} held-out digits.")
     b.plotly_chart(score_histogram_figure(sc.digits, {}, marker=score), key=f"{P}_your_hist")
     order = np.argsort(sc.digits)
-    st.image(figures.tile(to_u8(np.concatenate([digits[order[::-1][:10]], digits[order[:10]]])), ncol=10, scale=2),
+    st.image(charts.tile(to_u8(np.concatenate([digits[order[::-1][:10]], digits[order[:10]]])), ncol=10, scale=2),
              caption=f"The 10 most typical held-out digits under {name} (top row) and the 10 least typical (bottom)")
 
 

@@ -5,21 +5,21 @@ from dataclasses import asdict
 import numpy as np
 import streamlit as st
 
-from ebmviz import figures
+from ebmviz.analysis.metrics import CONFIDENT
 from ebmviz.app import cache, links
-from ebmviz.app import cascade as cc
 from ebmviz.app.drawpad import drawn_digit
 from ebmviz.app.export_panel import export_panel
+from ebmviz.app.pages import coarse_to_fine
 from ebmviz.app.player import FrameView, Player, PlayerState, Recorded
 from ebmviz.app.state import Slot
 from ebmviz.app.widgets import checkpoint_names, image_upload, model_picker, of_kind, share, shared
-from ebmviz.corruption import MASKS
 from ebmviz.data import DataError
 from ebmviz.export import trajectory_arrays
+from ebmviz.figures import charts
 from ebmviz.images import to_u8
-from ebmviz.metrics import CONFIDENT
 from ebmviz.models.coarse_to_fine import SIDES, CascadeConfig
 from ebmviz.sampling import LangevinConfig
+from ebmviz.transforms import MASKS
 
 
 class CascadeState(PlayerState):
@@ -63,8 +63,8 @@ def cascade_view() -> None:
     if state.spec != spec:
         state.spec = spec
         state.rewind()
-    cascade, seconds = cc.run_cascade(name, device, cfg, n, seed)
-    frames = cc.timeline(cascade)
+    cascade, seconds = coarse_to_fine.run_cascade(name, device, cfg, n, seed)
+    frames = coarse_to_fine.timeline(cascade)
     energies = [t.energy for t in cascade.trajectories]
 
     def draw(i: int, out: FrameView) -> None:
@@ -73,9 +73,9 @@ def cascade_view() -> None:
         beta = cascade.beta if f.stage == len(cascade.trajectories) - 1 else 1.0
         out.status.markdown(f"**Stage {f.stage} · {SIDES[f.stage]}×{SIDES[f.stage]} · {where}** · β = {beta:.2f} · "
                             f"{f.grad_evals} / {cascade.grad_evals} gradient evaluations")
-        out.picture.image(figures.tile(f.images, ncol=8, scale=3))
+        out.picture.image(charts.tile(f.images, ncol=8, scale=3))
         if not out.playing:
-            out.below.plotly_chart(figures.cascade_energy_figure(energies, (f.stage, f.step)), key=f"{P}_energy")
+            out.below.plotly_chart(charts.cascade_energy_figure(energies, (f.stage, f.step)), key=f"{P}_energy")
 
     player = Player(state, Recorded(len(frames)))
     player.seek(links.requested_frame(len(frames) - 1))
@@ -83,12 +83,12 @@ def cascade_view() -> None:
     player.controls()
     player.show(draw, scrub_label="Timeline", on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
     st.caption(f"{n} chains sampled in {seconds:.2f} s. Coarse stages are shown enlarged by pixel repetition.")
-    export_panel(f"coarse-to-fine-{name}-seed{seed}", frames=lambda: np.stack([figures.tile(f.images, ncol=8, scale=2)
+    export_panel(f"coarse-to-fine-{name}-seed{seed}", frames=lambda: np.stack([charts.tile(f.images, ncol=8, scale=2)
                                                                                for f in frames]),
                  trajectory=lambda: {f"stage{i}_{k}": v for i, t in enumerate(cascade.trajectories)
                                      for k, v in trajectory_arrays(t).items()},
                  config={"model": name, "chains": n, "seed": seed, "device": device, "cascade": asdict(cfg)},
-                 figures={"energy per stage": lambda: figures.cascade_energy_figure(energies)},
+                 figures={"energy per stage": lambda: charts.cascade_energy_figure(energies)},
                  key=f"{P}_export")
 
 
@@ -102,44 +102,44 @@ def fade_view() -> None:
                             format_func=lambda s: f"{SIDES[s.stage]} px, β = {s.beta:.2f}, it. {s.iteration}",
                             key=f"{P}_snap")
     beta = st.slider("β (0: only the fade path, 1: only the new block)", 0.0, 1.0, pick.beta, 0.05, key=f"{P}_beta")
-    share = cc.beta_share(name, device, pick.index, beta)
+    share = coarse_to_fine.beta_share(name, device, pick.index, beta)
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(figures.beta_energy_figure(share.beta, share.energy, beta), key=f"{P}_beta_fig")
+        st.plotly_chart(charts.beta_energy_figure(share.beta, share.energy, beta), key=f"{P}_beta_fig")
         p, f = share.primal.mean(), share.fade.mean()
         st.markdown(f"At β = {beta:.2f}, the Expand block's output on held-out digits is "
                     f"**{100 * p / (p + f):.0f}% new block** (‖β·Primal‖ = {p:.2f}) and "
                     f"**{100 * f / (p + f):.0f}% fade path** (‖(1−β)·Fade‖ = {f:.2f}).")
     with right:
-        cas, _ = cc.run_cascade(name, device, shipped, 16, seed, snapshot=pick.index, beta=beta)
-        st.image(figures.tile(cc.to28(to_u8(cas.final)), ncol=8, scale=3),
+        cas, _ = coarse_to_fine.run_cascade(name, device, shipped, 16, seed, snapshot=pick.index, beta=beta)
+        st.image(charts.tile(coarse_to_fine.to28(to_u8(cas.final)), ncol=8, scale=3),
                  caption=f"cascade samples of this snapshot at β = {beta:.2f}")
 
 
 def growth_view() -> None:
     st.markdown("Samples (same seed) from every snapshot saved while the model grew.")
     for s in model.snapshots():
-        cas, _ = cc.run_cascade(name, device, shipped, 8, seed, snapshot=s.index, beta=s.beta)
+        cas, _ = coarse_to_fine.run_cascade(name, device, shipped, 8, seed, snapshot=s.index, beta=s.beta)
         c1, c2 = st.columns([1, 4])
         c1.markdown(f"**{SIDES[s.stage]}×{SIDES[s.stage]}**, β = {s.beta:.2f}  \niteration {s.iteration}")
-        c2.image(figures.tile(cc.to28(to_u8(cas.final)), ncol=8, scale=2))
+        c2.image(charts.tile(coarse_to_fine.to28(to_u8(cas.final)), ncol=8, scale=2))
     hist = model.meta.get("history", [])
     if hist:
-        st.plotly_chart(figures.history_figure(hist, ["e_real", "e_fake", "beta", "stage"]), key=f"{P}_hist")
+        st.plotly_chart(charts.history_figure(hist, ["e_real", "e_fake", "beta", "stage"]), key=f"{P}_hist")
 
 
 def budget_view() -> None:
     sr, _ = model_picker("Short-run model", f"{P}_sr", of_kind("shortrun"), report_broken=False)
     n = st.slider("Chains", 16, 256, 64, 16, key=f"{P}_budget_n")
-    r = cc.budget_comparison(name, sr, device, shipped, n, seed)
+    r = coarse_to_fine.budget_comparison(name, sr, device, shipped, n, seed)
     st.markdown(f"Both samplers spend **{r.budget} gradient evaluations per chain**: the cascade "
                 f"{' + '.join(map(str, shipped.steps))} over 7, 14 and 28 px; the short-run model "
                 f"{r.budget} steps at 28 px from noise.")
     runs = {f"cascade ({r.cascade.seconds:.1f} s)": r.cascade, f"short-run ({r.shortrun.seconds:.1f} s)": r.shortrun}
-    st.plotly_chart(figures.budget_figure(runs), key=f"{P}_budget_fig")
+    st.plotly_chart(charts.budget_figure(runs), key=f"{P}_budget_fig")
     a, b = st.columns(2)
-    a.image(figures.tile(r.cascade.final[:32], ncol=8, scale=2), caption="cascade")
-    b.image(figures.tile(r.shortrun.final[:32], ncol=8, scale=2), caption="short-run, same budget")
+    a.image(charts.tile(r.cascade.final[:32], ncol=8, scale=2), caption="cascade")
+    b.image(charts.tile(r.shortrun.final[:32], ncol=8, scale=2), caption="short-run, same budget")
 
 
 def restoration_view() -> None:
@@ -151,13 +151,13 @@ def restoration_view() -> None:
                           help="The error is lowest after 5–15 steps; longer runs thicken the strokes")
     cfg = LangevinConfig(n_steps=int(k), step_size=shipped.step_size, noise_std=shipped.noise_std,
                          grad_clip=shipped.grad_clip, record_every=max(1, int(k) // 30))
-    r = cc.restoration(name, device, digit, 6, noise, mask, cfg, seed)
+    r = coarse_to_fine.restoration(name, device, digit, 6, noise, mask, cfg, seed)
     for title, seen, run in (("Denoising", r.noisy, r.denoise), ("Filling in the hidden quarter", r.seen, r.inpaint)):
         st.subheader(title)
-        st.image(figures.tile(to_u8(np.concatenate([r.clean, seen, run.final])), ncol=len(seen), scale=3),
+        st.image(charts.tile(to_u8(np.concatenate([r.clean, seen, run.final])), ncol=len(seen), scale=3),
                  caption=f"rows: original · corrupted · restored — MSE {run.error[0].mean():.4f} → "
                          f"{run.error[-1].mean():.4f}")
-    st.plotly_chart(figures.error_figure(r.inpaint.frame_steps, {
+    st.plotly_chart(charts.error_figure(r.inpaint.frame_steps, {
         "denoising (all pixels)": r.denoise.error, "inpainting (hidden pixels)": r.inpaint.error}), key=f"{P}_err")
 
 
@@ -195,18 +195,18 @@ def translation_view() -> None:
             source = np.repeat(up.image, n, axis=0)  # n chains from one picture, each with its own noise
     if source is None:
         return
-    t = cc.translation(name, sr, device, shipped, source.astype(np.float32), seed)
-    rows = [to_u8(t.source), cc.to28(to_u8(t.cascade.handoffs[0][0])), cc.to28(to_u8(t.cascade.handoffs[1][0])),
-            to_u8(t.cascade.final), to_u8(t.shortrun.final)]
-    st.image(figures.tile(np.concatenate(rows), ncol=n, scale=2),
+    t = coarse_to_fine.translation(name, sr, device, shipped, source.astype(np.float32), seed)
+    rows = [to_u8(t.source), coarse_to_fine.to28(to_u8(t.cascade.handoffs[0][0])),
+            coarse_to_fine.to28(to_u8(t.cascade.handoffs[1][0])), to_u8(t.cascade.final), to_u8(t.shortrun.final)]
+    st.image(charts.tile(np.concatenate(rows), ncol=n, scale=2),
              caption="rows: the source · after the 7×7 stage (from the pooled source) · after 14×14 · after 28×28 "
                      f"(the cascade, {t.cascade.grad_evals} gradient evaluations) · the short-run model from the "
                      f"source at 28×28, {t.cascade.grad_evals} steps")
     st.markdown("**Source**" + _verdict(t.before) + "  \n**Cascade**" + _verdict(t.after_cascade)
                 + "  \n**Short-run**" + _verdict(t.after_shortrun))
     energies = [tr.energy for tr in t.cascade.trajectories]
-    st.plotly_chart(figures.cascade_energy_figure(energies), key=f"{P}_tr_energy")
-    st.plotly_chart(figures.compare_energy_figure({"short-run from the source": t.shortrun.energy}),
+    st.plotly_chart(charts.cascade_energy_figure(energies), key=f"{P}_tr_energy")
+    st.plotly_chart(charts.compare_energy_figure({"short-run from the source": t.shortrun.energy}),
                     key=f"{P}_tr_sr_energy")
 
 

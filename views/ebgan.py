@@ -4,10 +4,11 @@ Langevin on D, training curves."""
 import numpy as np
 import streamlit as st
 
-from ebmviz import checkpoints, figures
-from ebmviz.app import ebgan as ec
+from ebmviz import checkpoints
+from ebmviz.analysis.metrics import CONFIDENT
 from ebmviz.app import links
 from ebmviz.app.latent_panel import latent_fields, latent_panel
+from ebmviz.app.pages import ebgan
 from ebmviz.app.widgets import (
     checkpoint_names,
     model_picker,
@@ -19,8 +20,8 @@ from ebmviz.app.widgets import (
     shared,
     update_equation,
 )
+from ebmviz.figures import charts
 from ebmviz.images import to_u8
-from ebmviz.metrics import CONFIDENT
 from ebmviz.sampling import LangevinConfig
 
 P = "ebgan"
@@ -67,13 +68,13 @@ if hist:
 
 
 def _labels(pred, energy: np.ndarray) -> list[str]:
-    return figures.verdict_labels(energy, "D", *((pred.label, pred.confidence) if pred is not None else ()))
+    return charts.verdict_labels(energy, "D", *((pred.label, pred.confidence) if pred is not None else ()))
 
 
 def samples_view() -> None:
     n = st.slider("Samples", 8, 64, 32, 8, key=f"{P}_n")
-    g = ec.generated(name, device, n, seed)
-    st.image(figures.labelled_grid(to_u8(g.images), _labels(g.prediction, g.energy), ncol=8, scale=3),
+    g = ebgan.generated(name, device, n, seed)
+    st.image(charts.labelled_grid(to_u8(g.images), _labels(g.prediction, g.energy), ncol=8, scale=3),
              caption="G(z), z ~ N(0, I) from the sidebar's seed, each with the evaluator's digit and confidence "
                      "and its energy D. Change the seed to re-draw.")
     st.latex(rf"\overline{{D(G(z))}} = {g.energy.mean():.4f},\qquad f_{{PT}}(S) = {g.pt:.3f}"
@@ -84,21 +85,21 @@ def samples_view() -> None:
         st.subheader("The generator over training")
         pick = st.select_slider("Iteration", its, value=its[-1], key=f"{P}_snap",
                                 help="The same latent batch z through G as it was at that iteration")
-        st.image(figures.tile(frames[its.index(pick)], ncol=16, scale=2),
+        st.image(charts.tile(frames[its.index(pick)], ncol=16, scale=2),
                  caption=f"G(z) at iteration {pick:,} of {its[-1]:,}, for one fixed batch of z")
 
 
 def energy_view() -> None:
     n = st.slider("Images per row", 4, 16, 8, key=f"{P}_rn")
-    pic = ec.energy_picture(name, device, n, seed)
+    pic = ebgan.energy_picture(name, device, n, seed)
     rows, caption = [], []
-    for group in ec.GROUPS:
+    for group in ebgan.GROUPS:
         rows += [pic.inputs[group], pic.recons[group]]
         caption.append(group)
-    st.image(figures.tile(to_u8(np.concatenate(rows)), ncol=n, scale=3),
+    st.image(charts.tile(to_u8(np.concatenate(rows)), ncol=n, scale=3),
              caption="rows in pairs — input x, then D's reconstruction Dec(Enc(x)) (shown clipped to [−1, 1]): "
                      + " · ".join(caption))
-    st.plotly_chart(figures.energy_histogram_figure(pic.energy, margin, "D(x)"), key=f"{P}_hist")
+    st.plotly_chart(charts.energy_histogram_figure(pic.energy, margin, "D(x)"), key=f"{P}_hist")
     d_real, d_fake = pic.energy["training digits"], pic.energy["generator samples"]  # L_D is on training data
     hinge = np.maximum(margin - d_fake, 0)
     st.latex(rf"\mathcal L_D = \overline{{D(x)}} + \overline{{[m - D(G(z))]^+}} = {d_real.mean():.4f} + "
@@ -131,11 +132,11 @@ def pt_view() -> None:
     if len(pair) < 2:
         st.info("This comparison needs one EBGAN checkpoint trained with the pulling-away term and one without.")
         return
-    scores = {label: ec.diversity(n_name, device, 1000, seed) for label, n_name in pair.items()}
+    scores = {label: ebgan.diversity(n_name, device, 1000, seed) for label, n_name in pair.items()}
     if any(s is None for s in scores.values()):
         st.info("The comparison scores samples with the evaluator, and no evaluator checkpoint was found.")
         return
-    st.plotly_chart(figures.class_counts_figure({k: s.class_counts for k, s in scores.items()}), key=f"{P}_counts")
+    st.plotly_chart(charts.class_counts_figure({k: s.class_counts for k, s in scores.items()}), key=f"{P}_counts")
     st.dataframe([{"generator": f"{k} ({pair[k]})", "confident (> 90%)": f"{100 * s.confident_share:.1f}%",
                    "class entropy (ln 10 = 2.303)": f"{s.class_entropy:.3f}",
                    "near-duplicates": f"{100 * s.duplicate_share:.1f}%",
@@ -148,11 +149,11 @@ def pt_view() -> None:
     cols = st.columns(len(scores))
     for col, (k, s) in zip(cols, scores.items(), strict=True):
         pairs = s.closest_pairs.transpose(1, 0, 2, 3, 4).reshape(-1, 1, 28, 28)  # top row: first of each pair
-        col.image(figures.tile(to_u8(pairs), ncol=len(s.closest_pairs), scale=2),
+        col.image(charts.tile(to_u8(pairs), ncol=len(s.closest_pairs), scale=2),
                   caption=f"{k}: the {len(s.closest_pairs)} closest pairs among the 1,000 (one pair per column)")
     curves = {k: checkpoints.read_meta(checkpoints.named(v)).get("history", []) for k, v in pair.items()}
     if all(curves.values()):
-        st.plotly_chart(figures.line_figure(np.array([r["iteration"] for r in curves["with PT"]]),
+        st.plotly_chart(charts.line_figure(np.array([r["iteration"] for r in curves["with PT"]]),
                                             {"f_PT with PT": np.array([r["pt"] for r in curves["with PT"]])},
                                             "iteration", "f_PT of a batch of fakes")
                         .add_scatter(x=[r["iteration"] for r in curves["without PT"]],
@@ -175,14 +176,14 @@ def langevin_view() -> None:
         return
     rows = []
     for start, label in (("generator", "generator samples"), ("noise", "uniform noise")):
-        d = ec.descent(name, device, cfg, start, n, seed)
+        d = ebgan.descent(name, device, cfg, start, n, seed)
         st.markdown(f"**From {label}**")
         a, b = st.columns(2)
-        a.image(figures.labelled_grid(d.run.frames[0], _labels(d.before, d.run.energy[0]), ncol=8, scale=2),
+        a.image(charts.labelled_grid(d.run.frames[0], _labels(d.before, d.run.energy[0]), ncol=8, scale=2),
                 caption="start")
-        b.image(figures.labelled_grid(to_u8(d.run.final), _labels(d.after, d.run.energy[-1]), ncol=8, scale=2),
+        b.image(charts.labelled_grid(to_u8(d.run.final), _labels(d.after, d.run.energy[-1]), ncol=8, scale=2),
                 caption=f"after {cfg.n_steps} steps")
-        st.plotly_chart(figures.traces_figure(d.run.energy, d.run.grad_norm, d.run.step_norm, d.run.accept),
+        st.plotly_chart(charts.traces_figure(d.run.energy, d.run.grad_norm, d.run.step_norm, d.run.accept),
                         key=f"{P}_lv_{start}")
         for when, pred, e in (("start", d.before, d.run.energy[0]), (f"after {cfg.n_steps} steps", d.after,
                                                                      d.run.energy[-1])):
@@ -211,9 +212,9 @@ def training_view() -> None:
     if not hist:
         st.info("This checkpoint has no training history.")
         return
-    st.plotly_chart(figures.history_figure(hist, ["loss_d", "loss_g"]), key=f"{P}_h_loss")
-    st.plotly_chart(figures.history_figure(hist, ["d_real", "d_fake"]), key=f"{P}_h_d")
-    st.plotly_chart(figures.history_figure(hist, ["above_margin", "pt"]), key=f"{P}_h_pt")
+    st.plotly_chart(charts.history_figure(hist, ["loss_d", "loss_g"]), key=f"{P}_h_loss")
+    st.plotly_chart(charts.history_figure(hist, ["d_real", "d_fake"]), key=f"{P}_h_d")
+    st.plotly_chart(charts.history_figure(hist, ["above_margin", "pt"]), key=f"{P}_h_pt")
     st.caption("above_margin: share of the batch's fakes with D(G(z)) ≥ m; pt: f_PT of the batch's codes "
                "(in a run without PT it is logged, not trained on).")
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ebmviz import checkpoints
-from ebmviz.app.pages import PAGES
+from ebmviz.app.navigation import PAGES
 from ebmviz.models import KINDS
 
 st.title("ebmviz — watch energy-based models work")

@@ -8,12 +8,12 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
-from ebmviz import checkpoints, figures
-from ebmviz import landscape_figures as lf
-from ebmviz.app import landscape as lc
+from ebmviz import checkpoints
+from ebmviz.analysis.metrics import CONFIDENT
 from ebmviz.app import links
 from ebmviz.app.cache import evaluate_frames, load_data
-from ebmviz.app.landscape_widgets import (
+from ebmviz.app.pages import landscape
+from ebmviz.app.pages.landscape import (
     SEL,
     P,
     describe,
@@ -25,11 +25,12 @@ from ebmviz.app.landscape_widgets import (
     threshold_slider,
 )
 from ebmviz.app.widgets import image_upload, is_energy, model_picker, share, shared
+from ebmviz.figures import charts
+from ebmviz.figures.landscape import disconnectivity_figure, layout_figure, profile_figure
 from ebmviz.images import to_u8
 from ebmviz.landscape import LandscapeConfig, LandscapeError, space_config
 from ebmviz.landscape.digits import DigitMapSpec
 from ebmviz.landscape.graph import draw_tree, merge_level
-from ebmviz.metrics import CONFIDENT
 
 st.title("Energy landscape")
 st.markdown(
@@ -48,7 +49,7 @@ st.caption(
     "maps a latent space. Each map says its energy, space and temperature T below.")
 seed, device = shared().seed, shared().device
 
-maps = lc.available_maps()
+maps = landscape.available_maps()
 VIEW_NAMES = ["Disconnectivity graph", "UMAP", "Your digit", "Map now", "Compare two maps"]
 fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.choice(f"{P}_map_chosen", "map", list(maps)),
           links.integer(SEL[0], "a", 0, 100_000), links.integer(SEL[1], "b", 0, 100_000),
@@ -59,7 +60,7 @@ if not maps:
     st.info("No stored maps yet. Make one under “Map now”, or run `python -m training landscape-map ebgan-mnist`.")
 
 
-def graph_view(view: lc.MapView) -> None:
+def graph_view(view: landscape.MapView) -> None:
     land = view.land
     st.markdown(describe(view))
     c = st.columns(5)
@@ -73,7 +74,7 @@ def graph_view(view: lc.MapView) -> None:
     c[4].metric("Opened in", f"{view.seconds_to_open:.2f} s", help="reading the file, rebuilding and laying out "
                                                                    "the tree")
     threshold = threshold_slider(view)
-    st.plotly_chart(lf.disconnectivity_figure(view.drawing, land.energy, view.digit, view.confidence, land.n_starts,
+    st.plotly_chart(disconnectivity_figure(view.drawing, land.energy, view.digit, view.confidence, land.n_starts,
                                               threshold, selected(view), view.energy_label,
                                               revision=view.name), key=f"{P}_dg",
                     on_select=select_from(f"{P}_dg"), selection_mode="points", width="stretch")
@@ -84,8 +85,8 @@ def graph_view(view: lc.MapView) -> None:
     pair_section(view)
 
 
-def basins_table(view: lc.MapView, threshold: float) -> None:
-    land, b = view.land, lc.basins_at(view.land, threshold)
+def basins_table(view: landscape.MapView, threshold: float) -> None:
+    land, b = view.land, landscape.basins_at(view.land, threshold)
     basins, starts = b.groups, b.starts
     st.subheader(f"{len(basins)} basins at {view.energy_label} ≤ {threshold:.2f}")
     if not basins:
@@ -107,17 +108,17 @@ def basins_table(view: lc.MapView, threshold: float) -> None:
     members = np.flatnonzero(np.isin(land.assignment, g))[:48]
     left, right = st.columns([1, 3])
     if land.images is not None:
-        left.image(figures.tile(to_u8(land.images[g[:1]]), ncol=1, scale=4),
+        left.image(charts.tile(to_u8(land.images[g[:1]]), ncol=1, scale=4),
                    caption=f"its lowest minimum ({minimum_caption(view, int(g[0]))})")
     if land.start_images is not None and len(members):
-        right.image(figures.tile(land.start_images[members], ncol=12, scale=2),
+        right.image(charts.tile(land.start_images[members], ncol=12, scale=2),
                     caption=f"{len(members)} of the {starts[pick]} digits that descend into this basin")
     if land.images is not None and len(members):
-        right.image(figures.tile(to_u8(land.images[land.assignment[members]]), ncol=12, scale=2),
+        right.image(charts.tile(to_u8(land.images[land.assignment[members]]), ncol=12, scale=2),
                     caption="… and the minimum each of them reached (same order)")
 
 
-def pair_section(view: lc.MapView) -> None:
+def pair_section(view: landscape.MapView) -> None:
     land = view.land
     st.subheader("Between two minima")
     a, b = pair_inputs(view)
@@ -130,11 +131,11 @@ def pair_section(view: lc.MapView) -> None:
     if land.images is not None:
         c = st.columns(2)
         for col, k, tag in ((c[0], a, "A"), (c[1], b, "B")):
-            col.image(figures.tile(to_u8(land.images[[k]]), ncol=1, scale=3), caption=f"{tag}: "
+            col.image(charts.tile(to_u8(land.images[[k]]), ncol=1, scale=3), caption=f"{tag}: "
                       + minimum_caption(view, k))
     try:
-        paths = lc.straight_and_route(view.name, view.mtime, a, b)
-        band = lc.elastic_band(view.name, view.mtime, a, b) if refine else None
+        paths = landscape.straight_and_route(view.name, view.mtime, a, b)
+        band = landscape.elastic_band(view.name, view.mtime, a, b) if refine else None
     except (checkpoints.CheckpointError, ValueError) as exc:
         st.error(f"Cannot follow paths on this map's energy — {exc}.")
         return
@@ -145,7 +146,7 @@ def pair_section(view: lc.MapView) -> None:
     stored = land.barrier_refined[a, b]
     if band is not None or np.isfinite(stored):
         levels["refined barrier"] = band.barrier if band is not None else float(stored)
-    st.plotly_chart(lf.profile_figure({k: (p.distance, p.energy) for k, p in paths.items()}, levels,
+    st.plotly_chart(profile_figure({k: (p.distance, p.energy) for k, p in paths.items()}, levels,
                                       view.energy_label), key=f"{P}_profile")
     via = len(paths["tree route"].minima) - 2 if "tree route" in paths else None
     refined = rf",\quad B^{{\mathrm{{band}}}}_{{AB}} = {levels['refined barrier']:.2f}" if "refined barrier" in levels \
@@ -160,10 +161,10 @@ def pair_section(view: lc.MapView) -> None:
                "highest point is the lower, refined barrier. " +
                ("The stored map refined this pair's barrier when it was made. " if np.isfinite(stored) else ""))
     for label, p in paths.items():
-        st.image(figures.tile(p.strip, ncol=len(p.strip), scale=2), caption=f"{label}, A → B ({p.seconds:.1f} s)")
+        st.image(charts.tile(p.strip, ncol=len(p.strip), scale=2), caption=f"{label}, A → B ({p.seconds:.1f} s)")
 
 
-def layout_view(view: lc.MapView) -> None:
+def layout_view(view: landscape.MapView) -> None:
     land = view.land
     if land.layout is None or land.start_images is None:
         st.info("This map was stored without a 2-D layout. “Map now” can store a PCA layout; maps made with "
@@ -188,7 +189,7 @@ def layout_view(view: lc.MapView) -> None:
     start_text = [f"digit {land.labels[i] if land.labels is not None else '?'} → "
                   + (f"minimum {land.assignment[i]}" if ok[i] else "no minimum") for i in range(n)]
     minima_text = [minimum_caption(view, k) for k in range(land.n_minima)]
-    st.plotly_chart(lf.layout_figure(land.layout[:n], land.layout[n:], sc, mc, colour, start_text, minima_text,
+    st.plotly_chart(layout_figure(land.layout[:n], land.layout[n:], sc, mc, colour, start_text, minima_text,
                                      discrete=colour != "energy", selected=selected(view), method=method,
                                      revision=view.name),
                     key=f"{P}_umap", on_select=select_from(f"{P}_umap"), selection_mode="points", width="stretch")
@@ -197,7 +198,7 @@ def layout_view(view: lc.MapView) -> None:
                "Click a diamond to select that minimum as A (the graph view follows the pair).")
 
 
-def digit_view(view: lc.MapView) -> None:
+def digit_view(view: landscape.MapView) -> None:
     land = view.land
     images, labels, source = load_data("mnist", "test")
     how = st.radio("Digit", ["a test digit", "upload a picture"], horizontal=True, key=f"{P}_how")
@@ -217,7 +218,7 @@ def digit_view(view: lc.MapView) -> None:
         st.warning(f"The evaluator is not sure this is a digit (best guess {pred.label[0]}, "
                    f"{100 * pred.confidence[0]:.0f}%). It still descends; the map only knows digits.")
     try:
-        d = lc.descend_digit(view.name, view.mtime, x.astype(np.float32))
+        d = landscape.descend_digit(view.name, view.mtime, x.astype(np.float32))
     except (checkpoints.CheckpointError, ValueError) as exc:
         st.error(f"Cannot descend on this map's energy — {exc}.")
         return
@@ -230,7 +231,7 @@ def digit_view(view: lc.MapView) -> None:
         st.plotly_chart(anim, key=f"{P}_descent")
         st.caption("Press ▶ to watch it descend" + (" (the code's picture g(z))" if view.latent else ""))
     with right:
-        st.plotly_chart(figures.line_figure(d.steps, {view.energy_label: d.energy}, "descent step",
+        st.plotly_chart(charts.line_figure(d.steps, {view.energy_label: d.energy}, "descent step",
                                             view.energy_label), key=f"{P}_descent_e")
     threshold = threshold_slider(view)
     basins, basin_of = view.basin_of(threshold)
@@ -242,7 +243,7 @@ def digit_view(view: lc.MapView) -> None:
     st.markdown(f"It {verb} **minimum {k}** (distance {d.distance:.3f}, {view.energy_label} = "
                 f"{d.energy[-1]:.2f} where it stopped); at the threshold {threshold:.2f} {where}.")
     if land.images is not None:
-        st.image(figures.tile(to_u8(land.images[[k]]), ncol=1, scale=4), caption=minimum_caption(view, k))
+        st.image(charts.tile(to_u8(land.images[[k]]), ncol=1, scale=4), caption=minimum_caption(view, k))
 
 
 def map_now_view() -> None:
@@ -258,7 +259,7 @@ def map_now_view() -> None:
                             "prior, as ADELM, also for a generator with a learned prior)")
     temperature = c[1].number_input("Temperature T", 1e-4, 100.0, 0.01 if name.startswith("ebgan") else 0.3,
                                     format="%g", key=f"{P}_new_t_{name}", disabled=space != "latent")
-    n = c[2].number_input("Starts (held-out digits)", 2, lc.MAX_STARTS, 100, 10, key=f"{P}_new_n")
+    n = c[2].number_input("Starts (held-out digits)", 2, landscape.MAX_STARTS, 100, 10, key=f"{P}_new_n")
     c = st.columns(3)
     n_steps = c[0].number_input("Descent steps (at most)", 10, 5000, 1000, 100, key=f"{P}_new_steps")
     k = c[0].number_input("Nearest minima per minimum (k)", 1, 128, LandscapeConfig.k_nearest, key=f"{P}_new_k",
@@ -281,11 +282,11 @@ def map_now_view() -> None:
         bar.progress(done / total, f"{phase}: {partial.n_minima} minima so far")
         if time.monotonic() - last[0] > 1.0 and partial.n_minima:
             last[0] = time.monotonic()
-            box.plotly_chart(lf.disconnectivity_figure(draw_tree(partial.tree), partial.energy, None, None,
+            box.plotly_chart(disconnectivity_figure(draw_tree(partial.tree), partial.energy, None, None,
                                                        partial.n_starts, height=360), key=f"{P}_grow_{done}")
 
     try:
-        made = lc.make_map(spec, config, device, progress)
+        made = landscape.make_map(spec, config, device, progress)
     except (ValueError, checkpoints.CheckpointError, LandscapeError) as exc:
         st.error(f"Cannot make this map — {exc}")
         return
@@ -306,10 +307,10 @@ def compare_view() -> None:
             land = v.land
             st.caption(describe(v))
             thr = v.default_threshold()
-            st.plotly_chart(lf.disconnectivity_figure(v.drawing, land.energy, v.digit, v.confidence, land.n_starts,
+            st.plotly_chart(disconnectivity_figure(v.drawing, land.energy, v.digit, v.confidence, land.n_starts,
                                                       thr, (), v.energy_label, height=420,
                                                       revision=v.name), key=f"{key}_dg")
-            b = lc.basins_at(land, thr)
+            b = landscape.basins_at(land, thr)
             share, same = v.confident_share(), v.same_digit_share()
             st.dataframe([{"minima": land.n_minima, "confident": "–" if share is None else f"{100 * share:.0f}%",
                            "same digit": "–" if same is None else f"{100 * same:.0f}%",

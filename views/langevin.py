@@ -5,10 +5,10 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from ebmviz import diagnostics, figures, lab_figures
+from ebmviz.analysis.metrics import saturation
 from ebmviz.app import cache, links
 from ebmviz.app.export_panel import export_panel
-from ebmviz.app.live import LiveState, RunSpec, digest
+from ebmviz.app.pages.langevin import LiveState, RunSpec, digest
 from ebmviz.app.player import FrameView, Live, Player
 from ebmviz.app.widgets import (
     checkpoint_names,
@@ -24,9 +24,9 @@ from ebmviz.app.widgets import (
     update_equation,
 )
 from ebmviz.export import trajectory_arrays
-from ebmviz.metrics import saturation
-from ebmviz.sampling import LangevinConfig, LiveRun
-from ebmviz.starts import START_KINDS
+from ebmviz.figures import charts, sampler_lab
+from ebmviz.sampling import LangevinConfig, LiveRun, diagnostics
+from ebmviz.sampling.starts import START_KINDS
 
 P = "langevin"
 state = LiveState(P)
@@ -100,7 +100,7 @@ def draw_frame(index: int, out: FrameView):
     out.status.markdown(f"**Step {step} / {cfg.n_steps}** · {status} · "
                         f"effective temperature T = {cfg.temperature:.3g}{stopped}")
     labels = [f"{i}: {pred.label[i]} ({pred.confidence[i]:.2f})" if pred else f"chain {i}" for i in range(len(frame))]
-    out.picture.image(figures.labelled_grid(frame, labels, ncol=8, highlight=st.session_state.get(f"{P}_chain", 0)),
+    out.picture.image(charts.labelled_grid(frame, labels, ncol=8, highlight=st.session_state.get(f"{P}_chain", 0)),
                       caption="chain: evaluator's digit (confidence)" if pred else None)
     if not out.playing and (diverged >= 0).any():
         out.below.warning(f"{int((diverged >= 0).sum())} chain(s) met a non-finite value and stopped (first at step "
@@ -128,7 +128,7 @@ with view:
     @st.fragment(run_every=2.0 if state.playing else None)
     def live_traces():
         traj = state.run.trajectory()
-        st.plotly_chart(figures.traces_figure(traj.energy, traj.grad_norm, traj.step_norm, traj.accept,
+        st.plotly_chart(charts.traces_figure(traj.energy, traj.grad_norm, traj.step_norm, traj.accept,
                                               selected=st.session_state.get(f"{P}_chain", 0),
                                               n_steps=cfg.n_steps),
                         width="stretch", key=f"{P}_traces")
@@ -142,11 +142,11 @@ if state.playing:
     st.stop()
 with view:
     export_panel(f"langevin-{name}-{start}-seed{seed}",
-                 frames=lambda run=state.run: np.stack([figures.tile(f, ncol=8, scale=2) for f in run.frames]),
+                 frames=lambda run=state.run: np.stack([charts.tile(f, ncol=8, scale=2) for f in run.frames]),
                  trajectory=lambda run=state.run: trajectory_arrays(run.trajectory()),
                  config={"model": name, "start": start, "chains": n_chains, "data_noise": data_noise, "seed": seed,
                          "device": device, "sampler": cfg.to_dict()},
-                 figures={"traces": lambda: figures.traces_figure(traj.energy, traj.grad_norm, traj.step_norm,
+                 figures={"traces": lambda: charts.traces_figure(traj.energy, traj.grad_norm, traj.step_norm,
                                                                   traj.accept, n_steps=cfg.n_steps)},
                  key=f"{P}_export")
 
@@ -168,7 +168,7 @@ with left:
     run = state.run
     picks = np.unique(np.linspace(0, len(run.frames) - 1, 8).round().astype(int))
     strip = np.stack([run.frames[i][chain] for i in picks])
-    st.image(figures.tile(strip, ncol=len(picks), scale=3), caption="steps " + ", ".join(
+    st.image(charts.tile(strip, ncol=len(picks), scale=3), caption="steps " + ", ".join(
         str(run.frame_steps[i]) for i in picks))
     e = traj.energy[:, chain]
     st.metric("Energy now", f"{e[-1]:.3f}", delta=f"{e[-1] - e[0]:+.3f} since step 0", delta_color="inverse")
@@ -176,7 +176,7 @@ with right:
     pca, data_xy, data_labels = cache.data_projection()
     paths = np.stack([pca.transform(f) for f in run.frames])  # (F, B, 2)
     labels = [f"digit {pred.label[i]}, confidence {pred.confidence[i]:.2f}" for i in range(n_chains)] if pred else None
-    st.plotly_chart(figures.projection_figure(data_xy, data_labels, paths, labels, chain,
+    st.plotly_chart(charts.projection_figure(data_xy, data_labels, paths, labels, chain,
                                               pca.explained), width="stretch", key=f"{P}_map",
                     on_select=pick_chain_from_map, selection_mode="points")
     _, _, source = cache.load_data("mnist", "test")
@@ -196,7 +196,7 @@ m[1].metric("R-hat of the energy", "—" if not np.isfinite(rhat) else f"{rhat:.
             help="Split R-hat across chains: above about 1.01 the chains have not settled to one distribution")
 m[2].metric("ESS per gradient", "—" if not np.isfinite(ess) else f"{ess / evals:.2e}")
 m[3].metric("Acceptance", "—" if acc is None else f"{acc:.2f}", help="MALA only")
-st.plotly_chart(lab_figures.autocorrelation_figure({"energy": diagnostics.autocorrelation(kept, max_lag=40)}),
+st.plotly_chart(sampler_lab.autocorrelation_figure({"energy": diagnostics.autocorrelation(kept, max_lag=40)}),
                 width="stretch", key=f"{P}_acf")
 st.caption("Read from the second half of the steps so far. A short-run image EBM is not meant to reach a stationary "
            "distribution: a large R-hat and a slowly decaying autocorrelation say the chains are still travelling. "
@@ -227,14 +227,14 @@ elif state.comparing:
         q = cache.evaluate_frames(tr.frames[-1])
         conf = (f", mean evaluator confidence {q.confidence.mean():.2f}, digits "
                 f"{' '.join(str(d) for d in q.label)}") if q else ""
-        col.image(figures.tile(tr.frames[-1], ncol=8, scale=3),
+        col.image(charts.tile(tr.frames[-1], ncol=8, scale=3),
                   caption=f"{label}: {100 * saturation(tr.final):.0f}% saturated pixels{conf}")
-    st.plotly_chart(figures.compare_energy_figure({"short run": short.energy, "long run": long_.energy}),
+    st.plotly_chart(charts.compare_energy_figure({"short run": short.energy, "long run": long_.energy}),
                     width="stretch")
 
 with st.expander("Training history of this checkpoint"):
     hist = meta.get("history") or []
     if hist:
         keys = [k for k in ("cd", "e_real", "e_fake", "grad_norm") if k in hist[0]]
-        st.plotly_chart(figures.history_figure(hist, keys), width="stretch")
+        st.plotly_chart(charts.history_figure(hist, keys), width="stretch")
     st.json({k: meta.get(k) for k in ("command", "wall_time_s", "device", "iterations", "sampler")})

@@ -4,14 +4,15 @@ the nearest training digit of each particle, a GAN on the same 5 digits, and a F
 import numpy as np
 import streamlit as st
 
-from ebmviz import figures
-from ebmviz.app import learning, links
+from ebmviz.analysis.learning_dynamics import collapse_onset, snapshot_index
+from ebmviz.app import links
 from ebmviz.app.export_panel import export_panel
+from ebmviz.app.pages import learning_dynamics
 from ebmviz.app.player import FrameView, Player, PlayerState
 from ebmviz.app.state import Slot
 from ebmviz.app.widgets import share, shared
-from ebmviz.dynamics_figures import FLOW_COLOURS, CurveLine, gap_figure, steps_figure
-from ebmviz.learning_dynamics import collapse_onset, snapshot_index
+from ebmviz.figures import charts
+from ebmviz.figures.learning_dynamics import FLOW_COLOURS, CurveLine, gap_figure, steps_figure
 
 
 class LiveTrainingState(PlayerState):
@@ -22,7 +23,7 @@ class LiveTrainingState(PlayerState):
 P = "ld"
 state = LiveTrainingState(P)
 VIEW_NAMES = ["Full set", "Few-shot", "Train live"]
-RUNS = learning.frame_runs()
+RUNS = learning_dynamics.frame_runs()
 SHOT_SETS = [n for n in RUNS if n > 0]
 fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.integer(f"{P}_it_full", "iteration", 0, 10**7),
           links.choice(f"{P}_shots", "digits", SHOT_SETS), links.integer(f"{P}_it_few", "few_iteration", 0, 10**7),
@@ -60,12 +61,12 @@ if not RUNS:
     st.stop()
 
 
-def _lines(dyn: dict[str, learning.RunDynamics]) -> list[CurveLine]:
-    return [CurveLine(learning.FLOW_TITLES[f].split(" · ")[0] + f" ({f.upper()})", d.curves, FLOW_COLOURS[f],
+def _lines(dyn: dict[str, learning_dynamics.RunDynamics]) -> list[CurveLine]:
+    return [CurveLine(learning_dynamics.FLOW_TITLES[f].split(" · ")[0] + f" ({f.upper()})", d.curves, FLOW_COLOURS[f],
                       d.onset) for f, d in dyn.items()]
 
 
-def _status(d: learning.RunDynamics, it: int) -> str:
+def _status(d: learning_dynamics.RunDynamics, it: int) -> str:
     row = d.curves.row_at(it)
     gap = "—" if row is None else f"{row['gap']:.3g}"
     where = ("**stable**: the gap never leaves 100× its early size" if d.onset is None else
@@ -74,9 +75,9 @@ def _status(d: learning.RunDynamics, it: int) -> str:
             f"in {d.minutes:.0f} min")
 
 
-def compare(pair: dict[str, str], key: str) -> tuple[int, dict[str, learning.RunDynamics]]:
+def compare(pair: dict[str, str], key: str) -> tuple[int, dict[str, learning_dynamics.RunDynamics]]:
     """Both flows' runs on one iteration slider: particles, status and curves; returns (iteration, dynamics)."""
-    dyn = {f: learning.run_dynamics(pair[f]) for f in ("kl", "jko") if f in pair}
+    dyn = {f: learning_dynamics.run_dynamics(pair[f]) for f in ("kl", "jko") if f in pair}
     top = max(d.iterations for d in dyn.values())
     if st.session_state.get(key, 0) > top:
         st.session_state[key] = top
@@ -87,8 +88,8 @@ def compare(pair: dict[str, str], key: str) -> tuple[int, dict[str, learning.Run
     for col, (flow, d) in zip(cols, dyn.items(), strict=True):
         i = snapshot_index(d.snapshot_its, it)
         ended = " (where this run ended)" if it > d.iterations else ""
-        col.markdown(f"**{learning.FLOW_TITLES[flow]}** · `{d.name}`")
-        col.image(figures.tile(d.snapshots[i], ncol=8, scale=2),
+        col.markdown(f"**{learning_dynamics.FLOW_TITLES[flow]}** · `{d.name}`")
+        col.image(charts.tile(d.snapshots[i], ncol=8, scale=2),
                   caption=f"{len(d.snapshots[i])} particles at iteration {int(d.snapshot_its[i]):,}{ended}")
         col.markdown(_status(d, it))
     st.plotly_chart(gap_figure(_lines(dyn), current=it), key=f"{key}_gap")
@@ -106,7 +107,7 @@ def full_view() -> None:
     if not pair:
         st.info("No FRAME runs on the full training set are shipped.")
         return
-    record = learning.run_dynamics(next(iter(pair.values()))).dataset
+    record = learning_dynamics.run_dynamics(next(iter(pair.values()))).dataset
     size = f"{record['n_images']:,}" if isinstance(record.get("n_images"), int) else "whole set of"
     source = record.get("source", "source not recorded")
     st.markdown(f"Both flows from the same start on the {size} training digits ({source}).")
@@ -115,7 +116,7 @@ def full_view() -> None:
 
 def _pairs_tile(images: np.ndarray, train: np.ndarray, near) -> np.ndarray:
     """Each sample above its nearest training digit (two rows)."""
-    return figures.tile(np.concatenate([images, train[near.index]]), ncol=len(images), scale=2)
+    return charts.tile(np.concatenate([images, train[near.index]]), ncol=len(images), scale=2)
 
 
 def few_shot_view() -> None:
@@ -127,11 +128,11 @@ def few_shot_view() -> None:
     it, dyn = compare(RUNS[n], f"{P}_it_few")
     train = next(iter(dyn.values())).train
     st.subheader("Memorised or new?")
-    st.image(figures.tile(train, ncol=min(len(train), 20), scale=2), caption=f"The {len(train)} training digits")
+    st.image(charts.tile(train, ncol=min(len(train), 20), scale=2), caption=f"The {len(train)} training digits")
     cols = st.columns(len(dyn))
     for col, (flow, d) in zip(cols, dyn.items(), strict=True):
         shown = d.snapshots[snapshot_index(d.snapshot_its, it)][:16]
-        near = learning.nearest(shown, d.train)
+        near = learning_dynamics.nearest(shown, d.train)
         col.image(_pairs_tile(shown, d.train, near), caption=f"{flow.upper()}: 16 particles (top) over their nearest "
                                                              "training digit (bottom)")
         col.markdown(f"Median squared distance to the nearest training digit **{np.median(near.mse):.3f}**; "
@@ -147,11 +148,11 @@ def few_shot_view() -> None:
 
 def gan_view(n: int) -> None:
     st.subheader("A GAN on the same 5 digits")
-    name = learning.few_shot_gan(n)
+    name = learning_dynamics.few_shot_gan(n)
     if name is None:
         st.info("No EBGAN trained on these 5 digits is shipped (`python -m training ebgan --n-train 5`).")
         return
-    g = learning.gan_run(name)
+    g = learning_dynamics.gan_run(name)
     st.markdown(f"The article's Figure 6 sets a DCGAN against wFRAME on 5 images. ebmviz's GAN is the EBGAN of its "
                 f"own page (`{name}`), trained on the same 5 digits for {g.iterations:,} iterations "
                 f"({g.minutes:.0f} min): its generator at a fixed latent batch over training.")
@@ -159,13 +160,13 @@ def gan_view(n: int) -> None:
     pick = st.select_slider("GAN iteration", its, value=its[-1], key=f"{P}_gan_it")
     shown = g.snapshots[its.index(pick)][:16]
     if len(g.train) >= 2:
-        near = learning.nearest(shown, g.train)
+        near = learning_dynamics.nearest(shown, g.train)
         st.image(_pairs_tile(shown, g.train, near),
                  caption=f"G(z) at iteration {pick:,} (top) over the nearest training digit (bottom): median "
                          f"squared distance {np.median(near.mse):.3f}, near copies {100 * near.copy_share:.0f}%, "
                          f"training digits reached {len(set(near.index.tolist()))} of {len(g.train)}")
     else:
-        st.image(figures.tile(shown, ncol=16, scale=2), caption=f"G(z) at iteration {pick:,}")
+        st.image(charts.tile(shown, ncol=16, scale=2), caption=f"G(z) at iteration {pick:,}")
 
 
 # ------------------------------------------------------------------------------------------------ train live
@@ -173,7 +174,7 @@ LIVE_WIDGETS = {"flow": "live_flow", "n_train": "live_shots", "iterations": "liv
                 "step": "live_step", "penalty": "live_lam"}  # LiveSpec field -> widget key (after the prefix)
 
 
-def live_spec() -> learning.LiveSpec:
+def live_spec() -> learning_dynamics.LiveSpec:
     if state.run is not None:  # back from another view (Streamlit dropped these widgets): the run's settings again
         for name, key in LIVE_WIDGETS.items():
             if f"{P}_{key}" not in st.session_state and not (name == "penalty" and state.run.spec.flow != "jko"):
@@ -191,7 +192,7 @@ def live_spec() -> learning.LiveSpec:
                            format_func=lambda v: f"{v:g}")
     lam = c.select_slider("Penalty λ (JKO)", [0.0, 0.001, 0.01, 0.1, 1.0], value=0.01, key=f"{P}_live_lam",
                           disabled=flow != "jko", help="In the pilots, JKO without the penalty diverged like KL")
-    return learning.LiveSpec(flow=flow, n_train=n, iterations=its, lr=lr, step=step,
+    return learning_dynamics.LiveSpec(flow=flow, n_train=n, iterations=its, lr=lr, step=step,
                              penalty=lam if flow == "jko" else 0.0, seed=shared().seed)
 
 
@@ -204,17 +205,17 @@ def live_view() -> None:
                 "for reference (seed 0, its own random draws).")
     spec = live_spec()
     shipped = RUNS[spec.n_train].get(spec.flow)
-    reference = learning.run_dynamics(shipped) if shipped else None
+    reference = learning_dynamics.run_dynamics(shipped) if shipped else None
     if state.run is None or state.run.spec != spec:
-        train = reference.train if reference is not None else learning.run_dynamics(
+        train = reference.train if reference is not None else learning_dynamics.run_dynamics(
             next(iter(RUNS[spec.n_train].values()))).train
-        state.run = learning.LiveTraining.start(spec, train)
+        state.run = learning_dynamics.LiveTraining.start(spec, train)
         state.rewind()
-    run: learning.LiveTraining = state.run
+    run: learning_dynamics.LiveTraining = state.run
     player = Player(state, run)
 
-    def restart() -> learning.LiveTraining:
-        state.run = learning.LiveTraining.start(spec, run.train)
+    def restart() -> learning_dynamics.LiveTraining:
+        state.run = learning_dynamics.LiveTraining.start(spec, run.train)
         return state.run
 
     player.controls(on_reset=restart)
@@ -222,14 +223,14 @@ def live_view() -> None:
     st.caption("Play trains (and replays what is trained); Pause stops training; Reset starts a fresh model.")
 
     def draw(index: int, view: FrameView):
-        live: learning.LiveTraining = state.run
+        live: learning_dynamics.LiveTraining = state.run
         it, done = live.frame_its[index], live.learner.iteration
         view.status.progress(min(done / spec.iterations, 1.0),
                              text=f"Iteration {done:,} of {spec.iterations:,} trained"
                                   f" · showing iteration {it:,} · {live.seconds:.1f} s of training")
         with view.picture.container():
             left, right = st.columns([1, 2])
-            left.image(figures.tile(live.frames[index], ncol=4, scale=3), caption=f"16 particles at iteration {it:,}")
+            left.image(charts.tile(live.frames[index], ncol=4, scale=3), caption=f"16 particles at iteration {it:,}")
             curves = live.curves()
             lines = [CurveLine(f"this run ({spec.flow.upper()})", curves, FLOW_COLOURS[spec.flow])]
             if reference is not None:
@@ -253,7 +254,7 @@ def live_view() -> None:
         st.success(f"Trained {run.learner.iteration:,} iterations in {run.seconds:.1f} s; the energy {verdict}.")
     if not state.playing and len(run.rows):
         export_panel(f"learning-live-{spec.flow}-{spec.n_train}digits-seed{spec.seed}",
-                     frames=lambda r=run: np.stack([figures.tile(f, ncol=4, scale=2) for f in r.frames]),
+                     frames=lambda r=run: np.stack([charts.tile(f, ncol=4, scale=2) for f in r.frames]),
                      trajectory=run.arrays,
                      config=spec, figures={"gap": lambda r=run: gap_figure(
                          [CurveLine(spec.flow.upper(), r.curves(), FLOW_COLOURS[spec.flow])])},

@@ -5,12 +5,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ebmviz import checkpoints, figures, zoo
-from ebmviz.anomaly import goal
+from ebmviz import checkpoints
+from ebmviz.analysis import zoo
+from ebmviz.analysis.anomaly import goal
 from ebmviz.app import links
-from ebmviz.app import zoo as zc
 from ebmviz.app.cache import load_model
+from ebmviz.app.pages import model_zoo
 from ebmviz.app.widgets import share, shared
+from ebmviz.figures import charts
 from ebmviz.models import KINDS
 from ebmviz.models.snapshots import SnapshotSlots
 
@@ -47,7 +49,7 @@ def _quality(name: str) -> dict:
 def all_models() -> None:
     rows = []
     for info in INFOS:
-        p = zc.provenance(info)
+        p = model_zoo.provenance(info)
         q = _quality(info.name)
         entry = SCORES.models.get(info.name)
         g = goal(entry.auroc) if entry and entry.auroc else None
@@ -79,7 +81,7 @@ def all_models() -> None:
 def one_model() -> None:
     name = st.selectbox("Model", NAMES, key=f"{P}_one")
     info = INFOS[NAMES.index(name)]
-    p = zc.provenance(info)
+    p = model_zoo.provenance(info)
     st.markdown(f"**{p.title}** · kind `{p.kind}`")
     st.dataframe(pd.DataFrame({"": {
         "command": p.command, **({"then": p.afterwards} if p.afterwards else {}), "data": p.data,
@@ -108,14 +110,14 @@ def one_model() -> None:
     if keys:
         chosen = st.multiselect("Training curves", keys, default=keys[:2], key=f"{P}_curves_{name}")
         if chosen:
-            st.plotly_chart(figures.history_figure(hist, chosen), key=f"{P}_history")
+            st.plotly_chart(charts.history_figure(hist, chosen), key=f"{P}_history")
     model = load_model(name, device)
     if isinstance(model, SnapshotSlots):
         its, images = model.snapshots()
         if len(its) > 1:
             its = [int(i) for i in its]
             pick = st.select_slider("Samples over training (iteration)", its, value=its[-1], key=f"{P}_snap_{name}")
-            st.image(figures.tile(images[its.index(pick)], ncol=16, scale=2),
+            st.image(charts.tile(images[its.index(pick)], ncol=16, scale=2),
                      caption=f"stored at iteration {pick:,} of {its[-1]:,}")
 
 
@@ -133,8 +135,8 @@ def side_by_side() -> None:
     budget = c[2].number_input("Gradients per sample", 1, 2000, 60, key=f"{P}_budget", disabled=not same)
     cols = st.columns(2)
     for col, name in zip(cols, (a, b), strict=True):
-        d = zc.drawn(name, device, 16, seed, int(budget) if same else None)
-        col.image(figures.tile(d.images, ncol=4, scale=3), caption=f"{name}: {d.how}; {d.grad_evals:,} gradient "
+        d = model_zoo.drawn(name, device, 16, seed, int(budget) if same else None)
+        col.image(charts.tile(d.images, ncol=4, scale=3), caption=f"{name}: {d.how}; {d.grad_evals:,} gradient "
                                                                     f"evaluations per sample, seed {seed}")
 
 

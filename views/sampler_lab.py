@@ -3,10 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from ebmviz import lab_figures
+from ebmviz.analysis.sampler_lab import judge, target_temperature
 from ebmviz.app import links
 from ebmviz.app.export_panel import export_panel
-from ebmviz.app.lab import (
+from ebmviz.app.pages.sampler_lab import (
     MAX_PARTICLES,
     MAX_STEPS,
     LabSpec,
@@ -21,10 +21,10 @@ from ebmviz.app.lab import (
 )
 from ebmviz.app.player import FrameView, Player
 from ebmviz.app.widgets import share, shared
-from ebmviz.diagnostics import autocorrelation
 from ebmviz.export import gif_picks, trajectory_arrays
-from ebmviz.lab import judge, target_temperature
-from ebmviz.toy2d import LAB_ENERGIES, custom
+from ebmviz.figures import sampler_lab
+from ebmviz.sampling.diagnostics import autocorrelation
+from ebmviz.sampling.toy2d import LAB_ENERGIES, custom
 
 P = "lab"
 state = LabState(P)
@@ -92,7 +92,7 @@ def side_frame(i: int, step: int) -> np.ndarray:
             moves = run.row("step_norm", step - 1)
         if ch.kind == "HMC" and len(run.paths) >= step:
             paths = run.paths[step - 1][:, :25]
-    return lab_figures.particles_frame(pictures[i][1], toy.box, frames[step], trail, accepted, moves, paths)
+    return sampler_lab.particles_frame(pictures[i][1], toy.box, frames[step], trail, accepted, moves, paths)
 
 
 def status(i: int, step: int) -> str:
@@ -111,7 +111,7 @@ def status(i: int, step: int) -> str:
 def draw(index: int, out: FrameView):
     step = rec.step_at(index)
     out.status.markdown(f"**Step {step} / {spec.n_steps}** · {status(0, step)} · {status(1, step)}")
-    frame = lab_figures.side_by_side_frames(side_frame(0, step), side_frame(1, step))
+    frame = sampler_lab.side_by_side_frames(side_frame(0, step), side_frame(1, step))
     out.picture.image(frame, width=int(1.3 * frame.shape[1]),  # a tall box stays on screen
                       caption=f"left: A ({a.kind}), right: B ({b.kind}) · {spec.n_particles} particles · "
                               "trails: the last 8 frames · dots: white accepted, red rejected (MALA, HMC) or "
@@ -172,10 +172,10 @@ def diagnostics():
                "that stopped at a non-finite value are left out of ESS and R-hat. MMD² and binned KL (20 × 20 bins) "
                "measure the pooled draws' distance to the exact density; both are near 0 only for exact draws.")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(lab_figures.marginals_figure(now), width="stretch", key=f"{P}_marginals")
+    c1.plotly_chart(sampler_lab.marginals_figure(now), width="stretch", key=f"{P}_marginals")
     c1.caption(f"The draws of the second half (up to step {step}) against the exact marginals of each sampler's "
                "target (one black line when both have the same temperature).")
-    c2.plotly_chart(lab_figures.autocorrelation_figure(curves), width="stretch", key=f"{P}_acf")
+    c2.plotly_chart(sampler_lab.autocorrelation_figure(curves), width="stretch", key=f"{P}_acf")
     c2.caption("Autocorrelation of each chain's energy and x over the second half, averaged over chains.")
     return now
 
@@ -186,7 +186,7 @@ if state.playing:
 step = rec.step_at(min(state.position, len(rec) - 1))
 paths = {f"B: {b.kind}" if i else f"A: {a.kind}": rec.runs[i].paths[step - 1][:, :25]
          for i, ch in enumerate(choices) if ch.kind == "HMC" and step > 0 and len(rec.runs[i].paths) >= step}
-density = lab_figures.density_figure(pictures[0][0], {f"A: {a.kind}": rec.runs[0].frames[step],
+density = sampler_lab.density_figure(pictures[0][0], {f"A: {a.kind}": rec.runs[0].frames[step],
                                                       f"B: {b.kind}": rec.runs[1].frames[step]}, paths,
                                      title=f"Step {step}: the particles over the exact density (zoom, hover)")
 st.plotly_chart(density, width="stretch", key=f"{P}_density")
@@ -194,9 +194,9 @@ st.plotly_chart(density, width="stretch", key=f"{P}_density")
 
 # The exports below run on Streamlit's download thread, where session state cannot be read: they use ``rec``.
 def gif_frames() -> np.ndarray:
-    first = lab_figures.side_by_side_frames(side_frame(0, 0), side_frame(1, 0))
+    first = sampler_lab.side_by_side_frames(side_frame(0, 0), side_frame(1, 0))
     picks = gif_picks(len(rec), first.shape)  # within the GIF's pixel cap
-    return np.stack([lab_figures.side_by_side_frames(side_frame(0, rec.step_at(i)), side_frame(1, rec.step_at(i)))
+    return np.stack([sampler_lab.side_by_side_frames(side_frame(0, rec.step_at(i)), side_frame(1, rec.step_at(i)))
                      for i in picks])
 
 

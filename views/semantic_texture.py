@@ -4,17 +4,17 @@ the denoiser at several noise levels, the latent space with the semantic chains,
 import numpy as np
 import streamlit as st
 
-from ebmviz import figures
-from ebmviz.app import denoising as dn
+from ebmviz.analysis.metrics import CONFIDENT
 from ebmviz.app import links
 from ebmviz.app.cache import evaluate_frames
 from ebmviz.app.export_panel import export_panel
+from ebmviz.app.pages import semantic_texture
 from ebmviz.app.player import FrameView, Player, PlayerState, Recorded
 from ebmviz.app.state import Slot
 from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, over_work_cap, share, shared
 from ebmviz.export import trajectory_arrays
+from ebmviz.figures import charts
 from ebmviz.images import to_u8
-from ebmviz.metrics import CONFIDENT
 from ebmviz.models.denoising import TwoStageConfig
 
 
@@ -100,7 +100,7 @@ def settings() -> tuple[TwoStageConfig, int]:
     return cfg, n
 
 
-def _runs(cfg: TwoStageConfig, n: int) -> dn.Runs | None:
+def _runs(cfg: TwoStageConfig, n: int) -> semantic_texture.Runs | None:
     try:
         cfg.validate(model.sigma_range)
     except ValueError as err:
@@ -110,7 +110,7 @@ def _runs(cfg: TwoStageConfig, n: int) -> dn.Runs | None:
     if too_much := over_work_cap(n, cfg.k_steps + 2 * cfg.t_steps, "Both samplers together"):
         st.error(too_much, icon=":material/error:")
         return None
-    return dn.runs(name, device, cfg, n, seed)
+    return semantic_texture.runs(name, device, cfg, n, seed)
 
 
 def _confident(images: np.ndarray) -> str:
@@ -126,7 +126,7 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> None:
     if state.spec != spec:
         state.spec = spec
         state.rewind()
-    frames = dn.timeline(r)
+    frames = semantic_texture.timeline(r)
     sem, tex, only = r.two_stage.semantic, r.two_stage.texture, r.texture_only
     sigmas = cfg.texture_sigmas()
     ncol = 4 if n <= 16 else 8
@@ -141,12 +141,12 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> None:
             where = (f"**Texture stage** · pixel step {f.step} / {cfg.t_steps} · σ_t = {s:.3g} · median U_c: "
                      f"two-stage {np.median(f.energy):.4g}, texture only {np.median(f.texture_only_energy):.4g}")
         out.status.markdown(where)
-        out.picture.image(figures.side_by_side(figures.tile(f.two_stage_u8, ncol=ncol, scale=3),
-                                               figures.tile(f.texture_only_u8, ncol=ncol, scale=3)),
+        out.picture.image(charts.side_by_side(charts.tile(f.two_stage_u8, ncol=ncol, scale=3),
+                                               charts.tile(f.texture_only_u8, ncol=ncol, scale=3)),
                           caption="left: two-stage (semantic, then texture) · right: texture only, from "
                                   "Gaussian noise, the same pixel steps")
         if not out.playing:
-            out.below.plotly_chart(figures.two_stage_energy_figure(sem.energy, tex.energy, only.energy,
+            out.below.plotly_chart(charts.two_stage_energy_figure(sem.energy, tex.energy, only.energy,
                                                                    (f.stage, f.step)), key=f"{P}_energy")
 
     player = Player(state, Recorded(len(frames)))
@@ -155,14 +155,14 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> None:
     player.controls()
     player.show(draw, scrub_label="Timeline", on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
     export_panel(f"semantic-texture-{name}-seed{seed}",
-                 frames=lambda: np.stack([figures.side_by_side(figures.tile(f.two_stage_u8, ncol=ncol, scale=2),
-                                                               figures.tile(f.texture_only_u8, ncol=ncol, scale=2))
+                 frames=lambda: np.stack([charts.side_by_side(charts.tile(f.two_stage_u8, ncol=ncol, scale=2),
+                                                               charts.tile(f.texture_only_u8, ncol=ncol, scale=2))
                                           for f in frames]),
                  trajectory=lambda: {f"{part}_{k}": v for part, t in (("semantic", sem), ("texture", tex),
                                                                       ("texture_only", only))
                                      for k, v in trajectory_arrays(t).items()},
                  config={"model": name, "chains": n, "seed": seed, "device": device, "two_stage": cfg.to_dict()},
-                 figures={"energies": lambda: figures.two_stage_energy_figure(sem.energy, tex.energy,
+                 figures={"energies": lambda: charts.two_stage_energy_figure(sem.energy, tex.energy,
                                                                                           only.energy)},
                  key=f"{P}_export")
     diverged = sem.n_diverged + tex.n_diverged + only.n_diverged
@@ -172,7 +172,7 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> None:
     st.subheader("What the texture stage added")
     m = min(n, 8)
     added = (tex.final[:m] - sem.final[:m]) / 2  # in [-1, 1]: grey is no change
-    st.image(figures.tile(to_u8(np.concatenate([sem.final[:m], tex.final[:m], added])), ncol=m, scale=3),
+    st.image(charts.tile(to_u8(np.concatenate([sem.final[:m], tex.final[:m], added])), ncol=m, scale=3),
              caption="rows: the semantic image x⁰ = h(z_K) · the two-stage sample x_T · the texture added, "
                      "(x_T − x⁰)/2 (grey: unchanged, white: ink added, black: ink removed)")
     st.latex(rf"\widetilde{{U_s}}(z_K) = {np.median(sem.energy[-1]):.4g},\quad "
@@ -196,16 +196,16 @@ def denoise_view() -> None:
         st.info("Pick at least one noise level.")
         return
     sigmas = tuple(sorted(sigmas))
-    panel = dn.denoise_panel(name, device, sigmas, n, seed)
-    st.image(figures.tile(to_u8(panel.clean), ncol=n, scale=3), caption="x: held-out digits from the seed")
+    panel = semantic_texture.denoise_panel(name, device, sigmas, n, seed)
+    st.image(charts.tile(to_u8(panel.clean), ncol=n, scale=3), caption="x: held-out digits from the seed")
     for i, s in enumerate(sigmas):
         a, b = st.columns(2)
-        a.image(figures.tile(to_u8(np.clip(panel.noisy[i], -1, 1)), ncol=n, scale=3),
+        a.image(charts.tile(to_u8(np.clip(panel.noisy[i], -1, 1)), ncol=n, scale=3),
                 caption=f"x̃ = x + {s:g}ε (shown clipped)")
-        b.image(figures.tile(to_u8(np.clip(panel.denoised[i], -1, 1)), ncol=n, scale=3),
+        b.image(charts.tile(to_u8(np.clip(panel.denoised[i], -1, 1)), ncol=n, scale=3),
                 caption=f"r(x̃, {s:g}): U_c = " + ", ".join(f"{e:.3g}" for e in panel.energy[i]))
     pick = st.slider("Energy map of digit", 1, n, 1, key=f"{P}_dn_pick") - 1 if n > 1 else 0
-    st.plotly_chart(figures.energy_maps_figure(panel.energy_map[:, pick], [f"σ = {s:g}" for s in sigmas]),
+    st.plotly_chart(charts.energy_maps_figure(panel.energy_map[:, pick], [f"σ = {s:g}" for s in sigmas]),
                     key=f"{P}_maps")
     st.caption("The per-pixel texture energy (x − r)²/(2σ²), the paper's vector output; U_c is its sum. Bright "
                "pixels are where the denoiser's reconstruction misses the clean digit most.")
@@ -215,11 +215,11 @@ def latent_view(cfg: TwoStageConfig, n: int) -> None:
     sigma = st.select_slider("Encode at σ", [0.01, 0.05, 0.1, 0.2, 0.5, 1.0],
                              value=min([0.01, 0.05, 0.1, 0.2, 0.5, 1.0], key=lambda s: abs(s - cfg.sigma)),
                              key=f"{P}_lat_sigma")
-    lm = dn.latent_map(name, device, sigma)
+    lm = semantic_texture.latent_map(name, device, sigma)
     r = _runs(cfg, n)
     paths = np.zeros((0, 0, 2)) if r is None else lm.pca.transform(
         r.two_stage.latents.reshape(-1, r.two_stage.latents.shape[-1])).reshape(*r.two_stage.latents.shape[:2], 2)
-    st.plotly_chart(figures.projection_figure(lm.xy, lm.labels, paths, explained=lm.pca.explained), key=f"{P}_lat")
+    st.plotly_chart(charts.projection_figure(lm.xy, lm.labels, paths, explained=lm.pca.explained), key=f"{P}_lat")
     st.caption(f"z = f_α(x + {sigma:g}ε, {sigma:g}) of {len(lm.labels):,} held-out digits, projected on their two "
                f"principal axes and coloured by digit; black: the {n} semantic chains z_0 → z_K from the sampling "
                "settings (✕ at z_K). The chains start from N(0, I), not from the codes.")
@@ -230,8 +230,8 @@ def ood_view() -> None:
     sigma = c[0].select_slider("σ of the score", [0.01, 0.02, 0.05, 0.1, 0.2], value=0.05, key=f"{P}_ood_sigma",
                                help="The paper scores at σ = 0.05")
     m = c[1].select_slider("Images per group", [200, 500, 1000], value=500, key=f"{P}_ood_m")
-    res = dn.ood(name, device, sigma, m, seed)
-    st.plotly_chart(figures.energy_histogram_figure({g: -s for g, s in res.scores.items()}, xtitle="U_c(x, σ)"),
+    res = semantic_texture.ood(name, device, sigma, m, seed)
+    st.plotly_chart(charts.energy_histogram_figure({g: -s for g, s in res.scores.items()}, xtitle="U_c(x, σ)"),
                     key=f"{P}_ood_hist")
     st.dataframe([{"out-of-distribution group": g, "AUROC of −U_c (MNIST test = positive)": f"{a:.3f}"}
                   for g, a in res.auroc.items()], hide_index=True)
@@ -247,9 +247,9 @@ def training_view() -> None:
     if not hist:
         st.info("This checkpoint has no training history.")
         return
-    st.plotly_chart(figures.history_figure(hist, ["dae_loss", "decoder_loss"]), key=f"{P}_h_loss")
+    st.plotly_chart(charts.history_figure(hist, ["dae_loss", "decoder_loss"]), key=f"{P}_h_loss")
     if "us_fake" in hist[-1]:
-        st.plotly_chart(figures.history_figure(hist, ["us_data", "us_fake", "uc_data", "uc_fake"]), key=f"{P}_h_ml")
+        st.plotly_chart(charts.history_figure(hist, ["us_data", "us_fake", "uc_data", "uc_fake"]), key=f"{P}_h_ml")
     tc = model.meta.get("train_config", {})
     mixed = tc.get("codes") and tc.get("uniformity") and "uniformity" not in hist[-1]
     st.caption("dae_loss: mean ‖r − x‖²/σ² (= 2·U_c on data); decoder_loss: eq. 13"

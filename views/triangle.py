@@ -3,14 +3,15 @@
 import numpy as np
 import streamlit as st
 
-from ebmviz import figures, metrics
+from ebmviz.analysis import metrics
 from ebmviz.app import cache, links
-from ebmviz.app import triangle as tc
 from ebmviz.app.latent_panel import latent_fields, latent_panel
+from ebmviz.app.pages import triangle
 from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, share, shared
-from ebmviz.corruption import OCCLUSIONS
+from ebmviz.figures import charts
 from ebmviz.images import to_u8
 from ebmviz.sampling import LangevinConfig
+from ebmviz.transforms import OCCLUSIONS
 
 P = "tri"
 VIEW_NAMES = ["Reconstruction", "Occlusion", "Generator", "Refinement", "Interpolation", "The triangle"]
@@ -37,13 +38,13 @@ digits = DIGITS
 
 def reconstruction_view() -> None:
     digit = st.selectbox("Digit", digits, key=f"{P}_rdigit")
-    r = tc.reconstructions(name, device, 12, None if digit == "any" else digit, seed)
+    r = triangle.reconstructions(name, device, 12, None if digit == "any" else digit, seed)
     diff = np.abs(r.recon - r.x) - 1.0  # |difference| in [0, 2] shown on the [-1, 1] image scale
-    st.image(figures.tile(to_u8(np.concatenate([r.x, r.recon, diff])), ncol=12, scale=3),
+    st.image(charts.tile(to_u8(np.concatenate([r.x, r.recon, diff])), ncol=12, scale=3),
              caption="rows: held-out original · reconstruction g(μ(x)) · |difference| (white = large)")
     st.dataframe([{"digit": int(lab), "MSE": f"{m:.4f}", "E(original)": f"{a:.2f}", "E(reconstruction)": f"{b:.2f}"}
                   for lab, m, a, b in zip(r.labels, r.mse, r.e_x, r.e_recon, strict=True)], hide_index=True)
-    s = tc.reconstruction_summary(name, device)
+    s = triangle.reconstruction_summary(name, device)
     agree = "" if s.same_digit is None else (f"; the evaluator gives the reconstruction the original's digit for "
                                              f"**{100 * s.same_digit:.1f}%**")
     st.markdown(f"Mean per-pixel MSE ([0, 1] scale) over all {s.n:,} held-out digits: **{s.mse:.4f}**{agree}.")
@@ -62,14 +63,14 @@ def occlusion_view() -> None:
         override["share"] = c[1].slider("Share hidden", 0.1, 0.9, preset["share"], 0.05, key=f"{P}_share")
     digit = c[2].selectbox("Digit", digits, key=f"{P}_odigit")
     n_iter = c[3].slider("Iterations", 1, 30, 10, key=f"{P}_iter")
-    r = tc.recovery(name, device, occ, 8, None if digit == "any" else digit, n_iter, seed, **override)
-    st.image(figures.tile(to_u8(np.concatenate([r.x, r.seen, r.steps[0], r.steps[-1]])), ncol=8, scale=3),
+    r = triangle.recovery(name, device, occ, 8, None if digit == "any" else digit, n_iter, seed, **override)
+    st.image(charts.tile(to_u8(np.concatenate([r.x, r.seen, r.steps[0], r.steps[-1]])), ncol=8, scale=3),
              caption="rows: original · what is seen · hidden pixels filled with the mean · recovered")
-    st.plotly_chart(figures.line_figure(np.arange(n_iter + 1), {
+    st.plotly_chart(charts.line_figure(np.arange(n_iter + 1), {
         "triangle recovery": r.errors.mean(1), "fill with the mean": np.full(n_iter + 1, r.baseline.mean())},
         "iteration (infer z, generate, paste the seen pixels back)", "error on hidden pixels"), key=f"{P}_occ_fig")
     if st.toggle("Table over 1,000 held-out digits, every occlusion type", key=f"{P}_table"):
-        st.dataframe(tc.recovery_table(name, device), hide_index=True)
+        st.dataframe(triangle.recovery_table(name, device), hide_index=True)
         st.caption("Per-pixel absolute error on the hidden pixels, relative to the pixel range (as the paper's "
                    "Table III), after 10 iterations, with the preset sizes.")
 
@@ -93,15 +94,15 @@ def generator_view() -> None:
         st.info("This checkpoint has no learned prior, so its generator draws from N(0, I) only. "
                 "`python -m training fit-prior <checkpoint>` fits one.")
         return
-    r = tc.prior_picture(name, device, 32, seed)
+    r = triangle.prior_picture(name, device, 32, seed)
     for images, energy, title in ((r.normal, r.energy[0], "z ~ N(0, I), the paper's prior"),
                                   (r.learned, r.energy[1], f"z ~ p_ψ, the learned prior (K = {len(r.weights)})")):
         pred = cache.evaluate_frames(images)
         verdict = () if pred is None else (pred.label, pred.confidence)
         share = "" if pred is None else f": {100 * (pred.confidence > metrics.CONFIDENT).mean():.0f}% confident digits"
-        st.image(figures.labelled_grid(images, figures.verdict_labels(energy, "E", *verdict), ncol=8, scale=3),
+        st.image(charts.labelled_grid(images, charts.verdict_labels(energy, "E", *verdict), ncol=8, scale=3),
                  caption=f"g(z), {title}{share}")
-    st.plotly_chart(figures.overlaid_histogram_figure(r.log_density, "log p_ψ(z) (higher: where more digits' codes "
+    st.plotly_chart(charts.overlaid_histogram_figure(r.log_density, "log p_ψ(z) (higher: where more digits' codes "
                                                                      "are; tails clipped)", "codes"),
                     key=f"{P}_prior_fig")
     normal, learned = r.rare["N(0, I) draws"], r.rare["p_ψ draws"]
@@ -109,7 +110,7 @@ def generator_view() -> None:
                f"{100 * normal:.0f}% of the N(0, I) draws fall below the 1st percentile of the held-out digits' "
                f"codes (against {100 * learned:.0f}% of the p_ψ draws). Where the digits' codes are rare, the "
                "generator was never trained to draw anything.")
-    st.image(figures.labelled_grid(r.means, [f"pi {w:.3f}" for w in r.weights], ncol=10, scale=2),
+    st.image(charts.labelled_grid(r.means, [f"pi {w:.3f}" for w in r.weights], ncol=10, scale=2),
              caption="g(m_k): each component's mean code, drawn by the generator, heaviest component first")
     fit = model.meta.get("prior", {})
     if fit.get("choice"):
@@ -135,15 +136,15 @@ def refinement_view() -> None:
     clip = c[2].number_input("clip ∇E entries at ±", 0.001, 1.0, float(base.grad_clip or 0.03), step=0.001,
                              format="%.3f", key=f"{P}_clip")
     cfg = LangevinConfig(n_steps=k, step_size=s, noise_std=base.noise_std, grad_clip=clip, record_every=max(1, k))
-    r = tc.refined_samples(name, device, 16, cfg, seed)
+    r = triangle.refined_samples(name, device, 16, cfg, seed)
     a, b = st.columns(2)
     e0, e1 = r.refinement.energy[0], r.refinement.energy[-1]
-    a.image(figures.tile(to_u8(r.generated), ncol=8, scale=2),
+    a.image(charts.tile(to_u8(r.generated), ncol=8, scale=2),
             caption=f"generator samples g(z), z from {'p_ψ' if model.prior is not None else 'N(0, I)'}: median "
                     f"energy {np.median(e0):.2f}")
-    b.image(figures.tile(to_u8(r.final), ncol=8, scale=2),
+    b.image(charts.tile(to_u8(r.final), ncol=8, scale=2),
             caption=f"after {k} Langevin steps on exp(−E): median energy {np.median(e1):.2f}")
-    st.plotly_chart(figures.compare_energy_figure({"refinement": r.refinement.energy}), key=f"{P}_ref_fig")
+    st.plotly_chart(charts.compare_energy_figure({"refinement": r.refinement.energy}), key=f"{P}_ref_fig")
     st.subheader("Refinement through the generator: Langevin in the latent space")
     st.markdown(
         "Moves in pixel space leave the generator's samples for the energy's blob-like minima. Moves on the codes "
@@ -166,10 +167,10 @@ def interpolation_view() -> None:
     a = c[0].number_input("First held-out digit (index)", 0, n_test - 1, 0, key=f"{P}_a")
     b = c[1].number_input("Second held-out digit (index)", 0, n_test - 1, 1, key=f"{P}_b")
     n = c[2].slider("Points on the path", 3, 16, 10, key=f"{P}_n")
-    r = tc.latent_path(name, device, int(a), int(b), n)
-    st.image(figures.tile(to_u8(r.path), ncol=n, scale=3),
+    r = triangle.latent_path(name, device, int(a), int(b), n)
+    st.image(charts.tile(to_u8(r.path), ncol=n, scale=3),
              caption=f"g((1−t)·μ(x_a) + t·μ(x_b)) from a {r.ends[0]} to a {r.ends[1]}")
-    st.plotly_chart(figures.line_figure(np.linspace(0, 1, n), {"E(g(z_t))": r.energy}, "t", "energy"),
+    st.plotly_chart(charts.line_figure(np.linspace(0, 1, n), {"E(g(z_t))": r.energy}, "t", "energy"),
                     key=f"{P}_path_fig")
 
 
@@ -178,15 +179,15 @@ def triangle_view() -> None:
     if not hist:
         st.info("This checkpoint has no training history.")
         return
-    st.plotly_chart(figures.triangle_figure(hist[-1]), key=f"{P}_diagram")
+    st.plotly_chart(charts.triangle_figure(hist[-1]), key=f"{P}_diagram")
     st.markdown("Values from the last row of the training history. Only differences of the KL terms against Π "
                 "are computable (π_α's normaliser and the entropies of P and the data are not), so the diagram shows "
                 "the parts each term contributes to the updates: the E step raises the energy gap, the G step "
                 "lowers E_P[E], the I step lowers KL(Q‖P) and the sleep NLL.")
-    st.plotly_chart(figures.history_figure(hist, ["kl_qp", "energy_gap", "sleep_nll", "e_real", "e_fake"]),
+    st.plotly_chart(charts.history_figure(hist, ["kl_qp", "energy_gap", "sleep_nll", "e_real", "e_fake"]),
                     key=f"{P}_hist")
     errors = ["mse"] + (["recovery_error"] if "recovery_error" in hist[-1] else [])  # runs with --occlusion
-    st.plotly_chart(figures.history_figure(hist, errors), key=f"{P}_hist_mse")
+    st.plotly_chart(charts.history_figure(hist, errors), key=f"{P}_hist_mse")
     st.caption("mse: per-pixel reconstruction error of the training batch on the [0, 1] scale"
                + ("; recovery_error: error on the hidden pixels of the occluded training digits" if len(errors) > 1
                   else ""))

@@ -10,13 +10,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ebmviz import checkpoints, metrics
+from ebmviz import checkpoints
+from ebmviz.analysis import metrics
+from ebmviz.analysis.embedding import PCA2, fit_pca
 from ebmviz.data import load_dataset_with_source
-from ebmviz.embedding import PCA2, fit_pca
 from ebmviz.images import from_u8
 from ebmviz.models import Model
 from ebmviz.sampling import LangevinConfig, Trajectory, langevin
-from ebmviz.starts import make_starts
+from ebmviz.sampling.starts import make_starts
 
 EVALUATOR = "evaluator-mnist"
 R = TypeVar("R")

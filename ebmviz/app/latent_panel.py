@@ -1,6 +1,6 @@
 """The latent-space Langevin panel of the pages whose model has a generator (EBGAN, the divergence triangle): K steps
 on U(z) = E(G(z))/T + ‖z‖²/2 (or −log p_ψ(z) of a learned prior) from the generator's own codes, the pictures
-before and after with the evaluator's digits, the per-step traces, and a before/after table. ``ebmviz.latent``
+before and after with the evaluator's digits, the per-step traces, and a before/after table. ``ebmviz.analysis.latent``
 does the sampling."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ebmviz import figures, metrics
+from ebmviz.analysis import metrics
+from ebmviz.analysis.latent import LatentRun, latent_config, latent_langevin
 from ebmviz.app import cache, links
 from ebmviz.app.widgets import over_work_cap
-from ebmviz.latent import LatentRun, latent_config, latent_langevin
+from ebmviz.figures import charts
 
 STEP_SIZES = [0.001, 0.003, 0.01, 0.03]  # η
 TEMPERATURES = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]  # T in U(z) = E(G(z))/T + ‖z‖²/2
@@ -38,7 +39,7 @@ def latent_fields(prefix: str) -> list[links.Field]:
 
 
 def _labels(pred: metrics.Prediction | None, energy: np.ndarray, symbol: str) -> list[str]:
-    return figures.verdict_labels(energy, symbol, *((pred.label, pred.confidence) if pred is not None else ()))
+    return charts.verdict_labels(energy, symbol, *((pred.label, pred.confidence) if pred is not None else ()))
 
 
 def latent_panel(prefix: str, name: str, device: str, seed: int, n: int, *, symbol: str,
@@ -61,11 +62,11 @@ def latent_panel(prefix: str, name: str, device: str, seed: int, n: int, *, symb
     d = latent_descent(name, device, k, eta, temp, n, seed)
     r = d.run
     a, b = st.columns(2)
-    a.image(figures.labelled_grid(r.start, _labels(d.before, r.image_energy[0], symbol), ncol=8, scale=3),
+    a.image(charts.labelled_grid(r.start, _labels(d.before, r.image_energy[0], symbol), ncol=8, scale=3),
             caption="G(z₀): the generator's samples")
-    b.image(figures.labelled_grid(r.final, _labels(d.after, r.image_energy[-1], symbol), ncol=8, scale=3),
+    b.image(charts.labelled_grid(r.final, _labels(d.after, r.image_energy[-1], symbol), ncol=8, scale=3),
             caption=f"G(z_K) after {k} latent steps")
-    st.plotly_chart(figures.traces_figure(r.run.energy, r.run.grad_norm, r.run.step_norm, symbols=("U", "z"))
+    st.plotly_chart(charts.traces_figure(r.run.energy, r.run.grad_norm, r.run.step_norm, symbols=("U", "z"))
                     .update_xaxes(title_text="latent step t", row=3, col=1), key=f"{prefix}_lat_traces")
     rows = []
     for when, pred, i in (("start", d.before, 0), (f"after {k} steps", d.after, -1)):

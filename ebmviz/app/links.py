@@ -4,7 +4,7 @@ A page declares its linked widgets once as ``Field``s (widget key, name in the U
 ``restore`` before drawing them and ``publish`` after. ``restore`` applies a URL's values only when the URL is
 none this session wrote (a link just opened, or edited by hand), so a widget the user changes is never
 overwritten by a stale URL that a rerun request carries. Every value is checked: names are looked up in
-the lists the page offers (checkpoints from the registry, energies from ``ebmviz.toy2d``), never used as
+the lists the page offers (checkpoints from the registry, energies from ``ebmviz.sampling.toy2d``), never used as
 paths; numbers must be finite and in the widget's range. A bad value is named in a message and the widget
 keeps its default.
 """

@@ -16,9 +16,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ebmviz import metrics
+from ebmviz.analysis import metrics
+from ebmviz.analysis.embedding import fit_pca, fit_umap
 from ebmviz.data import load_dataset
-from ebmviz.embedding import fit_pca, fit_umap
 from ebmviz.images import to_u8
 from ebmviz.landscape.build import map_landscape
 from ebmviz.landscape.result import Landscape, LandscapeConfig

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from ebmviz.analysis.latent import Generator, LatentEnergy
 from ebmviz.landscape.result import LandscapeConfig
-from ebmviz.latent import Generator, LatentEnergy
 from ebmviz.sampling import Energy
 
 

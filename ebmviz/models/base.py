@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ebmviz.sampling import LangevinConfig, Trajectory, langevin
-from ebmviz.starts import make_starts
+from ebmviz.sampling.starts import make_starts
 
 
 @runtime_checkable

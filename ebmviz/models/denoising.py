@@ -42,7 +42,7 @@ import torch
 
 from ebmviz.images import to_u8
 from ebmviz.models.base import Model
-from ebmviz.nets import DeconvGenerator, SigmaUNet
+from ebmviz.models.nets import DeconvGenerator, SigmaUNet
 from ebmviz.sampling import LangevinConfig, Trajectory, annealed_langevin, energy_and_grad, langevin
 from ebmviz.settings import JsonSettings
 

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ebmviz.corruption import translate
 from ebmviz.models.base import Model, Refined
+from ebmviz.models.nets import DeconvGenerator
 from ebmviz.models.snapshots import SnapshotSlots
-from ebmviz.nets import DeconvGenerator
 from ebmviz.sampling import LangevinConfig, langevin
+from ebmviz.transforms import translate
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ebmviz.models.base import Model
-from ebmviz.nets import ClassifierNet
+from ebmviz.models.nets import ClassifierNet
 
 JUNK = 10  # index of the "not a digit" class
 

@@ -25,8 +25,8 @@ import torch
 
 from ebmviz.images import from_u8, to_u8
 from ebmviz.models.base import Model
+from ebmviz.models.nets import ConvEnergyNet
 from ebmviz.models.snapshots import SnapshotSlots
-from ebmviz.nets import ConvEnergyNet
 from ebmviz.sampling import JKOConfig, LangevinConfig, SamplerConfig
 
 FLOWS = ("kl", "jko")

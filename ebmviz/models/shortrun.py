@@ -14,7 +14,7 @@ import torch
 
 from ebmviz.images import from_u8
 from ebmviz.models.base import ContrastiveLoss, Model, contrastive_loss
-from ebmviz.nets import ConvEnergyNet
+from ebmviz.models.nets import ConvEnergyNet
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from ebmviz.models.base import ContrastiveLoss, Model, Refined, contrastive_loss
+from ebmviz.models.nets import DeconvGenerator
 from ebmviz.models.prior import MixturePrior
-from ebmviz.nets import DeconvGenerator
 from ebmviz.sampling import LangevinConfig, langevin
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ebmviz import metrics
+from ebmviz.analysis import metrics
 from ebmviz.app import cache
 from ebmviz.images import to_u8
 from ebmviz.models.ebgan import EBGAN, pulling_away, reconstruction_energy
 from ebmviz.sampling import LangevinConfig, Trajectory, langevin
-from ebmviz.starts import make_starts
+from ebmviz.sampling.starts import make_starts
 
 
 def _model(name: str, device: str) -> EBGAN:

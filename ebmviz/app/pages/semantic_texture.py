@@ -10,14 +10,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ebmviz import metrics
+from ebmviz.analysis import metrics
+from ebmviz.analysis.embedding import PCA2, fit_pca
 from ebmviz.app import cache
-from ebmviz.corruption import interpolations
 from ebmviz.data import DataError, load_dataset_with_source
-from ebmviz.embedding import PCA2, fit_pca
 from ebmviz.models.denoising import DenoisingEBM, TwoStage, TwoStageConfig, texture_only
 from ebmviz.sampling import Trajectory
-from ebmviz.starts import make_starts
+from ebmviz.sampling.starts import make_starts
+from ebmviz.transforms import interpolations
 
 
 def _model(name: str, device: str) -> DenoisingEBM:

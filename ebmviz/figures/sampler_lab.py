@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 from plotly.subplots import make_subplots
 
-from ebmviz.toy2d import DensityGrid
+from ebmviz.sampling.toy2d import DensityGrid
 
 # anchor colours of a dark-to-bright map for the density (viridis-like) and for move lengths (blue to yellow)
 DENSITY_ANCHORS = np.array([[13, 8, 35], [40, 40, 110], [35, 110, 140], [60, 170, 120], [190, 220, 70]], float)

@@ -14,14 +14,14 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ebmviz import metrics
+from ebmviz.analysis import metrics
+from ebmviz.analysis.restoration import Restoration, restore
 from ebmviz.app import cache
-from ebmviz.corruption import add_noise, make_mask, occlude
 from ebmviz.images import to_u8
 from ebmviz.models.coarse_to_fine import SIDES, Cascade, CascadeConfig, pool, sample_cascade
-from ebmviz.restoration import Restoration, restore
 from ebmviz.sampling import LangevinConfig, langevin
-from ebmviz.starts import make_starts
+from ebmviz.sampling.starts import make_starts
+from ebmviz.transforms import add_noise, make_mask, occlude
 
 
 def to28(images_u8: np.ndarray) -> np.ndarray:

@@ -11,10 +11,10 @@ import streamlit as st
 import torch
 
 from ebmviz import checkpoints
-from ebmviz.anomaly import auroc_row, make_sets, scores
+from ebmviz.analysis.anomaly import auroc_row, make_sets, scores
+from ebmviz.analysis.metrics import roc
 from ebmviz.app import cache
 from ebmviz.data import DataError, load_dataset_with_source
-from ebmviz.metrics import roc
 from ebmviz.models import KINDS
 
 

@@ -1,5 +1,5 @@
 """Every shipped model's numbers, computed once and stored: evaluator quality of its samples and the AUROC of its
-energy against each out-of-distribution set (``ebmviz.anomaly``). ``python -m training scores`` writes them to
+energy against each out-of-distribution set (``ebmviz.analysis.anomaly``). ``python -m training scores`` writes them to
 ``checkpoints/scores.json`` (plain JSON: read without unpickling anything); the model-zoo and anomaly pages read
 them there instead of computing at page load.
 
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ebmviz import metrics
+from ebmviz.analysis import metrics
 from ebmviz.checkpoints import checkpoint_dir
 
 BATCH = 250  # samples per draw; batch i is seeded seed + i (as benchmarks/quality.py)

@@ -14,10 +14,10 @@ import streamlit as st
 import torch
 
 from ebmviz import checkpoints
+from ebmviz.analysis.frame_learning import FlowLearner, LearningRow
+from ebmviz.analysis.learning_dynamics import Curves, Nearest, collapse_onset, nearest_training
 from ebmviz.app import cache
-from ebmviz.frame_learning import FlowLearner, LearningRow
 from ebmviz.images import from_u8, to_u8
-from ebmviz.learning_dynamics import Curves, Nearest, collapse_onset, nearest_training
 from ebmviz.models.frame import FLOWS, FRAME, FlowConfig, FRAMEConfig
 
 FLOW_TITLES = {"kl": "FRAME · KL flow (maximum likelihood)", "jko": "wFRAME · JKO flow (ebmviz's reconstruction)"}

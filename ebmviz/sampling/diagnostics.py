@@ -10,7 +10,7 @@ Draws are arrays (T, B): T draws of B chains, one quantity (a coordinate, or the
 - R-hat: ≈ 1 when every half-chain agrees with the others; above ~1.01 the chains have not mixed (for
   example, each stuck in its own mode).
 - ``mmd`` and ``binned_kl``: how far the draws are from the exact density (for the 2-D lab energies, whose
-  density ``ebmviz.toy2d`` normalises on a grid).
+  density ``ebmviz.sampling.toy2d`` normalises on a grid).
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ import streamlit as st
 import torch
 
 from ebmviz.app import cache
-from ebmviz.corruption import OCCLUSIONS, occlusion
 from ebmviz.images import to_u8
 from ebmviz.models.base import Refined
 from ebmviz.models.triangle import interpolate, recovery_error
 from ebmviz.sampling import LangevinConfig
+from ebmviz.transforms import OCCLUSIONS, occlusion
 
 
 def _test_digits(n: int | None = None, digit: int | None = None, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from ebmviz.figures import DIGIT_COLOURS
+from ebmviz.figures.charts import DIGIT_COLOURS
 from ebmviz.landscape.graph import TreeDrawing
 
 NO_DIGIT = "#bdbdbd"  # leaves the evaluator is not sure of (drawn as open circles: digit 7 is grey too)

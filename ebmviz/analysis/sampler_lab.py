@@ -1,9 +1,9 @@
 """The sampler lab's settings and judgement: one sampler's choice as a config, and how far its draws are from exact.
 
-A lab run is B particles on a 2-D energy of ``ebmviz.toy2d``, every step recorded (float32 frames), run by the
+A lab run is B particles on a 2-D energy of ``ebmviz.sampling.toy2d``, every step recorded (float32 frames), run by the
 same samplers as the MNIST pages. ``SamplerChoice`` holds what the page's form sets for one sampler (ULA, MALA,
 HMC, annealed Langevin or proximal JKO steps) and turns into that sampler's config; ``judge`` reads a run's
-draws from its burn-in on: acceptance, ESS and split R-hat of x, y and the energy (``ebmviz.diagnostics``), ESS
+draws from its burn-in on: acceptance, ESS and split R-hat of x, y and the energy (``ebmviz.sampling.diagnostics``), ESS
 per gradient evaluation, and the distance of the pooled draws to the exact grid density (MMD² and binned KL).
 """
 
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ebmviz.diagnostics import ChainSummary, binned_kl, mmd, summarize
 from ebmviz.sampling import AnnealedConfig, HMCConfig, JKOConfig, LangevinConfig, SamplerConfig
+from ebmviz.sampling.diagnostics import ChainSummary, binned_kl, mmd, summarize
+from ebmviz.sampling.toy2d import DensityGrid, Toy
 from ebmviz.settings import JsonSettings
-from ebmviz.toy2d import DensityGrid, Toy
 
 KINDS = ("ULA", "MALA", "HMC", "Annealed", "JKO")
 POOL = 3000  # pooled draws kept for the distances (evenly thinned)

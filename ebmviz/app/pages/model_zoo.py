@@ -1,5 +1,5 @@
 """What the model-zoo page reads: every shipped checkpoint's provenance (from its metadata, without loading it),
-its stored scores (``ebmviz.zoo``), and samples of two models drawn on one seed and one gradient budget."""
+its stored scores (``ebmviz.analysis.zoo``), and samples of two models drawn on one seed and one gradient budget."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ebmviz.learning_dynamics import Curves
+from ebmviz.analysis.learning_dynamics import Curves
 
 FLOW_COLOURS = {"kl": "#d62728", "jko": "#1f77b4"}
 

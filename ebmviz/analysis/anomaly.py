@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ebmviz.corruption import add_noise, interpolations
-from ebmviz.metrics import auroc
+from ebmviz.analysis.metrics import auroc
+from ebmviz.transforms import add_noise, interpolations
 
 
 def _shrink(x: torch.Tensor) -> torch.Tensor:

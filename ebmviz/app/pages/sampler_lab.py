@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from ebmviz import lab_figures
+from ebmviz.analysis.sampler_lab import KINDS, SamplerChoice
 from ebmviz.app import links
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
-from ebmviz.lab import KINDS, SamplerChoice
+from ebmviz.figures import sampler_lab
 from ebmviz.sampling import LiveRun
-from ebmviz.toy2d import LAB_ENERGIES, Toy, custom
+from ebmviz.sampling.toy2d import LAB_ENERGIES, Toy, custom
 
 FRAME_SIZE = 360  # pixels per side of one sampler's picture
 DEFAULT_COMPONENTS = ((-2.0, 0.0, 0.5, 1.0), (2.0, 0.0, 0.5, 1.0), (0.0, 2.5, 0.3, 0.5))
@@ -97,7 +97,7 @@ def grid_and_background(energy: str, components: tuple, temperature: float):
     """The exact grid density at T and its picture; cached by the energy's name, components and T."""
     toy = custom(components) if energy == "custom" else LAB_ENERGIES[energy]
     grid = toy.grid(temperature=temperature)
-    return grid, lab_figures.density_image(grid, FRAME_SIZE)
+    return grid, sampler_lab.density_image(grid, FRAME_SIZE)
 
 
 def sampler_form(side: str, toy: Toy, prefix: str, default_kind: str) -> SamplerChoice:
