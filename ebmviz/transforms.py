@@ -1,5 +1,6 @@
-"""Corruptions of images for restoration demos (additive noise, occlusion masks) and for out-of-distribution
-scores (interpolations between digits).
+"""Every image transform, in one place: corruptions for the restoration demos (additive noise, occlusion masks),
+the out-of-distribution sets' transformations (``TRANSFORMS``, interpolations between digits), the trainers'
+negative augmentations and shifts, and the anomaly page's edits of one digit (rotate, erase, add a stroke).
 
 Images are (B, 1, H, W) in [-1, 1]. A mask is a bool tensor of the same shape, True where the
 pixel is *hidden*. Every function is deterministic in its ``seed``.
@@ -7,7 +8,11 @@ pixel is *hidden*. Every function is deterministic in its ``seed``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 MASKS = {
     "pixels": "random pixels (share of the image)",
@@ -125,3 +130,72 @@ def translate(x: torch.Tensor, shifts: torch.Tensor, fill: float = -1.0) -> torc
     cols = torch.arange(w, device=x.device)[None, :] + s - shifts[:, 1:]
     picked = padded[torch.arange(b, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
     return picked.permute(0, 3, 1, 2)  # advanced indexing put the channel last: (B, H, W, C) -> (B, C, H, W)
+
+
+def _shrink(x: torch.Tensor) -> torch.Tensor:
+    """Half size, centred on a black background."""
+    small = F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False, antialias=True)
+    out = torch.full_like(x, -1.0)
+    h, w = small.shape[-2:]
+    top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+    out[..., top:top + h, left:left + w] = small
+    return out
+
+
+def _shift(x: torch.Tensor, dx: int = 7) -> torch.Tensor:
+    """Moved ``dx`` pixels right and down, black coming in."""
+    out = torch.full_like(x, -1.0)
+    out[..., dx:, dx:] = x[..., :-dx, :-dx]
+    return out
+
+
+TRANSFORMS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "flipped vertically": lambda x: x.flip(-2),
+    "flipped horizontally": lambda x: x.flip(-1),
+    "rotated 90°": lambda x: torch.rot90(x, 1, (-2, -1)),
+    "inverted": lambda x: -x,
+    "shrunk to half": _shrink,
+    "noised (σ = 0.3)": lambda x: add_noise(x, 0.3, seed=1),
+    "shifted 7 px": _shift,
+}
+# Transformations used as extra negatives when training for anomaly detection (``python -m training shortrun
+# --nda …``, negative data augmentation). None of them is one of the GOAL_SETS' transformations: a model trained
+# with them is measured on vertical flips and 90° rotations it never saw as negatives.
+NEGATIVE_AUGMENTATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "hflip": lambda x: x.flip(-1),
+    "rot180": lambda x: torch.rot90(x, 2, (-2, -1)),
+    "rot270": lambda x: torch.rot90(x, 3, (-2, -1)),
+    "dim": lambda x: 0.5 * x - 0.5,  # contrast halved: strokes mid-grey on black (one digit, not a blend of two)
+}
+
+
+def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    """x (B, 1, H, W) turned by ``degrees`` about its centre (positive: one way, negative: the other), black filling
+    the corners."""
+    t = torch.tensor(np.deg2rad(degrees), dtype=x.dtype)
+    c, s = torch.cos(t), torch.sin(t)
+    theta = torch.stack([torch.stack([c, -s, torch.zeros(())]), torch.stack([s, c, torch.zeros(())])])
+    grid = F.affine_grid(theta.expand(len(x), 2, 3), list(x.shape), align_corners=False)
+    # sample x + 1 with zero padding, so the corners come in black (−1)
+    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
+
+
+def edit(x: torch.Tensor, degrees: float = 0.0, erase: tuple[int, int, int, int] | None = None,
+         stroke: tuple[int, int, int, int] | None = None, width: float = 1.2) -> torch.Tensor:
+    """A digit x (1, 1, 28, 28) edited: rotated by ``degrees``, a box (row0, col0, row1, col1) erased to black, and
+    a white stroke drawn from (row0, col0) to (row1, col1) (pixels within ``width`` of the segment)."""
+    out = rotate(x, degrees) if degrees else x.clone()
+    if erase is not None:
+        r0, c0, r1, c1 = erase
+        out[..., min(r0, r1):max(r0, r1) + 1, min(c0, c1):max(c0, c1) + 1] = -1.0
+    if stroke is not None:
+        r0, c0, r1, c1 = (float(v) for v in stroke)
+        rows, cols = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+        d = torch.tensor([r1 - r0, c1 - c0])
+        length2 = float((d**2).sum())
+        u = ((rows - r0) * d[0] + (cols - c0) * d[1]) / length2 if length2 else torch.zeros_like(rows)
+        u = u.clamp(0, 1)
+        dist = torch.sqrt((rows - r0 - u * d[0]) ** 2 + (cols - c0 - u * d[1]) ** 2)
+        ink = (1 - (dist / width).clamp(0, 1) ** 2) * 2 - 1  # 1 on the segment, −1 beyond ``width``
+        out = torch.maximum(out, ink.to(out.dtype).expand_as(out))
+    return out.clamp(-1, 1)

@@ -9,20 +9,10 @@ import torch
 
 from ebmviz import checkpoints
 from ebmviz.analysis import metrics
-from ebmviz.analysis.anomaly import (
-    GOAL_SETS,
-    NEGATIVE_AUGMENTATIONS,
-    SETS,
-    TRANSFORMS,
-    auroc_row,
-    edit,
-    goal,
-    make_sets,
-    rotate,
-    scores,
-)
+from ebmviz.analysis.anomaly import GOAL_SETS, SETS, auroc_row, goal, make_sets, scores
 from ebmviz.analysis.zoo import ModelScores, Scores, fingerprint, read_scores, sample_quality
 from ebmviz.data import load_dataset
+from ebmviz.transforms import NEGATIVE_AUGMENTATIONS, TRANSFORMS, edit, rotate
 from training.__main__ import main as training_main
 
 

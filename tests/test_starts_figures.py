@@ -6,7 +6,8 @@ import torch
 
 from ebmviz import checkpoints
 from ebmviz.analysis.embedding import fit_pca
-from ebmviz.figures import charts
+from ebmviz.figures.chains import projection_figure, traces_figure
+from ebmviz.figures.images import labelled_grid, tile
 from ebmviz.sampling.starts import START_KINDS, make_starts
 
 
@@ -46,17 +47,17 @@ def test_shipped_model_energy_and_replay():
 
 def test_tile_and_labelled_grid_shapes():
     imgs = np.random.default_rng(0).integers(0, 256, (10, 1, 28, 28), dtype=np.uint8)
-    t = charts.tile(imgs, ncol=4, pad=2)
+    t = tile(imgs, ncol=4, pad=2)
     assert t.shape == (3 * 30 + 2, 4 * 30 + 2) and t.dtype == np.uint8
     np.testing.assert_array_equal(t[2:30, 2:30], imgs[0, 0])
-    g = charts.labelled_grid(imgs, [f"{i}" for i in range(10)], ncol=5, scale=2)
+    g = labelled_grid(imgs, [f"{i}" for i in range(10)], ncol=5, scale=2)
     assert g.shape[1] == 5 * (56 + 4) + 4 and g.ndim == 2
 
 
 def test_traces_and_projection_figures():
     rng = np.random.default_rng(0)
     e, g, s = rng.normal(size=(11, 4)), rng.random((10, 4)), rng.random((10, 4))
-    fig = charts.traces_figure(e, g, s, accept=(rng.random((10, 4)) > 0.5).astype(float), selected=2)
+    fig = traces_figure(e, g, s, accept=(rng.random((10, 4)) > 0.5).astype(float), selected=2)
     names = [t.name for t in fig.data]
     assert "median chain" in names and "chain 2" in names and any("acceptance" in (n or "") for n in names)
     np.testing.assert_allclose(fig.data[1].y, np.median(e, axis=1))
@@ -65,6 +66,6 @@ def test_traces_and_projection_figures():
     xy = pca.transform(images)
     assert xy.shape == (50, 2) and abs(xy.mean()) < 1e-4
     paths = np.stack([xy[:3], xy[3:6]])  # (F=2, B=3, 2)
-    proj = charts.projection_figure(xy, np.arange(50) % 10, paths, ["a", "b", "c"], selected=1)
+    proj = projection_figure(xy, np.arange(50) % 10, paths, ["a", "b", "c"], selected=1)
     markers = [t for t in proj.data if t.customdata is not None]
     assert [int(t.customdata[0]) for t in markers] == [0, 1, 2]

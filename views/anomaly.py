@@ -8,27 +8,30 @@ import torch
 
 from ebmviz import checkpoints
 from ebmviz.analysis import zoo
-from ebmviz.analysis.anomaly import GOAL_SETS, HELD_OUT, SETS, SETS_SEED, edit, goal
+from ebmviz.analysis.anomaly import GOAL_SETS, HELD_OUT, SETS, SETS_SEED, goal
 from ebmviz.app import links
 from ebmviz.app.drawpad import drawn_digit
 from ebmviz.app.pages import anomaly
+from ebmviz.app.state import PageState
 from ebmviz.app.widgets import image_upload, model_picker, share, shared
-from ebmviz.figures import charts
 from ebmviz.figures.anomaly import roc_figure, score_histogram_figure
+from ebmviz.figures.images import tile
 from ebmviz.images import to_u8
 from ebmviz.models import KINDS
+from ebmviz.transforms import edit
 
 P = "anomaly"
+state = PageState(P)
 VIEW_NAMES = ["Every model", "One model", "Your digit"]
 SOURCES = ["a held-out digit", "a drawing", "an upload"]
 N_DIGITS = HELD_OUT
 ENERGIES = anomaly.energy_models()
 OWN = "its energy E(x)"  # model(x); the other choices are models' further energies
 ENERGY_CHOICES = [OWN, *sorted({e for cls in KINDS.values() for e in cls.further_energies})]
-fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.choice(f"{P}_ckpt", "model", ENERGIES),
-          links.choice(f"{P}_energy", "energy", ENERGY_CHOICES),
-          links.integer(f"{P}_digit", "digit", 0, N_DIGITS - 1),
-          links.integer(f"{P}_rotate", "rotate", -180, 180)]
+fields = [links.choice(state.key("view"), "view", VIEW_NAMES), links.choice(state.key("ckpt"), "model", ENERGIES),
+          links.choice(state.key("energy"), "energy", ENERGY_CHOICES),
+          links.integer(state.key("digit"), "digit", 0, N_DIGITS - 1),
+          links.integer(state.key("rotate"), "rotate", -180, 180)]
 links.restore(fields)
 st.title("Anomaly detection")
 st.markdown(
@@ -68,27 +71,27 @@ def stored_table() -> None:
         df = df[[c for c in order if c in df.columns]]
         st.dataframe(df.style.format("{:.3f}", na_rep="–").map(
             lambda v: "color: #d62728" if isinstance(v, float) and v < 0.85 else "", subset=list(df.columns)),
-            key=f"{P}_table", height=36 * (len(df) + 1) + 2)
+            key=state.key("table"), height=36 * (len(df) + 1) + 2)
         st.caption(f"Stored by `python -m training scores` (last run {stored.settings.get('last_run', '?')}): −E on "
                    f"{stored.settings.get('digits', 'the held-out digits')} against as many images of each set. "
                    f"Red: below 0.85. The goal columns average and take the minimum over {', '.join(GOAL_SETS)}.")
-    if st.button("Recompute the table now", key=f"{P}_recompute",
+    if st.button("Recompute the table now", key=state.key("recompute"),
                  help="Scores every energy model on the same sets in this session (about half a minute)"):
         live = anomaly.auroc_table(device, N_DIGITS, SETS_SEED)
         live_df = pd.DataFrame(live).T
-        st.dataframe(live_df.style.format("{:.3f}"), key=f"{P}_live_table", height=36 * (len(live_df) + 1) + 2)
+        st.dataframe(live_df.style.format("{:.3f}"), key=state.key("live_table"), height=36 * (len(live_df) + 1) + 2)
         st.caption("Recomputed now on the same digits and sets; nothing is written to disk.")
 
 
 def pick_model() -> tuple[str, str | None, anomaly.SetScores]:
     """(checkpoint, which of its energies: None for model(x), the scores of the sets under it)."""
-    name, model = model_picker("Energy model", f"{P}_ckpt", lambda cls: cls.is_energy, default="shortrun-mnist")
-    energy, asked = None, st.session_state.get(f"{P}_energy")
+    name, model = model_picker("Energy model", state.key("ckpt"), lambda cls: cls.is_energy, default="shortrun-mnist")
+    energy, asked = None, st.session_state.get(state.key("energy"))
     if asked not in (None, OWN, *model.further_energies):  # a link, or the choice made for another model
         st.info(f"`{name}` has no energy “{asked}”, so its own energy E(x) is shown.")
-        st.session_state[f"{P}_energy"] = OWN  # before the radio exists, so it may be set
+        st.session_state[state.key("energy")] = OWN  # before the radio exists, so it may be set
     if model.further_energies:
-        picked = st.radio("Energy", [OWN, *model.further_energies], horizontal=True, key=f"{P}_energy")
+        picked = st.radio("Energy", [OWN, *model.further_energies], horizontal=True, key=state.key("energy"))
         energy = None if picked == OWN else picked
     return name, energy, anomaly.model_scores(name, device, N_DIGITS, SETS_SEED, energy)
 
@@ -99,66 +102,66 @@ def one_model() -> None:
     if missing:
         st.info(f"Fashion-MNIST is not on this machine, so it is left out: {missing}")
     available = [s for s in SETS if s in sets]
-    chosen = st.multiselect("Sets", available, default=[s for s in GOAL_SETS if s in available], key=f"{P}_sets")
+    chosen = st.multiselect("Sets", available, default=[s for s in GOAL_SETS if s in available], key=state.key("sets"))
     picked = {k: sc.sets[k] for k in chosen}
-    st.plotly_chart(score_histogram_figure(sc.digits, picked), key=f"{P}_hist")
+    st.plotly_chart(score_histogram_figure(sc.digits, picked), key=state.key("hist"))
     left, right = st.columns([3, 2])
-    left.plotly_chart(roc_figure({k: sc.roc[k] for k in chosen}, sc.auroc), key=f"{P}_roc")
+    left.plotly_chart(roc_figure({k: sc.roc[k] for k in chosen}, sc.auroc), key=state.key("roc"))
     g = goal(sc.auroc)
-    right.dataframe(pd.DataFrame({"AUROC": sc.auroc}).style.format("{:.3f}"), key=f"{P}_model_auroc")
+    right.dataframe(pd.DataFrame({"AUROC": sc.auroc}).style.format("{:.3f}"), key=state.key("model_auroc"))
     if g is not None:
         right.markdown(f"Over the goal's six sets: mean **{g[0]:.3f}**, lowest **{g[1]:.3f}** (goal: mean ≥ 0.93, "
                        "none below 0.85).")
     with st.expander("What the sets look like"):
-        st.image(charts.tile(to_u8(np.concatenate([v[:8] for v in sets.values()])), ncol=8, scale=2),
+        st.image(tile(to_u8(np.concatenate([v[:8] for v in sets.values()])), ncol=8, scale=2),
                  caption="Eight images per set, one set per row: " + " · ".join(sets))
 
 
 def your_digit() -> None:
     name, energy, sc = pick_model()
     digits = anomaly.ood_sets(N_DIGITS, SETS_SEED)[0]
-    source = st.radio("Start from", SOURCES, horizontal=True, key=f"{P}_source")
+    source = st.radio("Start from", SOURCES, horizontal=True, key=state.key("source"))
     base = None
     if source == "a drawing":
         st.caption("Draw one digit, white on black, as large as the pad. It is centred and scaled as MNIST's "
                    "digits were (the inked box to 20 px, its centre of mass where MNIST's digits have theirs).")
-        if (base := drawn_digit(f"{P}_pad")) is None:
+        if (base := drawn_digit(state.key("pad"))) is None:
             st.caption("Meanwhile the page scores the held-out digit chosen below.")
     if source == "an upload":
-        if (up := image_upload("A digit picture (PNG, JPEG, …)", f"{P}_upload")) is not None:
+        if (up := image_upload("A digit picture (PNG, JPEG, …)", state.key("upload"))) is not None:
             base = up.image
         if base is None:
             st.caption("Upload a picture to score it; meanwhile the page scores the held-out digit chosen below.")
     if base is None:
-        idx = st.number_input("Held-out digit", 0, N_DIGITS - 1, 0, key=f"{P}_digit")
+        idx = st.number_input("Held-out digit", 0, N_DIGITS - 1, 0, key=state.key("digit"))
         base = digits[int(idx): int(idx) + 1]
     c = st.columns(3)
-    degrees = c[0].slider("Rotate (degrees)", -180, 180, 0, 5, key=f"{P}_rotate")
-    erase_on = c[1].checkbox("Erase a box", key=f"{P}_erase_on")
-    stroke_on = c[2].checkbox("Add a stroke", key=f"{P}_stroke_on")
+    degrees = c[0].slider("Rotate (degrees)", -180, 180, 0, 5, key=state.key("rotate"))
+    erase_on = c[1].checkbox("Erase a box", key=state.key("erase_on"))
+    stroke_on = c[2].checkbox("Add a stroke", key=state.key("stroke_on"))
     erase = stroke = None
     if erase_on:
-        rows = c[1].slider("Rows", 0, 27, (8, 14), key=f"{P}_erase_rows")
-        cols = c[1].slider("Columns", 0, 27, (8, 20), key=f"{P}_erase_cols")
+        rows = c[1].slider("Rows", 0, 27, (8, 14), key=state.key("erase_rows"))
+        cols = c[1].slider("Columns", 0, 27, (8, 20), key=state.key("erase_cols"))
         erase = (rows[0], cols[0], rows[1], cols[1])
     if stroke_on:
-        start = c[2].slider("From (row, column)", 0, 27, (4, 4), key=f"{P}_stroke_from")
-        end = c[2].slider("To (row, column)", 0, 27, (24, 24), key=f"{P}_stroke_to")
+        start = c[2].slider("From (row, column)", 0, 27, (4, 4), key=state.key("stroke_from"))
+        end = c[2].slider("To (row, column)", 0, 27, (24, 24), key=state.key("stroke_to"))
         stroke = (start[0], start[1], end[0], end[1])
     edited = edit(torch.from_numpy(base), degrees, erase, stroke).numpy()
     score, below = anomaly.typicality(name, device, edited, N_DIGITS, SETS_SEED, energy)
     a, b = st.columns([1, 3])
-    a.image(charts.tile(to_u8(np.concatenate([base, edited])), ncol=2, scale=4), caption="before · after the edits")
+    a.image(tile(to_u8(np.concatenate([base, edited])), ncol=2, scale=4), caption="before · after the edits")
     b.markdown(f"Score −E = **{score:.4g}** under `{anomaly.row_label(name, energy)}`: more typical than "
                f"**{100 * below:.1f}%** of the "
                f"{N_DIGITS:,} held-out digits.")
-    b.plotly_chart(score_histogram_figure(sc.digits, {}, marker=score), key=f"{P}_your_hist")
+    b.plotly_chart(score_histogram_figure(sc.digits, {}, marker=score), key=state.key("your_hist"))
     order = np.argsort(sc.digits)
-    st.image(charts.tile(to_u8(np.concatenate([digits[order[::-1][:10]], digits[order[:10]]])), ncol=10, scale=2),
+    st.image(tile(to_u8(np.concatenate([digits[order[::-1][:10]], digits[order[:10]]])), ncol=10, scale=2),
              caption=f"The 10 most typical held-out digits under {name} (top row) and the 10 least typical (bottom)")
 
 
 VIEWS = dict(zip(VIEW_NAMES, (stored_table, one_model, your_digit), strict=True))
-view = st.segmented_control("View", VIEW_NAMES, default=VIEW_NAMES[0], key=f"{P}_view") or VIEW_NAMES[0]
+view = st.segmented_control("View", VIEW_NAMES, default=VIEW_NAMES[0], key=state.key("view")) or VIEW_NAMES[0]
 VIEWS[view]()
 share(fields)

@@ -9,6 +9,7 @@ from ebmviz.analysis.metrics import CONFIDENT
 from ebmviz.app import links
 from ebmviz.app.latent_panel import latent_fields, latent_panel
 from ebmviz.app.pages import ebgan
+from ebmviz.app.state import PageState
 from ebmviz.app.widgets import (
     checkpoint_names,
     model_picker,
@@ -20,11 +21,14 @@ from ebmviz.app.widgets import (
     shared,
     update_equation,
 )
-from ebmviz.figures import charts
+from ebmviz.figures.chains import traces_figure
+from ebmviz.figures.charts import class_counts_figure, histogram_figure, history_figure, line_figure
+from ebmviz.figures.images import labelled_grid, tile, verdict_labels
 from ebmviz.images import to_u8
 from ebmviz.sampling import LangevinConfig
 
 P = "ebgan"
+state = PageState(P)
 VIEW_NAMES = ["Samples", "What D learned", "With vs without PT", "Langevin on D", "Training"]
 LATENT_DEFAULTS = (40, 0.003, 0.003)  # K, η, T of the latent panel (T chosen on benchmarks/latent_langevin.py)
 LATENT_MEASURED = (
@@ -32,10 +36,10 @@ LATENT_MEASURED = (
     "samples go from 67.5% to 88.6% confident digits, class entropy 2.268 → 2.254, Fréchet 19.5 → 26.1 (on seeds "
     "10–13: 67.3% → 87.9%); without PT 66.6% → 87.1%. Higher T keeps more of G's variety and gains less "
     "(T = 0.01: 82.3%).")
-fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(of_kind("ebgan"))),
-          links.choice(f"{P}_view", "view", VIEW_NAMES), links.integer(f"{P}_n", "samples", 8, 64),
-          links.integer(f"{P}_rn", "per_row", 4, 16), links.integer(f"{P}_lv_n", "chains", 4, 32),
-          *sampler_fields(f"{P}_lv"), *latent_fields(P)]
+fields = [links.choice(state.key("ckpt"), "model", checkpoint_names(of_kind("ebgan"))),
+          links.choice(state.key("view"), "view", VIEW_NAMES), links.integer(state.key("n"), "samples", 8, 64),
+          links.integer(state.key("rn"), "per_row", 4, 16), links.integer(state.key("lv_n"), "chains", 4, 32),
+          *sampler_fields(state.key("lv")), *latent_fields(P)]
 links.restore(fields)
 st.title("EBGAN")
 st.markdown(
@@ -48,7 +52,7 @@ st.latex(r"\mathcal L_D = D(x) + \big[m - D(G(z))\big]^+,\qquad "
          r"\mathcal L_G = D(G(z)) + \lambda_{PT}\, f_{PT}(S),\qquad "
          r"f_{PT}(S) = \frac{1}{N(N-1)}\sum_{i\ne j}\Big(\frac{S_i^\top S_j}{\|S_i\|\,\|S_j\|}\Big)^2")
 seed, device = shared().seed, shared().device
-name, model = model_picker("EBGAN checkpoint", f"{P}_ckpt", of_kind("ebgan"))
+name, model = model_picker("EBGAN checkpoint", state.key("ckpt"), of_kind("ebgan"))
 meta = model.meta
 margin = float(meta.get("margin", 1.0))
 hist = meta.get("history", [])
@@ -68,13 +72,13 @@ if hist:
 
 
 def _labels(pred, energy: np.ndarray) -> list[str]:
-    return charts.verdict_labels(energy, "D", *((pred.label, pred.confidence) if pred is not None else ()))
+    return verdict_labels(energy, "D", *((pred.label, pred.confidence) if pred is not None else ()))
 
 
 def samples_view() -> None:
-    n = st.slider("Samples", 8, 64, 32, 8, key=f"{P}_n")
+    n = st.slider("Samples", 8, 64, 32, 8, key=state.key("n"))
     g = ebgan.generated(name, device, n, seed)
-    st.image(charts.labelled_grid(to_u8(g.images), _labels(g.prediction, g.energy), ncol=8, scale=3),
+    st.image(labelled_grid(to_u8(g.images), _labels(g.prediction, g.energy), ncol=8, scale=3),
              caption="G(z), z ~ N(0, I) from the sidebar's seed, each with the evaluator's digit and confidence "
                      "and its energy D. Change the seed to re-draw.")
     st.latex(rf"\overline{{D(G(z))}} = {g.energy.mean():.4f},\qquad f_{{PT}}(S) = {g.pt:.3f}"
@@ -83,23 +87,23 @@ def samples_view() -> None:
     its = [int(i) for i in its]
     if len(its) > 1:
         st.subheader("The generator over training")
-        pick = st.select_slider("Iteration", its, value=its[-1], key=f"{P}_snap",
+        pick = st.select_slider("Iteration", its, value=its[-1], key=state.key("snap"),
                                 help="The same latent batch z through G as it was at that iteration")
-        st.image(charts.tile(frames[its.index(pick)], ncol=16, scale=2),
+        st.image(tile(frames[its.index(pick)], ncol=16, scale=2),
                  caption=f"G(z) at iteration {pick:,} of {its[-1]:,}, for one fixed batch of z")
 
 
 def energy_view() -> None:
-    n = st.slider("Images per row", 4, 16, 8, key=f"{P}_rn")
+    n = st.slider("Images per row", 4, 16, 8, key=state.key("rn"))
     pic = ebgan.energy_picture(name, device, n, seed)
     rows, caption = [], []
     for group in ebgan.GROUPS:
         rows += [pic.inputs[group], pic.recons[group]]
         caption.append(group)
-    st.image(charts.tile(to_u8(np.concatenate(rows)), ncol=n, scale=3),
+    st.image(tile(to_u8(np.concatenate(rows)), ncol=n, scale=3),
              caption="rows in pairs — input x, then D's reconstruction Dec(Enc(x)) (shown clipped to [−1, 1]): "
                      + " · ".join(caption))
-    st.plotly_chart(charts.energy_histogram_figure(pic.energy, margin, "D(x)"), key=f"{P}_hist")
+    st.plotly_chart(histogram_figure(pic.energy, "D(x)", "images", log=True, margin=margin), key=state.key("hist"))
     d_real, d_fake = pic.energy["training digits"], pic.energy["generator samples"]  # L_D is on training data
     hinge = np.maximum(margin - d_fake, 0)
     st.latex(rf"\mathcal L_D = \overline{{D(x)}} + \overline{{[m - D(G(z))]^+}} = {d_real.mean():.4f} + "
@@ -136,7 +140,7 @@ def pt_view() -> None:
     if any(s is None for s in scores.values()):
         st.info("The comparison scores samples with the evaluator, and no evaluator checkpoint was found.")
         return
-    st.plotly_chart(charts.class_counts_figure({k: s.class_counts for k, s in scores.items()}), key=f"{P}_counts")
+    st.plotly_chart(class_counts_figure({k: s.class_counts for k, s in scores.items()}), key=state.key("counts"))
     st.dataframe([{"generator": f"{k} ({pair[k]})", "confident (> 90%)": f"{100 * s.confident_share:.1f}%",
                    "class entropy (ln 10 = 2.303)": f"{s.class_entropy:.3f}",
                    "near-duplicates": f"{100 * s.duplicate_share:.1f}%",
@@ -149,16 +153,16 @@ def pt_view() -> None:
     cols = st.columns(len(scores))
     for col, (k, s) in zip(cols, scores.items(), strict=True):
         pairs = s.closest_pairs.transpose(1, 0, 2, 3, 4).reshape(-1, 1, 28, 28)  # top row: first of each pair
-        col.image(charts.tile(to_u8(pairs), ncol=len(s.closest_pairs), scale=2),
+        col.image(tile(to_u8(pairs), ncol=len(s.closest_pairs), scale=2),
                   caption=f"{k}: the {len(s.closest_pairs)} closest pairs among the 1,000 (one pair per column)")
     curves = {k: checkpoints.read_meta(checkpoints.named(v)).get("history", []) for k, v in pair.items()}
     if all(curves.values()):
-        st.plotly_chart(charts.line_figure(np.array([r["iteration"] for r in curves["with PT"]]),
+        st.plotly_chart(line_figure(np.array([r["iteration"] for r in curves["with PT"]]),
                                             {"f_PT with PT": np.array([r["pt"] for r in curves["with PT"]])},
                                             "iteration", "f_PT of a batch of fakes")
                         .add_scatter(x=[r["iteration"] for r in curves["without PT"]],
                                      y=[r["pt"] for r in curves["without PT"]], name="f_PT without PT (logged only)"),
-                        key=f"{P}_pt_curve")
+                        key=state.key("pt_curve"))
 
 
 def langevin_view() -> None:
@@ -166,8 +170,8 @@ def langevin_view() -> None:
                 "uniform noise, with the app's sampler:")
     defaults = LangevinConfig.from_dict(meta.get("sampler", {}))
     with st.expander("Sampler", expanded=False):
-        cfg, warnings = sampler_form(defaults, f"{P}_lv")
-        n = st.slider("Chains per start", 4, 32, 16, 4, key=f"{P}_lv_n")
+        cfg, warnings = sampler_form(defaults, state.key("lv"))
+        n = st.slider("Chains per start", 4, 32, 16, 4, key=state.key("lv_n"))
     for w in warnings:
         st.warning(w, icon=":material/warning:")
     st.latex(update_equation(cfg).replace("E(", "D("))
@@ -179,12 +183,12 @@ def langevin_view() -> None:
         d = ebgan.descent(name, device, cfg, start, n, seed)
         st.markdown(f"**From {label}**")
         a, b = st.columns(2)
-        a.image(charts.labelled_grid(d.run.frames[0], _labels(d.before, d.run.energy[0]), ncol=8, scale=2),
+        a.image(labelled_grid(d.run.frames[0], _labels(d.before, d.run.energy[0]), ncol=8, scale=2),
                 caption="start")
-        b.image(charts.labelled_grid(to_u8(d.run.final), _labels(d.after, d.run.energy[-1]), ncol=8, scale=2),
+        b.image(labelled_grid(to_u8(d.run.final), _labels(d.after, d.run.energy[-1]), ncol=8, scale=2),
                 caption=f"after {cfg.n_steps} steps")
-        st.plotly_chart(charts.traces_figure(d.run.energy, d.run.grad_norm, d.run.step_norm, d.run.accept),
-                        key=f"{P}_lv_{start}")
+        st.plotly_chart(traces_figure(d.run.energy, d.run.grad_norm, d.run.step_norm, d.run.accept),
+                        key=state.key(f"lv_{start}"))
         for when, pred, e in (("start", d.before, d.run.energy[0]), (f"after {cfg.n_steps} steps", d.after,
                                                                      d.run.energy[-1])):
             confident = "–" if pred is None else f"{100 * (pred.confidence > CONFIDENT).mean():.0f}%"
@@ -212,14 +216,14 @@ def training_view() -> None:
     if not hist:
         st.info("This checkpoint has no training history.")
         return
-    st.plotly_chart(charts.history_figure(hist, ["loss_d", "loss_g"]), key=f"{P}_h_loss")
-    st.plotly_chart(charts.history_figure(hist, ["d_real", "d_fake"]), key=f"{P}_h_d")
-    st.plotly_chart(charts.history_figure(hist, ["above_margin", "pt"]), key=f"{P}_h_pt")
+    st.plotly_chart(history_figure(hist, ["loss_d", "loss_g"]), key=state.key("h_loss"))
+    st.plotly_chart(history_figure(hist, ["d_real", "d_fake"]), key=state.key("h_d"))
+    st.plotly_chart(history_figure(hist, ["above_margin", "pt"]), key=state.key("h_pt"))
     st.caption("above_margin: share of the batch's fakes with D(G(z)) ≥ m; pt: f_PT of the batch's codes "
                "(in a run without PT it is logged, not trained on).")
 
 
 VIEWS = dict(zip(VIEW_NAMES, (samples_view, energy_view, pt_view, langevin_view, training_view), strict=True))
-view = st.segmented_control("View", VIEW_NAMES, default="Samples", key=f"{P}_view") or "Samples"
+view = st.segmented_control("View", VIEW_NAMES, default="Samples", key=state.key("view")) or "Samples"
 VIEWS[view]()
 share(fields)

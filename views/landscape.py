@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import plotly.express as px
 import streamlit as st
 
 from ebmviz import checkpoints
@@ -15,18 +14,19 @@ from ebmviz.app.cache import evaluate_frames, load_data
 from ebmviz.app.pages import landscape
 from ebmviz.app.pages.landscape import (
     SEL,
-    P,
     describe,
     minimum_caption,
     pair_inputs,
     pick_map,
     select_from,
     selected,
+    state,
     threshold_slider,
 )
 from ebmviz.app.widgets import image_upload, is_energy, model_picker, share, shared
-from ebmviz.figures import charts
-from ebmviz.figures.landscape import disconnectivity_figure, layout_figure, profile_figure
+from ebmviz.figures.charts import line_figure
+from ebmviz.figures.images import tile
+from ebmviz.figures.landscape import descent_animation, disconnectivity_figure, layout_figure, profile_figure
 from ebmviz.images import to_u8
 from ebmviz.landscape import LandscapeConfig, LandscapeError, space_config
 from ebmviz.landscape.digits import DigitMapSpec
@@ -51,10 +51,10 @@ seed, device = shared().seed, shared().device
 
 maps = landscape.available_maps()
 VIEW_NAMES = ["Disconnectivity graph", "UMAP", "Your digit", "Map now", "Compare two maps"]
-fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.choice(f"{P}_map_chosen", "map", list(maps)),
+fields = [links.choice(state.key("view"), "view", VIEW_NAMES), links.choice(state.key("map_chosen"), "map", list(maps)),
           links.integer(SEL[0], "a", 0, 100_000), links.integer(SEL[1], "b", 0, 100_000),
-          links.choice(f"{P}_colour", "colour", ["digit", "basin", "energy"]),
-          links.integer(f"{P}_idx", "digit", 0, len(load_data("mnist", "test")[0]) - 1)]
+          links.choice(state.key("colour"), "colour", ["digit", "basin", "energy"]),
+          links.integer(state.key("idx"), "digit", 0, len(load_data("mnist", "test")[0]) - 1)]
 links.restore(fields)
 if not maps:
     st.info("No stored maps yet. Make one under “Map now”, or run `python -m training landscape-map ebgan-mnist`.")
@@ -76,8 +76,8 @@ def graph_view(view: landscape.MapView) -> None:
     threshold = threshold_slider(view)
     st.plotly_chart(disconnectivity_figure(view.drawing, land.energy, view.digit, view.confidence, land.n_starts,
                                               threshold, selected(view), view.energy_label,
-                                              revision=view.name), key=f"{P}_dg",
-                    on_select=select_from(f"{P}_dg"), selection_mode="points", width="stretch")
+                                              revision=view.name), key=state.key("dg"),
+                    on_select=select_from(state.key("dg")), selection_mode="points", width="stretch")
     st.caption("Leaves: minima, coloured by the evaluator's digit for the minimum's picture (open circles: under 90% "
                "sure), sized by how many starts reached them. Hover a leaf for its numbers; click one to select it "
                "(A), the previous A becomes B. The dashed line is the threshold.")
@@ -102,19 +102,19 @@ def basins_table(view: landscape.MapView, threshold: float) -> None:
                    "lowest energy": round(float(land.energy[basins[k][0]]), 3), "commonest digit": b.commonest[k],
                    "purity": None if np.isnan(b.purity[k]) else round(float(b.purity[k]), 2)} for k in order[:30]],
                  hide_index=True, height=240)
-    pick = st.selectbox("Show basin", [int(k) for k in order[:30]], key=f"{P}_basin_{Path(view.name).stem}",
+    pick = st.selectbox("Show basin", [int(k) for k in order[:30]], key=state.key(f"basin_{Path(view.name).stem}"),
                         format_func=lambda k: f"basin {k}: {len(basins[k])} minima, {starts[k]} starts")
     g = basins[pick]
     members = np.flatnonzero(np.isin(land.assignment, g))[:48]
     left, right = st.columns([1, 3])
     if land.images is not None:
-        left.image(charts.tile(to_u8(land.images[g[:1]]), ncol=1, scale=4),
+        left.image(tile(to_u8(land.images[g[:1]]), ncol=1, scale=4),
                    caption=f"its lowest minimum ({minimum_caption(view, int(g[0]))})")
     if land.start_images is not None and len(members):
-        right.image(charts.tile(land.start_images[members], ncol=12, scale=2),
+        right.image(tile(land.start_images[members], ncol=12, scale=2),
                     caption=f"{len(members)} of the {starts[pick]} digits that descend into this basin")
     if land.images is not None and len(members):
-        right.image(charts.tile(to_u8(land.images[land.assignment[members]]), ncol=12, scale=2),
+        right.image(tile(to_u8(land.images[land.assignment[members]]), ncol=12, scale=2),
                     caption="… and the minimum each of them reached (same order)")
 
 
@@ -122,7 +122,7 @@ def pair_section(view: landscape.MapView) -> None:
     land = view.land
     st.subheader("Between two minima")
     a, b = pair_inputs(view)
-    refine = st.toggle("Refine: relax an elastic band between A and B (a few seconds)", key=f"{P}_band",
+    refine = st.toggle("Refine: relax an elastic band between A and B (a few seconds)", key=state.key("band"),
                        help="A climbing-image nudged elastic band, started from the straight segment; it bends round "
                             "hills")
     if a == b:
@@ -131,7 +131,7 @@ def pair_section(view: landscape.MapView) -> None:
     if land.images is not None:
         c = st.columns(2)
         for col, k, tag in ((c[0], a, "A"), (c[1], b, "B")):
-            col.image(charts.tile(to_u8(land.images[[k]]), ncol=1, scale=3), caption=f"{tag}: "
+            col.image(tile(to_u8(land.images[[k]]), ncol=1, scale=3), caption=f"{tag}: "
                       + minimum_caption(view, k))
     try:
         paths = landscape.straight_and_route(view.name, view.mtime, a, b)
@@ -147,7 +147,7 @@ def pair_section(view: landscape.MapView) -> None:
     if band is not None or np.isfinite(stored):
         levels["refined barrier"] = band.barrier if band is not None else float(stored)
     st.plotly_chart(profile_figure({k: (p.distance, p.energy) for k, p in paths.items()}, levels,
-                                      view.energy_label), key=f"{P}_profile")
+                                      view.energy_label), key=state.key("profile"))
     via = len(paths["tree route"].minima) - 2 if "tree route" in paths else None
     refined = rf",\quad B^{{\mathrm{{band}}}}_{{AB}} = {levels['refined barrier']:.2f}" if "refined barrier" in levels \
         else ""
@@ -161,7 +161,7 @@ def pair_section(view: landscape.MapView) -> None:
                "highest point is the lower, refined barrier. " +
                ("The stored map refined this pair's barrier when it was made. " if np.isfinite(stored) else ""))
     for label, p in paths.items():
-        st.image(charts.tile(p.strip, ncol=len(p.strip), scale=2), caption=f"{label}, A → B ({p.seconds:.1f} s)")
+        st.image(tile(p.strip, ncol=len(p.strip), scale=2), caption=f"{label}, A → B ({p.seconds:.1f} s)")
 
 
 def layout_view(view: landscape.MapView) -> None:
@@ -175,7 +175,7 @@ def layout_view(view: landscape.MapView) -> None:
     threshold = threshold_slider(view)
     _, basin_of = view.basin_of(threshold)
     n = len(land.assignment)
-    colour = st.radio("Colour by", ["digit", "basin", "energy"], horizontal=True, key=f"{P}_colour",
+    colour = st.radio("Colour by", ["digit", "basin", "energy"], horizontal=True, key=state.key("colour"),
                       help="digit: the start's label and the evaluator's reading of each minimum")
     ok = land.assignment >= 0
     start_basin = np.where(ok, basin_of[np.clip(land.assignment, 0, None)], -1)
@@ -192,7 +192,8 @@ def layout_view(view: landscape.MapView) -> None:
     st.plotly_chart(layout_figure(land.layout[:n], land.layout[n:], sc, mc, colour, start_text, minima_text,
                                      discrete=colour != "energy", selected=selected(view), method=method,
                                      revision=view.name),
-                    key=f"{P}_umap", on_select=select_from(f"{P}_umap"), selection_mode="points", width="stretch")
+                    key=state.key("umap"), on_select=select_from(state.key("umap")), selection_mode="points",
+                    width="stretch")
     st.caption(f"{method} of the {n} starting digits (dots) and the {land.n_minima} minima's pictures (diamonds), "
                "fitted when the map was made. Basin colours cycle through ten. "
                "Click a diamond to select that minimum as A (the graph view follows the pair).")
@@ -201,13 +202,13 @@ def layout_view(view: landscape.MapView) -> None:
 def digit_view(view: landscape.MapView) -> None:
     land = view.land
     images, labels, source = load_data("mnist", "test")
-    how = st.radio("Digit", ["a test digit", "upload a picture"], horizontal=True, key=f"{P}_how")
+    how = st.radio("Digit", ["a test digit", "upload a picture"], horizontal=True, key=state.key("how"))
     x = None
     if how == "a test digit":
-        i = st.number_input(f"Test digit (0–{len(images) - 1}, {source})", 0, len(images) - 1, 0, key=f"{P}_idx")
+        i = st.number_input(f"Test digit (0–{len(images) - 1}, {source})", 0, len(images) - 1, 0, key=state.key("idx"))
         x = images[int(i)][None]
     else:
-        up = image_upload("A digit picture (PNG, JPEG, …)", f"{P}_upload")
+        up = image_upload("A digit picture (PNG, JPEG, …)", state.key("upload"))
         if up is None:
             st.info("Upload a picture of one digit: it is greyed, resized to 28×28 and inverted if it is dark on "
                     "light, like the Langevin page's uploads.")
@@ -224,15 +225,11 @@ def digit_view(view: landscape.MapView) -> None:
         return
     left, right = st.columns([1, 2])
     with left:
-        anim = px.imshow(d.frames[:, 0], animation_frame=0, binary_string=True,
-                         labels={"animation_frame": "frame"})
-        anim.update_layout(height=360, margin=dict(l=0, r=0, t=10, b=0), coloraxis_showscale=False)
-        anim.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
-        st.plotly_chart(anim, key=f"{P}_descent")
+        st.plotly_chart(descent_animation(d.frames), key=state.key("descent"))
         st.caption("Press ▶ to watch it descend" + (" (the code's picture g(z))" if view.latent else ""))
     with right:
-        st.plotly_chart(charts.line_figure(d.steps, {view.energy_label: d.energy}, "descent step",
-                                            view.energy_label), key=f"{P}_descent_e")
+        st.plotly_chart(line_figure(d.steps, {view.energy_label: d.energy}, "descent step",
+                                            view.energy_label), key=state.key("descent_e"))
     threshold = threshold_slider(view)
     basins, basin_of = view.basin_of(threshold)
     k = d.nearest
@@ -243,32 +240,32 @@ def digit_view(view: landscape.MapView) -> None:
     st.markdown(f"It {verb} **minimum {k}** (distance {d.distance:.3f}, {view.energy_label} = "
                 f"{d.energy[-1]:.2f} where it stopped); at the threshold {threshold:.2f} {where}.")
     if land.images is not None:
-        st.image(charts.tile(to_u8(land.images[[k]]), ncol=1, scale=4), caption=minimum_caption(view, k))
+        st.image(tile(to_u8(land.images[[k]]), ncol=1, scale=4), caption=minimum_caption(view, k))
 
 
 def map_now_view() -> None:
     st.markdown("Make a map with your own settings. It starts from held-out digits, runs on the sidebar's device, "
                 "and is stored in the map cache (keyed by the checkpoint file and the settings), so the same "
                 "settings open at once next time.")
-    name, model = model_picker("Energy model", f"{P}_new_ckpt", is_energy, default="ebgan-mnist",
+    name, model = model_picker("Energy model", state.key("new_ckpt"), is_energy, default="ebgan-mnist",
                                report_broken=False)
     latent_ok = hasattr(model, "generator")
     c = st.columns(3)
-    space = c[0].radio("Space", ["latent", "image"] if latent_ok else ["image"], key=f"{P}_new_space",
+    space = c[0].radio("Space", ["latent", "image"] if latent_ok else ["image"], key=state.key("new_space"),
                        help="latent: U(z) = E(g(z))/T + ‖z‖²/2 through the model's generator (the N(0, I) "
                             "prior, as ADELM, also for a generator with a learned prior)")
     temperature = c[1].number_input("Temperature T", 1e-4, 100.0, 0.01 if name.startswith("ebgan") else 0.3,
-                                    format="%g", key=f"{P}_new_t_{name}", disabled=space != "latent")
-    n = c[2].number_input("Starts (held-out digits)", 2, landscape.MAX_STARTS, 100, 10, key=f"{P}_new_n")
+                                    format="%g", key=state.key(f"new_t_{name}"), disabled=space != "latent")
+    n = c[2].number_input("Starts (held-out digits)", 2, landscape.MAX_STARTS, 100, 10, key=state.key("new_n"))
     c = st.columns(3)
-    n_steps = c[0].number_input("Descent steps (at most)", 10, 5000, 1000, 100, key=f"{P}_new_steps")
-    k = c[0].number_input("Nearest minima per minimum (k)", 1, 128, LandscapeConfig.k_nearest, key=f"{P}_new_k",
+    n_steps = c[0].number_input("Descent steps (at most)", 10, 5000, 1000, 100, key=state.key("new_steps"))
+    k = c[0].number_input("Nearest minima per minimum (k)", 1, 128, LandscapeConfig.k_nearest, key=state.key("new_k"),
                           help="Linear barriers are measured to each minimum's k nearest (plus a spanning tree); "
                                "more is slower and closer to measuring every pair")
-    refine = c[1].toggle("Refine the tree's barriers (elastic bands)", False, key=f"{P}_new_refine",
+    refine = c[1].toggle("Refine the tree's barriers (elastic bands)", False, key=state.key("new_refine"),
                          help="Several times slower; the graph then uses the refined barriers")
-    layout = c[2].toggle("2-D layout (PCA; UMAP only from the tool)", True, key=f"{P}_new_layout")
-    if not st.button("Map now", type="primary", key=f"{P}_go"):
+    layout = c[2].toggle("2-D layout (PCA; UMAP only from the tool)", True, key=state.key("new_layout"))
+    if not st.button("Map now", type="primary", key=state.key("go")):
         return
     spec = DigitMapSpec(name, space, float(temperature), int(n), int(seed), "auto", "pca" if layout else "none")
     config = space_config(space, n_steps=int(n_steps), move_tol=3e-3, refine="tree" if refine else "none",
@@ -283,7 +280,7 @@ def map_now_view() -> None:
         if time.monotonic() - last[0] > 1.0 and partial.n_minima:
             last[0] = time.monotonic()
             box.plotly_chart(disconnectivity_figure(draw_tree(partial.tree), partial.energy, None, None,
-                                                       partial.n_starts, height=360), key=f"{P}_grow_{done}")
+                                                       partial.n_starts, height=360), key=state.key(f"grow_{done}"))
 
     try:
         made = landscape.make_map(spec, config, device, progress)
@@ -291,14 +288,14 @@ def map_now_view() -> None:
         st.error(f"Cannot make this map — {exc}")
         return
     bar.progress(1.0, "done")
-    st.session_state[f"{P}_map_chosen"] = f"{Path(made).stem} (made here)"
+    st.session_state[state.key("map_chosen")] = f"{Path(made).stem} (made here)"
     st.success(f"Stored as {made}. It is the map the other views now show.")
 
 
 def compare_view() -> None:
     c = st.columns(2)
     views = []
-    for col, (key, default) in zip(c, ((f"{P}_cmp1", 0), (f"{P}_cmp2", 1)), strict=True):
+    for col, (key, default) in zip(c, ((state.key("cmp1"), 0), (state.key("cmp2"), 1)), strict=True):
         with col:
             v = pick_map(maps, "Map", key, default)
             views.append(v)
@@ -321,13 +318,13 @@ def compare_view() -> None:
 
 VIEWS = {"Disconnectivity graph": graph_view, "UMAP": layout_view, "Your digit": digit_view}
 view_name = st.segmented_control("View", VIEW_NAMES, default="Disconnectivity graph",
-                                 key=f"{P}_view") or "Disconnectivity graph"
+                                 key=state.key("view")) or "Disconnectivity graph"
 if view_name == "Map now":
     map_now_view()
 elif view_name == "Compare two maps":
     compare_view()
 else:
-    chosen = pick_map(maps, "Map", f"{P}_map")
+    chosen = pick_map(maps, "Map", state.key("map"))
     if chosen is not None:
         VIEWS[view_name](chosen)
 share(fields)

@@ -24,7 +24,10 @@ from ebmviz.app.widgets import (
     update_equation,
 )
 from ebmviz.export import trajectory_arrays
-from ebmviz.figures import charts, sampler_lab
+from ebmviz.figures.chains import compare_energy_figure, projection_figure, traces_figure
+from ebmviz.figures.charts import history_figure
+from ebmviz.figures.images import labelled_grid, tile
+from ebmviz.figures.sampler_lab import autocorrelation_figure
 from ebmviz.sampling import LangevinConfig, LiveRun, diagnostics
 from ebmviz.sampling.starts import START_KINDS
 
@@ -33,14 +36,15 @@ state = LiveState(P)
 SPEEDS = [1, 2, 4, 8, 16, 32, 64]
 MAX_CHAINS = 64  # most chains of a live run (64 chains make an 8 × 8 grid)
 COMPARE_CHAINS = 8  # chains of the short- vs long-run comparison
-fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(is_energy)),
-          links.choice(f"{P}_start", "start", list(START_KINDS)), links.integer(f"{P}_n", "chains", 1, MAX_CHAINS),
-          links.number(f"{P}_data_noise", "data_noise", 0.05, 1.0), *sampler_fields(P),
-          links.choice(f"{P}_speed", "speed", SPEEDS)]
+fields = [links.choice(state.key("ckpt"), "model", checkpoint_names(is_energy)),
+          links.choice(state.key("start"), "start", list(START_KINDS)), links.integer(state.key("n"), "chains", 1,
+                                                                                      MAX_CHAINS),
+          links.number(state.key("data_noise"), "data_noise", 0.05, 1.0), *sampler_fields(P),
+          links.choice(state.key("speed"), "speed", SPEEDS)]
 links.restore(fields)
 st.title("Langevin chains")
 seed, device = shared().seed, shared().device
-name, model = model_picker("Energy model", f"{P}_ckpt", is_energy, default="shortrun-mnist")
+name, model = model_picker("Energy model", state.key("ckpt"), is_energy, default="shortrun-mnist")
 meta = model.meta
 st.caption(f"**{name}** — {model.title}; trained on {(meta.get('dataset') or {}).get('source', 'unknown data')}. "
            f"Every energy model in ebmviz can be sampled here: E(x) of 28×28 images in [−1, 1].")
@@ -51,23 +55,23 @@ with settings:
     st.subheader("Start")
     starts = [k for k in START_KINDS if (k != "replay" or hasattr(model, "replay_samples"))
               and (k != "generator" or hasattr(model, "generate"))]
-    if st.session_state.get(f"{P}_start") not in starts:  # e.g. a link's "replay" on a model without a buffer
-        st.session_state.pop(f"{P}_start", None)
-    start = st.radio("Initialise chains from", starts, format_func=START_KINDS.get, key=f"{P}_start")
-    n_chains = st.slider("Chains", 1, MAX_CHAINS, 16, key=f"{P}_n")
+    if st.session_state.get(state.key("start")) not in starts:  # e.g. a link's "replay" on a model without a buffer
+        st.session_state.pop(state.key("start"), None)
+    start = st.radio("Initialise chains from", starts, format_func=START_KINDS.get, key=state.key("start"))
+    n_chains = st.slider("Chains", 1, MAX_CHAINS, 16, key=state.key("n"))
     data_noise = 0.3
     if start == "data+noise":
-        data_noise = st.slider("Noise added to the digits (std)", 0.05, 1.0, 0.3, 0.05, key=f"{P}_data_noise")
+        data_noise = st.slider("Noise added to the digits (std)", 0.05, 1.0, 0.3, 0.05, key=state.key("data_noise"))
     upload = None
     if start == "upload":
-        if (up := image_upload("A digit picture (PNG, JPEG, …)", f"{P}_upload")) is not None:
+        if (up := image_upload("A digit picture (PNG, JPEG, …)", state.key("upload"))) is not None:
             upload = (up.image, digest(up.raw))
     st.subheader("Sampler")
     cfg, warnings = sampler_form(defaults, P)
     for w in warnings:
         st.warning(w)
     speed = st.select_slider("Steps per animation frame", SPEEDS,
-                             value=max(s for s in SPEEDS if s <= cfg.record_every), key=f"{P}_speed")
+                             value=max(s for s in SPEEDS if s <= cfg.record_every), key=state.key("speed"))
 
 spec = RunSpec(name, device, cfg, start, n_chains, seed, upload[1] if upload else None, data_noise)
 
@@ -100,7 +104,7 @@ def draw_frame(index: int, out: FrameView):
     out.status.markdown(f"**Step {step} / {cfg.n_steps}** · {status} · "
                         f"effective temperature T = {cfg.temperature:.3g}{stopped}")
     labels = [f"{i}: {pred.label[i]} ({pred.confidence[i]:.2f})" if pred else f"chain {i}" for i in range(len(frame))]
-    out.picture.image(charts.labelled_grid(frame, labels, ncol=8, highlight=st.session_state.get(f"{P}_chain", 0)),
+    out.picture.image(labelled_grid(frame, labels, ncol=8, highlight=st.session_state.get(state.key("chain"), 0)),
                       caption="chain: evaluator's digit (confidence)" if pred else None)
     if not out.playing and (diverged >= 0).any():
         out.below.warning(f"{int((diverged >= 0).sum())} chain(s) met a non-finite value and stopped (first at step "
@@ -128,10 +132,10 @@ with view:
     @st.fragment(run_every=2.0 if state.playing else None)
     def live_traces():
         traj = state.run.trajectory()
-        st.plotly_chart(charts.traces_figure(traj.energy, traj.grad_norm, traj.step_norm, traj.accept,
-                                              selected=st.session_state.get(f"{P}_chain", 0),
+        st.plotly_chart(traces_figure(traj.energy, traj.grad_norm, traj.step_norm, traj.accept,
+                                              selected=st.session_state.get(state.key("chain"), 0),
                                               n_steps=cfg.n_steps),
-                        width="stretch", key=f"{P}_traces")
+                        width="stretch", key=state.key("traces"))
         return traj
 
     traj = live_traces()
@@ -142,33 +146,33 @@ if state.playing:
     st.stop()
 with view:
     export_panel(f"langevin-{name}-{start}-seed{seed}",
-                 frames=lambda run=state.run: np.stack([charts.tile(f, ncol=8, scale=2) for f in run.frames]),
+                 frames=lambda run=state.run: np.stack([tile(f, ncol=8, scale=2) for f in run.frames]),
                  trajectory=lambda run=state.run: trajectory_arrays(run.trajectory()),
                  config={"model": name, "start": start, "chains": n_chains, "data_noise": data_noise, "seed": seed,
                          "device": device, "sampler": cfg.to_dict()},
-                 figures={"traces": lambda: charts.traces_figure(traj.energy, traj.grad_norm, traj.step_norm,
+                 figures={"traces": lambda: traces_figure(traj.energy, traj.grad_norm, traj.step_norm,
                                                                   traj.accept, n_steps=cfg.n_steps)},
-                 key=f"{P}_export")
+                 key=state.key("export"))
 
 
 def pick_chain_from_map():
     """Selecting a chain's end marker on the map selects that chain (runs before the rerun)."""
-    points = st.session_state[f"{P}_map"].selection.get("points", [])
+    points = st.session_state[state.key("map")].selection.get("points", [])
     picked = [p["customdata"][0] if isinstance(p.get("customdata"), list) else p.get("customdata")
               for p in points if p.get("customdata") is not None]
     if picked:
-        st.session_state[f"{P}_chain"] = int(picked[0])
+        st.session_state[state.key("chain")] = int(picked[0])
 
 
 st.header("Close-up and map")
 left, right = st.columns([1, 2])
 with left:
-    chain = st.number_input("Chain", 0, n_chains - 1, 0, key=f"{P}_chain",
+    chain = st.number_input("Chain", 0, n_chains - 1, 0, key=state.key("chain"),
                             help="Highlighted in the traces above and on the map")
     run = state.run
     picks = np.unique(np.linspace(0, len(run.frames) - 1, 8).round().astype(int))
     strip = np.stack([run.frames[i][chain] for i in picks])
-    st.image(charts.tile(strip, ncol=len(picks), scale=3), caption="steps " + ", ".join(
+    st.image(tile(strip, ncol=len(picks), scale=3), caption="steps " + ", ".join(
         str(run.frame_steps[i]) for i in picks))
     e = traj.energy[:, chain]
     st.metric("Energy now", f"{e[-1]:.3f}", delta=f"{e[-1] - e[0]:+.3f} since step 0", delta_color="inverse")
@@ -176,8 +180,8 @@ with right:
     pca, data_xy, data_labels = cache.data_projection()
     paths = np.stack([pca.transform(f) for f in run.frames])  # (F, B, 2)
     labels = [f"digit {pred.label[i]}, confidence {pred.confidence[i]:.2f}" for i in range(n_chains)] if pred else None
-    st.plotly_chart(charts.projection_figure(data_xy, data_labels, paths, labels, chain,
-                                              pca.explained), width="stretch", key=f"{P}_map",
+    st.plotly_chart(projection_figure(data_xy, data_labels, paths, labels, chain,
+                                              pca.explained), width="stretch", key=state.key("map"),
                     on_select=pick_chain_from_map, selection_mode="points")
     _, _, source = cache.load_data("mnist", "test")
     st.caption(f"PCA of {len(data_labels):,} held-out digits ({source}), coloured by label; lines are "
@@ -196,8 +200,8 @@ m[1].metric("R-hat of the energy", "—" if not np.isfinite(rhat) else f"{rhat:.
             help="Split R-hat across chains: above about 1.01 the chains have not settled to one distribution")
 m[2].metric("ESS per gradient", "—" if not np.isfinite(ess) else f"{ess / evals:.2e}")
 m[3].metric("Acceptance", "—" if acc is None else f"{acc:.2f}", help="MALA only")
-st.plotly_chart(sampler_lab.autocorrelation_figure({"energy": diagnostics.autocorrelation(kept, max_lag=40)}),
-                width="stretch", key=f"{P}_acf")
+st.plotly_chart(autocorrelation_figure({"energy": diagnostics.autocorrelation(kept, max_lag=40)}),
+                width="stretch", key=state.key("acf"))
 st.caption("Read from the second half of the steps so far. A short-run image EBM is not meant to reach a stationary "
            "distribution: a large R-hat and a slowly decaying autocorrelation say the chains are still travelling. "
            "The sampler lab shows the same numbers on 2-D energies with known answers.")
@@ -210,8 +214,8 @@ st.markdown("Same start and seed, the page's sampler run for K steps and for m·
             "stay digit-like but collapse onto a few classes, mostly 1s. In one check of 64 chains at "
             "10 × 512 steps, 37 ended as 1s, and 9.8% of pixels were saturated (real digits: 8.0%). The "
             "bright-pixel share and the evaluator's digits under each grid tell which happens here.")
-mult = st.select_slider("Long run: m × K steps", [2, 5, 10, 20], value=10, key=f"{P}_mult")
-if st.button("Run the comparison", key=f"{P}_compare"):
+mult = st.select_slider("Long run: m × K steps", [2, 5, 10, 20], value=10, key=state.key("mult"))
+if st.button("Run the comparison", key=state.key("compare")):
     state.comparing = True
 long_cfg = replace(cfg, n_steps=mult * cfg.n_steps, record_every=max(1, cfg.n_steps // 4))
 too_much = over_work_cap(COMPARE_CHAINS, cfg.n_steps + long_cfg.n_steps, "The comparison")
@@ -227,14 +231,14 @@ elif state.comparing:
         q = cache.evaluate_frames(tr.frames[-1])
         conf = (f", mean evaluator confidence {q.confidence.mean():.2f}, digits "
                 f"{' '.join(str(d) for d in q.label)}") if q else ""
-        col.image(charts.tile(tr.frames[-1], ncol=8, scale=3),
+        col.image(tile(tr.frames[-1], ncol=8, scale=3),
                   caption=f"{label}: {100 * saturation(tr.final):.0f}% saturated pixels{conf}")
-    st.plotly_chart(charts.compare_energy_figure({"short run": short.energy, "long run": long_.energy}),
+    st.plotly_chart(compare_energy_figure({"short run": short.energy, "long run": long_.energy}),
                     width="stretch")
 
 with st.expander("Training history of this checkpoint"):
     hist = meta.get("history") or []
     if hist:
         keys = [k for k in ("cd", "e_real", "e_fake", "grad_norm") if k in hist[0]]
-        st.plotly_chart(charts.history_figure(hist, keys), width="stretch")
+        st.plotly_chart(history_figure(hist, keys), width="stretch")
     st.json({k: meta.get(k) for k in ("command", "wall_time_s", "device", "iterations", "sampler")})

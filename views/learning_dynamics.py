@@ -8,28 +8,23 @@ from ebmviz.analysis.learning_dynamics import collapse_onset, snapshot_index
 from ebmviz.app import links
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.pages import learning_dynamics
-from ebmviz.app.player import FrameView, Player, PlayerState
-from ebmviz.app.state import Slot
+from ebmviz.app.player import FrameView, Player
 from ebmviz.app.widgets import share, shared
-from ebmviz.figures import charts
+from ebmviz.figures.images import tile
 from ebmviz.figures.learning_dynamics import FLOW_COLOURS, CurveLine, gap_figure, steps_figure
 
-
-class LiveTrainingState(PlayerState):
-    run = Slot(None)  # the LiveTraining of this session
-    draws = Slot(0)  # frames drawn, for unique chart keys
-
-
 P = "ld"
-state = LiveTrainingState(P)
+state = learning_dynamics.LiveTrainingState(P)
 VIEW_NAMES = ["Full set", "Few-shot", "Train live"]
 RUNS = learning_dynamics.frame_runs()
 SHOT_SETS = [n for n in RUNS if n > 0]
-fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.integer(f"{P}_it_full", "iteration", 0, 10**7),
-          links.choice(f"{P}_shots", "digits", SHOT_SETS), links.integer(f"{P}_it_few", "few_iteration", 0, 10**7),
-          links.choice(f"{P}_live_flow", "live_flow", ["kl", "jko"]),
-          links.choice(f"{P}_live_shots", "live_digits", SHOT_SETS),
-          links.integer(f"{P}_live_its", "live_iterations", 50, 1000)]
+fields = [links.choice(state.key("view"), "view", VIEW_NAMES), links.integer(state.key("it_full"), "iteration", 0,
+                                                                             10**7),
+          links.choice(state.key("shots"), "digits", SHOT_SETS), links.integer(state.key("it_few"), "few_iteration", 0,
+                                                                               10**7),
+          links.choice(state.key("live_flow"), "live_flow", ["kl", "jko"]),
+          links.choice(state.key("live_shots"), "live_digits", SHOT_SETS),
+          links.integer(state.key("live_its"), "live_iterations", 50, 1000)]
 links.restore(fields)
 st.title("Learning dynamics: FRAME vs wFRAME")
 st.markdown(
@@ -89,7 +84,7 @@ def compare(pair: dict[str, str], key: str) -> tuple[int, dict[str, learning_dyn
         i = snapshot_index(d.snapshot_its, it)
         ended = " (where this run ended)" if it > d.iterations else ""
         col.markdown(f"**{learning_dynamics.FLOW_TITLES[flow]}** · `{d.name}`")
-        col.image(charts.tile(d.snapshots[i], ncol=8, scale=2),
+        col.image(tile(d.snapshots[i], ncol=8, scale=2),
                   caption=f"{len(d.snapshots[i])} particles at iteration {int(d.snapshot_its[i]):,}{ended}")
         col.markdown(_status(d, it))
     st.plotly_chart(gap_figure(_lines(dyn), current=it), key=f"{key}_gap")
@@ -111,24 +106,24 @@ def full_view() -> None:
     size = f"{record['n_images']:,}" if isinstance(record.get("n_images"), int) else "whole set of"
     source = record.get("source", "source not recorded")
     st.markdown(f"Both flows from the same start on the {size} training digits ({source}).")
-    compare(pair, f"{P}_it_full")
+    compare(pair, state.key("it_full"))
 
 
 def _pairs_tile(images: np.ndarray, train: np.ndarray, near) -> np.ndarray:
     """Each sample above its nearest training digit (two rows)."""
-    return charts.tile(np.concatenate([images, train[near.index]]), ncol=len(images), scale=2)
+    return tile(np.concatenate([images, train[near.index]]), ncol=len(images), scale=2)
 
 
 def few_shot_view() -> None:
     if not SHOT_SETS:
         st.info("No few-shot FRAME runs are shipped.")
         return
-    n = st.segmented_control("Training digits", SHOT_SETS, default=SHOT_SETS[0], key=f"{P}_shots",
+    n = st.segmented_control("Training digits", SHOT_SETS, default=SHOT_SETS[0], key=state.key("shots"),
                              format_func=lambda k: f"{k} digits") or SHOT_SETS[0]
-    it, dyn = compare(RUNS[n], f"{P}_it_few")
+    it, dyn = compare(RUNS[n], state.key("it_few"))
     train = next(iter(dyn.values())).train
     st.subheader("Memorised or new?")
-    st.image(charts.tile(train, ncol=min(len(train), 20), scale=2), caption=f"The {len(train)} training digits")
+    st.image(tile(train, ncol=min(len(train), 20), scale=2), caption=f"The {len(train)} training digits")
     cols = st.columns(len(dyn))
     for col, (flow, d) in zip(cols, dyn.items(), strict=True):
         shown = d.snapshots[snapshot_index(d.snapshot_its, it)][:16]
@@ -157,7 +152,7 @@ def gan_view(n: int) -> None:
                 f"own page (`{name}`), trained on the same 5 digits for {g.iterations:,} iterations "
                 f"({g.minutes:.0f} min): its generator at a fixed latent batch over training.")
     its = [int(i) for i in g.snapshot_its]
-    pick = st.select_slider("GAN iteration", its, value=its[-1], key=f"{P}_gan_it")
+    pick = st.select_slider("GAN iteration", its, value=its[-1], key=state.key("gan_it"))
     shown = g.snapshots[its.index(pick)][:16]
     if len(g.train) >= 2:
         near = learning_dynamics.nearest(shown, g.train)
@@ -166,7 +161,7 @@ def gan_view(n: int) -> None:
                          f"squared distance {np.median(near.mse):.3f}, near copies {100 * near.copy_share:.0f}%, "
                          f"training digits reached {len(set(near.index.tolist()))} of {len(g.train)}")
     else:
-        st.image(charts.tile(shown, ncol=16, scale=2), caption=f"G(z) at iteration {pick:,}")
+        st.image(tile(shown, ncol=16, scale=2), caption=f"G(z) at iteration {pick:,}")
 
 
 # ------------------------------------------------------------------------------------------------ train live
@@ -177,20 +172,20 @@ LIVE_WIDGETS = {"flow": "live_flow", "n_train": "live_shots", "iterations": "liv
 def live_spec() -> learning_dynamics.LiveSpec:
     if state.run is not None:  # back from another view (Streamlit dropped these widgets): the run's settings again
         for name, key in LIVE_WIDGETS.items():
-            if f"{P}_{key}" not in st.session_state and not (name == "penalty" and state.run.spec.flow != "jko"):
-                st.session_state[f"{P}_{key}"] = getattr(state.run.spec, name)
+            if state.key(f"{key}") not in st.session_state and not (name == "penalty" and state.run.spec.flow != "jko"):
+                st.session_state[state.key(f"{key}")] = getattr(state.run.spec, name)
     a, b, c = st.columns(3)
-    flow = a.radio("Flow", ["kl", "jko"], horizontal=True, key=f"{P}_live_flow",
+    flow = a.radio("Flow", ["kl", "jko"], horizontal=True, key=state.key("live_flow"),
                    format_func=lambda f: {"kl": "KL (FRAME)", "jko": "JKO (wFRAME)"}[f])
-    n = b.selectbox("Training digits", SHOT_SETS, key=f"{P}_live_shots",
+    n = b.selectbox("Training digits", SHOT_SETS, key=state.key("live_shots"),
                     help="The digits of the shipped few-shot runs")
-    its = c.slider("Iterations", 50, 1000, 300, 50, key=f"{P}_live_its")
+    its = c.slider("Iterations", 50, 1000, 300, 50, key=state.key("live_its"))
     a, b, c = st.columns(3)
-    lr = a.select_slider("Learning rate γ", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3], value=3e-4, key=f"{P}_live_lr",
+    lr = a.select_slider("Learning rate γ", [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3], value=3e-4, key=state.key("live_lr"),
                          format_func=lambda v: f"{v:g}")
-    step = b.select_slider("Step δ or τ", [0.001, 0.003, 0.01, 0.03], value=0.01, key=f"{P}_live_step",
+    step = b.select_slider("Step δ or τ", [0.001, 0.003, 0.01, 0.03], value=0.01, key=state.key("live_step"),
                            format_func=lambda v: f"{v:g}")
-    lam = c.select_slider("Penalty λ (JKO)", [0.0, 0.001, 0.01, 0.1, 1.0], value=0.01, key=f"{P}_live_lam",
+    lam = c.select_slider("Penalty λ (JKO)", [0.0, 0.001, 0.01, 0.1, 1.0], value=0.01, key=state.key("live_lam"),
                           disabled=flow != "jko", help="In the pilots, JKO without the penalty diverged like KL")
     return learning_dynamics.LiveSpec(flow=flow, n_train=n, iterations=its, lr=lr, step=step,
                              penalty=lam if flow == "jko" else 0.0, seed=shared().seed)
@@ -230,7 +225,7 @@ def live_view() -> None:
                                   f" · showing iteration {it:,} · {live.seconds:.1f} s of training")
         with view.picture.container():
             left, right = st.columns([1, 2])
-            left.image(charts.tile(live.frames[index], ncol=4, scale=3), caption=f"16 particles at iteration {it:,}")
+            left.image(tile(live.frames[index], ncol=4, scale=3), caption=f"16 particles at iteration {it:,}")
             curves = live.curves()
             lines = [CurveLine(f"this run ({spec.flow.upper()})", curves, FLOW_COLOURS[spec.flow])]
             if reference is not None:
@@ -240,7 +235,7 @@ def live_view() -> None:
             state.draws += 1
             fig = gap_figure(lines, current=it, height=300)
             fig.update_xaxes(range=[0, spec.iterations])
-            right.plotly_chart(fig, key=f"{P}_live_gap_{state.draws}")
+            right.plotly_chart(fig, key=state.key(f"live_gap_{state.draws}"))
             right.caption(f"{len(curves):,} iterations logged" + (
                 f" · last gap {curves.values['gap'][-1]:.3g}" if len(curves) else ""))
         if live.failure:
@@ -254,14 +249,14 @@ def live_view() -> None:
         st.success(f"Trained {run.learner.iteration:,} iterations in {run.seconds:.1f} s; the energy {verdict}.")
     if not state.playing and len(run.rows):
         export_panel(f"learning-live-{spec.flow}-{spec.n_train}digits-seed{spec.seed}",
-                     frames=lambda r=run: np.stack([charts.tile(f, ncol=4, scale=2) for f in r.frames]),
+                     frames=lambda r=run: np.stack([tile(f, ncol=4, scale=2) for f in r.frames]),
                      trajectory=run.arrays,
                      config=spec, figures={"gap": lambda r=run: gap_figure(
                          [CurveLine(spec.flow.upper(), r.curves(), FLOW_COLOURS[spec.flow])])},
-                     key=f"{P}_live_export")
+                     key=state.key("live_export"))
 
 
 VIEWS = dict(zip(VIEW_NAMES, (full_view, few_shot_view, live_view), strict=True))
-view = st.segmented_control("View", VIEW_NAMES, default=VIEW_NAMES[0], key=f"{P}_view") or VIEW_NAMES[0]
+view = st.segmented_control("View", VIEW_NAMES, default=VIEW_NAMES[0], key=state.key("view")) or VIEW_NAMES[0]
 VIEWS[view]()
 share(fields)

@@ -2,7 +2,6 @@
 samples over training, and two models side by side on one seed and one gradient budget."""
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from ebmviz import checkpoints
@@ -11,20 +10,23 @@ from ebmviz.analysis.anomaly import goal
 from ebmviz.app import links
 from ebmviz.app.cache import load_model
 from ebmviz.app.pages import model_zoo
+from ebmviz.app.state import PageState
 from ebmviz.app.widgets import share, shared
-from ebmviz.figures import charts
+from ebmviz.figures.charts import class_counts_figure, history_figure
+from ebmviz.figures.images import tile
 from ebmviz.models import KINDS
 from ebmviz.models.snapshots import SnapshotSlots
 
 P = "zoo"
+state = PageState(P)
 VIEW_NAMES = ["All models", "One model", "Side by side"]
 ALL_INFOS = checkpoints.list_checkpoints()
 INFOS = [i for i in ALL_INFOS if i.error is None]
 NAMES = [i.name for i in INFOS]
 DRAWERS = [i.name for i in INFOS if KINDS[i.kind].Draws is not None]
-fields = [links.choice(f"{P}_view", "view", VIEW_NAMES), links.choice(f"{P}_one", "model", NAMES),
-          links.choice(f"{P}_a", "a", DRAWERS), links.choice(f"{P}_b", "b", DRAWERS),
-          links.integer(f"{P}_budget", "budget", 1, 2000)]
+fields = [links.choice(state.key("view"), "view", VIEW_NAMES), links.choice(state.key("one"), "model", NAMES),
+          links.choice(state.key("a"), "a", DRAWERS), links.choice(state.key("b"), "b", DRAWERS),
+          links.integer(state.key("budget"), "budget", 1, 2000)]
 links.restore(fields)
 st.title("Models")
 st.markdown("Every model ebmviz ships, how it was trained, and how good its samples are. The numbers were computed "
@@ -67,7 +69,7 @@ def all_models() -> None:
     st.dataframe(df.style.format(
         {"confident (> 0.9)": "{:.3f}", "class entropy": "{:.3f}", "Fréchet": "{:.1f}", "MB": "{:.1f}",
          "anomaly AUROC (goal mean)": "{:.3f}", "training min": "{:.1f}", "parameters": "{:,.0f}",
-         "gradients per sample": "{:.0f}"}, na_rep="–"), key=f"{P}_table", height=36 * (len(df) + 1) + 2)
+         "gradients per sample": "{:.0f}"}, na_rep="–"), key=state.key("table"), height=36 * (len(df) + 1) + 2)
     held = SCORES.settings.get("held_out_quality")
     scale = (f" For scale, {held['n']:,} held-out digits themselves score {held['confident_share']:.3f} confident, "
              f"entropy {held['class_entropy']:.3f}." if held else "")
@@ -79,7 +81,7 @@ def all_models() -> None:
 
 
 def one_model() -> None:
-    name = st.selectbox("Model", NAMES, key=f"{P}_one")
+    name = st.selectbox("Model", NAMES, key=state.key("one"))
     info = INFOS[NAMES.index(name)]
     p = model_zoo.provenance(info)
     st.markdown(f"**{p.title}** · kind `{p.kind}`")
@@ -89,7 +91,7 @@ def one_model() -> None:
         + ("" if p.iterations is None else f", {p.iterations:,} iterations"),
         "device": p.device, "parameters": "–" if not (e := SCORES.models.get(name)) or e.parameters is None
         else f"{e.parameters:,}", "file": f"{p.megabytes:.2f} MB, written {p.written}",
-        "commit": p.commit}}), key=f"{P}_prov")
+        "commit": p.commit}}), key=state.key("prov"))
     q = _quality(name)
     if (entry := SCORES.models.get(name)) is not None and entry.notes:
         st.caption("Scored: " + "; ".join(f"{k}: {v}" for k, v in sorted(entry.notes.items())))
@@ -99,25 +101,25 @@ def one_model() -> None:
         c[1].metric("Class entropy", f"{q['class_entropy']:.3f}")
         c[2].metric("Fréchet", "–" if q.get("frechet") is None else f"{q['frechet']:.1f}")
         c[3].metric("Gradients per sample", f"{q.get('grad_evals', 0):,}")
-        st.plotly_chart(go.Figure(go.Bar(x=list(range(10)), y=q["class_counts"])).update_layout(
-            height=220, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="digit the evaluator sees",
-            yaxis_title="samples", xaxis=dict(dtick=1)), key=f"{P}_counts")
+        st.plotly_chart(class_counts_figure({"samples": q["class_counts"]}, 220, "digit the evaluator sees"),
+                        key=state.key("counts"))
     elif KINDS[info.kind].Draws is not None:
         st.info("No stored quality for this model: `python -m training scores` computes it.")
     hist = info.meta.get("history") or []
     keys = [k for k in (hist[0] if hist else {}) if k not in ("iteration", "epoch", "round", "minutes")
             and isinstance(hist[0][k], int | float)]
     if keys:
-        chosen = st.multiselect("Training curves", keys, default=keys[:2], key=f"{P}_curves_{name}")
+        chosen = st.multiselect("Training curves", keys, default=keys[:2], key=state.key(f"curves_{name}"))
         if chosen:
-            st.plotly_chart(charts.history_figure(hist, chosen), key=f"{P}_history")
+            st.plotly_chart(history_figure(hist, chosen), key=state.key("history"))
     model = load_model(name, device)
     if isinstance(model, SnapshotSlots):
         its, images = model.snapshots()
         if len(its) > 1:
             its = [int(i) for i in its]
-            pick = st.select_slider("Samples over training (iteration)", its, value=its[-1], key=f"{P}_snap_{name}")
-            st.image(charts.tile(images[its.index(pick)], ncol=16, scale=2),
+            pick = st.select_slider("Samples over training (iteration)", its, value=its[-1],
+                                    key=state.key(f"snap_{name}"))
+            st.image(tile(images[its.index(pick)], ncol=16, scale=2),
                      caption=f"stored at iteration {pick:,} of {its[-1]:,}")
 
 
@@ -127,20 +129,20 @@ def side_by_side() -> None:
         return
     c = st.columns(3)
     a = c[0].selectbox("Model A", DRAWERS, index=DRAWERS.index("shortrun-mnist") if "shortrun-mnist" in DRAWERS else 0,
-                       key=f"{P}_a")
+                       key=state.key("a"))
     b = c[1].selectbox("Model B", DRAWERS, index=DRAWERS.index("coarse_to_fine-mnist")
-                       if "coarse_to_fine-mnist" in DRAWERS else 1, key=f"{P}_b")
-    same = c[2].checkbox("Same gradient budget", value=True, key=f"{P}_same",
+                       if "coarse_to_fine-mnist" in DRAWERS else 1, key=state.key("b"))
+    same = c[2].checkbox("Same gradient budget", value=True, key=state.key("same"),
                          help="Langevin models sample with this many steps; others keep their own sampler")
-    budget = c[2].number_input("Gradients per sample", 1, 2000, 60, key=f"{P}_budget", disabled=not same)
+    budget = c[2].number_input("Gradients per sample", 1, 2000, 60, key=state.key("budget"), disabled=not same)
     cols = st.columns(2)
     for col, name in zip(cols, (a, b), strict=True):
         d = model_zoo.drawn(name, device, 16, seed, int(budget) if same else None)
-        col.image(charts.tile(d.images, ncol=4, scale=3), caption=f"{name}: {d.how}; {d.grad_evals:,} gradient "
+        col.image(tile(d.images, ncol=4, scale=3), caption=f"{name}: {d.how}; {d.grad_evals:,} gradient "
                                                                     f"evaluations per sample, seed {seed}")
 
 
 VIEWS = dict(zip(VIEW_NAMES, (all_models, one_model, side_by_side), strict=True))
-view = st.segmented_control("View", VIEW_NAMES, default=VIEW_NAMES[0], key=f"{P}_view") or VIEW_NAMES[0]
+view = st.segmented_control("View", VIEW_NAMES, default=VIEW_NAMES[0], key=state.key("view")) or VIEW_NAMES[0]
 VIEWS[view]()
 share(fields)

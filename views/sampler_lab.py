@@ -22,7 +22,8 @@ from ebmviz.app.pages.sampler_lab import (
 from ebmviz.app.player import FrameView, Player
 from ebmviz.app.widgets import share, shared
 from ebmviz.export import gif_picks, trajectory_arrays
-from ebmviz.figures import sampler_lab
+from ebmviz.figures.images import side_by_side
+from ebmviz.figures.sampler_lab import autocorrelation_figure, density_figure, marginals_figure, particles_frame
 from ebmviz.sampling.diagnostics import autocorrelation
 from ebmviz.sampling.toy2d import LAB_ENERGIES, custom
 
@@ -30,10 +31,11 @@ P = "lab"
 state = LabState(P)
 names = [*LAB_ENERGIES, "custom"]
 STRIDES = [1, 2, 4, 8, 16]
-fields = [links.choice(f"{P}_energy", "energy", names), links.integer(f"{P}_n", "particles", 10, MAX_PARTICLES),
-          links.integer(f"{P}_steps", "steps", 10, MAX_STEPS),
-          links.choice(f"{P}_start", "start", ["uniform", "point"]),
-          links.choice(f"{P}_stride", "per_frame", STRIDES), components_field(P),
+fields = [links.choice(state.key("energy"), "energy", names), links.integer(state.key("n"), "particles", 10,
+                                                                            MAX_PARTICLES),
+          links.integer(state.key("steps"), "steps", 10, MAX_STEPS),
+          links.choice(state.key("start"), "start", ["uniform", "point"]),
+          links.choice(state.key("stride"), "per_frame", STRIDES), components_field(P),
           *sampler_link_fields(P, "a"), *sampler_link_fields(P, "b")]
 links.restore(fields)
 st.title("Sampler lab")
@@ -42,13 +44,13 @@ st.markdown("Two samplers, the same energy, the same start and seed. The densiti
             "particles with it. Press **Play**: the unadjusted sampler (ULA) settles into blobs wider than the exact "
             "ones, its bias; MALA's accept/reject removes it, at the price of rejected moves (red dots).")
 top = st.columns([1.4, 1, 1, 1, 1.2])
-energy = top[0].selectbox("Energy", names, index=names.index("mix8"), key=f"{P}_energy",
+energy = top[0].selectbox("Energy", names, index=names.index("mix8"), key=state.key("energy"),
                           format_func=lambda n: LAB_ENERGIES[n].title if n in LAB_ENERGIES else "Your mixture")
-n_particles = top[1].number_input("Particles", 10, MAX_PARTICLES, 500, step=50, key=f"{P}_n")
-n_steps = top[2].number_input("Steps", 10, MAX_STEPS, 300, step=50, key=f"{P}_steps")
-start = top[3].selectbox("Start", ["uniform", "point"], key=f"{P}_start",
+n_particles = top[1].number_input("Particles", 10, MAX_PARTICLES, 500, step=50, key=state.key("n"))
+n_steps = top[2].number_input("Steps", 10, MAX_STEPS, 300, step=50, key=state.key("steps"))
+start = top[3].selectbox("Start", ["uniform", "point"], key=state.key("start"),
                          format_func={"uniform": "spread over the box", "point": "all at one point"}.get)
-stride = top[4].select_slider("Steps per frame", STRIDES, 4, key=f"{P}_stride")
+stride = top[4].select_slider("Steps per frame", STRIDES, 4, key=state.key("stride"))
 components = ()
 if energy == "custom":
     with st.expander("Your mixture: one row per Gaussian component (x, y, std, weight)", expanded=True):
@@ -92,7 +94,7 @@ def side_frame(i: int, step: int) -> np.ndarray:
             moves = run.row("step_norm", step - 1)
         if ch.kind == "HMC" and len(run.paths) >= step:
             paths = run.paths[step - 1][:, :25]
-    return sampler_lab.particles_frame(pictures[i][1], toy.box, frames[step], trail, accepted, moves, paths)
+    return particles_frame(pictures[i][1], toy.box, frames[step], trail, accepted, moves, paths)
 
 
 def status(i: int, step: int) -> str:
@@ -111,7 +113,7 @@ def status(i: int, step: int) -> str:
 def draw(index: int, out: FrameView):
     step = rec.step_at(index)
     out.status.markdown(f"**Step {step} / {spec.n_steps}** · {status(0, step)} · {status(1, step)}")
-    frame = sampler_lab.side_by_side_frames(side_frame(0, step), side_frame(1, step))
+    frame = side_by_side(side_frame(0, step), side_frame(1, step), gap=10)
     out.picture.image(frame, width=int(1.3 * frame.shape[1]),  # a tall box stays on screen
                       caption=f"left: A ({a.kind}), right: B ({b.kind}) · {spec.n_particles} particles · "
                               "trails: the last 8 frames · dots: white accepted, red rejected (MALA, HMC) or "
@@ -172,10 +174,10 @@ def diagnostics():
                "that stopped at a non-finite value are left out of ESS and R-hat. MMD² and binned KL (20 × 20 bins) "
                "measure the pooled draws' distance to the exact density; both are near 0 only for exact draws.")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(sampler_lab.marginals_figure(now), width="stretch", key=f"{P}_marginals")
+    c1.plotly_chart(marginals_figure(now), width="stretch", key=state.key("marginals"))
     c1.caption(f"The draws of the second half (up to step {step}) against the exact marginals of each sampler's "
                "target (one black line when both have the same temperature).")
-    c2.plotly_chart(sampler_lab.autocorrelation_figure(curves), width="stretch", key=f"{P}_acf")
+    c2.plotly_chart(autocorrelation_figure(curves), width="stretch", key=state.key("acf"))
     c2.caption("Autocorrelation of each chain's energy and x over the second half, averaged over chains.")
     return now
 
@@ -186,17 +188,17 @@ if state.playing:
 step = rec.step_at(min(state.position, len(rec) - 1))
 paths = {f"B: {b.kind}" if i else f"A: {a.kind}": rec.runs[i].paths[step - 1][:, :25]
          for i, ch in enumerate(choices) if ch.kind == "HMC" and step > 0 and len(rec.runs[i].paths) >= step}
-density = sampler_lab.density_figure(pictures[0][0], {f"A: {a.kind}": rec.runs[0].frames[step],
+density = density_figure(pictures[0][0], {f"A: {a.kind}": rec.runs[0].frames[step],
                                                       f"B: {b.kind}": rec.runs[1].frames[step]}, paths,
                                      title=f"Step {step}: the particles over the exact density (zoom, hover)")
-st.plotly_chart(density, width="stretch", key=f"{P}_density")
+st.plotly_chart(density, width="stretch", key=state.key("density"))
 
 
 # The exports below run on Streamlit's download thread, where session state cannot be read: they use ``rec``.
 def gif_frames() -> np.ndarray:
-    first = sampler_lab.side_by_side_frames(side_frame(0, 0), side_frame(1, 0))
+    first = side_by_side(side_frame(0, 0), side_frame(1, 0), gap=10)
     picks = gif_picks(len(rec), first.shape)  # within the GIF's pixel cap
-    return np.stack([sampler_lab.side_by_side_frames(side_frame(0, rec.step_at(i)), side_frame(1, rec.step_at(i)))
+    return np.stack([side_by_side(side_frame(0, rec.step_at(i)), side_frame(1, rec.step_at(i)), gap=10)
                      for i in picks])
 
 
@@ -211,4 +213,4 @@ export_panel(f"sampler-lab-{energy}-{a.kind}-vs-{b.kind}-seed{spec.seed}", frame
              config={"energy": energy, "components": components, "particles": spec.n_particles,
                      "steps": spec.n_steps, "start": start, "per_frame": stride, "seed": spec.seed,
                      "a": a.to_dict(), "b": b.to_dict()},
-             figures={"density": lambda: density}, fps=10, key=f"{P}_export")
+             figures={"density": lambda: density}, fps=10, key=state.key("export"))

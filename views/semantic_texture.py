@@ -9,27 +9,24 @@ from ebmviz.app import links
 from ebmviz.app.cache import evaluate_frames
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.pages import semantic_texture
-from ebmviz.app.player import FrameView, Player, PlayerState, Recorded
-from ebmviz.app.state import Slot
+from ebmviz.app.player import FrameView, Player, Recorded
 from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, over_work_cap, share, shared
 from ebmviz.export import trajectory_arrays
-from ebmviz.figures import charts
+from ebmviz.figures.chains import projection_figure
+from ebmviz.figures.charts import histogram_figure, history_figure
+from ebmviz.figures.images import side_by_side, tile
+from ebmviz.figures.semantic_texture import energy_maps_figure, two_stage_energy_figure
 from ebmviz.images import to_u8
 from ebmviz.models.denoising import TwoStageConfig
 
-
-class TwoStageState(PlayerState):
-    spec = Slot(None)  # the run being played: (name, device, config, n, seed)
-
-
 P = "st"
-state = TwoStageState(P)
+state = semantic_texture.TwoStageState(P)
 VIEWS = ("Two-stage sampling", "Denoising", "Latent space", "Out of distribution", "Training")
-fields = [links.choice(f"{P}_ckpt", "model", checkpoint_names(of_kind("denoising"))),
-          links.choice(f"{P}_view", "view", VIEWS), links.integer(f"{P}_dn_n", "digits", 1, 8),
-          links.choice(f"{P}_lat_sigma", "encode_sigma", [0.01, 0.05, 0.1, 0.2, 0.5, 1.0]),
-          links.choice(f"{P}_ood_sigma", "score_sigma", [0.01, 0.02, 0.05, 0.1, 0.2]),
-          links.choice(f"{P}_ood_m", "per_group", [200, 500, 1000])]
+fields = [links.choice(state.key("ckpt"), "model", checkpoint_names(of_kind("denoising"))),
+          links.choice(state.key("view"), "view", VIEWS), links.integer(state.key("dn_n"), "digits", 1, 8),
+          links.choice(state.key("lat_sigma"), "encode_sigma", [0.01, 0.05, 0.1, 0.2, 0.5, 1.0]),
+          links.choice(state.key("ood_sigma"), "score_sigma", [0.01, 0.02, 0.05, 0.1, 0.2]),
+          links.choice(state.key("ood_m"), "per_group", [200, 500, 1000])]
 links.restore(fields)
 frame = {}  # the sampling view's frame on show, for the link
 st.title("Semantic vs texture")
@@ -42,9 +39,10 @@ st.markdown(
 st.latex(r"U_c(x,\sigma) = \frac{\|x - r_\varphi(\tilde x,\sigma)\|^2}{2\sigma^2}\;\;(7)\qquad "
          r"U_s(z,\sigma) = \frac{\|h_\gamma(z) - r_\varphi(\tilde h_\gamma(z),\sigma)\|^2}{2\sigma^2}\;\;(8)")
 seed, device = shared().seed, shared().device
-name, model = model_picker("Denoising-EBM checkpoint", f"{P}_ckpt", of_kind("denoising"))
+name, model = model_picker("Denoising-EBM checkpoint", state.key("ckpt"), of_kind("denoising"))
 shipped = model.draw_config()
-_k = lambda field: f"{P}_{name}_{field}"  # noqa: E731  (setting keys carry the model: another model, fresh defaults)
+# setting keys carry the model: another model, fresh defaults
+_k = lambda field: state.key(f"{name}_{field}")  # noqa: E731
 fields += [links.integer(_k("n"), "chains", 4, 64), links.number(_k("sigma"), "sigma", 0.0, 10.0),
            links.number(_k("sigma_end"), "sigma_end", 0.0, 10.0), links.integer(_k("record"), "record", 1, 100),
            links.integer(_k("k"), "K", 0, 500), links.number(_k("eta1"), "eta1", 0.0, 1e6),
@@ -141,13 +139,13 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> None:
             where = (f"**Texture stage** · pixel step {f.step} / {cfg.t_steps} · σ_t = {s:.3g} · median U_c: "
                      f"two-stage {np.median(f.energy):.4g}, texture only {np.median(f.texture_only_energy):.4g}")
         out.status.markdown(where)
-        out.picture.image(charts.side_by_side(charts.tile(f.two_stage_u8, ncol=ncol, scale=3),
-                                               charts.tile(f.texture_only_u8, ncol=ncol, scale=3)),
+        out.picture.image(side_by_side(tile(f.two_stage_u8, ncol=ncol, scale=3),
+                                               tile(f.texture_only_u8, ncol=ncol, scale=3)),
                           caption="left: two-stage (semantic, then texture) · right: texture only, from "
                                   "Gaussian noise, the same pixel steps")
         if not out.playing:
-            out.below.plotly_chart(charts.two_stage_energy_figure(sem.energy, tex.energy, only.energy,
-                                                                   (f.stage, f.step)), key=f"{P}_energy")
+            out.below.plotly_chart(two_stage_energy_figure(sem.energy, tex.energy, only.energy,
+                                                                   (f.stage, f.step)), key=state.key("energy"))
 
     player = Player(state, Recorded(len(frames)))
     player.seek(links.requested_frame(len(frames) - 1))
@@ -155,16 +153,16 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> None:
     player.controls()
     player.show(draw, scrub_label="Timeline", on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
     export_panel(f"semantic-texture-{name}-seed{seed}",
-                 frames=lambda: np.stack([charts.side_by_side(charts.tile(f.two_stage_u8, ncol=ncol, scale=2),
-                                                               charts.tile(f.texture_only_u8, ncol=ncol, scale=2))
+                 frames=lambda: np.stack([side_by_side(tile(f.two_stage_u8, ncol=ncol, scale=2),
+                                                               tile(f.texture_only_u8, ncol=ncol, scale=2))
                                           for f in frames]),
                  trajectory=lambda: {f"{part}_{k}": v for part, t in (("semantic", sem), ("texture", tex),
                                                                       ("texture_only", only))
                                      for k, v in trajectory_arrays(t).items()},
                  config={"model": name, "chains": n, "seed": seed, "device": device, "two_stage": cfg.to_dict()},
-                 figures={"energies": lambda: charts.two_stage_energy_figure(sem.energy, tex.energy,
+                 figures={"energies": lambda: two_stage_energy_figure(sem.energy, tex.energy,
                                                                                           only.energy)},
-                 key=f"{P}_export")
+                 key=state.key("export"))
     diverged = sem.n_diverged + tex.n_diverged + only.n_diverged
     if diverged:
         st.warning(f"{diverged} chains met a non-finite value and stopped there (shown as they were); a smaller "
@@ -172,7 +170,7 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> None:
     st.subheader("What the texture stage added")
     m = min(n, 8)
     added = (tex.final[:m] - sem.final[:m]) / 2  # in [-1, 1]: grey is no change
-    st.image(charts.tile(to_u8(np.concatenate([sem.final[:m], tex.final[:m], added])), ncol=m, scale=3),
+    st.image(tile(to_u8(np.concatenate([sem.final[:m], tex.final[:m], added])), ncol=m, scale=3),
              caption="rows: the semantic image x⁰ = h(z_K) · the two-stage sample x_T · the texture added, "
                      "(x_T − x⁰)/2 (grey: unchanged, white: ink added, black: ink removed)")
     st.latex(rf"\widetilde{{U_s}}(z_K) = {np.median(sem.energy[-1]):.4g},\quad "
@@ -189,24 +187,24 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> None:
 
 def denoise_view() -> None:
     c = st.columns(2)
-    n = c[0].slider("Digits", 1, 8, 4, key=f"{P}_dn_n")
+    n = c[0].slider("Digits", 1, 8, 4, key=state.key("dn_n"))
     choices = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]
-    sigmas = c[1].multiselect("Noise levels σ", choices, default=[0.05, 0.2, 0.5, 1.0], key=f"{P}_dn_sigmas")
+    sigmas = c[1].multiselect("Noise levels σ", choices, default=[0.05, 0.2, 0.5, 1.0], key=state.key("dn_sigmas"))
     if not sigmas:
         st.info("Pick at least one noise level.")
         return
     sigmas = tuple(sorted(sigmas))
     panel = semantic_texture.denoise_panel(name, device, sigmas, n, seed)
-    st.image(charts.tile(to_u8(panel.clean), ncol=n, scale=3), caption="x: held-out digits from the seed")
+    st.image(tile(to_u8(panel.clean), ncol=n, scale=3), caption="x: held-out digits from the seed")
     for i, s in enumerate(sigmas):
         a, b = st.columns(2)
-        a.image(charts.tile(to_u8(np.clip(panel.noisy[i], -1, 1)), ncol=n, scale=3),
+        a.image(tile(to_u8(np.clip(panel.noisy[i], -1, 1)), ncol=n, scale=3),
                 caption=f"x̃ = x + {s:g}ε (shown clipped)")
-        b.image(charts.tile(to_u8(np.clip(panel.denoised[i], -1, 1)), ncol=n, scale=3),
+        b.image(tile(to_u8(np.clip(panel.denoised[i], -1, 1)), ncol=n, scale=3),
                 caption=f"r(x̃, {s:g}): U_c = " + ", ".join(f"{e:.3g}" for e in panel.energy[i]))
-    pick = st.slider("Energy map of digit", 1, n, 1, key=f"{P}_dn_pick") - 1 if n > 1 else 0
-    st.plotly_chart(charts.energy_maps_figure(panel.energy_map[:, pick], [f"σ = {s:g}" for s in sigmas]),
-                    key=f"{P}_maps")
+    pick = st.slider("Energy map of digit", 1, n, 1, key=state.key("dn_pick")) - 1 if n > 1 else 0
+    st.plotly_chart(energy_maps_figure(panel.energy_map[:, pick], [f"σ = {s:g}" for s in sigmas]),
+                    key=state.key("maps"))
     st.caption("The per-pixel texture energy (x − r)²/(2σ²), the paper's vector output; U_c is its sum. Bright "
                "pixels are where the denoiser's reconstruction misses the clean digit most.")
 
@@ -214,12 +212,12 @@ def denoise_view() -> None:
 def latent_view(cfg: TwoStageConfig, n: int) -> None:
     sigma = st.select_slider("Encode at σ", [0.01, 0.05, 0.1, 0.2, 0.5, 1.0],
                              value=min([0.01, 0.05, 0.1, 0.2, 0.5, 1.0], key=lambda s: abs(s - cfg.sigma)),
-                             key=f"{P}_lat_sigma")
+                             key=state.key("lat_sigma"))
     lm = semantic_texture.latent_map(name, device, sigma)
     r = _runs(cfg, n)
     paths = np.zeros((0, 0, 2)) if r is None else lm.pca.transform(
         r.two_stage.latents.reshape(-1, r.two_stage.latents.shape[-1])).reshape(*r.two_stage.latents.shape[:2], 2)
-    st.plotly_chart(charts.projection_figure(lm.xy, lm.labels, paths, explained=lm.pca.explained), key=f"{P}_lat")
+    st.plotly_chart(projection_figure(lm.xy, lm.labels, paths, explained=lm.pca.explained), key=state.key("lat"))
     st.caption(f"z = f_α(x + {sigma:g}ε, {sigma:g}) of {len(lm.labels):,} held-out digits, projected on their two "
                f"principal axes and coloured by digit; black: the {n} semantic chains z_0 → z_K from the sampling "
                "settings (✕ at z_K). The chains start from N(0, I), not from the codes.")
@@ -227,12 +225,12 @@ def latent_view(cfg: TwoStageConfig, n: int) -> None:
 
 def ood_view() -> None:
     c = st.columns(2)
-    sigma = c[0].select_slider("σ of the score", [0.01, 0.02, 0.05, 0.1, 0.2], value=0.05, key=f"{P}_ood_sigma",
+    sigma = c[0].select_slider("σ of the score", [0.01, 0.02, 0.05, 0.1, 0.2], value=0.05, key=state.key("ood_sigma"),
                                help="The paper scores at σ = 0.05")
-    m = c[1].select_slider("Images per group", [200, 500, 1000], value=500, key=f"{P}_ood_m")
+    m = c[1].select_slider("Images per group", [200, 500, 1000], value=500, key=state.key("ood_m"))
     res = semantic_texture.ood(name, device, sigma, m, seed)
-    st.plotly_chart(charts.energy_histogram_figure({g: -s for g, s in res.scores.items()}, xtitle="U_c(x, σ)"),
-                    key=f"{P}_ood_hist")
+    st.plotly_chart(histogram_figure({g: -s for g, s in res.scores.items()}, "U_c(x, σ)", "images", log=True),
+                    key=state.key("ood_hist"))
     st.dataframe([{"out-of-distribution group": g, "AUROC of −U_c (MNIST test = positive)": f"{a:.3f}"}
                   for g, a in res.auroc.items()], hide_index=True)
     for g, why in res.missing.items():
@@ -247,9 +245,9 @@ def training_view() -> None:
     if not hist:
         st.info("This checkpoint has no training history.")
         return
-    st.plotly_chart(charts.history_figure(hist, ["dae_loss", "decoder_loss"]), key=f"{P}_h_loss")
+    st.plotly_chart(history_figure(hist, ["dae_loss", "decoder_loss"]), key=state.key("h_loss"))
     if "us_fake" in hist[-1]:
-        st.plotly_chart(charts.history_figure(hist, ["us_data", "us_fake", "uc_data", "uc_fake"]), key=f"{P}_h_ml")
+        st.plotly_chart(history_figure(hist, ["us_data", "us_fake", "uc_data", "uc_fake"]), key=state.key("h_ml"))
     tc = model.meta.get("train_config", {})
     mixed = tc.get("codes") and tc.get("uniformity") and "uniformity" not in hist[-1]
     st.caption("dae_loss: mean ‖r − x‖²/σ² (= 2·U_c on data); decoder_loss: eq. 13"
@@ -259,7 +257,7 @@ def training_view() -> None:
                  f"T = {tc.get('t_steps', '?')}), which the maximum-likelihood updates push apart.")
 
 
-view = st.segmented_control("View", VIEWS, default=VIEWS[0], key=f"{P}_view") or VIEWS[0]
+view = st.segmented_control("View", VIEWS, default=VIEWS[0], key=state.key("view")) or VIEWS[0]
 if view in ("Two-stage sampling", "Latent space"):
     config, chains = settings()
     (sampling_view if view == VIEWS[0] else latent_view)(config, chains)

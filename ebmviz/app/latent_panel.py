@@ -12,7 +12,8 @@ from ebmviz.analysis import metrics
 from ebmviz.analysis.latent import LatentRun, latent_config, latent_langevin
 from ebmviz.app import cache, links
 from ebmviz.app.widgets import over_work_cap
-from ebmviz.figures import charts
+from ebmviz.figures.chains import traces_figure
+from ebmviz.figures.images import labelled_grid, verdict_labels
 
 STEP_SIZES = [0.001, 0.003, 0.01, 0.03]  # η
 TEMPERATURES = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]  # T in U(z) = E(G(z))/T + ‖z‖²/2
@@ -39,7 +40,7 @@ def latent_fields(prefix: str) -> list[links.Field]:
 
 
 def _labels(pred: metrics.Prediction | None, energy: np.ndarray, symbol: str) -> list[str]:
-    return charts.verdict_labels(energy, symbol, *((pred.label, pred.confidence) if pred is not None else ()))
+    return verdict_labels(energy, symbol, *((pred.label, pred.confidence) if pred is not None else ()))
 
 
 def latent_panel(prefix: str, name: str, device: str, seed: int, n: int, *, symbol: str,
@@ -62,11 +63,11 @@ def latent_panel(prefix: str, name: str, device: str, seed: int, n: int, *, symb
     d = latent_descent(name, device, k, eta, temp, n, seed)
     r = d.run
     a, b = st.columns(2)
-    a.image(charts.labelled_grid(r.start, _labels(d.before, r.image_energy[0], symbol), ncol=8, scale=3),
+    a.image(labelled_grid(r.start, _labels(d.before, r.image_energy[0], symbol), ncol=8, scale=3),
             caption="G(z₀): the generator's samples")
-    b.image(charts.labelled_grid(r.final, _labels(d.after, r.image_energy[-1], symbol), ncol=8, scale=3),
+    b.image(labelled_grid(r.final, _labels(d.after, r.image_energy[-1], symbol), ncol=8, scale=3),
             caption=f"G(z_K) after {k} latent steps")
-    st.plotly_chart(charts.traces_figure(r.run.energy, r.run.grad_norm, r.run.step_norm, symbols=("U", "z"))
+    st.plotly_chart(traces_figure(r.run.energy, r.run.grad_norm, r.run.step_norm, symbols=("U", "z"))
                     .update_xaxes(title_text="latent step t", row=3, col=1), key=f"{prefix}_lat_traces")
     rows = []
     for when, pred, i in (("start", d.before, 0), (f"after {k} steps", d.after, -1)):

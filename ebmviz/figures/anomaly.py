@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from ebmviz.figures.style import tight
+
 COLOURS = ["#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#393b79", "#637939"]
 
@@ -29,10 +31,9 @@ def score_histogram_figure(digits: np.ndarray, sets: dict[str, np.ndarray], mark
     if marker is not None and np.isfinite(marker):
         fig.add_vline(x=float(np.clip(marker, lo, hi)), line_width=2, line_color="black",
                       annotation_text=marker_label)
-    fig.update_layout(barmode="overlay", height=320, margin=dict(l=10, r=10, t=30, b=10),
-                      xaxis_title="score −E(x) (higher: more typical; the tails clipped to the 1st–99th percentiles)",
-                      yaxis_title="images", legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
-    return fig
+    return tight(fig, 320, top=30, barmode="overlay",
+                 xaxis_title="score −E(x) (higher: more typical; the tails clipped to the 1st–99th percentiles)",
+                 yaxis_title="images", legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
 
 
 def roc_figure(rocs: dict[str, tuple[np.ndarray, np.ndarray]], aurocs: dict[str, float]) -> go.Figure:
@@ -42,6 +43,5 @@ def roc_figure(rocs: dict[str, tuple[np.ndarray, np.ndarray]], aurocs: dict[str,
     for i, (name, (fpr, tpr)) in enumerate(rocs.items()):
         fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{name} ({aurocs[name]:.3f})",
                                  line=dict(color=COLOURS[(i + 1) % len(COLOURS)])))
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="share of the set above the cut",
-                      yaxis_title="share of digits above the cut", legend=dict(font=dict(size=10)))
-    return fig
+    return tight(fig, 360, top=30, xaxis_title="share of the set above the cut",
+                 yaxis_title="share of digits above the cut", legend=dict(font=dict(size=10)))

@@ -4,13 +4,13 @@ and minima. Arrays in, a plotly Figure out (``ebmviz.landscape`` computes, this 
 from __future__ import annotations
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 
-from ebmviz.figures.charts import DIGIT_COLOURS
+from ebmviz.figures.style import DIGIT_COLOURS, SELECTED, tight
 from ebmviz.landscape.graph import TreeDrawing
 
 NO_DIGIT = "#bdbdbd"  # leaves the evaluator is not sure of (drawn as open circles: digit 7 is grey too)
-SELECTED = "#d62728"
 
 
 def _leaf_size(n_starts: np.ndarray) -> np.ndarray:
@@ -66,12 +66,10 @@ def disconnectivity_figure(drawing: TreeDrawing, energy: np.ndarray, digit: np.n
     if threshold is not None and np.isfinite(threshold):
         fig.add_hline(y=threshold, line=dict(color=SELECTED, dash="dash", width=1),
                       annotation_text=f"threshold {threshold:.3g}", annotation_position="top left")
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=f"energy {energy_label}",
-                      xaxis=dict(showticklabels=False, title="minima (lowest first inside every merge)",
-                                 zeroline=False, showgrid=False),
-                      legend=dict(itemsizing="constant"), uirevision=revision, clickmode="event+select",
-                      dragmode="zoom")
-    return fig
+    return tight(fig, height, yaxis_title=f"energy {energy_label}",
+                 xaxis=dict(showticklabels=False, title="minima (lowest first inside every merge)", zeroline=False,
+                            showgrid=False),
+                 legend=dict(itemsizing="constant"), uirevision=revision, clickmode="event+select", dragmode="zoom")
 
 
 def profile_figure(profiles: dict[str, tuple[np.ndarray, np.ndarray]], levels: dict[str, float],
@@ -86,9 +84,8 @@ def profile_figure(profiles: dict[str, tuple[np.ndarray, np.ndarray]], levels: d
             fig.add_hline(y=level, line=dict(color=DIGIT_COLOURS[(k + 3) % 10], dash="dash", width=1),
                           annotation_text=f"{name} {level:.3g}", annotation_position="top right" if k % 2 else
                           "bottom right")
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="distance along the path",
-                      yaxis_title=f"energy {energy_label}", legend=dict(orientation="h", y=1.12))
-    return fig
+    return tight(fig, 340, xaxis_title="distance along the path", yaxis_title=f"energy {energy_label}",
+                 legend=dict(orientation="h", y=1.12))
 
 
 def layout_figure(start_xy: np.ndarray, minima_xy: np.ndarray, start_colour: np.ndarray, minima_colour: np.ndarray,
@@ -121,9 +118,15 @@ def layout_figure(start_xy: np.ndarray, minima_xy: np.ndarray, start_colour: np.
                                  text=["A", "B"][:len(sel)], textposition="top center",
                                  marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(color=SELECTED, width=2.5)),
                                  hoverinfo="skip", customdata=sel))
-    fig.update_layout(height=520, margin=dict(l=10, r=10, t=30, b=10), title=f"coloured by {colour_title}",
-                      xaxis=dict(showticklabels=False, title=f"{method} 1"), yaxis=dict(showticklabels=False,
-                                                                                        title=f"{method} 2"),
-                      legend=dict(itemsizing="constant", orientation="h", y=-0.05), uirevision=revision,
-                      clickmode="event+select")
-    return fig
+    return tight(fig, 520, top=30, title=f"coloured by {colour_title}",
+                 xaxis=dict(showticklabels=False, title=f"{method} 1"),
+                 yaxis=dict(showticklabels=False, title=f"{method} 2"),
+                 legend=dict(itemsizing="constant", orientation="h", y=-0.05), uirevision=revision,
+                 clickmode="event+select")
+
+
+def descent_animation(frames: np.ndarray) -> go.Figure:
+    """A descent played as a plotly animation (▶ and a frame slider): frames (F, 1, H, W) uint8."""
+    fig = px.imshow(frames[:, 0], animation_frame=0, binary_string=True, labels={"animation_frame": "frame"})
+    fig.update_layout(height=360, margin=dict(l=0, r=0, t=10, b=0), coloraxis_showscale=False)
+    return fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)

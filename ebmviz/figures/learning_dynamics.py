@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ebmviz.analysis.learning_dynamics import Curves
+from ebmviz.figures.style import tight
 
 FLOW_COLOURS = {"kl": "#d62728", "jko": "#1f77b4"}
 
@@ -44,10 +45,9 @@ def gap_figure(lines: list[CurveLine], current: int | None = None, height: int =
                           annotation_text=f"collapse begins ({line.onset:,})", annotation_position="top left")
     if current is not None:
         fig.add_vline(x=current, line_color="#444", line_width=1)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="iteration",
-                      yaxis=dict(type="log", title="U(particles) − U(data)", exponentformat="power"),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
-    return fig
+    return tight(fig, height, top=30, xaxis_title="iteration",
+                 yaxis=dict(type="log", title="U(particles) − U(data)", exponentformat="power"),
+                 legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
 
 
 def steps_figure(lines: list[CurveLine], current: int | None = None) -> go.Figure:
@@ -65,5 +65,4 @@ def steps_figure(lines: list[CurveLine], current: int | None = None) -> go.Figur
             fig.add_vline(x=current, line_color="#444", line_width=1, row=1, col=col)
     fig.update_yaxes(type="log", exponentformat="power")
     fig.update_xaxes(title_text="iteration")
-    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10))
-    return fig
+    return tight(fig, 280, top=30)

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 from plotly.subplots import make_subplots
 
+from ebmviz.figures.style import tight
 from ebmviz.sampling.toy2d import DensityGrid
 
 # anchor colours of a dark-to-bright map for the density (viridis-like) and for move lengths (blue to yellow)
@@ -92,12 +93,6 @@ def particles_frame(background: np.ndarray, box: tuple[float, float, float, floa
     return np.asarray(img)
 
 
-def side_by_side_frames(left: np.ndarray, right: np.ndarray, gap: int = 10) -> np.ndarray:
-    """(H, W1 + gap + W2, 3): two frames with a white gap between them."""
-    pad = np.full((left.shape[0], gap, 3), 255, np.uint8)
-    return np.concatenate([left, pad, right], 1)
-
-
 def density_figure(grid: DensityGrid, runs: dict[str, np.ndarray], paths: dict[str, np.ndarray] | None = None,
                    title: str = "") -> go.Figure:
     """The exact density as contours with each sampler's particles ((B, 2) per name) and leapfrog paths."""
@@ -115,10 +110,8 @@ def density_figure(grid: DensityGrid, runs: dict[str, np.ndarray], paths: dict[s
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{name}: leapfrog paths",
                                  line=dict(color="orange", width=1.5)))
     x0, x1 = grid.x[0], grid.x[-1]
-    fig.update_layout(title=title, height=560, plot_bgcolor="white", margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis=dict(range=[x0, x1], constrain="domain"),
-                      yaxis=dict(range=[grid.y[0], grid.y[-1]], scaleanchor="x"), legend=dict(orientation="h"))
-    return fig
+    return tight(fig, 560, top=40, title=title, plot_bgcolor="white", xaxis=dict(range=[x0, x1], constrain="domain"),
+                 yaxis=dict(range=[grid.y[0], grid.y[-1]], scaleanchor="x"), legend=dict(orientation="h"))
 
 
 def marginals_figure(runs: dict[str, tuple[np.ndarray, DensityGrid]]) -> go.Figure:
@@ -146,9 +139,7 @@ def marginals_figure(runs: dict[str, tuple[np.ndarray, DensityGrid]]) -> go.Figu
                                      name="exact" if one else f"exact, T = {grid.temperature:g}",
                                      line=dict(color="black" if one else colour, width=2,
                                                dash="solid" if one else "dash")), row=1, col=col)
-    fig.update_layout(barmode="overlay", height=300, margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h"))
-    return fig
+    return tight(fig, 300, top=30, barmode="overlay", legend=dict(orientation="h"))
 
 
 def autocorrelation_figure(curves: dict[str, np.ndarray]) -> go.Figure:
@@ -157,6 +148,5 @@ def autocorrelation_figure(curves: dict[str, np.ndarray]) -> go.Figure:
     for i, (name, rho) in enumerate(curves.items()):
         fig.add_trace(go.Scatter(x=np.arange(len(rho)), y=rho, mode="lines", name=name,
                                  line=dict(color=SIDE_COLOURS[(i // 2) % 2], dash="solid" if i % 2 == 0 else "dot")))
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="lag (steps)",
-                      yaxis_title="autocorrelation", legend=dict(orientation="h", y=1.25))
-    return fig
+    return tight(fig, 300, top=30, xaxis_title="lag (steps)", yaxis_title="autocorrelation",
+                 legend=dict(orientation="h", y=1.25))

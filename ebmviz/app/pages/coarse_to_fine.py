@@ -17,6 +17,8 @@ import torch
 from ebmviz.analysis import metrics
 from ebmviz.analysis.restoration import Restoration, restore
 from ebmviz.app import cache
+from ebmviz.app.player import PlayerState
+from ebmviz.app.state import Slot
 from ebmviz.images import to_u8
 from ebmviz.models.coarse_to_fine import SIDES, Cascade, CascadeConfig, pool, sample_cascade
 from ebmviz.sampling import LangevinConfig, langevin
@@ -199,3 +201,7 @@ def translation(cf_name: str, sr_name: str, device: str, config: CascadeConfig, 
     traj = langevin(sr, x.to(sr.device), sr_cfg, seed=seed)
     verdict = lambda imgs: cache.evaluate_frames(to_u8(imgs))  # noqa: E731
     return Translation(source, cascade, traj, verdict(source), verdict(cascade.final), verdict(traj.final))
+
+
+class CascadeState(PlayerState):
+    spec = Slot(None)  # the cascade being played: (name, device, config, n, seed)

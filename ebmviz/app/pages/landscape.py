@@ -19,6 +19,7 @@ import torch
 
 from ebmviz.analysis import metrics
 from ebmviz.app.cache import EVALUATOR, load_evaluator, load_model
+from ebmviz.app.state import PageState
 from ebmviz.images import to_u8
 from ebmviz.landscape import Landscape, LandscapeError, codes_for, load_map, map_energy, map_path, save_map
 from ebmviz.landscape.digits import DigitMapSpec, map_digits
@@ -263,8 +264,9 @@ def make_map(spec: DigitMapSpec, config: LandscapeConfig, device: str,
 
 # Widgets
 P = "ls"
-SEL = (f"{P}_sel_a", f"{P}_sel_b")  # the two selected minima
-INPUTS = (f"{P}_a", f"{P}_b")  # the number inputs that show and change them
+state = PageState(P)  # the page's session keys
+SEL = (state.key("sel_a"), state.key("sel_b"))  # the two selected minima
+INPUTS = (state.key("a"), state.key("b"))  # the number inputs that show and change them
 
 
 def pick_map(maps: dict[str, str], label: str, key: str, default: int = 0) -> MapView | None:
@@ -326,7 +328,7 @@ def threshold_slider(view: MapView) -> float:
     levels = view.levels()
     lo, hi = float(levels[0]), float(levels[-1])
     stem = Path(view.name).stem
-    level, slide, typed, note = (f"{P}_{k}_{stem}" for k in ("level", "thr", "thr_typed", "thr_note"))
+    level, slide, typed, note = (state.key(f"{k}_{stem}") for k in ("level", "thr", "thr_typed", "thr_note"))
     if not isinstance(st.session_state.get(level), float):
         st.session_state[level] = view.default_threshold()
     st.session_state[level] = float(np.clip(st.session_state[level], lo, hi))  # a re-made map may have moved

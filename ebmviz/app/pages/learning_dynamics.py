@@ -17,6 +17,8 @@ from ebmviz import checkpoints
 from ebmviz.analysis.frame_learning import FlowLearner, LearningRow
 from ebmviz.analysis.learning_dynamics import Curves, Nearest, collapse_onset, nearest_training
 from ebmviz.app import cache
+from ebmviz.app.player import PlayerState
+from ebmviz.app.state import Slot
 from ebmviz.images import from_u8, to_u8
 from ebmviz.models.frame import FLOWS, FRAME, FlowConfig, FRAMEConfig
 
@@ -190,3 +192,8 @@ class LiveTraining:
         curves = self.curves()
         return {"frame_iterations": np.array(self.frame_its), "particles": np.stack(self.frames),
                 "curve_iteration": curves.iteration, **{f"curve_{k}": v for k, v in curves.values.items()}}
+
+
+class LiveTrainingState(PlayerState):
+    run = Slot(None)  # the LiveTraining of this session
+    draws = Slot(0)  # frames drawn, for unique chart keys

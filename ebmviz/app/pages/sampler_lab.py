@@ -12,7 +12,7 @@ from ebmviz.analysis.sampler_lab import KINDS, SamplerChoice
 from ebmviz.app import links
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
-from ebmviz.figures import sampler_lab
+from ebmviz.figures.sampler_lab import density_image
 from ebmviz.sampling import LiveRun
 from ebmviz.sampling.toy2d import LAB_ENERGIES, Toy, custom
 
@@ -97,7 +97,7 @@ def grid_and_background(energy: str, components: tuple, temperature: float):
     """The exact grid density at T and its picture; cached by the energy's name, components and T."""
     toy = custom(components) if energy == "custom" else LAB_ENERGIES[energy]
     grid = toy.grid(temperature=temperature)
-    return grid, sampler_lab.density_image(grid, FRAME_SIZE)
+    return grid, density_image(grid, FRAME_SIZE)
 
 
 def sampler_form(side: str, toy: Toy, prefix: str, default_kind: str) -> SamplerChoice:

@@ -13,6 +13,8 @@ import torch
 from ebmviz.analysis import metrics
 from ebmviz.analysis.embedding import PCA2, fit_pca
 from ebmviz.app import cache
+from ebmviz.app.player import PlayerState
+from ebmviz.app.state import Slot
 from ebmviz.data import DataError, load_dataset_with_source
 from ebmviz.models.denoising import DenoisingEBM, TwoStage, TwoStageConfig, texture_only
 from ebmviz.sampling import Trajectory
@@ -157,3 +159,7 @@ def ood(name: str, device: str, sigma: float, m: int, seed: int) -> OOD:
     inside = scores["MNIST test"]
     auroc = {g: metrics.auroc(inside, s) for g, s in scores.items() if g != "MNIST test"}
     return OOD(sigma, scores, auroc, missing)
+
+
+class TwoStageState(PlayerState):
+    spec = Slot(None)  # the run being played: (name, device, config, n, seed)
