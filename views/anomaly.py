@@ -4,21 +4,15 @@ model's score histograms and ROC curves, and where your own (or an edited) digit
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
-from ebmviz import checkpoints
-from ebmviz.analysis import zoo
-from ebmviz.analysis.anomaly import GOAL_SETS, HELD_OUT, SETS, SETS_SEED, goal
 from ebmviz.app import links
 from ebmviz.app.drawpad import drawn_digit
 from ebmviz.app.pages import anomaly
+from ebmviz.app.pages.anomaly import GOAL_SETS, HELD_OUT, KINDS, SETS, SETS_SEED, checkpoints, goal, to_u8, zoo
 from ebmviz.app.state import PageState
 from ebmviz.app.widgets import image_upload, model_picker, share, shared
 from ebmviz.figures.anomaly import roc_figure, score_histogram_figure
 from ebmviz.figures.images import tile
-from ebmviz.images import to_u8
-from ebmviz.models import KINDS
-from ebmviz.transforms import edit
 
 P = "anomaly"
 state = PageState(P)
@@ -148,7 +142,7 @@ def your_digit() -> None:
         start = c[2].slider("From (row, column)", 0, 27, (4, 4), key=state.key("stroke_from"))
         end = c[2].slider("To (row, column)", 0, 27, (24, 24), key=state.key("stroke_to"))
         stroke = (start[0], start[1], end[0], end[1])
-    edited = edit(torch.from_numpy(base), degrees, erase, stroke).numpy()
+    edited = anomaly.edited(base, degrees, erase, stroke)
     score, below = anomaly.typicality(name, device, edited, N_DIGITS, SETS_SEED, energy)
     a, b = st.columns([1, 3])
     a.image(tile(to_u8(np.concatenate([base, edited])), ncol=2, scale=4), caption="before · after the edits")

@@ -5,23 +5,26 @@ from dataclasses import asdict
 import numpy as np
 import streamlit as st
 
-from ebmviz.analysis.metrics import CONFIDENT
 from ebmviz.app import cache, links
 from ebmviz.app.drawpad import drawn_digit
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.pages import coarse_to_fine
+from ebmviz.app.pages.coarse_to_fine import (
+    CONFIDENT,
+    MASKS,
+    SIDES,
+    CascadeConfig,
+    DataError,
+    LangevinConfig,
+    to_u8,
+    trajectory_arrays,
+)
 from ebmviz.app.player import FrameView, Player, Recorded
 from ebmviz.app.widgets import checkpoint_names, image_upload, model_picker, of_kind, share, shared
-from ebmviz.data import DataError
-from ebmviz.export import trajectory_arrays
 from ebmviz.figures.chains import compare_energy_figure
 from ebmviz.figures.charts import history_figure
 from ebmviz.figures.coarse_to_fine import beta_energy_figure, budget_figure, cascade_energy_figure, error_figure
 from ebmviz.figures.images import tile
-from ebmviz.images import to_u8
-from ebmviz.models.coarse_to_fine import SIDES, CascadeConfig
-from ebmviz.sampling import LangevinConfig
-from ebmviz.transforms import MASKS
 
 P = "cf"
 state = coarse_to_fine.CascadeState(P)

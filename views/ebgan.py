@@ -4,11 +4,10 @@ Langevin on D, training curves."""
 import numpy as np
 import streamlit as st
 
-from ebmviz import checkpoints
-from ebmviz.analysis.metrics import CONFIDENT
 from ebmviz.app import links
 from ebmviz.app.latent_panel import latent_fields, latent_panel
 from ebmviz.app.pages import ebgan
+from ebmviz.app.pages.ebgan import CONFIDENT, LangevinConfig, checkpoints, to_u8
 from ebmviz.app.state import PageState
 from ebmviz.app.widgets import (
     checkpoint_names,
@@ -24,8 +23,6 @@ from ebmviz.app.widgets import (
 from ebmviz.figures.chains import traces_figure
 from ebmviz.figures.charts import class_counts_figure, histogram_figure, history_figure, line_figure
 from ebmviz.figures.images import labelled_grid, tile, verdict_labels
-from ebmviz.images import to_u8
-from ebmviz.sampling import LangevinConfig
 
 P = "ebgan"
 state = PageState(P)

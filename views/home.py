@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from ebmviz import checkpoints
 from ebmviz.app.navigation import PAGES
-from ebmviz.models import KINDS
+from ebmviz.app.pages.home import KINDS, checkpoints
 
 st.title("ebmviz — watch energy-based models work")
 st.markdown(

@@ -7,30 +7,33 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ebmviz import checkpoints
-from ebmviz.analysis.metrics import CONFIDENT
 from ebmviz.app import links
 from ebmviz.app.cache import evaluate_frames, load_data
 from ebmviz.app.pages import landscape
 from ebmviz.app.pages.landscape import (
+    CONFIDENT,
     SEL,
+    DigitMapSpec,
+    LandscapeConfig,
+    LandscapeError,
+    checkpoints,
     describe,
+    draw_tree,
+    merge_level,
     minimum_caption,
     pair_inputs,
     pick_map,
     select_from,
     selected,
+    space_config,
     state,
     threshold_slider,
+    to_u8,
 )
 from ebmviz.app.widgets import image_upload, is_energy, model_picker, share, shared
 from ebmviz.figures.charts import line_figure
 from ebmviz.figures.images import tile
 from ebmviz.figures.landscape import descent_animation, disconnectivity_figure, layout_figure, profile_figure
-from ebmviz.images import to_u8
-from ebmviz.landscape import LandscapeConfig, LandscapeError, space_config
-from ebmviz.landscape.digits import DigitMapSpec
-from ebmviz.landscape.graph import draw_tree, merge_level
 
 st.title("Energy landscape")
 st.markdown(
@@ -173,22 +176,11 @@ def layout_view(view: landscape.MapView) -> None:
         return
     method = str(land.meta.get("layout", "umap")).upper()
     threshold = threshold_slider(view)
-    _, basin_of = view.basin_of(threshold)
     n = len(land.assignment)
     colour = st.radio("Colour by", ["digit", "basin", "energy"], horizontal=True, key=state.key("colour"),
                       help="digit: the start's label and the evaluator's reading of each minimum")
-    ok = land.assignment >= 0
-    start_basin = np.where(ok, basin_of[np.clip(land.assignment, 0, None)], -1)
-    if colour == "basin":
-        sc, mc = start_basin, basin_of
-    elif colour == "digit":
-        sc = land.labels if land.labels is not None else np.full(n, -1)
-        mc = view.digit if view.digit is not None else np.full(land.n_minima, -1)
-    else:
-        sc, mc = np.where(ok, land.energy[np.clip(land.assignment, 0, None)], np.nan), land.energy
-    start_text = [f"digit {land.labels[i] if land.labels is not None else '?'} → "
-                  + (f"minimum {land.assignment[i]}" if ok[i] else "no minimum") for i in range(n)]
-    minima_text = [minimum_caption(view, k) for k in range(land.n_minima)]
+    sc, mc = landscape.layout_colours(view, colour, threshold)
+    start_text, minima_text = landscape.layout_texts(view)
     st.plotly_chart(layout_figure(land.layout[:n], land.layout[n:], sc, mc, colour, start_text, minima_text,
                                      discrete=colour != "energy", selected=selected(view), method=method,
                                      revision=view.name),

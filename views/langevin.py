@@ -5,10 +5,19 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from ebmviz.analysis.metrics import saturation
 from ebmviz.app import cache, links
 from ebmviz.app.export_panel import export_panel
-from ebmviz.app.pages.langevin import LiveState, RunSpec, digest
+from ebmviz.app.pages.langevin import (
+    START_KINDS,
+    LangevinConfig,
+    LiveRun,
+    LiveState,
+    RunSpec,
+    digest,
+    saturation,
+    second_half_diagnostics,
+    trajectory_arrays,
+)
 from ebmviz.app.player import FrameView, Live, Player
 from ebmviz.app.widgets import (
     checkpoint_names,
@@ -23,13 +32,10 @@ from ebmviz.app.widgets import (
     temperature_equation,
     update_equation,
 )
-from ebmviz.export import trajectory_arrays
 from ebmviz.figures.chains import compare_energy_figure, projection_figure, traces_figure
 from ebmviz.figures.charts import history_figure
 from ebmviz.figures.images import labelled_grid, tile
 from ebmviz.figures.sampler_lab import autocorrelation_figure
-from ebmviz.sampling import LangevinConfig, LiveRun, diagnostics
-from ebmviz.sampling.starts import START_KINDS
 
 P = "langevin"
 state = LiveState(P)
@@ -188,19 +194,16 @@ with right:
                "the chains' recorded paths, × their current state. Click a × to select that chain.")
 
 st.header("Chain diagnostics")
-kept = traj.energy[len(traj.energy) // 2:]  # (t/2, B): the second half of the energy traces
-acc = diagnostics.acceptance(traj.accept, len(traj.energy) // 2)
-ess, rhat = diagnostics.ess(kept), diagnostics.rhat(kept)
-evals = max(1, (kept.shape[0] - 1) * kept.shape[1])
+d = second_half_diagnostics(traj.energy, traj.accept)
 m = st.columns(4)
-m[0].metric("ESS of the energy", "—" if not np.isfinite(ess) else f"{ess:.0f}",
-            help=f"Effective independent draws among the {kept.shape[0]} × {kept.shape[1]} energies of the second half "
+m[0].metric("ESS of the energy", "—" if not np.isfinite(d.ess) else f"{d.ess:.0f}",
+            help=f"Effective independent draws among the {d.steps} × {d.chains} energies of the second half "
                  "(ArviZ bulk ESS)")
-m[1].metric("R-hat of the energy", "—" if not np.isfinite(rhat) else f"{rhat:.3f}",
+m[1].metric("R-hat of the energy", "—" if not np.isfinite(d.rhat) else f"{d.rhat:.3f}",
             help="Split R-hat across chains: above about 1.01 the chains have not settled to one distribution")
-m[2].metric("ESS per gradient", "—" if not np.isfinite(ess) else f"{ess / evals:.2e}")
-m[3].metric("Acceptance", "—" if acc is None else f"{acc:.2f}", help="MALA only")
-st.plotly_chart(autocorrelation_figure({"energy": diagnostics.autocorrelation(kept, max_lag=40)}),
+m[2].metric("ESS per gradient", "—" if not np.isfinite(d.ess) else f"{d.ess_per_grad:.2e}")
+m[3].metric("Acceptance", "—" if d.acceptance is None else f"{d.acceptance:.2f}", help="MALA only")
+st.plotly_chart(autocorrelation_figure({"energy": d.autocorrelation}),
                 width="stretch", key=state.key("acf"))
 st.caption("Read from the second half of the steps so far. A short-run image EBM is not meant to reach a stationary "
            "distribution: a large R-hat and a slowly decaying autocorrelation say the chains are still travelling. "

@@ -4,10 +4,10 @@ the nearest training digit of each particle, a GAN on the same 5 digits, and a F
 import numpy as np
 import streamlit as st
 
-from ebmviz.analysis.learning_dynamics import collapse_onset, snapshot_index
 from ebmviz.app import links
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.pages import learning_dynamics
+from ebmviz.app.pages.learning_dynamics import collapse_onset, snapshot_index
 from ebmviz.app.player import FrameView, Player
 from ebmviz.app.widgets import share, shared
 from ebmviz.figures.images import tile

@@ -4,18 +4,14 @@ samples over training, and two models side by side on one seed and one gradient 
 import pandas as pd
 import streamlit as st
 
-from ebmviz import checkpoints
-from ebmviz.analysis import zoo
-from ebmviz.analysis.anomaly import goal
 from ebmviz.app import links
 from ebmviz.app.cache import load_model
 from ebmviz.app.pages import model_zoo
+from ebmviz.app.pages.model_zoo import KINDS, SnapshotSlots, checkpoints, goal, zoo
 from ebmviz.app.state import PageState
 from ebmviz.app.widgets import share, shared
 from ebmviz.figures.charts import class_counts_figure, history_figure
 from ebmviz.figures.images import tile
-from ebmviz.models import KINDS
-from ebmviz.models.snapshots import SnapshotSlots
 
 P = "zoo"
 state = PageState(P)

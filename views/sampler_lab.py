@@ -3,29 +3,32 @@
 import numpy as np
 import streamlit as st
 
-from ebmviz.analysis.sampler_lab import judge, target_temperature
 from ebmviz.app import links
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.pages.sampler_lab import (
+    LAB_ENERGIES,
     MAX_PARTICLES,
     MAX_STEPS,
     LabSpec,
     LabState,
     PairRecording,
+    autocorrelation,
     components_editor,
     components_field,
+    custom,
     equation,
+    gif_picks,
     grid_and_background,
+    judge,
     sampler_form,
     sampler_link_fields,
+    target_temperature,
+    trajectory_arrays,
 )
 from ebmviz.app.player import FrameView, Player
 from ebmviz.app.widgets import share, shared
-from ebmviz.export import gif_picks, trajectory_arrays
 from ebmviz.figures.images import side_by_side
 from ebmviz.figures.sampler_lab import autocorrelation_figure, density_figure, marginals_figure, particles_frame
-from ebmviz.sampling.diagnostics import autocorrelation
-from ebmviz.sampling.toy2d import LAB_ENERGIES, custom
 
 P = "lab"
 state = LabState(P)

@@ -4,20 +4,17 @@ the denoiser at several noise levels, the latent space with the semantic chains,
 import numpy as np
 import streamlit as st
 
-from ebmviz.analysis.metrics import CONFIDENT
 from ebmviz.app import links
 from ebmviz.app.cache import evaluate_frames
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.pages import semantic_texture
+from ebmviz.app.pages.semantic_texture import CONFIDENT, TwoStageConfig, to_u8, trajectory_arrays
 from ebmviz.app.player import FrameView, Player, Recorded
 from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, over_work_cap, share, shared
-from ebmviz.export import trajectory_arrays
 from ebmviz.figures.chains import projection_figure
 from ebmviz.figures.charts import histogram_figure, history_figure
 from ebmviz.figures.images import side_by_side, tile
 from ebmviz.figures.semantic_texture import energy_maps_figure, two_stage_energy_figure
-from ebmviz.images import to_u8
-from ebmviz.models.denoising import TwoStageConfig
 
 P = "st"
 state = semantic_texture.TwoStageState(P)

@@ -3,19 +3,16 @@
 import numpy as np
 import streamlit as st
 
-from ebmviz.analysis import metrics
 from ebmviz.app import cache, links
 from ebmviz.app.latent_panel import latent_fields, latent_panel
 from ebmviz.app.pages import triangle
+from ebmviz.app.pages.triangle import OCCLUSIONS, LangevinConfig, metrics, to_u8
 from ebmviz.app.state import PageState
 from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, share, shared
 from ebmviz.figures.chains import compare_energy_figure
 from ebmviz.figures.charts import histogram_figure, history_figure, line_figure
 from ebmviz.figures.images import labelled_grid, tile, verdict_labels
 from ebmviz.figures.triangle import triangle_figure
-from ebmviz.images import to_u8
-from ebmviz.sampling import LangevinConfig
-from ebmviz.transforms import OCCLUSIONS
 
 P = "tri"
 state = PageState(P)

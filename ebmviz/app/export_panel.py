@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from ebmviz.export import config_json, figure_html, file_stem, gif_bytes, npz_bytes
+
+if TYPE_CHECKING:  # only for the annotation: the figures come from ebmviz.figures
+    import plotly.graph_objects as go
 
 
 def export_panel(stem: str, *, frames: Callable[[], np.ndarray] | None = None,

@@ -11,11 +11,23 @@ import streamlit as st
 import torch
 
 from ebmviz import checkpoints
-from ebmviz.analysis.anomaly import auroc_row, make_sets, scores
+from ebmviz.analysis import zoo as zoo
+from ebmviz.analysis.anomaly import (
+    GOAL_SETS as GOAL_SETS,
+    HELD_OUT as HELD_OUT,
+    SETS as SETS,
+    SETS_SEED as SETS_SEED,
+    auroc_row,
+    goal as goal,
+    make_sets,
+    scores,
+)
 from ebmviz.analysis.metrics import roc
 from ebmviz.app import cache
 from ebmviz.data import DataError, load_dataset_with_source
+from ebmviz.images import to_u8 as to_u8
 from ebmviz.models import KINDS
+from ebmviz.transforms import edit
 
 
 @st.cache_data(show_spinner="Building the out-of-distribution sets…", max_entries=4)
@@ -85,3 +97,8 @@ def typicality(name: str, device: str, image: np.ndarray, n: int, seed: int,
     return s, float((digits < s).mean())
 
 
+def edited(image: np.ndarray, degrees: float, erase: tuple[int, int, int, int] | None,
+           stroke: tuple[int, int, int, int] | None) -> np.ndarray:
+    """A digit (1, 1, 28, 28) float32 in [−1, 1] rotated, with a box erased and a stroke added
+    (``ebmviz.transforms.edit``)."""
+    return edit(torch.from_numpy(image), degrees, erase, stroke).numpy()

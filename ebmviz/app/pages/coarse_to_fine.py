@@ -15,15 +15,18 @@ import streamlit as st
 import torch
 
 from ebmviz.analysis import metrics
+from ebmviz.analysis.metrics import CONFIDENT as CONFIDENT
 from ebmviz.analysis.restoration import Restoration, restore
 from ebmviz.app import cache
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
+from ebmviz.data import DataError as DataError
+from ebmviz.export import trajectory_arrays as trajectory_arrays
 from ebmviz.images import to_u8
 from ebmviz.models.coarse_to_fine import SIDES, Cascade, CascadeConfig, pool, sample_cascade
 from ebmviz.sampling import LangevinConfig, langevin
 from ebmviz.sampling.starts import make_starts
-from ebmviz.transforms import add_noise, make_mask, occlude
+from ebmviz.transforms import MASKS as MASKS, add_noise, make_mask, occlude
 
 
 def to28(images_u8: np.ndarray) -> np.ndarray:

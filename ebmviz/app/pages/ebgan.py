@@ -9,7 +9,9 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ebmviz import checkpoints as checkpoints
 from ebmviz.analysis import metrics
+from ebmviz.analysis.metrics import CONFIDENT as CONFIDENT
 from ebmviz.app import cache
 from ebmviz.images import to_u8
 from ebmviz.models.ebgan import EBGAN, pulling_away, reconstruction_energy

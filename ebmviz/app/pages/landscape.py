@@ -17,13 +17,24 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ebmviz import checkpoints as checkpoints
 from ebmviz.analysis import metrics
+from ebmviz.analysis.metrics import CONFIDENT as CONFIDENT
 from ebmviz.app.cache import EVALUATOR, load_evaluator, load_model
 from ebmviz.app.state import PageState
 from ebmviz.images import to_u8
-from ebmviz.landscape import Landscape, LandscapeError, codes_for, load_map, map_energy, map_path, save_map
+from ebmviz.landscape import (
+    Landscape,
+    LandscapeError,
+    codes_for,
+    load_map,
+    map_energy,
+    map_path,
+    save_map,
+    space_config as space_config,
+)
 from ebmviz.landscape.digits import DigitMapSpec, map_digits
-from ebmviz.landscape.graph import TreeDrawing, draw_tree, route
+from ebmviz.landscape.graph import TreeDrawing, draw_tree, merge_level as merge_level, route
 from ebmviz.landscape.minima import descend
 from ebmviz.landscape.paths import band_between, polyline_profile
 from ebmviz.landscape.result import LandscapeConfig
@@ -372,3 +383,28 @@ def pair_inputs(view: MapView) -> tuple[int, int]:
         col.number_input(label, 0, m - 1, key=key, on_change=lambda k=key, s=sel: st.session_state.update({s: int(
             st.session_state[k])}), help="Or click a leaf in the graph: it becomes A, and A becomes B")
     return selected(view)
+
+
+def layout_colours(view: MapView, colour: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The values the 2-D layout colours its starts (N,) and minima (M,) by: ``colour`` "basin" (the basin at
+    ``threshold``; −1 for a start that reached no minimum), "digit" (the start's label, the evaluator's reading of
+    the minimum; −1 when unknown) or "energy" (of the minimum each start reached; NaN for none)."""
+    land = view.land
+    n, ok = len(land.assignment), land.assignment >= 0
+    reached = np.clip(land.assignment, 0, None)
+    if colour == "basin":
+        _, basin_of = view.basin_of(threshold)
+        return np.where(ok, basin_of[reached], -1), basin_of
+    if colour == "digit":
+        return (land.labels if land.labels is not None else np.full(n, -1),
+                view.digit if view.digit is not None else np.full(land.n_minima, -1))
+    return np.where(ok, land.energy[reached], np.nan), land.energy
+
+
+def layout_texts(view: MapView) -> tuple[list[str], list[str]]:
+    """Hover texts of the layout's starts ("digit 7 → minimum 3") and minima (``minimum_caption``)."""
+    land = view.land
+    starts = [f"digit {land.labels[i] if land.labels is not None else '?'} → "
+              + (f"minimum {land.assignment[i]}" if land.assignment[i] >= 0 else "no minimum")
+              for i in range(len(land.assignment))]
+    return starts, [minimum_caption(view, k) for k in range(land.n_minima)]

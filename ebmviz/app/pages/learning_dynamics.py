@@ -15,7 +15,13 @@ import torch
 
 from ebmviz import checkpoints
 from ebmviz.analysis.frame_learning import FlowLearner, LearningRow
-from ebmviz.analysis.learning_dynamics import Curves, Nearest, collapse_onset, nearest_training
+from ebmviz.analysis.learning_dynamics import (
+    Curves,
+    Nearest,
+    collapse_onset,
+    nearest_training,
+    snapshot_index as snapshot_index,
+)
 from ebmviz.app import cache
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot

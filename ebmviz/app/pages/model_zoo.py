@@ -11,8 +11,12 @@ import numpy as np
 import streamlit as st
 
 from ebmviz import checkpoints
+from ebmviz.analysis import zoo as zoo
+from ebmviz.analysis.anomaly import goal as goal
 from ebmviz.app import cache
 from ebmviz.images import to_u8
+from ebmviz.models import KINDS as KINDS
+from ebmviz.models.snapshots import SnapshotSlots as SnapshotSlots
 from ebmviz.sampling import LangevinConfig
 
 

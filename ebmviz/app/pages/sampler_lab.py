@@ -8,12 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from ebmviz.analysis.sampler_lab import KINDS, SamplerChoice
+from ebmviz.analysis.sampler_lab import KINDS, SamplerChoice, judge as judge, target_temperature as target_temperature
 from ebmviz.app import links
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
+from ebmviz.export import gif_picks as gif_picks, trajectory_arrays as trajectory_arrays
 from ebmviz.figures.sampler_lab import density_image
 from ebmviz.sampling import LiveRun
+from ebmviz.sampling.diagnostics import autocorrelation as autocorrelation
 from ebmviz.sampling.toy2d import LAB_ENERGIES, Toy, custom
 
 FRAME_SIZE = 360  # pixels per side of one sampler's picture

@@ -12,10 +12,13 @@ import torch
 
 from ebmviz.analysis import metrics
 from ebmviz.analysis.embedding import PCA2, fit_pca
+from ebmviz.analysis.metrics import CONFIDENT as CONFIDENT
 from ebmviz.app import cache
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
 from ebmviz.data import DataError, load_dataset_with_source
+from ebmviz.export import trajectory_arrays as trajectory_arrays
+from ebmviz.images import to_u8 as to_u8
 from ebmviz.models.denoising import DenoisingEBM, TwoStage, TwoStageConfig, texture_only
 from ebmviz.sampling import Trajectory
 from ebmviz.sampling.starts import make_starts

@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ebmviz.analysis import metrics as metrics
 from ebmviz.app import cache
 from ebmviz.images import to_u8
 from ebmviz.models.base import Refined
