@@ -9,7 +9,7 @@ energy (p ∝ exp(−U)) is
 Learning moves a set of persistent particles and the parameters in turn. Two flows:
 - **KL flow (FRAME, maximum likelihood):** K Langevin steps x ← x − δ·∇U(x) + √(2δ)·ξ on the particles, then
   θ ← θ − γ·∇_θ[mean U(data) − mean U(particles)].
-- **JKO flow (wFRAME):** the paper's own update equations could not be recovered (``../shared/reference/wframe.md``);
+- **JKO flow (wFRAME):** the paper's own update equations could not be recovered (checkpoints/README.md, FRAME);
   ebmviz's reconstruction takes K proximal particle steps (``ebmviz.sampling.jko``: gradient steps on
   U(y) + ‖y − x‖²/(2τ), then √(2τ)·ξ) and adds a transport penalty to the parameter step,
   λ·mean‖∇_x U(particles)‖², the one-step-Langevin form of λ·mean‖x^{k+1} − x^k‖² (``particle_loss``).

@@ -1,8 +1,8 @@
 """The JKO particle step (Jordan, Kinderlehrer & Otto 1998): Langevin's implicit cousin, as a step generator.
 
 The JKO scheme moves a density by ρ_{k+1} = argmin_ρ KL(ρ ‖ e^{−E}) + W₂²(ρ, ρ_k)/(2τ). For particles, ebmviz
-uses the proximal (implicit) form that wFRAME's reconstruction in ``../shared/reference/wframe.md`` proposes
-(the paper's own equations could not be recovered; this is ebmviz's reconstruction):
+uses the proximal (implicit) form of its reconstruction of wFRAME (the paper's own equations could not be
+recovered; checkpoints/README.md, FRAME):
 
     y ← y − η·(∇E(y) + (y − x_k)/τ)     m times from y = x_k   (gradient steps on E(y) + ‖y − x_k‖²/(2τ))
     x_{k+1} = y + √(2τ)·ξ_k,             ξ_k ~ N(0, I)
