@@ -14,11 +14,17 @@ With ``--pixel``, for contrast, Langevin on the energy in pixel space with the c
     python benchmarks/latent_langevin.py                      # each model's grid below
     python benchmarks/latent_langevin.py --models ebgan-mnist --grid 0.01:0.003:40
     python benchmarks/latent_langevin.py --models ebgan-mnist --pixel
+    python benchmarks/latent_langevin.py --store                # also keep each model's row at the page's defaults
+
+``--store`` keeps, per model, the K = 0 row and the row at the latent panel's defaults for its kind
+(``ebmviz.analysis.latent.PAGE_DEFAULTS``) in ``checkpoints/scores.json`` (``measured["latent_langevin"]``), where
+the EBGAN and triangle pages quote them.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
 import time
 from pathlib import Path
@@ -28,8 +34,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ebmviz import checkpoints  # noqa: E402
-from ebmviz.analysis import metrics
-from ebmviz.analysis.latent import latent_config, latent_langevin  # noqa: E402
+from ebmviz.analysis import metrics, zoo  # noqa: E402
+from ebmviz.analysis.latent import PAGE_DEFAULTS, latent_config, latent_langevin  # noqa: E402
 from ebmviz.data import load_dataset  # noqa: E402
 from ebmviz.images import from_u8  # noqa: E402
 from ebmviz.sampling import LangevinConfig, langevin  # noqa: E402
@@ -59,6 +65,8 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(GRIDS))
     ap.add_argument("--grid", default="", help="T:η:K,… for every model named (default: each model's own grid)")
     ap.add_argument("--pixel", action="store_true", help="Langevin in pixel space instead, from G's samples and noise")
+    ap.add_argument("--store", action="store_true", help="keep each model's K = 0 row and its page-default row in "
+                    "checkpoints/scores.json")
     args = ap.parse_args()
     evaluator = checkpoints.load("evaluator-mnist")
     test, _ = load_dataset("mnist", "test")
@@ -69,8 +77,10 @@ def main() -> None:
         return
     print(f"{'model':<18} {'T':>6} {'η':>6} {'K':>4} {'conf>0.9':>9} {'mean conf':>9} {'entropy':>8} {'Fréchet':>8}"
           "  class counts")
+    today = datetime.date.today().isoformat()
     for name in args.models.split(","):
         model = checkpoints.load(name)
+        rows = {}
         for temperature, eta, k in parse_grid(args.grid) if args.grid else GRIDS[name]:
             t = time.perf_counter()
             batches, size = [], 250
@@ -82,6 +92,15 @@ def main() -> None:
             print(f"{name:<18} {temperature:>6g} {eta:>6g} {k:>4} {q.confident_share:>9.3f} {q.mean_confidence:>9.3f} "
                   f"{q.class_entropy:>8.3f} {q.frechet:>8.1f}  {q.class_counts} ({time.perf_counter() - t:.0f} s)",
                   flush=True)
+            rows[(temperature, eta, k)] = {key: getattr(q, key)
+                                           for key in ("confident_share", "class_entropy", "frechet")}
+        k0, eta0, t0 = PAGE_DEFAULTS[model.kind]
+        before = next((r for (_, _, k), r in rows.items() if k == 0), None)
+        if args.store and before is not None and (t0, eta0, k0) in rows:
+            path = zoo.store_measured(name, "latent_langevin", {
+                "K": k0, "eta": eta0, "T": t0, "n": args.n, "before": before, "after": rows[(t0, eta0, k0)]},
+                f"benchmarks/latent_langevin.py --n {args.n} --seed {args.seed} --store, {today}")
+            print(f"stored {name}'s row at K = {k0}, η = {eta0}, T = {t0} in {path}")
 
 
 def pixel_rows(name: str, n: int, seed: int, evaluator, ref) -> None:

@@ -12,11 +12,14 @@ Prints, for the shipped (or --checkpoint) triangle model on the 1,000 held-out d
   sample to its nearest training digit beside the same for the held-out digits (copies of training digits would
   sit far below it).
 Generator-sample quality after the shipped Langevin refinement (``model.draw``) is in benchmarks/quality.py.
+``--store`` keeps the generator-sample rows in ``checkpoints/scores.json`` (``measured["prior_samples"]``), where
+the triangle page quotes them.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
 from pathlib import Path
 
@@ -25,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ebmviz import checkpoints  # noqa: E402
-from ebmviz.analysis import metrics
+from ebmviz.analysis import metrics, zoo
 from ebmviz.analysis.learning_dynamics import nearest_training  # noqa: E402
 from ebmviz.data import load_dataset  # noqa: E402
 from ebmviz.models.triangle import recovery_error  # noqa: E402
@@ -37,6 +40,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", default="triangle-mnist")
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--store", action="store_true", help="keep the generator-sample rows in checkpoints/scores.json")
     args = ap.parse_args()
     model = checkpoints.load(args.checkpoint)
     evaluator = checkpoints.load("evaluator-mnist")
@@ -62,7 +66,9 @@ def main() -> None:
     def nearest(images: np.ndarray) -> float:  # median RMS distance to the nearest training digit, [0, 1] scale
         return float(np.median(np.sqrt(nearest_training(images, train).mse)) / 2)
 
-    print(f"held-out digits: nearest training digit at a median {nearest(x.numpy()):.4f}")
+    held_out = nearest(x.numpy())
+    print(f"held-out digits: nearest training digit at a median {held_out:.4f}")
+    stored = {"n": 1000, "held_out_nearest": held_out}
     for learned in (False, True) if model.prior is not None else (False,):
         with torch.no_grad():
             g = torch.cat([model.generate(250, args.seed + i, learned) for i in range(4)])
@@ -70,6 +76,13 @@ def main() -> None:
         print(f"{'learned p_ψ' if learned else 'N(0, I)':<12} confident {q.confident_share:.3f}, class entropy "
               f"{q.class_entropy:.3f}, Fréchet {q.frechet:.1f}, nearest training digit at a median "
               f"{nearest(g.numpy()):.4f}, counts {q.class_counts}")
+        stored["learned" if learned else "standard"] = {"confident_share": q.confident_share, "class_entropy":
+                                                        q.class_entropy, "frechet": q.frechet,
+                                                        "nearest": nearest(g.numpy())}
+    if args.store:
+        path = zoo.store_measured(args.checkpoint, "prior_samples", stored, f"benchmarks/triangle.py --seed {args.seed}"
+                                  f" --store, {datetime.date.today().isoformat()}")
+        print(f"stored the generator-sample rows in {path}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,15 @@ import torch
 from ebmviz import checkpoints
 from ebmviz.analysis import metrics
 from ebmviz.analysis.anomaly import GOAL_SETS, SETS, auroc_row, goal, make_sets, scores
-from ebmviz.analysis.zoo import ModelScores, Scores, fingerprint, read_scores, sample_quality
+from ebmviz.analysis.zoo import (
+    ModelScores,
+    Scores,
+    fingerprint,
+    measured,
+    read_scores,
+    sample_quality,
+    store_measured,
+)
 from ebmviz.data import load_dataset
 from ebmviz.transforms import NEGATIVE_AUGMENTATIONS, TRANSFORMS, edit, rotate
 from training.__main__ import main as training_main
@@ -94,6 +102,27 @@ def test_scores_file_round_trip_staleness_and_bad_files(tmp_path):
         path.write_text(json.dumps(bad))
         with pytest.raises(ValueError, match="not a valid scores file"):
             read_scores(path)
+
+
+def test_a_measurement_belongs_to_the_file_it_was_made_on(tmp_path, monkeypatch):
+    """Numbers a benchmark stores (``store_measured``) are quoted only while the checkpoint's file is the one they
+    were measured on; storing for a file that was not scored in its present form is refused."""
+    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(tmp_path))
+    f, path = tmp_path / "m.safetensors", tmp_path / "scores.json"
+    f.write_bytes(b"weights")
+    with pytest.raises(ValueError, match="run python -m training scores --only m first"):
+        store_measured("m", "long_run", {"top_count": 37}, "a benchmark", path)
+    path.write_text(Scores({"m": ModelScores(fingerprint(f))}, {}).to_json())
+    store_measured("m", "long_run", {"top_count": 37}, "a benchmark, today", path)
+    assert measured("m", "long_run", path) == {"top_count": 37, "source": "a benchmark, today"}
+    assert measured("m", "latent_langevin", path) is None and measured("other", "long_run", path) is None
+    f.write_bytes(b"retrained")  # another file under the same name: its numbers are not these
+    assert measured("m", "long_run", path) is None
+    with pytest.raises(ValueError, match="no entry for its present file"):
+        store_measured("m", "long_run", {"top_count": 12}, "a benchmark", path)
+    path.write_text(json.dumps({"models": {"m": {"fingerprint": "1:ab", "measured": {"long_run": {"top_count": 3}}}}}))
+    with pytest.raises(ValueError, match="not a valid scores file"):  # a number without where it came from
+        read_scores(path)
 
 
 @pytest.mark.filterwarnings("ignore:Matrix is singular")  # a Fréchet distance of 8 samples in 128-d features

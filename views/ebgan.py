@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 from ebmviz.app import links
-from ebmviz.app.latent_panel import latent_fields, latent_panel
+from ebmviz.app.latent_panel import PAGE_DEFAULTS, latent_fields, latent_panel, measured_caption
 from ebmviz.app.pages import ebgan
 from ebmviz.app.pages.ebgan import CONFIDENT, LangevinConfig, checkpoints, to_u8
 from ebmviz.app.state import PageState
@@ -27,12 +27,6 @@ from ebmviz.figures.images import labelled_grid, tile, verdict_labels
 P = "ebgan"
 state = PageState(P)
 VIEW_NAMES = ["Samples", "What D learned", "With vs without PT", "Langevin on D", "Training"]
-LATENT_DEFAULTS = (40, 0.003, 0.003)  # K, η, T of the latent panel (T chosen on benchmarks/latent_langevin.py)
-LATENT_MEASURED = (
-    "Measured on 1,000 chains at these defaults (`benchmarks/latent_langevin.py`, seeds 0–3): the shipped EBGAN-PT's "
-    "samples go from 67.5% to 88.6% confident digits, class entropy 2.268 → 2.254, Fréchet 19.5 → 26.1 (on seeds "
-    "10–13: 67.3% → 87.9%); without PT 66.6% → 87.1%. Higher T keeps more of G's variety and gains less "
-    "(T = 0.01: 82.3%).")
 fields = [links.choice(state.key("ckpt"), "model", checkpoint_names(of_kind("ebgan"))),
           links.choice(state.key("view"), "view", VIEW_NAMES), links.integer(state.key("n"), "samples", 8, 64),
           links.integer(state.key("rn"), "per_row", 4, 16), links.integer(state.key("lv_n"), "chains", 4, 32),
@@ -205,8 +199,8 @@ def latent_section(n: int) -> None:
         "discriminator-driven latent sampling (Che et al. 2020), with the autoencoder's D as the energy; the "
         "landscape map descends the same U at T = 0.01. Start: the generator's own codes, so step 0 is the samples "
         "above.")
-    latent_panel(P, name, device, seed, n, symbol="D", defaults=LATENT_DEFAULTS)
-    st.caption(LATENT_MEASURED)
+    latent_panel(P, name, device, seed, n, symbol="D", defaults=PAGE_DEFAULTS["ebgan"])
+    st.caption((measured_caption(name) or "") + " A higher T keeps more of G's variety and gains less.")
 
 
 def training_view() -> None:

@@ -45,9 +45,10 @@ st.markdown(
 st.latex(r"z_{t+1} = z_t - \eta_t \nabla U(z_t),\qquad B^{\mathrm{lin}}_{ij} = \max_{t\in[0,1]} "
          r"U\big((1-t)z_i + t z_j\big),\qquad U(z) = \frac{E(g(z))}{T} + \frac{\|z\|^2}{2}")
 st.caption(
-    "Why a latent space: steepest descent on the shipped image energies ends on smudges, not digits (measured "
-    "from held-out digits: the short-run model's minima keep the start's digit 27% of the time; the triangle's "
-    "and the coarse-to-fine model's minima are mostly not digits). Through a generator g every state is a picture "
+    "Why a latent space: steepest descent on the shipped image energies ends on smudges, not digits: from "
+    "held-out digits, most of the short-run model's minima lose the start's digit, and the triangle's and the "
+    "coarse-to-fine model's minima are mostly not digits (the numbers are in checkpoints/README.md). Through a "
+    "generator g every state is a picture "
     "the generator can draw, and the prior term ‖z‖²/2 keeps the codes where the generator was trained, as ADELM "
     "maps a latent space. Each map says its energy, space and temperature T below.")
 seed, device = shared().seed, shared().device

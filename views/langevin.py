@@ -14,6 +14,7 @@ from ebmviz.app.pages.langevin import (
     LiveState,
     RunSpec,
     digest,
+    long_run_check,
     saturation,
     second_half_diagnostics,
     trajectory_arrays,
@@ -213,10 +214,9 @@ st.header("Short run vs long run")
 st.markdown("Same start and seed, the page's sampler run for K steps and for m·K steps. Training only "
             "asks a short-run EBM for digits after the chain lengths it trains on; nothing controls where its "
             "chains go afterwards. Non-persistent short-run models drift to over-saturated, high-contrast "
-            "images (Nijkamp et al., 2020). The shipped replay-buffer model fails differently: its long chains "
-            "stay digit-like but collapse onto a few classes, mostly 1s. In one check of 64 chains at "
-            "10 × 512 steps, 37 ended as 1s, and 9.8% of pixels were saturated (real digits: 8.0%). The "
-            "bright-pixel share and the evaluator's digits under each grid tell which happens here.")
+            "images (Nijkamp et al., 2020); a model trained with a replay buffer may instead stay digit-like "
+            f"and collapse onto a few classes. {long_run_check(name)}The bright-pixel share and the evaluator's "
+            "digits under each grid tell which happens here.")
 mult = st.select_slider("Long run: m × K steps", [2, 5, 10, 20], value=10, key=state.key("mult"))
 if st.button("Run the comparison", key=state.key("compare")):
     state.comparing = True

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from ebmviz.app import cache, links
-from ebmviz.app.latent_panel import latent_fields, latent_panel
+from ebmviz.app.latent_panel import PAGE_DEFAULTS, latent_fields, latent_panel, measured_caption
 from ebmviz.app.pages import triangle
 from ebmviz.app.pages.triangle import OCCLUSIONS, LangevinConfig, metrics, to_u8
 from ebmviz.app.state import PageState
@@ -17,7 +17,6 @@ from ebmviz.figures.triangle import triangle_figure
 P = "tri"
 state = PageState(P)
 VIEW_NAMES = ["Reconstruction", "Occlusion", "Generator", "Refinement", "Interpolation", "The triangle"]
-LATENT_DEFAULTS = (50, 0.01, 0.3)  # K, η, T of the latent panel
 DIGITS = ["any", *range(10)]
 LAST = len(cache.load_data("mnist", "test")[0]) - 1  # the last held-out digit's index
 fields = [links.choice(state.key("ckpt"), "model", checkpoint_names(of_kind("triangle"))),
@@ -123,11 +122,8 @@ def generator_view() -> None:
                       for row in fit["choice"]], hide_index=True)
         st.caption(f"The choice of K: {fit.get('held_out', '')}. Chosen: K = {fit.get('components')}, then refit "
                    f"on all {fit.get('codes', 0):,} codes.")
-    st.caption("Measured on 1,000 samples g(z) of the shipped model, no refinement (`benchmarks/triangle.py`, seeds "
-               "0–3): from N(0, I) 29.3% confident digits, class entropy 2.204, Fréchet 86.7; from the learned prior "
-               "74.7%, 2.297, 14.3. A sample's nearest training digit is a median 0.172 away (RMS, [0, 1] scale); a "
-               "held-out digit's is 0.179, and 5.4% of the samples are closer than the held-out digits' 5th "
-               "percentile. The samples are about as far from the training digits as new digits are, not copies.")
+    if text := triangle.prior_samples_caption(name):
+        st.caption(text)
 
 
 def refinement_view() -> None:
@@ -158,11 +154,9 @@ def refinement_view() -> None:
         "critiques the generator, as in the triangle's training, but at sampling time; the landscape map descends "
         "this U with the N(0, I) prior at T = 0.3.")
     learned = model.prior is not None
-    latent_panel(P, name, device, seed, 16, symbol="E", defaults=LATENT_DEFAULTS, learned_prior=learned)
-    st.caption("Measured on 1,000 chains at these defaults (`benchmarks/latent_langevin.py`, seeds 0–3): the shipped "
-               "model's samples from its learned prior go from 74.6% to 81.3% confident digits, class entropy "
-               "2.297 → 2.276, while the Fréchet distance rises 14.3 → 23.3. From N(0, I) with ½‖z‖² (the model "
-               "before its prior was fitted): 29.4% → 50.6%, and some chains end on blobs.")
+    latent_panel(P, name, device, seed, 16, symbol="E", defaults=PAGE_DEFAULTS["triangle"], learned_prior=learned)
+    if text := measured_caption(name):
+        st.caption(text + (" (from its learned prior)" if learned else ""))
 
 
 def interpolation_view() -> None:

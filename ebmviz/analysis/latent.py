@@ -47,6 +47,11 @@ class LatentEnergy:
         return self.energy(self.generator(z)) / self.temperature + prior
 
 
+# (K, η, T): the latent panel's defaults per model kind, the settings its stored measurement is made at
+# (benchmarks/latent_langevin.py --store; T chosen there: higher T keeps more of G's variety and gains less)
+PAGE_DEFAULTS = {"ebgan": (40, 0.003, 0.003), "triangle": (50, 0.01, 0.3)}
+
+
 def latent_config(n_steps: int, step_size: float, record_every: int = 1) -> LangevinConfig:
     """Langevin on U at unit temperature (U already holds T): z ← z − η∇U(z) + √(2η)·ξ, no clipping, no box."""
     return LangevinConfig.at_temperature(step_size, 1.0, n_steps=n_steps, grad_clip=None, clamp=None,

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ebmviz.analysis import metrics
-from ebmviz.checkpoints import checkpoint_dir
+from ebmviz.checkpoints import CheckpointError, checkpoint_dir, resolve
 
 BATCH = 250  # samples per draw; batch i is seeded seed + i (as benchmarks/quality.py)
 
@@ -55,6 +55,9 @@ class ModelScores:
     auroc: dict[str, float] | None = None  # set name -> AUROC of −E against held-out digits
     further_auroc: dict[str, dict[str, float]] | None = None  # the same for each of the model's further energies
     notes: dict[str, str] = field(default_factory=dict)  # how each part was computed
+    # what -> numbers a benchmark measured on this very file, with "source" (the command and date); the pages
+    # quote them instead of typing a measurement into a sentence (``measured``, ``store_measured``)
+    measured: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,7 +83,7 @@ class Scores:
         models = {}
         for k, v in raw.get("models", {}).items():
             entry = ModelScores(v["fingerprint"], v.get("parameters"), v.get("quality"), v.get("auroc"),
-                                v.get("further_auroc"), v.get("notes") or {})
+                                v.get("further_auroc"), v.get("notes") or {}, v.get("measured") or {})
             if not isinstance(entry.fingerprint, str) or not isinstance(entry.parameters, int | None):
                 raise TypeError(f"{k}: fingerprint or parameters of the wrong type")
             rows = [entry.auroc] if entry.auroc is not None else []
@@ -89,6 +92,8 @@ class Scores:
                 raise TypeError(f"{k}: an AUROC that is not a number")
             if entry.quality is not None and not isinstance(entry.quality.get("confident_share"), int | float):
                 raise TypeError(f"{k}: quality without a confident share")
+            if not all(isinstance(m, dict) and isinstance(m.get("source"), str) for m in dict(entry.measured).values()):
+                raise TypeError(f"{k}: a measurement without its source")
             models[k] = entry
         settings = raw.get("settings", {})
         if not isinstance(settings, dict):
@@ -105,6 +110,39 @@ def read_scores(path: Path | None = None) -> Scores:
         return Scores.from_json(path.read_text())
     except (json.JSONDecodeError, TypeError, AttributeError, KeyError, ValueError) as exc:
         raise ValueError(f"{path.name} is not a valid scores file ({exc})") from exc
+
+
+def measured(name: str, what: str, path: Path | None = None) -> dict[str, Any] | None:
+    """The numbers ``what`` a benchmark stored for checkpoint ``name`` (with their "source"), or None when none
+    are stored, the scores file cannot be read, or the checkpoint's file changed since they were measured."""
+    try:
+        scores = read_scores(path)
+    except ValueError:
+        return None
+    entry = scores.models.get(name)
+    try:
+        current = fingerprint(resolve(name))
+    except (CheckpointError, OSError):
+        return None
+    if entry is None or entry.fingerprint != current:
+        return None
+    return entry.measured.get(what)
+
+
+def store_measured(name: str, what: str, values: dict[str, Any], source: str, path: Path | None = None) -> Path:
+    """Store a benchmark's numbers for checkpoint ``name`` under ``what`` in the scores file; returns its path.
+
+    Refused (ValueError) when the checkpoint was not scored in its present form: a measurement belongs to one file,
+    and ``python -m training scores`` must first give that file its entry."""
+    path = path or scores_path()
+    scores = read_scores(path)
+    entry = scores.models.get(name)
+    if entry is None or entry.fingerprint != fingerprint(resolve(name)):
+        raise ValueError(f"{name} has no entry for its present file in {path.name}: run python -m training scores "
+                         f"--only {name} first")
+    entry.measured[what] = {**values, "source": source}
+    path.write_text(scores.to_json())
+    return path
 
 
 def draw_many(model, n: int, seed: int, config=None) -> list:

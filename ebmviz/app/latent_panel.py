@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ebmviz.analysis import metrics
-from ebmviz.analysis.latent import LatentRun, latent_config, latent_langevin
+from ebmviz.analysis import metrics, zoo
+from ebmviz.analysis.latent import PAGE_DEFAULTS as PAGE_DEFAULTS, LatentRun, latent_config, latent_langevin
 from ebmviz.app import cache, links
 from ebmviz.app.widgets import over_work_cap
 from ebmviz.figures.chains import traces_figure
@@ -76,3 +76,16 @@ def latent_panel(prefix: str, name: str, device: str, seed: int, n: int, *, symb
                      "median ‖z‖": f"{np.median(np.linalg.norm(r.run.frames[i], axis=1)):.2f}",
                      "confident (> 90%)": confident})
     st.dataframe(rows, hide_index=True)
+
+
+def measured_caption(name: str) -> str | None:
+    """What ``benchmarks/latent_langevin.py --store`` measured for checkpoint ``name`` at the panel's defaults, as a
+    sentence; None when nothing is stored for its present file."""
+    m = zoo.measured(name, "latent_langevin")
+    if m is None:
+        return None
+    b, a = m["before"], m["after"]
+    return (f"Measured on {m['n']:,} chains at K = {m['K']}, η = {m['eta']:g}, T = {m['T']:g} (`{m['source']}`): "
+            f"{name}'s samples go from {100 * b['confident_share']:.1f}% to {100 * a['confident_share']:.1f}% "
+            f"confident digits, class entropy {b['class_entropy']:.3f} → {a['class_entropy']:.3f}, Fréchet distance "
+            f"{b['frechet']:.1f} → {a['frechet']:.1f}.")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ebmviz.analysis import zoo
 from ebmviz.analysis.metrics import saturation as saturation
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
@@ -68,3 +69,14 @@ def second_half_diagnostics(energy: np.ndarray, accept: np.ndarray | None) -> Di
     evals = max(1, (kept.shape[0] - 1) * kept.shape[1])
     return Diagnostics(kept.shape[0], kept.shape[1], ess, diagnostics.rhat(kept), ess / evals,
                        diagnostics.acceptance(accept, len(energy) // 2), diagnostics.autocorrelation(kept, max_lag=40))
+
+
+def long_run_check(name: str) -> str:
+    """The long-run check stored for checkpoint ``name`` (``benchmarks/long_run.py --store``) as a sentence with a
+    trailing space; '' when none is stored for its present file."""
+    m = zoo.measured(name, "long_run")
+    if m is None:
+        return ""
+    return (f"Measured for **{name}** on {m['chains']} chains from noise at {m['multiple']} × {m['steps']} steps: "
+            f"{m['top_count']} ended as {m['top_digit']}s, and {100 * m['saturated']:.1f}% of pixels were saturated "
+            f"(real digits: {100 * m['data_saturated']:.1f}%) (`{m['source']}`). ")

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ebmviz.analysis import metrics as metrics
+from ebmviz.analysis import metrics as metrics, zoo
 from ebmviz.app import cache
 from ebmviz.images import to_u8
 from ebmviz.models.base import Refined
@@ -165,3 +165,18 @@ def prior_picture(name: str, device: str, n: int, seed: int, m: int = 1000) -> P
     return PriorPicture(normal=to_u8(pictures[0]).numpy(), learned=to_u8(pictures[1]).numpy(), energy=energy,
                         log_density=log_density, rare=rare, means=to_u8(means).numpy(),
                         weights=model.prior.weights[order].cpu().numpy())
+
+
+def prior_samples_caption(name: str) -> str | None:
+    """What ``benchmarks/triangle.py --store`` measured on the generator's samples under each prior, as a sentence;
+    None when nothing is stored for the checkpoint's present file."""
+    m = zoo.measured(name, "prior_samples")
+    if m is None:
+        return None
+    rows = [f"from {label} {100 * r['confident_share']:.1f}% confident digits, class entropy "
+            f"{r['class_entropy']:.3f}, Fréchet {r['frechet']:.1f}, nearest training digit at a median "
+            f"{r['nearest']:.3f}"
+            for label, r in (("N(0, I)", m.get("standard")), ("the learned prior", m.get("learned"))) if r]
+    return (f"Measured on {m['n']:,} samples g(z) of {name}, no refinement (`{m['source']}`): {'; '.join(rows)} "
+            f"(RMS, [0, 1] scale). A held-out digit's nearest training digit is a median {m['held_out_nearest']:.3f} "
+            "away: samples about as far as that are new digits, not copies.")
