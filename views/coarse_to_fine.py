@@ -67,7 +67,7 @@ def cascade_view() -> None:
         state.spec = spec
         state.rewind()
     cascade, seconds = coarse_to_fine.run_cascade(name, device, cfg, n, seed)
-    frames = coarse_to_fine.timeline(cascade)
+    frames = coarse_to_fine.cascade_timeline(cascade)
     energies = [t.energy for t in cascade.trajectories]
 
     def draw(i: int, out: FrameView) -> None:

@@ -20,8 +20,8 @@ from ebmviz.app.pages.sampler_lab import (
     gif_picks,
     grid_and_background,
     judge,
-    sampler_form,
     sampler_link_fields,
+    side_form,
     target_temperature,
     trajectory_arrays,
 )
@@ -66,7 +66,7 @@ choices = []
 for col, side, kind in zip(cols, ("a", "b"), ("ULA", "MALA"), strict=True):
     with col:
         st.subheader(f"Sampler {side.upper()}")
-        choices.append(sampler_form(side, toy, P, kind))
+        choices.append(side_form(side, toy, P, kind))
 a, b = choices
 spec = LabSpec(energy, components, int(n_particles), int(n_steps), start, shared().seed, a, b)
 problems = spec.problems()

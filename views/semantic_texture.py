@@ -121,7 +121,7 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> None:
     if state.spec != spec:
         state.spec = spec
         state.rewind()
-    frames = semantic_texture.timeline(r)
+    frames = semantic_texture.two_stage_timeline(r)
     sem, tex, only = r.two_stage.semantic, r.two_stage.texture, r.texture_only
     sigmas = cfg.texture_sigmas()
     ncol = 4 if n <= 16 else 8

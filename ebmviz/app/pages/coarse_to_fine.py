@@ -36,7 +36,7 @@ def to28(images_u8: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Frame:
+class CascadeFrame:
     """One moment of the cascade timeline."""
 
     stage: int  # 0, 1, 2 ↔ 7, 14, 28 px
@@ -46,16 +46,16 @@ class Frame:
     images: np.ndarray  # (B, 1, 28, 28) uint8
 
 
-def timeline(c: Cascade) -> list[Frame]:
+def cascade_timeline(c: Cascade) -> list[CascadeFrame]:
     """Every recorded frame of the cascade in order, hand-offs included, all shown at 28×28."""
     frames, spent = [], 0
     for stage, traj in enumerate(c.trajectories):
         if stage > 0:
-            frames.append(Frame(stage, 0, True, spent, to28(to_u8(c.handoffs[stage - 1][1]))))
+            frames.append(CascadeFrame(stage, 0, True, spent, to28(to_u8(c.handoffs[stage - 1][1]))))
         for f, step in zip(traj.frames, traj.frame_steps, strict=True):
             if stage > 0 and step == 0:
                 continue  # identical to the hand-off frame just added
-            frames.append(Frame(stage, int(step), False, spent + int(step), to28(f)))
+            frames.append(CascadeFrame(stage, int(step), False, spent + int(step), to28(f)))
         spent += traj.config.n_steps
     return frames
 
@@ -133,7 +133,7 @@ def budget_comparison(cf_name: str, sr_name: str, device: str, config: CascadeCo
                       seed: int) -> BudgetComparison:
     """Cascade vs the short-run model from 28×28 noise with Σ K_s steps: quality per gradient evaluation."""
     cascade, cf_time = run_cascade(cf_name, device, config, n, seed)
-    cf_frames = timeline(cascade)
+    cf_frames = cascade_timeline(cascade)
     model = cache.load_model(sr_name, device)
     sr_cfg = LangevinConfig.from_dict({**model.meta.get("sampler", {}), "n_steps": cascade.grad_evals,
                                        "record_every": config.record_every})

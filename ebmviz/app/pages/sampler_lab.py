@@ -102,7 +102,7 @@ def grid_and_background(energy: str, components: tuple, temperature: float):
     return grid, density_image(grid, FRAME_SIZE)
 
 
-def sampler_form(side: str, toy: Toy, prefix: str, default_kind: str) -> SamplerChoice:
+def side_form(side: str, toy: Toy, prefix: str, default_kind: str) -> SamplerChoice:
     """One sampler's widgets (keys ``<prefix>_<side>_…``); defaults follow the energy when it changes."""
     k = lambda name: f"{prefix}_{side}_{name}"  # noqa: E731
     kind = st.selectbox("Sampler", KINDS, index=KINDS.index(default_kind), key=k("kind"),
@@ -135,7 +135,7 @@ def sampler_form(side: str, toy: Toy, prefix: str, default_kind: str) -> Sampler
 
 
 def sampler_link_fields(prefix: str, side: str) -> list[links.Field]:
-    """The linked widgets of ``sampler_form(side, …, prefix)``."""
+    """The linked widgets of ``side_form(side, …, prefix)``."""
     k = lambda name: f"{prefix}_{side}_{name}"  # noqa: E731
     return [links.choice(k("kind"), f"{side}_sampler", KINDS), links.number(k("step"), f"{side}_step", 1e-6, 100.0),
             links.number(k("temp"), f"{side}_T", 0.05, 20.0),

@@ -49,7 +49,7 @@ def runs(name: str, device: str, config: TwoStageConfig, n: int, seed: int) -> R
 
 
 @dataclass(frozen=True)
-class Frame:
+class TwoStageFrame:
     """One moment of the side-by-side timeline: the two-stage chains and the texture-only ones."""
 
     stage: str  # "semantic" or "texture"
@@ -60,13 +60,13 @@ class Frame:
     texture_only_energy: np.ndarray  # (n,) U_c of the texture-only chains
 
 
-def timeline(r: Runs) -> list[Frame]:
+def two_stage_timeline(r: Runs) -> list[TwoStageFrame]:
     """Every recorded frame: the K semantic steps (texture-only waiting at its start), then the T texture steps of
     both, side by side. The texture stage's first frame, h(z_K), ends the semantic stage and is not repeated."""
     sem, tex, only = r.two_stage.semantic, r.two_stage.texture, r.texture_only
-    frames = [Frame("semantic", int(s), f, only.frames[0], sem.energy[s], only.energy[0])
+    frames = [TwoStageFrame("semantic", int(s), f, only.frames[0], sem.energy[s], only.energy[0])
               for f, s in zip(sem.frames, sem.frame_steps, strict=True)]
-    frames += [Frame("texture", int(s), f, g, tex.energy[s], only.energy[s])
+    frames += [TwoStageFrame("texture", int(s), f, g, tex.energy[s], only.energy[s])
                for f, g, s in zip(tex.frames, only.frames, tex.frame_steps, strict=True) if s > 0]
     return frames
 
