@@ -8,28 +8,27 @@ config). Training adds ``dataset``, ``train_config``, ``command``, ``wall_time_s
 ``CheckpointError`` naming the path and the reason: a header that is not JSON, a pickle or zip (a ``.pt``
 file: never unpickled), metadata fields of the wrong type (``META_TYPES``), an architecture config too big to
 build (``MAX_ARCH_NUMBER``, ``MAX_ARCH_LIST``) or whose tensors differ from the file's (checked on the "meta"
-device, before any memory is allocated). The app loads by name through ``named``, never by path.
+device, before any memory is allocated). The app loads by name through ``named``, never by path. Reading, writing
+and the header checks every safetensors file of ours shares are ``ebmviz.storage``'s.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch.overrides import TorchFunctionMode
 
+from ebmviz import storage
 from ebmviz.models import KINDS, Model
 
-SUFFIX = ".safetensors"
+SUFFIX = storage.SUFFIX
 META_KEY = "ebmviz"
 REPO_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
-MAX_HEADER = 100 * 1024 * 1024  # a safetensors header above this is not one of ours
+MAX_HEADER = storage.MAX_HEADER  # a safetensors header above this is not one of ours (``read_meta`` refuses it unread)
 MAX_ARCH_NUMBER = 1e6  # no architecture config number (width, channels, snapshot count) is above this
 MAX_ARCH_LIST = 64  # nor a list in it longer than this
 META_TYPES = {  # the metadata fields pages read: (JSON types, in words); None (not recorded) is always allowed
@@ -67,11 +66,8 @@ def checkpoint_dir() -> Path:
 
 
 def resolve(path_or_name: str | Path) -> Path:
-    """A path as given when it exists or has a suffix; else ``<checkpoint_dir>/<name>.safetensors``."""
-    p = Path(path_or_name)
-    if p.suffix == SUFFIX or p.exists() or len(p.parts) > 1:
-        return p
-    return checkpoint_dir() / f"{p.name}{SUFFIX}"
+    """A path as given when it exists, has the suffix or a folder part; else ``<checkpoint_dir>/<name>.safetensors``."""
+    return storage.resolve(path_or_name, checkpoint_dir())
 
 
 def named(name: str) -> Path:
@@ -80,15 +76,6 @@ def named(name: str) -> Path:
     if not name or name in (".", "..") or Path(name).name != name or "\\" in name or ":" in name:
         raise CheckpointError(name, "not a checkpoint name (a name is a file stem in the checkpoint folder)")
     return checkpoint_dir() / f"{name}{SUFFIX}"
-
-
-def _not_safetensors(head: bytes) -> str:
-    """Why the file whose first 8 bytes are ``head`` is not a safetensors file, in words."""
-    if head.startswith(b"PK\x03\x04"):
-        return "a zip archive (a torch.save .pt file?), not a safetensors checkpoint; ebmviz never unpickles"
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return "a Python pickle (a .pt or .pkl file?), not a safetensors checkpoint; ebmviz never unpickles"
-    return "corrupt or truncated safetensors header (not a safetensors file)"
 
 
 def _sane(value, depth: int = 0) -> bool:
@@ -107,45 +94,10 @@ def _sane(value, depth: int = 0) -> bool:
 
 def _read(path: Path) -> tuple[dict, dict[str, tuple[int, ...]]]:
     """(metadata, tensor name -> shape) of a checkpoint file, validating the header without loading tensors."""
-    if not path.is_file():
-        raise CheckpointError(path, "no such file")
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise CheckpointError(path, f"truncated: {size} bytes, not a safetensors file")
-            n = int.from_bytes(head, "little")
-            if n <= 0 or n > MAX_HEADER or 8 + n > size:
-                raise CheckpointError(path, _not_safetensors(head))
-            text = f.read(n)
-    except OSError as exc:  # unreadable: permissions, a vanished file, an I/O error
-        raise CheckpointError(path, f"cannot read the file ({exc.strerror or exc})") from None
-    try:
-        header = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise CheckpointError(path, "corrupt safetensors header (not JSON)") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(path, "corrupt safetensors header (not a JSON object)")
-    shapes, end = {}, 0
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        offsets, shape = (v.get("data_offsets"), v.get("shape")) if isinstance(v, dict) else (None, None)
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int and o >= 0 for o in offsets)
-                and isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
-            raise CheckpointError(path, f"corrupt safetensors header: no valid shape and offsets for {k[:40]!r}")
-        shapes[k], end = tuple(shape), max(end, offsets[1])
-    if 8 + n + end > size:
-        raise CheckpointError(path, f"truncated: tensor data ends past the file's {size} bytes")
-    extra = header.get("__metadata__") or {}
-    raw = extra.get(META_KEY) if isinstance(extra, dict) else None
-    if raw is None:
-        raise CheckpointError(path, "no ebmviz metadata (not saved by ebmviz.checkpoints.save)")
-    try:
-        meta = json.loads(raw)
-    except (TypeError, json.JSONDecodeError, RecursionError):
-        raise CheckpointError(path, "ebmviz metadata is not valid JSON") from None
+        meta, shapes = storage.read_header(path, META_KEY, "ebmviz.checkpoints.save")
+    except storage.HeaderError as exc:
+        raise CheckpointError(path, exc.reason) from None
     if not isinstance(meta, dict) or "kind" not in meta:
         raise CheckpointError(path, "metadata has no 'kind'")
     if not isinstance(meta["kind"], str) or meta["kind"] not in KINDS:
@@ -179,26 +131,7 @@ def save(module: Model, path: Path | str, meta: dict) -> Path:
         raise ValueError(f"cannot save kind {meta['kind']!r}; register it in ebmviz.models.KINDS")
     meta.setdefault("arch", module.arch())
     meta.setdefault("title", module.title)
-    return write_safetensors(path, module.state_dict(), {META_KEY: json.dumps(meta)})
-
-
-def write_safetensors(path: Path | str, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
-    """Atomic safetensors write: a temp file in the same folder, then a rename."""
-    path = Path(path)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; checkpoints are shared files
-        with open(tmp, "rb") as f:  # on disk before the rename, so a crash of the machine leaves old or new
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return storage.write(path, module.state_dict(), {META_KEY: json.dumps(meta)})
 
 
 class _NoInit(TorchFunctionMode):
@@ -242,8 +175,7 @@ def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> Model:
                                     f"{', '.join(diff[:3])}")
     module = cls.from_arch(meta.get("arch") or {}, meta)
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
+        _, tensors = storage.read_tensors(path)
     except Exception as exc:  # safetensors raises its own SafetensorError, OSError, ...
         raise CheckpointError(path, f"cannot read tensors: {exc}") from None
     try:

@@ -16,11 +16,12 @@ import io
 import json
 import math
 import re
-from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
 import plotly.graph_objects as go
+
+from ebmviz.storage import to_json
 
 MAX_GIF_FRAMES = 2_000  # more frames than this make a GIF nobody can download or watch
 MAX_GIF_PIXELS = 50_000_000  # F·H·W after scaling; bounds memory and file size
@@ -83,24 +84,6 @@ def gif_bytes(frames: np.ndarray, fps: float = 8.0, scale: int = 1) -> bytes:
                        is_batch=True, mode=mode)
 
 
-def _jsonable(value: Any) -> Any:
-    """``json.dumps`` fallback: numpy scalars and arrays become Python numbers and lists."""
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def _plain(value: Any) -> Any:
-    """Tuples to lists, numpy values to Python ones, recursively (dict keys kept)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    return value
-
-
 def npz_bytes(arrays: dict[str, np.ndarray | None], meta: dict | None = None) -> bytes:
     """Compressed ``.npz`` of the non-None ``arrays``, plus ``meta`` as JSON text.
 
@@ -128,7 +111,7 @@ def npz_bytes(arrays: dict[str, np.ndarray | None], meta: dict | None = None) ->
         out[name] = arr
     if meta is not None:
         try:
-            text = json.dumps(_plain(meta), sort_keys=True, default=_jsonable)
+            text = json.dumps(to_json(meta), sort_keys=True)
         except TypeError as err:
             raise ValueError(f"meta is not JSON-able: {err}") from err
         out[META_KEY] = np.array(text)  # 0-d '<U…' array: loads without pickle
@@ -187,10 +170,10 @@ def config_json(config) -> str:
         d, kind = dict(config), None
     else:
         raise TypeError(f"cannot export settings of type {type(config).__name__} (want a dataclass or a dict)")
-    d = _plain(d)
+    d = to_json(d)
     if kind is not None:
         d.setdefault("type", kind)  # a field literally called "type" wins
-    return json.dumps(d, indent=2, sort_keys=True, default=_jsonable)
+    return json.dumps(d, indent=2, sort_keys=True)
 
 
 def figure_html(fig: go.Figure) -> bytes:

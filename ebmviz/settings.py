@@ -6,6 +6,8 @@ import math
 from dataclasses import fields
 from typing import Any, TypeVar
 
+from ebmviz.storage import to_json
+
 S = TypeVar("S", bound="JsonSettings")
 
 
@@ -14,11 +16,8 @@ class JsonSettings:
     here; reading ignores unknown keys, and missing ones take the defaults (older files keep loading)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        if d.get("clamp") is not None:
-            d["clamp"] = list(d["clamp"])
-        return d
+        """Plain JSON-able dict (``clamp`` a list)."""
+        return to_json({f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
     def from_dict(cls: type[S], d: dict) -> S:

@@ -33,7 +33,7 @@ from PIL import Image
 from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
-from ebmviz import checkpoints, images
+from ebmviz import checkpoints, images, storage
 from ebmviz.app import cache, links, player, widgets
 from ebmviz.app.navigation import PAGES
 from ebmviz.app.pages import landscape, sampler_lab
@@ -494,7 +494,7 @@ def link_folder(tmp_path, monkeypatch):
     (tmp_path / "outside").mkdir()
     (tmp_path / "outside" / "secret.safetensors").symlink_to(GOOD)
     asked = []
-    for module, name in ((checkpoints, "_read"), (checkpoints, "safe_open")):
+    for module, name in ((checkpoints, "_read"), (storage, "safe_open")):  # storage: every tensor read, maps too
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda p, *a, _real=real, **k: (asked.append(Path(p)), _real(p, *a, **k))[1])
     monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(folder))

@@ -1,4 +1,5 @@
-"""Command-line flags generated from a frozen config dataclass (one flag per field, help from its reason)."""
+"""Command-line flags generated from a frozen config dataclass (one flag per field, help from its reason), and a
+trainer's ``main`` built from its config and ``train``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import argparse
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
+from typing import Any
 
 
 def field(default, help: str):  # noqa: A002 (mirrors argparse's name)
@@ -56,3 +59,18 @@ def parse_config(cls, argv: list[str], prog: str):
         else:
             parser.add_argument(flag, dest=f.name, type=tp, default=f.default, help=helptext)
     return cls(**vars(parser.parse_args(argv)))
+
+
+def command(cls: type, train: Callable[[Any], Any], kind: str) -> Callable[..., int]:
+    """A trainer's ``main(argv, prog)``: ``train(cls from the flags in argv)``, then exit status 0.
+
+    ``python -m training <kind>`` looks the trainer up by its module's ``main``; ``prog`` (what ``--help`` and
+    argparse's errors call the command) defaults to that command line.
+    """
+
+    def main(argv: list[str], prog: str = f"python -m training {kind}") -> int:
+        train(parse_config(cls, argv, prog))
+        return 0
+
+    main.__doc__ = f"python -m training {kind} [flags]: parse ``{cls.__name__}``'s flags and train."
+    return main

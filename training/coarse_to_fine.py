@@ -32,7 +32,7 @@ from ebmviz.models.coarse_to_fine import (
     upsample,
 )
 from ebmviz.sampling import LangevinConfig, sample
-from training.cli import field, parse_config
+from training.cli import command, field
 from training.run import Run, RunConfig
 
 SNAPSHOT_BETAS = (0.0, 0.25, 0.5, 0.75)  # inside each transition, plus one at each stage's end
@@ -166,12 +166,7 @@ def train(cfg: CoarseToFineTrainConfig) -> Path:
             run.say(f"time limit of {cfg.minutes} min reached at stage {stage}, β = {model.beta:.2f}")
             break
         checkpoint(stage + 1, 0)
-    path = run.out
-    run.say(f"wrote {path} after {it} iterations, {run.elapsed / 60:.1f} min")
-    run.close()
-    return path
+    return run.finish(run.out, f"{it} iterations")  # written at the end of the last stage run
 
 
-def main(argv: list[str], prog: str = "python -m training coarse_to_fine") -> int:
-    train(parse_config(CoarseToFineTrainConfig, argv, prog))
-    return 0
+main = command(CoarseToFineTrainConfig, train, CoarseToFineEBM.kind)

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ebmviz.models.base import contrastive_loss
 from ebmviz.models.denoising import DenoisingConfig, DenoisingEBM, TwoStageConfig, training_chains
-from training.cli import field, parse_config
+from training.cli import command, field
 from training.distributed import Group, Objective
 from training.run import Epochs, Run, RunConfig, init_weights
 
@@ -179,12 +179,7 @@ def train(cfg: DenoisingTrainConfig) -> Path:
         if run.due(cfg.checkpoint_every, rnd):
             checkpoint()
     bar.close()
-    path = checkpoint()
-    run.say(f"wrote {path} after {rnd} rounds, {run.elapsed / 60:.1f} min")
-    run.close()
-    return path
+    return run.finish(checkpoint(), f"{rnd} rounds")
 
 
-def main(argv: list[str], prog: str = "python -m training denoising") -> int:
-    train(parse_config(DenoisingTrainConfig, argv, prog))
-    return 0
+main = command(DenoisingTrainConfig, train, DenoisingEBM.kind)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ebmviz.models.ebgan import EBGAN, DiscriminatorTerms, EBGANConfig, GeneratorTerms
 from ebmviz.transforms import random_shifts, translate
-from training.cli import field, parse_config
+from training.cli import command, field
 from training.distributed import Group, Objective
 from training.run import Epochs, Run, RunConfig
 
@@ -152,12 +152,7 @@ def train(cfg: EBGANTrainConfig) -> Path:
             checkpoint()
     bar.close()
     model.eval()
-    path = checkpoint()
-    run.say(f"wrote {path} after {it} iterations ({it / n_batches:.2f} epochs), {run.elapsed / 60:.1f} min")
-    run.close()
-    return path
+    return run.finish(checkpoint(), f"{it} iterations ({it / n_batches:.2f} epochs)")
 
 
-def main(argv: list[str], prog: str = "python -m training ebgan") -> int:
-    train(parse_config(EBGANTrainConfig, argv, prog))
-    return 0
+main = command(EBGANTrainConfig, train, EBGAN.kind)

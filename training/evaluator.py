@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from ebmviz.analysis.metrics import CONFIDENT, classify
 from ebmviz.models.evaluator import JUNK, Evaluator, EvaluatorConfig
-from training.cli import field, parse_config
+from training.cli import command, field
 from training.run import Epochs, Run, RunConfig
 
 
@@ -149,12 +149,7 @@ def train(cfg: EvaluatorTrainConfig) -> Path:
     metrics = evaluate(model, test_ds.images.to(device), test_ds.labels.to(device))
     junk = make_junk(test_ds.images, test_ds.labels, 1000, torch.Generator().manual_seed(1))
     metrics["junk_confident_share"] = float((classify(model, junk.to(device)).confidence > CONFIDENT).mean())
-    path = checkpoint(metrics)
-    run.say(f"wrote {path}: {metrics}")
-    run.close()
-    return path
+    return run.finish(checkpoint(metrics), metrics=metrics)
 
 
-def main(argv: list[str], prog: str = "python -m training evaluator") -> int:
-    train(parse_config(EvaluatorTrainConfig, argv, prog))
-    return 0
+main = command(EvaluatorTrainConfig, train, Evaluator.kind)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ebmviz.analysis.frame_learning import FlowLearner
 from ebmviz.models.frame import FLOWS, FRAME, FlowConfig, FRAMEConfig
 from ebmviz.sampling import LangevinConfig
-from training.cli import field, parse_config
+from training.cli import command, field
 from training.run import Run, RunConfig
 
 
@@ -95,12 +95,7 @@ def train(cfg: FRAMETrainConfig) -> Path:
         if run.due(cfg.checkpoint_every, learner.iteration):
             checkpoint()
     bar.close()
-    path = checkpoint()
-    run.say(f"wrote {path} after {learner.iteration} iterations, {run.elapsed / 60:.1f} min")
-    run.close()
-    return path
+    return run.finish(checkpoint(), f"{learner.iteration} iterations")
 
 
-def main(argv: list[str], prog: str = "python -m training frame") -> int:
-    train(parse_config(FRAMETrainConfig, argv, prog))
-    return 0
+main = command(FRAMETrainConfig, train, FRAME.kind)

@@ -15,7 +15,8 @@ default). Its trainer opens a ``Run`` and keeps its own loop, calling the run fo
     run.log(...); run.grid(x, name)            history rows; sample grids in run_dir
     run.checkpoint(model, it, optimizers, …)   the checkpoint (--out; with --keep also run_dir/
                                                checkpoint_NNNNNN) and the resumable state, together
-    run.close()                                leave the process group
+    return run.finish(path, "120 iterations")  after the last checkpoint: say what was written, leave the
+                                               process group (``run.close()``), hand back the path
 
 Under torchrun (``training.distributed``) every process runs the same trainer: rank 0 writes the checkpoint,
 grids and messages; every rank keeps its own resumable state (state.safetensors, state.rank<r>.safetensors).
@@ -39,13 +40,12 @@ from PIL import Image
 from ebmviz import checkpoints
 from ebmviz.data import Dataset, load_dataset_with_source
 from ebmviz.device import pick, seed_everything
-from ebmviz.figures.charts import tile
+from ebmviz.figures.images import tile
 from ebmviz.images import to_u8
 from ebmviz.models import Model
 from training.cli import field
 from training.distributed import RANK_SEED_STRIDE, Group, Objective
-from training.ema import PREFIX as EMA_PREFIX
-from training.ema import Ema
+from training.ema import PREFIX as EMA_PREFIX, Ema
 from training.state import load_state, save_state
 
 
@@ -192,8 +192,17 @@ class Run:
                 f"({lrs}): gradients are averaged over the ranks, so scale them yourself for a larger batch")
 
     def close(self) -> None:
-        """Leave the process group (every trainer's last call)."""
+        """Leave the process group (every trainer's last call, through ``finish``)."""
         self.group.leave()
+
+    def finish(self, path: Path, after: str | None = None, metrics: dict | None = None) -> Path:
+        """Every trainer's last lines, once its last checkpoint ``path`` is written: say so (rank 0), ``close``,
+        return ``path``. The line is ``wrote <path> after <after>, <minutes> min`` (``after`` how far the run got:
+        "120 iterations", "12 rounds", …) and then ``: <metrics>`` when given."""
+        done = f" after {after}, {self.elapsed / 60:.1f} min" if after is not None else ""
+        self.say(f"wrote {path}{done}" + (f": {metrics}" if metrics is not None else ""))
+        self.close()
+        return path
 
     # ----------------------------------------------------------------- data and clock
     def dataset(self, split: str = "train") -> Dataset:
@@ -270,7 +279,7 @@ class Run:
         targets = [self.state_path] + ([self.out] if self.main else [])
         gone = []
         for target in targets:
-            pattern = re.compile(rf"^\.{re.escape(target.stem)}\.[^.]+\.tmp$")  # write_safetensors' temp names
+            pattern = re.compile(rf"^\.{re.escape(target.stem)}\.[^.]+\.tmp$")  # storage.write's temp names
             if target.parent.is_dir():
                 for p in target.parent.iterdir():
                     if pattern.match(p.name):

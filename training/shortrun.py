@@ -20,7 +20,7 @@ from ebmviz.analysis.anomaly import NEGATIVE_AUGMENTATIONS
 from ebmviz.images import from_u8, to_u8
 from ebmviz.models.shortrun import ShortRunConfig, ShortRunEBM
 from ebmviz.sampling import LangevinConfig, langevin_steps
-from training.cli import field, parse_config
+from training.cli import command, field
 from training.run import Run, RunConfig, init_weights
 
 
@@ -162,12 +162,7 @@ def train(cfg: ShortRunTrainConfig) -> Path:
         done = it + 1
         if it and run.due(cfg.checkpoint_every, it):
             checkpoint(done)
-    path = checkpoint(done)
-    run.say(f"wrote {path} after {done} iterations, {run.elapsed / 60:.1f} min")
-    run.close()
-    return path
+    return run.finish(checkpoint(done), f"{done} iterations")
 
 
-def main(argv: list[str], prog: str = "python -m training shortrun") -> int:
-    train(parse_config(ShortRunTrainConfig, argv, prog))
-    return 0
+main = command(ShortRunTrainConfig, train, ShortRunEBM.kind)

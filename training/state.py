@@ -13,9 +13,8 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
-from ebmviz.checkpoints import write_safetensors
+from ebmviz import storage
 
 
 def optimizer_tensors(name: str, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -48,15 +47,14 @@ def save_state(path: Path, model: torch.nn.Module, optimizers: dict[str, torch.o
     tensors.update({f"extra.{k}": v for k, v in extra.items()})
     info = {**info, "lr": {name: [g["lr"] for g in opt.param_groups] for name, opt in optimizers.items()},
             "schedulers": {name: s.state_dict() for name, s in schedulers.items()}}
-    write_safetensors(path, tensors, {"info": json.dumps(info)})
+    storage.write(path, tensors, {"info": json.dumps(info)})
 
 
 def load_state(path: Path, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer],
                schedulers: dict, gen: torch.Generator) -> tuple[dict[str, torch.Tensor], dict]:
     """Restore what ``save_state`` wrote into the given objects; return the trainer's extra tensors and info."""
-    with safe_open(str(path), framework="pt") as f:
-        info = json.loads(f.metadata()["info"])
-        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
+    metadata, tensors = storage.read_tensors(path)
+    info = json.loads(metadata["info"])
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     for name, opt in optimizers.items():
         restore_optimizer(name, opt, tensors)

@@ -35,7 +35,7 @@ from ebmviz.models.triangle import (
     recovery_error,
 )
 from ebmviz.transforms import OCCLUSIONS, occlusion
-from training.cli import field, parse_config
+from training.cli import command, field
 from training.distributed import Group, Objective
 from training.run import Epochs, Run, RunConfig
 
@@ -197,12 +197,7 @@ def train(cfg: TriangleTrainConfig) -> Path:
             checkpoint()
     bar.close()
     model.eval()
-    path = checkpoint()
-    run.say(f"wrote {path} after {it} iterations ({it / n_batches:.2f} epochs), {run.elapsed / 60:.1f} min")
-    run.close()
-    return path
+    return run.finish(checkpoint(), f"{it} iterations ({it / n_batches:.2f} epochs)")
 
 
-def main(argv: list[str], prog: str = "python -m training triangle") -> int:
-    train(parse_config(TriangleTrainConfig, argv, prog))
-    return 0
+main = command(TriangleTrainConfig, train, TriangleModel.kind)

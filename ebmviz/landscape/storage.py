@@ -4,8 +4,8 @@ A file holds the ``Landscape`` arrays as tensors and one metadata entry, ``"ebmv
 ``format``, ``config`` (``LandscapeConfig.to_dict()``), ``cost`` and the caller's ``meta``. The merge tree is
 not stored; it is rebuilt from the barrier matrices on load. Optional arrays: ``images``, ``labels``,
 ``start_images`` (uint8) and ``layout`` (a 2-D map of starts and minima, fitted when the map was made).
-Writes are atomic (``checkpoints.write_safetensors``) and any unreadable file raises ``LandscapeError``
-naming the path and the reason.
+Writes are atomic and reads check the header first, as for checkpoints (``ebmviz.storage``); any unreadable file
+raises ``LandscapeError`` naming the path and the reason.
 
 A bare name resolves to ``<checkpoint_dir>/maps/<name>.safetensors`` (the repository's ``checkpoints/maps/``
 unless ``EBMVIZ_CHECKPOINT_DIR`` is set). ``map_path`` gives a path in ``maps/cache/`` keyed by the checkpoint's
@@ -20,12 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
 
-from ebmviz import checkpoints
+from ebmviz import checkpoints, storage
 from ebmviz.landscape.result import Cost, Landscape, LandscapeConfig
 
-SUFFIX = ".safetensors"
+SUFFIX = storage.SUFFIX
 META_KEY = "ebmviz_map"
 FORMAT = 1
 ARRAYS = ("minima", "energy", "assignment", "converged", "barrier_linear", "barrier_refined", "step_size")
@@ -46,11 +45,8 @@ def maps_dir() -> Path:
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """A path as given when it exists, has the suffix or a folder; else ``maps_dir()/<name>.safetensors``."""
-    p = Path(name_or_path)
-    if p.suffix == SUFFIX or p.exists() or len(p.parts) > 1:
-        return p
-    return maps_dir() / f"{p.name}{SUFFIX}"
+    """A path as given when it exists, has the suffix or a folder part; else ``maps_dir()/<name>.safetensors``."""
+    return storage.resolve(name_or_path, maps_dir())
 
 
 def _digest(data: bytes) -> str:
@@ -81,29 +77,15 @@ def save_map(landscape: Landscape, path: str | Path, meta: dict | None = None) -
                     for k in OPTIONAL if getattr(landscape, k) is not None})
     header = {"format": FORMAT, "config": landscape.config.to_dict(), "cost": landscape.cost.to_dict(),
               "meta": landscape.meta if meta is None else meta}
-    return checkpoints.write_safetensors(resolve(path), tensors, {META_KEY: json.dumps(header)})
+    return storage.write(resolve(path), tensors, {META_KEY: json.dumps(header)})
 
 
 def _read_header(path: Path) -> dict:
     """The map's JSON header, after checking the safetensors framing against the file size."""
-    if not path.is_file():
-        raise LandscapeError(path, "no such file")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        n = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if n <= 0 or 8 + n > size or n > checkpoints.MAX_HEADER:
-            raise LandscapeError(path, f"truncated or corrupt safetensors header ({size} bytes)")
-        raw = f.read(n)
     try:
-        header = json.loads(raw)
-        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
-        meta = json.loads((header.get("__metadata__") or {})[META_KEY])
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, AttributeError, TypeError, KeyError, IndexError):
-        raise LandscapeError(path, "corrupt safetensors header, or no ebmviz_map metadata "
-                                   "(not saved by save_map)") from None
-    if 8 + n + max(ends, default=0) > size:
-        raise LandscapeError(path, f"truncated: tensor data ends past the file's {size} bytes")
+        meta, _ = storage.read_header(path, META_KEY, "save_map")
+    except storage.HeaderError as exc:
+        raise LandscapeError(path, exc.reason) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise LandscapeError(path, "unknown map format (expected format 1)")
     return meta
@@ -128,8 +110,7 @@ def load_map(name_or_path: str | Path) -> Landscape:
     path = resolve(name_or_path)
     header = _read_header(path)
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            arrays = {k: f.get_tensor(k).numpy() for k in f.keys()}  # noqa: SIM118 (safe_open has no iter)
+        arrays = {k: t.numpy() for k, t in storage.read_tensors(path)[1].items()}
     except Exception as exc:  # safetensors raises its own SafetensorError, OSError, ...
         raise LandscapeError(path, f"cannot read tensors: {exc}") from None
     missing = [k for k in ARRAYS if k not in arrays]

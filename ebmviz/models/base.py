@@ -31,6 +31,7 @@ from torch import nn
 
 from ebmviz.sampling import LangevinConfig, Trajectory, langevin
 from ebmviz.sampling.starts import make_starts
+from ebmviz.storage import to_json
 
 
 @runtime_checkable
@@ -42,15 +43,6 @@ class Samples(Protocol):
 
     @property
     def grad_evals(self) -> int: ...  # energy-gradient evaluations per sample
-
-
-def jsonable(value: Any) -> Any:
-    """Tuples as lists, recursively, so a config dict survives JSON and compares equal after loading."""
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -93,8 +85,8 @@ class Model(nn.Module):
         return cls(cls.Config(**arch), meta)
 
     def arch(self) -> dict:
-        """The architecture config as a JSON-able dict."""
-        return jsonable(asdict(self.config))
+        """The architecture config as a JSON-able dict (tuples as lists: equal to itself after a trip through JSON)."""
+        return to_json(asdict(self.config))
 
     @property
     def device(self) -> torch.device:
