@@ -5,9 +5,8 @@ import pytest
 import torch
 
 from ebmviz import checkpoints
-from ebmviz.analysis.frame_learning import FlowLearner
 from ebmviz.analysis.learning_dynamics import Curves, collapse_onset, nearest_training, snapshot_index
-from ebmviz.models.frame import FRAME, FlowConfig, FRAMEConfig
+from ebmviz.models.frame import FRAME, FlowConfig, FlowLearner, FRAMEConfig
 from ebmviz.sampling import JKOConfig, LangevinConfig
 from training.__main__ import main as training_main
 

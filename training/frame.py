@@ -15,8 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ebmviz.analysis.frame_learning import FlowLearner
-from ebmviz.models.frame import FLOWS, FRAME, FlowConfig, FRAMEConfig
+from ebmviz.models.frame import FLOWS, FRAME, FlowConfig, FlowLearner, FRAMEConfig
 from ebmviz.sampling import LangevinConfig
 from training.cli import command, field
 from training.run import Run, RunConfig

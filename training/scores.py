@@ -65,9 +65,11 @@ def main(argv: list[str], prog: str = "python -m training scores") -> int:
             continue
         model = checkpoints.load(info.path)
         keep = entry is not None and args.skip_quality and entry.fingerprint == fp  # old quality of this very file
+        same_file = entry is not None and entry.fingerprint == fp
         fresh = ModelScores(fp, sum(p.numel() for p in model.parameters()),
                             quality=entry.quality if keep else None,
-                            notes={"quality": entry.notes["quality"]} if keep and "quality" in entry.notes else {})
+                            notes={"quality": entry.notes["quality"]} if keep and "quality" in entry.notes else {},
+                            measured=entry.measured if same_file else {})  # a benchmark's numbers for this very file
         t = time.perf_counter()
         if cls.is_energy:
             fresh.auroc = auroc_row(model, digits, sets, device=model.device)

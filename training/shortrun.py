@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ebmviz.analysis.anomaly import NEGATIVE_AUGMENTATIONS
 from ebmviz.images import from_u8, to_u8
 from ebmviz.models.shortrun import ShortRunConfig, ShortRunEBM
 from ebmviz.sampling import LangevinConfig, langevin_steps
+from ebmviz.transforms import NEGATIVE_AUGMENTATIONS
 from training.cli import command, field
 from training.run import Run, RunConfig, init_weights
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ebmviz.analysis.metrics import auroc
-from ebmviz.transforms import NEGATIVE_AUGMENTATIONS, TRANSFORMS, interpolations  # noqa: F401 (TODO: shortrun)
+from ebmviz.transforms import TRANSFORMS, interpolations
 
 HELD_OUT = 1000  # held-out digits every AUROC is measured on (the first of the test split), and images per set
 SETS_SEED = 0  # the seed of the made sets (noise, constants, blends) behind every stored and shown AUROC

@@ -14,7 +14,6 @@ import streamlit as st
 import torch
 
 from ebmviz import checkpoints
-from ebmviz.analysis.frame_learning import FlowLearner, LearningRow
 from ebmviz.analysis.learning_dynamics import (
     Curves,
     Nearest,
@@ -26,7 +25,7 @@ from ebmviz.app import cache
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
 from ebmviz.images import from_u8, to_u8
-from ebmviz.models.frame import FLOWS, FRAME, FlowConfig, FRAMEConfig
+from ebmviz.models.frame import FLOWS, FRAME, FlowConfig, FlowLearner, FRAMEConfig, LearningRow
 
 FLOW_TITLES = {"kl": "FRAME · KL flow (maximum likelihood)", "jko": "wFRAME · JKO flow (ebmviz's reconstruction)"}
 
