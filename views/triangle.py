@@ -155,8 +155,8 @@ def refinement_view() -> None:
         "this U with the N(0, I) prior at T = 0.3.")
     learned = model.prior is not None
     latent_panel(P, name, device, seed, 16, symbol="E", defaults=PAGE_DEFAULTS["triangle"], learned_prior=learned)
-    if text := measured_caption(name):
-        st.caption(text + (" (from its learned prior)" if learned else ""))
+    if text := measured_caption(name, "from its learned prior" if learned else ""):
+        st.caption(text)
 
 
 def interpolation_view() -> None:

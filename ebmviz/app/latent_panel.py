@@ -78,14 +78,16 @@ def latent_panel(prefix: str, name: str, device: str, seed: int, n: int, *, symb
     st.dataframe(rows, hide_index=True)
 
 
-def measured_caption(name: str) -> str | None:
+def measured_caption(name: str, whose: str = "") -> str | None:
     """What ``benchmarks/latent_langevin.py --store`` measured for checkpoint ``name`` at the panel's defaults, as a
-    sentence; None when nothing is stored for its present file."""
+    sentence (``whose``: how the samples are drawn, e.g. "from its learned prior"); None when nothing is stored for
+    its present file."""
     m = zoo.measured(name, "latent_langevin")
     if m is None:
         return None
     b, a = m["before"], m["after"]
     return (f"Measured on {m['n']:,} chains at K = {m['K']}, η = {m['eta']:g}, T = {m['T']:g} (`{m['source']}`): "
-            f"{name}'s samples go from {100 * b['confident_share']:.1f}% to {100 * a['confident_share']:.1f}% "
+            f"{name}'s samples{' ' + whose if whose else ''} go from {100 * b['confident_share']:.1f}% to "
+            f"{100 * a['confident_share']:.1f}% "
             f"confident digits, class entropy {b['class_entropy']:.3f} → {a['class_entropy']:.3f}, Fréchet distance "
             f"{b['frechet']:.1f} → {a['frechet']:.1f}.")

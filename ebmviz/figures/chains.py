@@ -33,7 +33,7 @@ def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarr
         panels += [(np.arange(t), grad_norm, f"‖∇{e}‖"), (np.arange(1, t + 1), step_norm, f"‖Δ{x}‖")]
     for row, (steps, values, axis) in enumerate(panels, start=1):
         median_band(fig, steps, values, colours[row - 1], "median chain", selected=selected, legend=row == 1,
-                    band_name="10–90% of chains", row=row, col=1)
+                    band_name="10–90% of chains", grouped=True, row=row, col=1)
         fig.update_yaxes(title_text=axis, row=row, col=1)
     if accept is not None and t > 0:
         window = max(1, min(20, t // 10 or 1))

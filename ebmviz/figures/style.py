@@ -24,7 +24,8 @@ def tight(fig: go.Figure, height: int, top: int = 10, **layout) -> go.Figure:
 
 
 def median_band(fig: go.Figure, steps: np.ndarray, values: np.ndarray, colour: str | None, name: str, *,
-                selected: int | None = None, legend: bool = True, band_name: str | None = None, **where) -> None:
+                selected: int | None = None, legend: bool = True, band_name: str | None = None, grouped: bool = False,
+                **where) -> None:
     """The median over chains as a line over their 10–90% band, and the ``selected`` chain on top.
 
     Args:
@@ -32,15 +33,18 @@ def median_band(fig: go.Figure, steps: np.ndarray, values: np.ndarray, colour: s
         colour: the line's and the band's (None: the template's next colour).
         name: the median line's legend name; ``band_name``: the band's (None: the band is not in the legend).
         legend: False keeps every trace of this call out of the legend (a second panel of the same figure).
+        grouped: the band, median and selected chain each join a legend group shared by every panel, so one legend
+            entry toggles them on all panels (a grouped legend lays its groups out one per row).
         where: ``row`` and ``col`` of a subplot.
     """
     lo, med, hi = np.nanpercentile(values, [10, 50, 90], axis=1)
     fig.add_trace(go.Scatter(x=np.r_[steps, steps[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", fillcolor=colour,
                              opacity=0.2, line=dict(width=0), hoverinfo="skip", name=band_name or "",
-                             showlegend=legend and band_name is not None, legendgroup="band"), **where)
+                             showlegend=legend and band_name is not None, legendgroup="band" if grouped else None),
+                  **where)
     fig.add_trace(go.Scatter(x=steps, y=med, line=dict(color=colour, width=2), name=name, showlegend=legend,
-                             legendgroup="median"), **where)
+                             legendgroup="median" if grouped else None), **where)
     if selected is not None and selected < values.shape[1]:
         fig.add_trace(go.Scatter(x=steps, y=values[:, selected], name=f"chain {selected}",
-                                 line=dict(color=SELECTED, width=1.5), showlegend=legend, legendgroup="sel"),
-                      **where)
+                                 line=dict(color=SELECTED, width=1.5), showlegend=legend,
+                                 legendgroup="sel" if grouped else None), **where)
