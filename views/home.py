@@ -3,8 +3,9 @@
 import streamlit as st
 
 from ebmviz.app.navigation import PAGES
-from ebmviz.app.pages.home import KINDS, checkpoints
+from ebmviz.app.pages.home import shipped_models, shortrun_settings
 
+shipped = shortrun_settings()
 st.title("ebmviz — watch energy-based models work")
 st.markdown(
     "An **energy-based model** (EBM) assigns every image $x$ a number $E_\\theta(x)$, its *energy*. "
@@ -19,7 +20,7 @@ st.markdown(
 st.latex(r"x_{t+1} = x_t - s\,\nabla_x E_\theta(x_t) + \sigma\,\xi_t,\qquad \xi_t \sim \mathcal N(0, I).")
 st.markdown(
     "With $\\sigma = \\sqrt{2s}$ and small $s$ this chain samples $p_\\theta$ exactly in the long run. "
-    "Image EBMs choose $s$ and $\\sigma$ separately (here $s = 10$, $\\sigma = 0.005$), which is "
+    f"Image EBMs choose $s$ and $\\sigma$ separately (the shipped model: {shipped.settings}), which is "
     "Langevin at an **effective temperature** $T = \\sigma^2 / (2s)$, far below 1: the chain mostly "
     "descends the energy. **MALA** adds an accept/reject step that makes each move exact for "
     "$\\exp(-E/T)$.\n\n"
@@ -30,7 +31,7 @@ st.latex(r"\nabla_\theta \mathcal L = \mathbb E_{x\sim\text{data}}[\nabla_\theta
          r" \;\;(+\ \alpha\,\nabla_\theta\,\mathbb E[E_\theta(x)^2]\ \text{to keep energies small}).")
 st.markdown(
     "The negative samples come from short Langevin runs started in a *replay buffer* of earlier "
-    "samples (the shipped model draws 25% of each batch fresh from noise). Models trained on short runs "
+    f"samples (the shipped model draws {shipped.fresh} of each batch fresh from noise). Models trained on short runs "
     "are good samplers for the chain lengths they saw; nothing in training controls where much longer "
     "chains go (Nijkamp et al. found over-saturated images for non-persistent short-run models). The "
     "Langevin page runs a short and a long chain from the same seed so you can see what this model does."
@@ -45,15 +46,4 @@ st.caption("The seed and device in the sidebar apply to every view. Every page k
            "arrays (NPZ), settings (JSON) and figures (HTML).")
 
 st.header("Shipped models")
-rows = []
-for info in checkpoints.list_checkpoints():
-    m = info.meta
-    rows.append({
-        "checkpoint": info.name,
-        "what": m.get("title", info.error or ""),
-        "energy E(x)": "" if info.kind is None else ("yes" if KINDS[info.kind].is_energy else "no"),
-        "data": (m.get("dataset") or {}).get("source", ""),
-        "training wall time": f"{m['wall_time_s'] / 60:.1f} min" if "wall_time_s" in m else "",
-        "device": m.get("device", ""),
-    })
-st.dataframe(rows, hide_index=True, width="stretch")
+st.dataframe(shipped_models(), hide_index=True, width="stretch")
