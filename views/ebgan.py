@@ -58,8 +58,9 @@ if hist:
         f"f_PT = **{last['pt']:.3f}** (0: codes pairwise orthogonal, 1: all alike)."
         + (f" Trained with DiffAugment's translation (Zhao et al. 2020), a choice of this port: in both steps D saw "
            f"every real digit and every fake moved by a random shift of up to {int(meta['translate'])} px, so it "
-           "memorises the 4,000 training digits far less (median D of held-out and of training digits: about 0.04 "
-           "each; without it 0.11 against 0.031–0.035)." if meta.get("translate") else ""))
+           "memorises the 4,000 training digits far less: \"What D learned\" shows the medians of D on held-out and "
+           "on training digits side by side (checkpoints/README.md has the run without shifts)."
+           if meta.get("translate") else ""))
 
 
 def _labels(pred, energy: np.ndarray) -> list[str]:

@@ -58,8 +58,8 @@ with st.expander("Where this port fills the paper's gaps", expanded=False):
         "- The maximum-likelihood updates carry a weight and a small α(U⁺² + U⁻²) term that keeps both energies "
         "bounded."
         + ("\n- Eq. 13 also trains the encoder f_α, so the code carries what h_γ needs: with U-net skips the DAE "
-           "can denoise without its bottleneck, and when only γ learned (the paper's eq. 13) h_γ(f_α(x̃)) was a "
-           "confident digit for 2.6% of test digits." if _tc.get("codes") else "")
+           "can denoise without its bottleneck, and when only γ learned (the paper's eq. 13) h_γ(f_α(x̃)) was seldom "
+           "a confident digit (checkpoints/README.md has the numbers)." if _tc.get("codes") else "")
         + (f"\n- A uniformity term (weight {_tc['uniformity']:g}) spreads the codes over their sphere, so random "
            "starts decode nearer to digits." if _tc.get("uniformity") else ""))
 
