@@ -201,7 +201,7 @@ def latent_section(n: int) -> None:
         "landscape map descends the same U at T = 0.01. Start: the generator's own codes, so step 0 is the samples "
         "above.")
     latent_panel(P, name, device, seed, n, symbol="D", defaults=PAGE_DEFAULTS["ebgan"])
-    st.caption((measured_caption(name) or "") + " A higher T keeps more of G's variety and gains less.")
+    st.caption(" ".join(filter(None, [measured_caption(name), "A higher T keeps more of G's variety and gains less."])))
 
 
 def training_view() -> None:
