@@ -12,15 +12,17 @@ The page scripts live in ``views/``, not ``pages/``: Streamlit still treats a fo
 import pandas  # noqa: F401, I001
 import streamlit as st
 
-from ebmviz.app import links
+from ebmviz.app import links, presentation
 from ebmviz.app.navigation import navigation
 from ebmviz.app.server import limit_torch_threads
 from ebmviz.app.widgets import shared_fields, sidebar
 
 limit_torch_threads()  # EBMVIZ_TORCH_THREADS, default 1 (why: ebmviz/app/server.py)
 
-st.set_page_config(page_title="ebmviz", page_icon=":material/bolt:", layout="wide")
+st.set_page_config(page_title="ebmviz", page_icon=":material/bolt:", layout="wide",
+                   initial_sidebar_state="collapsed" if presentation.link_asks_for_it() else "auto")
 page = navigation()
-links.restore(shared_fields())  # a link's seed and device, before the sidebar draws them
+links.restore(shared_fields())  # a link's seed, device and presentation mode, before the sidebar draws them
 sidebar()
+presentation.stylesheet()
 page.run()

@@ -11,6 +11,7 @@ import streamlit as st
 
 from ebmviz import checkpoints
 from ebmviz.app import links
+from ebmviz.app import presentation
 from ebmviz.app.cache import load_model
 from ebmviz.device import available
 from ebmviz.images import ImageError, image_from_bytes
@@ -44,11 +45,14 @@ def sidebar() -> None:
         st.selectbox("Device", available(), key=DEVICE,
                      help="Where every page runs its models: cpu always works; cuda/mps appear when this machine "
                           "has them")
+        presentation.toggle()
 
 
 def shared_fields() -> list[links.Field]:
-    """The sidebar's linked widgets: the seed and the device (a device this machine lacks is refused)."""
-    return [links.integer(SEED, "seed", 0, 2**31 - 1), links.choice(DEVICE, "device", available())]
+    """The sidebar's linked widgets: the seed, the device (a device this machine lacks is refused) and presentation
+    mode."""
+    return [links.integer(SEED, "seed", 0, 2**31 - 1), links.choice(DEVICE, "device", available()),
+            links.flag(presentation.PRESENT, presentation.PRESENT)]
 
 
 def share(fields: list[links.Field], extra: dict[str, str] | None = None) -> None:

@@ -35,18 +35,30 @@ def tile(images: np.ndarray, ncol: int = 8, pad: int = 2, scale: int = 1,
 
 
 def labelled_grid(images: np.ndarray, labels: list[str], ncol: int = 8, scale: int = 3,
-                  highlight: int | None = None) -> np.ndarray:
+                  highlight: int | None = None, font_px: int = 13) -> np.ndarray:
     """Tile (B, 1, 28, 28) uint8 images with a text label under each: (H, W) uint8.
 
-    Uses PIL's built-in bitmap font, so it needs no font files.
+    Labels are drawn in PIL's bundled font at ``font_px`` image pixels (no font files needed); a label wider than
+    its tile is set smaller until it fits, so neighbouring labels never overlap.
     """
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     imgs = np.asarray(images)[:, 0] if np.asarray(images).ndim == 4 else np.asarray(images)
     b, h, w = imgs.shape
     ncol = max(1, min(ncol, b))
     nrow = (b + ncol - 1) // ncol
-    cw, ch, label_h, pad = w * scale, h * scale, 14, 4
+    cw, ch, pad = w * scale, h * scale, 4
+    fonts = {}
+
+    def font_for(text: str) -> ImageFont.FreeTypeFont:
+        size = font_px
+        while True:
+            f = fonts.setdefault(size, ImageFont.load_default(size=size))
+            if size <= 6 or f.getlength(text) <= cw:
+                return f
+            size -= 1
+
+    label_h = font_px + font_px // 3 + 2
     canvas = Image.new("L", (ncol * (cw + pad) + pad, nrow * (ch + label_h + pad) + pad), 255)
     draw = ImageDraw.Draw(canvas)
     for i in range(b):
@@ -56,7 +68,8 @@ def labelled_grid(images: np.ndarray, labels: list[str], ncol: int = 8, scale: i
         canvas.paste(cell, (x, y))
         if i == highlight:
             draw.rectangle([x - 2, y - 2, x + cw + 1, y + ch + 1], outline=0, width=2)
-        draw.text((x + 1, y + ch + 1), labels[i] if i < len(labels) else "", fill=0)
+        text = labels[i] if i < len(labels) else ""
+        draw.text((x, y + ch + 1), text, fill=0, font=font_for(text))
     return np.asarray(canvas)
 
 
