@@ -10,8 +10,7 @@ import numpy as np
 import streamlit as st
 
 from ebmviz import checkpoints
-from ebmviz.app import links
-from ebmviz.app import presentation
+from ebmviz.app import links, presentation
 from ebmviz.app.cache import load_model
 from ebmviz.device import available
 from ebmviz.images import ImageError, image_from_bytes
