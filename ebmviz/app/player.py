@@ -21,6 +21,8 @@ from ebmviz.app.state import PageState, Slot
 from ebmviz.sampling import LiveRun
 
 SEEK_SECONDS = 20.0  # most sampling one request does to reach a link's frame (the rest is Play's)
+PACES = (0.12, 0.25, 0.5)  # seconds per frame the pace control offers; the slowest lets a teacher narrate each step
+MAX_SLOW_FRAMES = 1_000  # slow motion records every step only while a run has fewer frames than this
 
 
 class Recording(Protocol):
@@ -48,7 +50,9 @@ class Recorded:
 
 @dataclass(frozen=True)
 class Live:
-    """A ``LiveRun`` as it samples: each ``advance`` runs ``steps`` more steps (or fewer, past ``max_seconds``)."""
+    """A ``LiveRun`` as it samples: each ``advance`` runs ``steps`` more steps (or fewer, past ``max_seconds``) and
+    records a frame after each of them — every step at ``steps`` = 1 (slow motion), even when the run's config
+    records less often; so one frame on screen is ``steps`` steps of the chain."""
 
     run: LiveRun
     steps: int
@@ -61,6 +65,10 @@ class Live:
         return self.run.done
 
     def advance(self, max_seconds: float | None = None) -> None:
+        every = self.run.config.record_every
+        if self.steps < every and len(self.run.frames) < MAX_SLOW_FRAMES:
+            every = self.steps
+        self.run.record_every = every
         self.run.advance(max_steps=self.steps, max_seconds=max_seconds)
 
 
@@ -133,8 +141,9 @@ class Player:
         return len(self.recording) - 1
 
     def show(self, draw: Callable[[int, FrameView], Any], scrub_label: str = "Recorded frame",
-             frame_seconds: float = 0.12, on_pause: Callable[[int], None] | None = None) -> Any:
+             frame_seconds: float = PACES[0], on_pause: Callable[[int], None] | None = None) -> Any:
         """The frame area: a scrubber while paused, frames drawn live while playing; returns ``draw``'s last value.
+        Each frame stays up at least ``frame_seconds`` (at most 0.5: ``pace_control``'s values), recorded or live.
         ``on_pause(index)`` runs whenever a paused frame is shown (a page writes it into its link)."""
         s, rec = self.state, self.recording
 
@@ -161,11 +170,11 @@ class Player:
                     # to the browser); then a full rerun stops the fragment's timer and draws the finished page
                     time.sleep(max(0.0, drawn_at + frame_seconds - time.monotonic()))
                     st.rerun()
-                replaying = index < len(rec) - 1
                 index = self._next(index, max_seconds=0.5)
                 s.position = index
-                if replaying:  # recorded frames one per frame_seconds (drawing included); live ones as they come
-                    time.sleep(max(0.0, drawn_at + frame_seconds - time.monotonic()))
+                # one frame per frame_seconds (drawing included); a live frame that took longer to sample is shown
+                # as soon as it comes
+                time.sleep(max(0.0, drawn_at + frame_seconds - time.monotonic()))
                 s.shown_at = drawn_at = time.monotonic()
                 result = draw(index, view)
             if s.playing and index < len(rec) - 1:
@@ -175,3 +184,10 @@ class Player:
             return result
 
         return frames()
+
+
+def pace_control(state: PlayerState) -> float:
+    """A "Pace" slider over ``PACES``: the seconds each frame stays up while playing (for ``Player.show``)."""
+    return st.select_slider("Pace", PACES, value=PACES[0], key=state.key("pace"),
+                            format_func=lambda v: f"{v:g} s per frame",
+                            help="How long each frame stays on screen while playing: slow it down to narrate")

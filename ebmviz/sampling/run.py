@@ -65,6 +65,8 @@ class LiveRun:
         self.temperatures: list[float] = []  # T of each step run
         self._diverged = torch.full((x0.shape[0],), -1, dtype=torch.long)
         self._final_energy: np.ndarray | None = None
+        self.record_every = config.record_every  # a player may record more often for slow motion (the last step
+        #                                          is always recorded)
 
     @property
     def done(self) -> bool:
@@ -84,7 +86,7 @@ class LiveRun:
             if st.accept is not None:
                 chunk["accept"].append(st.accept)
             self.temperatures.append(st.temperature)
-            if st.t % self.config.record_every == 0 or st.t == self.config.n_steps:
+            if st.t % self.record_every == 0 or st.t == self.config.n_steps:
                 self.frames.append(self._grab(st.x).numpy())
                 self.frame_steps.append(st.t)
                 if st.path is not None:
