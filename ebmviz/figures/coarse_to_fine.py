@@ -10,10 +10,12 @@ from plotly.subplots import make_subplots
 from ebmviz.figures.style import STAGE_COLOURS, median_band, tight
 
 
-def cascade_energy_figure(energies: list[np.ndarray], current: tuple[int, int] | None = None) -> go.Figure:
+def cascade_energy_figure(energies: list[np.ndarray], current: tuple[int, int] | None = None,
+                          height: int = 260, font_px: int | None = None) -> go.Figure:
     """Per-stage energy traces of a cascade: one panel per stage, median and 10–90% band over chains.
 
-    ``energies[s]`` is stage s's (K_s+1, B) energy; ``current`` = (stage, step) draws a marker line.
+    ``energies[i]`` is stage i's (K_i+1, B) energy; ``current`` = (stage, step) draws a marker line; ``font_px``
+    sets every text's size (a projector's larger print), None the template's.
     """
     sides = [7, 14, 28]
     fig = make_subplots(rows=1, cols=len(energies), shared_yaxes=False,
@@ -24,8 +26,11 @@ def cascade_energy_figure(energies: list[np.ndarray], current: tuple[int, int] |
         if current is not None and current[0] == s:
             fig.add_vline(x=current[1], line=dict(color="black", dash="dot"), row=1, col=s + 1)
         fig.update_xaxes(title_text="Langevin step", row=1, col=s + 1)
-    fig.update_yaxes(title_text="energy E_s", row=1, col=1)
-    return tight(fig, 260, top=30)
+    fig.update_yaxes(title_text="energy E_i", row=1, col=1)
+    if font_px is not None:
+        fig.update_layout(font=dict(size=font_px))
+        fig.update_annotations(font_size=font_px)  # the panels' titles
+    return tight(fig, height, top=30 if font_px is None else font_px + 20)
 
 
 def budget_figure(runs: dict, key: str = "confident") -> go.Figure:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -18,7 +19,7 @@ from ebmviz.analysis import metrics
 from ebmviz.analysis.metrics import CONFIDENT as CONFIDENT
 from ebmviz.analysis.restoration import Restoration, restore
 from ebmviz.app import cache
-from ebmviz.app.player import PlayerState
+from ebmviz.app.player import FrameView, PlayerState
 from ebmviz.app.state import Slot
 from ebmviz.data import DataError as DataError
 from ebmviz.export import trajectory_arrays as trajectory_arrays
@@ -204,6 +205,64 @@ def translation(cf_name: str, sr_name: str, device: str, config: CascadeConfig, 
     traj = langevin(sr, x.to(sr.device), sr_cfg, seed=seed)
     verdict = lambda imgs: cache.evaluate_frames(to_u8(imgs))  # noqa: E731
     return Translation(source, cascade, traj, verdict(source), verdict(cascade.final), verdict(traj.final))
+
+
+def confident_share(images_u8: np.ndarray) -> float | None:
+    """The share of uint8 images (B, 1, 28, 28) the evaluator reads as one digit with > 90% confidence; None
+    without an evaluator."""
+    pred = cache.evaluate_frames(images_u8)
+    return None if pred is None else float((pred.confidence > CONFIDENT).mean())
+
+
+@dataclass(frozen=True)
+class CascadeSummary:
+    """The numbers of one cascade that its page quotes: median energy over chains where each stage starts (after
+    the hand-off) and ends, the gradient evaluations per chain of each stage, the evaluator on the final digits."""
+
+    start: tuple[float, ...]  # median E_s at the stage's first recorded step
+    end: tuple[float, ...]  # … at its last
+    evals: tuple[int, ...]  # K_s: gradient evaluations per chain spent at stage s
+    confident: float | None  # share of final samples read with > 90% confidence (None: no evaluator)
+
+
+def cascade_summary(c: Cascade) -> CascadeSummary:
+    return CascadeSummary(start=tuple(float(np.median(t.energy[0])) for t in c.trajectories),
+                          end=tuple(float(np.median(t.energy[-1])) for t in c.trajectories),
+                          evals=tuple(int(t.config.n_steps) for t in c.trajectories),
+                          confident=confident_share(to_u8(c.final)))
+
+
+def went(a: float, b: float) -> str:
+    """The verb for a number that went from ``a`` to ``b``."""
+    return "fell" if b < a else "rose" if b > a else "stayed"
+
+
+def layout_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean |pool(a) − pool(b)| per pixel of two (B, 1, 28, 28) image sets in [-1, 1], both pooled to 7×7: how far
+    their coarse layouts differ."""
+    def p7(x):
+        return np.asarray(x, np.float32).reshape(len(x), 7, 4, 7, 4).mean(axis=(2, 4))
+
+    return float(np.abs(p7(a) - p7(b)).mean())
+
+
+class FramePanes:
+    """Presentation mode's frame area: the grid and its trace side by side in the player's picture placeholder.
+
+    The panes are made at the first frame of each fragment run and the trace is drawn then (about once a second
+    while playing: a plotly chart is too slow to redraw per frame) and on every paused frame."""
+
+    def __init__(self, widths: tuple[float, float] = (1.0, 1.0)):
+        self.widths, self.view, self.grid, self.trace = widths, None, None, None
+
+    def __call__(self, out: FrameView) -> tuple[Any, Any, bool]:
+        """(grid placeholder, trace placeholder, whether to draw the trace now) for this frame."""
+        fresh = self.view is not out
+        if fresh:
+            with out.picture.container():
+                left, right = st.columns(self.widths, gap="medium")
+            self.view, self.grid, self.trace = out, left.empty(), right.empty()
+        return self.grid, self.trace, fresh or not out.playing
 
 
 class CascadeState(PlayerState):
