@@ -1,7 +1,8 @@
-"""The divergence triangle drawn with its KL terms."""
+"""The divergence triangle drawn with its KL terms, and the change a refinement makes as a picture."""
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 
 from ebmviz.figures.style import tight
@@ -35,3 +36,13 @@ def triangle_figure(values: dict[str, float]) -> go.Figure:
                  yaxis=dict(visible=False, range=[-0.35, 1.15]),
                  title=f"energy gap E_P[E] − E_Q[E] = {values.get('energy_gap', float('nan')):+.2f} "
                        "(= KL(P‖Π) − KL(Q‖Π) up to the entropies of P and the data)")
+
+
+def signed_difference(delta: np.ndarray) -> tuple[np.ndarray, float]:
+    """A change ``delta`` = after − before (B, 1, 28, 28) on the [−1, 1] pixel scale as uint8 pictures: mid-grey where a
+    pixel kept its value, white where it got brighter, black where it got darker, amplified so that the largest
+    |change| is full white or black. Returns (pictures (B, 1, 28, 28) uint8, the amplification)."""
+    largest = float(np.abs(delta).max(initial=0.0))
+    gain = 1.0 / largest if largest > 0 else 1.0
+    pictures = np.clip((np.asarray(delta) * gain + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+    return pictures, gain

@@ -14,7 +14,8 @@ from ebmviz.app import cache
 from ebmviz.images import to_u8
 from ebmviz.models.base import Refined
 from ebmviz.models.triangle import interpolate, recovery_error
-from ebmviz.sampling import LangevinConfig
+from ebmviz.sampling import LangevinConfig, Trajectory, langevin
+from ebmviz.sampling.starts import make_starts
 from ebmviz.transforms import OCCLUSIONS, occlusion
 
 
@@ -111,6 +112,62 @@ def recovery_table(name: str, device: str, n_iter: int = 10, seed: int = 0) -> l
 def refined_samples(name: str, device: str, n: int, config: LangevinConfig, seed: int) -> Refined:
     """The model's ``draw``: generator samples g(z) and the same after Langevin on exp(−E)."""
     return cache.load_model(name, device).draw(n, seed, config)
+
+
+@dataclass(frozen=True)
+class Change:
+    """How far a Langevin run moved its images, per pixel on the [−1, 1] scale (black −1, white 1: a range of 2)."""
+
+    mean_abs: float  # mean |after − before| over images and pixels
+    max_abs: float  # the largest |after − before| of any pixel
+    drift_cap: float | None  # K·s·clip: the most the clipped gradient moves a pixel in K steps (None: no clip)
+    stroke_share: float  # share of the total |change| on stroke pixels (brighter than mid-grey before)
+    stroke_pixels: float  # share of the pixels that are stroke pixels
+    stroke_mean: float  # mean signed change on stroke pixels (+: brighter after)
+    background_mean: float  # … on the other pixels
+
+
+def change(before: np.ndarray, after: np.ndarray, config: LangevinConfig) -> Change:
+    """``Change`` from ``before`` to ``after`` (B, 1, 28, 28) in [−1, 1], run with ``config``."""
+    delta = after - before
+    size = np.abs(delta)
+    stroke = before > 0
+    cap = None if config.grad_clip is None else config.n_steps * config.step_size * config.grad_clip
+    return Change(mean_abs=float(size.mean()), max_abs=float(size.max(initial=0.0)), drift_cap=cap,
+                  stroke_share=float(size[stroke].sum() / max(size.sum(), 1e-12)),
+                  stroke_pixels=float(stroke.mean()),
+                  stroke_mean=float(delta[stroke].mean()) if stroke.any() else 0.0,
+                  background_mean=float(delta[~stroke].mean()) if (~stroke).any() else 0.0)
+
+
+@dataclass(frozen=True)
+class NoiseStart:
+    """The page's Langevin settings run on the energy from U(−1, 1) noise instead of the generator's samples: K
+    steps, and a longer run of ``long.config.n_steps`` with the same step size, noise and clip."""
+
+    start: np.ndarray  # (n, 1, 28, 28) the noise images
+    short: Trajectory  # the K-step run (energies, the final images)
+    long: Trajectory  # the longer run from the same start and seed
+    nearest_digit: np.ndarray  # (n,) mean |x₀ − d| per pixel to the nearest of ``m`` held-out digits d, [−1, 1] scale
+    after_long: metrics.Prediction | None  # the evaluator on the longer run's images (None without an evaluator)
+
+
+@st.cache_data(show_spinner="Langevin on the energy from noise…", max_entries=8)
+def noise_start(name: str, device: str, n: int, config: LangevinConfig, long_steps: int, seed: int,
+                m: int = 1000) -> NoiseStart:
+    """``config`` and a run of ``long_steps`` steps with the same settings, both from the same n noise images of
+    ``seed``; the distance of each noise image to its nearest held-out digit (m of them)."""
+    model = cache.load_model(name, device)
+    x0 = make_starts("noise", n, seed).to(model.device)
+    short = langevin(model, x0, config, seed=seed)
+    long = langevin(model, x0, LangevinConfig(
+        n_steps=long_steps, step_size=config.step_size, noise_std=config.noise_std, metropolis=config.metropolis,
+        grad_clip=config.grad_clip, clamp=config.clamp, record_every=max(1, long_steps)), seed=seed)
+    start = x0.cpu().numpy()
+    digits = cache.load_data("mnist", "test")[0][:m].reshape(m, -1)  # (m, 784)
+    nearest = np.array([np.abs(x.reshape(1, -1) - digits).mean(1).min() for x in start])  # (n,)
+    return NoiseStart(start=start, short=short, long=long, nearest_digit=nearest,
+                      after_long=cache.evaluate_frames(to_u8(torch.from_numpy(long.final)).numpy()))
 
 
 @dataclass(frozen=True)
