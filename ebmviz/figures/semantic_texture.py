@@ -1,4 +1,5 @@
-"""The Denoising-EBM's figures: U_s and U_c along the two stages, and per-pixel energy maps."""
+"""The Denoising-EBM's figures: U_s and U_c along the two stages, per-pixel energy maps, and a signed difference
+picture (what the texture stage changed, amplified)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ebmviz.figures.images import tile
 from ebmviz.figures.style import median_band, tight
 
 
 def two_stage_energy_figure(semantic: np.ndarray, texture: np.ndarray, texture_only: np.ndarray,
-                            current: tuple[str, int] | None = None) -> go.Figure:
+                            current: tuple[str, int] | None = None, height: int = 300,
+                            font_px: int | None = None) -> go.Figure:
     """U_s per latent step (K+1, B) beside U_c per pixel step of the two-stage chains and of chains from noise
-    (T+1, B), each as median and 10–90% band, on log axes; ``current`` = (stage, step) marks a frame."""
+    (T+1, B), each as median and 10–90% band, on log axes; ``current`` = (stage, step) marks a frame; ``font_px``
+    sets every text's size (a projector's larger print), None the template's."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=["semantic stage: U_s(z_t, σ)", "texture stage: U_c(x_t, σ_t)"])
     median_band(fig, np.arange(len(semantic)), semantic, "#9467bd", "U_s, two-stage", row=1, col=1)
     steps = np.arange(len(texture))
@@ -24,7 +28,22 @@ def two_stage_energy_figure(semantic: np.ndarray, texture: np.ndarray, texture_o
     fig.update_xaxes(title_text="latent step t", row=1, col=1)
     fig.update_xaxes(title_text="pixel step t", row=1, col=2)
     fig.update_yaxes(type="log")
-    return tight(fig, 300, top=30, legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
+    if font_px is not None:
+        fig.update_layout(font=dict(size=font_px))
+        fig.update_annotations(font_size=font_px)  # the panels' titles
+    return tight(fig, height, top=30 if font_px is None else font_px + 20,
+                 legend=dict(orientation="h", yanchor="top", y=-0.25 if font_px is None else -0.3, x=0))
+
+
+def difference_picture(delta: np.ndarray, gain: float, ncol: int = 8, scale: int = 3) -> np.ndarray:
+    """Signed differences (B, 1, 28, 28) on the [−1, 1] pixel scale as tiled RGB (H, W, 3) uint8: white where
+    nothing changed, red where a pixel got brighter, blue where it got darker, full colour at |Δ|·gain ≥ 1."""
+    v = np.clip(np.asarray(delta, np.float32) * gain, -1.0, 1.0)
+    fade = lambda a: np.round(255 * (1 - a)).astype(np.uint8)  # noqa: E731  (255: white, 0: full colour)
+    red = np.where(v < 0, fade(-v), 255).astype(np.uint8)  # darker pixels lose red: blue
+    blue = np.where(v > 0, fade(v), 255).astype(np.uint8)  # brighter pixels lose blue: red
+    green = fade(np.abs(v))
+    return np.stack([tile(c, ncol=ncol, scale=scale) for c in (red, green, blue)], axis=-1)
 
 
 def energy_maps_figure(maps: np.ndarray, titles: list[str]) -> go.Figure:

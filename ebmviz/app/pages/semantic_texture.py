@@ -14,6 +14,7 @@ from ebmviz.analysis import metrics
 from ebmviz.analysis.embedding import PCA2, fit_pca
 from ebmviz.analysis.metrics import CONFIDENT as CONFIDENT
 from ebmviz.app import cache
+from ebmviz.app.pages.coarse_to_fine import FramePanes as FramePanes
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
 from ebmviz.data import DataError, load_dataset_with_source
@@ -72,6 +73,64 @@ def two_stage_timeline(r: Runs) -> list[TwoStageFrame]:
 
 
 @dataclass(frozen=True)
+class TextureAdded:
+    """What the texture stage changed: x_T − x⁰ of the two-stage chains, and the energies before and after.
+
+    Pixels are on the [−1, 1] scale (one grey level of 255 is 2/255 ≈ 0.0078); "strokes" are the pixels the
+    semantic image x⁰ = h(z_K) draws brighter than mid-grey (x⁰ > 0), the rest is background."""
+
+    delta: np.ndarray  # (n, 1, 28, 28) x_T − x⁰
+    mean_abs: float  # mean |Δ| per pixel over all chains and pixels
+    stroke_abs: float  # … over the strokes (NaN when x⁰ draws none)
+    stroke_signed: float  # mean Δ with its sign over the strokes: ≈ 0 when they got as much brighter as darker
+    background_abs: float  # … over the background
+    stroke_share: float  # share of the pixels that are strokes
+    gain: float  # the display gain that maps the 99th percentile of |Δ| to full colour
+    uc_start: float  # median U_c(x⁰, σ_0) over the chains
+    uc_end: float  # median U_c(x_T, σ_T)
+    d: int  # pixels per image: U_c of a sample at T = 1 is about d/2
+
+    @property
+    def grey_levels(self) -> float:
+        """``mean_abs`` in grey levels of 255."""
+        return self.mean_abs * 255 / 2
+
+    @property
+    def faint(self) -> bool:
+        """Whether the change is too small to see without amplifying (under 4 grey levels on average)."""
+        return self.grey_levels < 4
+
+    @property
+    def at_equipartition(self) -> bool:
+        """Whether U_c after the pixel steps is within a third of d/2, the mean energy of a sample at T = 1."""
+        return 0.75 < self.uc_end / (self.d / 2) < 4 / 3
+
+
+def texture_added(two: TwoStage) -> TextureAdded:
+    """The texture stage's change of a two-stage run (its final images and U_c per step)."""
+    x0, xt = two.semantic.final, two.texture.final
+    delta = (xt - x0).astype(np.float32)
+    size = np.abs(delta)
+    strokes = x0 > 0
+    p99 = float(np.percentile(size, 99))
+    return TextureAdded(
+        delta=delta, mean_abs=float(size.mean()),
+        stroke_abs=float(size[strokes].mean()) if strokes.any() else float("nan"),
+        stroke_signed=float(delta[strokes].mean()) if strokes.any() else float("nan"),
+        background_abs=float(size[~strokes].mean()) if (~strokes).any() else float("nan"),
+        stroke_share=float(strokes.mean()), gain=1.0 / p99 if p99 > 0 else 1.0,
+        uc_start=float(np.median(two.texture.energy[0])), uc_end=float(np.median(two.texture.energy[-1])),
+        d=int(np.prod(x0.shape[1:])))
+
+
+def confident_share(images: np.ndarray) -> float | None:
+    """The share of images (B, 1, 28, 28) in [−1, 1] the evaluator reads as one digit with > 90% confidence; None
+    without an evaluator."""
+    pred = cache.evaluate_frames(to_u8(images))
+    return None if pred is None else float((pred.confidence > CONFIDENT).mean())
+
+
+@dataclass(frozen=True)
 class DenoisePanel:
     """Digits through the DAE at several noise levels, with the per-pixel texture energy."""
 
@@ -113,6 +172,16 @@ class LatentMap:
     xy: np.ndarray  # (N, 2)
     labels: np.ndarray  # (N,)
     sigma: float
+    codes: np.ndarray  # (N, nz) the codes themselves
+
+
+def nearest_codes(codes: np.ndarray, labels: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each chain's code z (n, nz): the cosine similarity to the most similar held-out code (N, nz) and that
+    code's digit — (n,) and (n,). Direction is what h_γ decodes when it normalises codes first."""
+    unit = lambda v: v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)  # noqa: E731
+    cos = unit(np.asarray(z, np.float64)) @ unit(np.asarray(codes, np.float64)).T  # (n, N)
+    best = cos.argmax(axis=1)
+    return cos[np.arange(len(z)), best], np.asarray(labels)[best]
 
 
 @st.cache_data(show_spinner="Encoding the held-out digits…", max_entries=8)
@@ -125,7 +194,7 @@ def latent_map(name: str, device: str, sigma: float, seed: int = 0) -> LatentMap
         z = torch.cat([model.encode(x[i:i + 500] + sigma * eps[i:i + 500], sigma) for i in range(0, len(x), 500)])
     z = z.cpu().numpy()
     pca = fit_pca(z)
-    return LatentMap(pca, pca.transform(z), labels, sigma)
+    return LatentMap(pca, pca.transform(z), labels, sigma, z)
 
 
 @dataclass(frozen=True)
