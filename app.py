@@ -19,7 +19,9 @@ from ebmviz.app.widgets import shared_fields, sidebar
 
 limit_torch_threads()  # EBMVIZ_TORCH_THREADS, default 1 (why: ebmviz/app/server.py)
 
-st.set_page_config(page_title="ebmviz", page_icon=":material/bolt:", layout="wide",
+# The favicon is an emoji, which the browser draws itself: a ":material/…:" favicon is fetched from
+# fonts.gstatic.com, which a lecture hall without internet cannot reach (tests/test_offline.py).
+st.set_page_config(page_title="ebmviz", page_icon="⚡", layout="wide",
                    initial_sidebar_state="collapsed" if presentation.link_asks_for_it() else "auto")
 page = navigation()
 links.restore(shared_fields())  # a link's seed, device and presentation mode, before the sidebar draws them
