@@ -69,8 +69,10 @@ with st.expander("The same in the paper's notation", expanded=False) if present 
     st.markdown(
         "The CF-EBM (Zhao, Xie & Li, ICLR 2021) learns energies $E_0, E_1, E_2$ of 7×7, 14×14 and 28×28 images, "
         r"$p_i(x) \propto \exp(-E_i(x))$. Stage $i$ runs $K_i$ steps of the Langevin update used across this app, "
-        r"with step size $s$ and noise $\sigma$" + (" (the gradient clipped)" if shipped.grad_clip else "")
-        + ", here with the checkpoint's shipped values:")
+        r"with step size $s$ and noise $\sigma$ ("
+        + (f"the gradient clipped to ±{shipped.grad_clip:g} per pixel, " if shipped.grad_clip else "")
+        + "pixels kept in [−1, 1]), here with the checkpoint's shipped values. Each step computes the energy's "
+          "gradient once: one **gradient evaluation** per chain.")
     st.latex(update_equation(shipped.stage_config(0)).replace("E(x_t)", "E_i(x_t)"))
     st.latex(temperature_equation(shipped.stage_config(0)))
     cold = shipped.stage_config(0).temperature < 0.1
@@ -117,7 +119,7 @@ def cascade_view() -> list[str]:
     cascade, seconds = coarse_to_fine.run_cascade(name, device, cfg, n, seed)
     frames = coarse_to_fine.cascade_timeline(cascade)
     energies = [t.energy for t in cascade.trajectories]
-    panes = coarse_to_fine.FramePanes((1.0, 1.15))
+    panes = coarse_to_fine.FramePanes((1.1, 1.0))
     shown = min(n, PRESENT_CHAINS)
 
     def draw(i: int, out: FrameView) -> None:
@@ -133,7 +135,7 @@ def cascade_view() -> list[str]:
             return
         grid, trace, with_trace = panes(out)
         energy = energies[f.stage][f.step, :shown]
-        grid.image(labelled_grid(f.images[:shown], [f"E{f.stage} {e:.2f}" for e in energy], ncol=4, scale=4,
+        grid.image(labelled_grid(f.images[:shown], [f"{e:.2f}" for e in energy], ncol=4, scale=5,
                                  font_px=grid_font_px()),
                    caption=f"{'the first ' + str(shown) + ' of ' if shown < n else ''}{n} chains, each with its "
                            f"energy E{f.stage}")
@@ -170,8 +172,8 @@ def cascade_view() -> list[str]:
         f"{m.end[1]:.3g} at 14×14, E₂ from {m.start[2]:.3g} to {m.end[2]:.3g} at 28×28 (energies of different "
         "sizes are different functions: compare within a stage, not across).",
         f"The cascade spent {sum(m.evals)} gradient evaluations per chain, {100 * m.evals[2] / total:.0f}% of them at "
-        f"28×28; the evaluator reads {_pct(m.confident)} of the "
-        "final samples as a digit with more than 90% confidence.",
+        f"28×28; the evaluator (a separately trained digit classifier) reads {_pct(m.confident)} of the final "
+        "samples as a digit with more than 90% confidence.",
     ]
 
 

@@ -182,12 +182,14 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> list[str]:
         grid, trace, with_trace = panes(out)
         u = "U_s" if f.stage == "semantic" else "U_c"
         font = grid_font_px()
+        number = lambda e: f"{e:.0f}" if abs(e) >= 100 else f"{e:.3g}"  # noqa: E731
         grid.image(side_by_side(
-            labelled_grid(f.two_stage_u8[:shown], [f"{u} {e:.3g}" for e in f.energy[:shown]], ncol=4, scale=3,
+            labelled_grid(f.two_stage_u8[:shown], [number(e) for e in f.energy[:shown]], ncol=4, scale=3,
                           font_px=font),
-            labelled_grid(f.texture_only_u8[:shown], [f"U_c {e:.3g}" for e in f.texture_only_energy[:shown]],
+            labelled_grid(f.texture_only_u8[:shown], [number(e) for e in f.texture_only_energy[:shown]],
                           ncol=4, scale=3, font_px=font), gap=24),
-            caption=caption + (f" · the first {shown} of {n} chains" if shown < n else ""))
+            caption=caption + (f" · the first {shown} of {n} chains" if shown < n else "")
+            + f" · under each: its {u} (left), its U_c (right)")
         if with_trace:
             trace.plotly_chart(two_stage_energy_figure(sem.energy, tex.energy, only.energy, (f.stage, f.step),
                                                        height=340, font_px=16), key=state.key("energy"))

@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ebmviz.figures.coarse_to_fine import big
 from ebmviz.figures.images import tile
 from ebmviz.figures.style import median_band, tight
 
@@ -29,10 +30,9 @@ def two_stage_energy_figure(semantic: np.ndarray, texture: np.ndarray, texture_o
     fig.update_xaxes(title_text="pixel step t", row=1, col=2)
     fig.update_yaxes(type="log")
     if font_px is not None:
-        fig.update_layout(font=dict(size=font_px))
-        fig.update_annotations(font_size=font_px)  # the panels' titles
+        big(fig, font_px)
     return tight(fig, height, top=30 if font_px is None else font_px + 20,
-                 legend=dict(orientation="h", yanchor="top", y=-0.25 if font_px is None else -0.3, x=0))
+                 legend=dict(orientation="h", yanchor="top", y=-0.25 if font_px is None else -0.38, x=0))
 
 
 def difference_picture(delta: np.ndarray, gain: float, ncol: int = 8, scale: int = 3) -> np.ndarray:
