@@ -92,14 +92,20 @@ def test_coarse_to_fine_ends_with_what_to_notice_from_its_cascade():
     shipped = model.draw_config()
     cfg = CascadeConfig(steps=shipped.steps, step_size=shipped.step_size, noise_std=shipped.noise_std,
                         grad_clip=shipped.grad_clip, handoff_noise=shipped.handoff_noise, record_every=1)
-    c = sample_cascade(model, 16, 0, cfg)
-    start = [float(np.median(t.energy[0])) for t in c.trajectories]
-    end = [float(np.median(t.energy[-1])) for t in c.trajectories]
-    assert f"from {g(start[0], 3)} to {g(end[0], 3)} in {cfg.steps[0]} steps" in lines[0]
-    assert f"from {g(start[1], 3)} to {g(end[1], 3)} at 14×14" in lines[1]
-    assert f"from {g(start[2], 3)} to {g(end[2], 3)} at 28×28" in lines[1]
-    total = sum(cfg.steps)
-    assert f"spent {total} gradient evaluations per chain, {100 * cfg.steps[2] / total:.0f}% of them" in lines[2]
+    for run in range(2):
+        c = sample_cascade(model, 16, 0, cfg)
+        start = [float(np.median(t.energy[0])) for t in c.trajectories]
+        end = [float(np.median(t.energy[-1])) for t in c.trajectories]
+        assert f"from {g(start[0], 3)} to {g(end[0], 3)} in {cfg.steps[0]} steps" in lines[0]
+        assert f"from {g(start[1], 3)} to {g(end[1], 3)} at 14×14" in lines[1]
+        assert f"from {g(start[2], 3)} to {g(end[2], 3)} at 28×28" in lines[1]
+        total = sum(cfg.steps)
+        assert f"spent {total} gradient evaluations per chain, {100 * cfg.steps[2] / total:.0f}% of them" in lines[2]
+        if run == 0:  # other settings, other numbers: fewer steps at 7×7
+            cfg = dataclasses.replace(cfg, steps=(5, *cfg.steps[1:]))
+            at.number_input(key="cf_k0").set_value(5).run()
+            assert not at.exception
+            lines = notice(at)
 
 
 def test_coarse_to_fine_restoration_notice_follows_its_settings():
