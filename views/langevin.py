@@ -7,7 +7,9 @@ import streamlit as st
 
 from ebmviz.app import cache, links
 from ebmviz.app.export_panel import export_panel
+from ebmviz.app.lesson import what_to_notice
 from ebmviz.app.pages.langevin import (
+    LOW_ACCEPTANCE,
     START_KINDS,
     LangevinConfig,
     LiveRun,
@@ -15,11 +17,14 @@ from ebmviz.app.pages.langevin import (
     RunSpec,
     digest,
     long_run_check,
+    notice_lines,
     saturation,
     second_half_diagnostics,
     trajectory_arrays,
+    tune_button,
 )
-from ebmviz.app.player import FrameView, Live, Player
+from ebmviz.app.player import FrameView, Live, Player, pace_control
+from ebmviz.app.presentation import grid_font_px, presenting
 from ebmviz.app.widgets import (
     checkpoint_names,
     image_upload,
@@ -49,15 +54,26 @@ fields = [links.choice(state.key("ckpt"), "model", checkpoint_names(is_energy)),
           links.number(state.key("data_noise"), "data_noise", 0.05, 1.0), *sampler_fields(P),
           links.choice(state.key("speed"), "speed", SPEEDS)]
 links.restore(fields)
+present = presenting()
 st.title("Langevin chains")
+if not present:
+    st.markdown("A chain starts from an image — noise, a real digit, your picture — and takes many small steps. Each "
+                "step moves every pixel a little *downhill* on the model's energy E(x) (towards images the model "
+                "finds likely) and adds a little random noise. The step size **s** sets how far the downhill part "
+                "goes, the noise **σ** how much randomness is added; together they set the *temperature* "
+                "T = σ²/(2s): the lower T, the more the chain only descends. Press **Play** and watch noise turn "
+                "into digits.")
 seed, device = shared().seed, shared().device
-name, model = model_picker("Energy model", state.key("ckpt"), is_energy, default="shortrun-mnist")
+settings, view = (st.expander("Settings: model, start, sampler, speed"), st.container()) if present else \
+    st.columns([1, 2.2], gap="large")
+with settings:
+    name, model = model_picker("Energy model", state.key("ckpt"), is_energy, default="shortrun-mnist")
 meta = model.meta
-st.caption(f"**{name}** — {model.title}; trained on {(meta.get('dataset') or {}).get('source', 'unknown data')}. "
-           f"Every energy model in ebmviz can be sampled here: E(x) of 28×28 images in [−1, 1].")
+if not present:
+    st.caption(f"**{name}** — {model.title}; trained on {(meta.get('dataset') or {}).get('source', 'unknown data')}. "
+               f"Every energy model in ebmviz can be sampled here: E(x) of 28×28 images in [−1, 1].")
 
 defaults = LangevinConfig.from_dict(meta.get("sampler", {}))
-settings, view = st.columns([1, 2.2], gap="large")
 with settings:
     st.subheader("Start")
     starts = [k for k in START_KINDS if (k != "replay" or hasattr(model, "replay_samples"))
@@ -77,8 +93,16 @@ with settings:
     cfg, warnings = sampler_form(defaults, P)
     for w in warnings:
         st.warning(w)
+    if cfg.metropolis:
+        st.caption("MALA keeps pixels in [−1, 1] by *reflecting* a proposal that crosses a wall back inside, and "
+                   "counts that in its accept/reject step, so it samples exp(−E/T) restricted to the box exactly. "
+                   "(Rejecting every proposal that leaves the box would be exact too, but digits' black background "
+                   "sits exactly at −1: nearly every proposal leaves, and the chain never moves.)")
+        tune_button(state, model, name, device, start, seed, upload[0] if upload else None, data_noise, cfg)
     speed = st.select_slider("Steps per animation frame", SPEEDS,
-                             value=max(s for s in SPEEDS if s <= cfg.record_every), key=state.key("speed"))
+                             value=max(s for s in SPEEDS if s <= cfg.record_every), key=state.key("speed"),
+                             help="1 shows every step (the run records each step it needs for that)")
+    pace = pace_control(state)
 
 spec = RunSpec(name, device, cfg, start, n_chains, seed, upload[1] if upload else None, data_noise)
 
@@ -108,12 +132,23 @@ def draw_frame(index: int, out: FrameView):
     status = "running" if out.playing else ("finished" if run.done and index == len(run.frames) - 1 else "paused")
     diverged = run.diverged_at
     stopped = f" · {int((diverged >= 0).sum())} chain(s) stopped at a non-finite value" if (diverged >= 0).any() else ""
+    accepted = run.mean("accept", step) if run.adjusted and step > 0 else None
+    rate = "" if accepted is None else f" · **acceptance so far {accepted:.2f}**"
     out.status.markdown(f"**Step {step} / {cfg.n_steps}** · {status} · "
-                        f"effective temperature T = {cfg.temperature:.3g}{stopped}")
-    labels = [f"{i}: {pred.label[i]} ({pred.confidence[i]:.2f})" if pred else f"chain {i}" for i in range(len(frame))]
-    out.picture.image(labelled_grid(frame, labels, ncol=8, highlight=st.session_state.get(state.key("chain"), 0)),
-                      caption="chain: evaluator's digit (confidence)" if pred else None)
-    if not out.playing and (diverged >= 0).any():
+                        f"temperature T = {cfg.temperature:.3g}{rate}{stopped}")
+    if present:
+        labels = [f"{pred.label[i]} {100 * pred.confidence[i]:.0f}%" if pred else f"{i}" for i in range(len(frame))]
+    else:
+        labels = [f"{i}: {pred.label[i]} ({pred.confidence[i]:.2f})" if pred else f"chain {i}"
+                  for i in range(len(frame))]
+    out.picture.image(labelled_grid(frame, labels, ncol=8, highlight=st.session_state.get(state.key("chain"), 0),
+                                    font_px=grid_font_px()),
+                      caption=("digit (confidence)" if present else "chain: evaluator's digit (confidence)")
+                      if pred else None)
+    if accepted is not None and accepted < LOW_ACCEPTANCE:
+        out.below.warning(f"MALA has accepted {100 * accepted:.1f}% of its proposals: the chains barely move. Lower "
+                          "the step size s (or press “Tune s”), or lower σ.", icon=":material/warning:")
+    elif not out.playing and (diverged >= 0).any():
         out.below.warning(f"{int((diverged >= 0).sum())} chain(s) met a non-finite value and stopped (first at step "
                           f"{int(diverged[diverged >= 0].min())}); they keep their last finite state. Lower the step "
                           "size or turn on clipping.")
@@ -127,29 +162,41 @@ def restart() -> Live:
 
 
 with view:
-    player = Player(state, Live(state.run, speed))
-    player.seek(links.requested_frame(-(-cfg.n_steps // cfg.record_every)))  # the last frame index
-    share(fields, {links.FRAME: str(state.position)})
-    player.controls(on_reset=restart)
-    st.latex(update_equation(cfg))
-    st.latex(temperature_equation(cfg))
-    pred = player.show(draw_frame, on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
+    picture, side = st.columns([1.15, 1], gap="medium") if present else (st.container(), st.container())
+    with picture:
+        player = Player(state, Live(state.run, speed))
+        player.seek(links.requested_frame(-(-cfg.n_steps // cfg.record_every)))  # the last frame index
+        share(fields, {links.FRAME: str(state.position)})
+        player.controls(on_reset=restart)
+    equations = st.expander("The update rule") if present else side
+    with equations:
+        st.latex(update_equation(cfg))
+        st.latex(temperature_equation(cfg))
+    with picture:
+        pred = player.show(draw_frame, frame_seconds=pace, on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
 
     # The traces redraw every 2 s while playing: drawing plotly is the slow part of a frame.
     @st.fragment(run_every=2.0 if state.playing else None)
     def live_traces():
         traj = state.run.trajectory()
         st.plotly_chart(traces_figure(traj.energy, traj.grad_norm, traj.step_norm, traj.accept,
-                                              selected=st.session_state.get(state.key("chain"), 0),
-                                              n_steps=cfg.n_steps),
+                                      selected=st.session_state.get(state.key("chain"), 0),
+                                      n_steps=cfg.n_steps, compact=present),
                         width="stretch", key=state.key("traces"))
         return traj
 
-    traj = live_traces()
+    with side:
+        traj = live_traces()
 
 if state.playing:
     st.info("The map, the close-up, the diagnostics, the short/long comparison and the export appear when the run "
             "pauses or ends.")
+    st.stop()
+notice = notice_lines(traj.energy, traj.accept, state.run.frames[state.position], pred, cfg)
+if present:
+    st.caption("Presentation mode folds away the close-up, the map, the diagnostics, the short- vs long-run "
+               "comparison and the export: turn it off in the sidebar to see them.")
+    what_to_notice("views/langevin.py", notice)
     st.stop()
 with view:
     export_panel(f"langevin-{name}-{start}-seed{seed}",
@@ -245,3 +292,5 @@ with st.expander("Training history of this checkpoint"):
         keys = [k for k in ("cd", "e_real", "e_fake", "grad_norm") if k in hist[0]]
         st.plotly_chart(history_figure(hist, keys), width="stretch")
     st.json({k: meta.get(k) for k in ("command", "wall_time_s", "device", "iterations", "sampler")})
+
+what_to_notice("views/langevin.py", notice)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import streamlit as st
@@ -16,6 +16,7 @@ from ebmviz.device import available
 from ebmviz.images import ImageError, image_from_bytes
 from ebmviz.models import KINDS, Model
 from ebmviz.sampling import LangevinConfig
+from ebmviz.sampling.tuning import MALA_START
 
 SEED, DEVICE = "seed", "device"  # the sidebar's session keys, read by every page
 SAMPLER_WIDGETS = ("method", "n_steps", "record_every", "step_size", "noise_std", "clip_on", "grad_clip", "clamp")
@@ -108,27 +109,27 @@ def is_energy(cls: type[Model]) -> bool:
 def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig, list[str]]:
     """Sampler settings; returns the config and warnings about risky values.
 
-    Widget keys carry ``prefix``; defaults come from the checkpoint's ``meta["sampler"]``. When the
-    defaults change (another model was picked) the widgets start again from the new ones.
+    Widget keys carry ``prefix``; defaults come from the checkpoint's ``meta["sampler"]`` (a ULA setting). Picking
+    MALA starts it from ``mala_start(defaults)``, and ULA again from the checkpoint's: when the defaults change (a
+    method or another model was picked) the widgets whose starting value differs start again from the new one.
     """
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
+    method_now = st.session_state.get(k("method"), "MALA" if defaults.metropolis else "ULA")
+    defaults = mala_start(defaults) if method_now == "MALA" else replace(defaults, metropolis=False)
     # The widgets take their values from session state, set here when the defaults change or Streamlit has
     # dropped a widget's state (its page or view was left): a browser keeps showing, and sends back, a
     # widget's old value when only its ``value`` argument changes.
-    changed = st.session_state.get(k("sampler_defaults")) != defaults
-    start = {"method": "MALA" if defaults.metropolis else "ULA", "n_steps": defaults.n_steps,
-             "record_every": defaults.record_every, "step_size": float(defaults.step_size),
-             "noise_std": float(defaults.noise_std), "clip_on": defaults.grad_clip is not None,
-             "grad_clip": float(defaults.grad_clip or 0.03), "clamp": defaults.clamp is not None}
-    for name, (low, high) in RANGES.items():  # a checkpoint's settings outside the form's ranges start at the edge
-        start[name] = _within(start[name], low, high)
+    before = st.session_state.get(k("sampler_defaults"))
+    start, was = _form_values(defaults), _form_values(before) if before is not None else {}
     for name in SAMPLER_WIDGETS:
-        if (changed and not links.from_link(k(name))) or k(name) not in st.session_state:
+        moved = start[name] != was.get(name)
+        if (moved and not links.from_link(k(name))) or k(name) not in st.session_state:
             st.session_state[k(name)] = start[name]
     st.session_state[k("sampler_defaults")] = defaults
     method = st.radio("Sampler", ["ULA", "MALA"], horizontal=True, key=k("method"),
-                      help="ULA: unadjusted Langevin. MALA adds a Metropolis–Hastings accept/reject "
-                           "that makes the chain exact for exp(−E/T).")
+                      help="ULA: unadjusted Langevin, every step taken. MALA proposes the same step and accepts it "
+                           "with the Metropolis–Hastings probability, which makes the chain exact for exp(−E/T); it "
+                           "starts from its own step and noise (the model's ULA setting is far too coarse for it).")
     c1, c2 = st.columns(2)
     n_steps = c1.number_input("Steps K", *RANGES["n_steps"], step=16, key=k("n_steps"))
     record = c2.number_input("Record every k steps", *RANGES["record_every"], key=k("record_every"))
@@ -136,7 +137,10 @@ def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig,
     noise = c2.number_input("Noise σ", *RANGES["noise_std"], format="%g", key=k("noise_std"))
     clip_on = c1.checkbox("Clip gradient entries", key=k("clip_on"))
     clip = c2.number_input("± clip", *RANGES["grad_clip"], format="%g", key=k("grad_clip"), disabled=not clip_on)
-    clamp_on = st.checkbox("Clamp pixels to [−1, 1]", key=k("clamp"))
+    clamp_on = st.checkbox("Keep pixels in [−1, 1]", key=k("clamp"),
+                           help="ULA clamps each step into the box. MALA reflects its proposal at the box's walls "
+                                "and counts the reflection in its accept/reject step, so it stays exact for the "
+                                "density restricted to the box")
     warnings = []
     if -(-int(n_steps) // int(record)) > MAX_FRAMES:  # ceil(K / k) frames
         record = -(-int(n_steps) // MAX_FRAMES)
@@ -155,6 +159,26 @@ def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig,
     if cfg.clamp is None:
         warnings.append("Without clamping, pixels can leave [−1, 1]; images are shown clipped.")
     return cfg, warnings
+
+
+def mala_start(defaults: LangevinConfig) -> LangevinConfig:
+    """Where a MALA run starts on a page: ``defaults`` (a model's ULA setting) with MALA's own step and noise
+    (``ebmviz.sampling.tuning.MALA_START``); a MALA setting is kept as it is."""
+    if defaults.metropolis:
+        return defaults
+    s, sigma = MALA_START
+    return replace(defaults, metropolis=True, step_size=s, noise_std=sigma)
+
+
+def _form_values(defaults: LangevinConfig) -> dict:
+    """The sampler form's widget values for ``defaults`` (moved into the form's ranges)."""
+    values = {"method": "MALA" if defaults.metropolis else "ULA", "n_steps": defaults.n_steps,
+              "record_every": defaults.record_every, "step_size": float(defaults.step_size),
+              "noise_std": float(defaults.noise_std), "clip_on": defaults.grad_clip is not None,
+              "grad_clip": float(defaults.grad_clip or 0.03), "clamp": defaults.clamp is not None}
+    for name, (low, high) in RANGES.items():  # a checkpoint's settings outside the form's ranges start at the edge
+        values[name] = _within(values[name], low, high)
+    return values
 
 
 def _within(value, low, high):
@@ -215,13 +239,20 @@ def image_upload(label: str, key: str) -> Upload | None:
 
 
 def update_equation(cfg: LangevinConfig) -> str:
-    """LaTeX of the update with the live values and the effective temperature."""
+    """LaTeX of the update with the live values: ULA's step, or MALA's proposal and its accept/reject."""
     g = (rf"\mathrm{{clip}}_{{\pm {_tex(cfg.grad_clip)}}}(\nabla_x E(x_t))" if cfg.grad_clip
          else r"\nabla_x E(x_t)")
     s, noise = _tex(cfg.step_size), _tex(cfg.noise_std)
-    eq = rf"x_{{t+1}} = x_t - {s}\,{g} + {noise}\,\xi_t"
+    step = rf"x_t - {s}\,{g} + {noise}\,\xi_t"
+    if cfg.metropolis:
+        prop = rf"\mathrm{{reflect}}_{{[-1,1]}}\Big({step}\Big)" if cfg.clamp else step
+        return (rf"\begin{{aligned}} x' &= {prop},\quad \xi_t\sim\mathcal N(0,I)\\ x_{{t+1}} &= "
+                r"\begin{cases} x' & \text{with probability } \min\Big(1,\ "
+                r"\dfrac{e^{-E(x')/T}\,q(x_t\mid x')}{e^{-E(x_t)/T}\,q(x'\mid x_t)}\Big)\\ x_t & "
+                r"\text{otherwise (rejected)}\end{cases}\end{aligned}")
+    eq = rf"x_{{t+1}} = {step}"
     if cfg.clamp:
-        eq = rf"x_{{t+1}} = \mathrm{{clamp}}_{{[-1,1]}}\Big(x_t - {s}\,{g} + {noise}\,\xi_t\Big)"
+        eq = rf"x_{{t+1}} = \mathrm{{clamp}}_{{[-1,1]}}\Big({step}\Big)"
     return eq + r",\quad \xi_t\sim\mathcal N(0,I)"
 
 

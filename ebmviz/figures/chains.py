@@ -12,7 +12,8 @@ from ebmviz.figures.style import DIGIT_COLOURS, SELECTED, median_band, tight
 
 def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarray,
                   accept: np.ndarray | None = None, selected: int | None = None,
-                  n_steps: int | None = None, symbols: tuple[str, str] = ("E", "x")) -> go.Figure:
+                  n_steps: int | None = None, symbols: tuple[str, str] = ("E", "x"),
+                  compact: bool = False) -> go.Figure:
     """Per-step diagnostics on linked x-axes.
 
     Args:
@@ -20,30 +21,44 @@ def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarr
         selected: chain to draw on top of the median / band.
         n_steps: fix the x-range to [0, n_steps] (so a growing run does not rescale).
         symbols: the energy's and the state's names in the titles (("U", "z") for a latent chain).
+        compact: the main trace alone (the energy, and the acceptance when there is one) in large print, for
+            presentation mode.
     """
-    rows = 4 if accept is not None else 3
+    has_accept = accept is not None
     e, x = symbols
-    titles = [f"energy {e}({x})", f"gradient norm ‖∇{e}‖", f"update norm ‖Δ{x}‖", "acceptance rate"][:rows]
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        subplot_titles=titles)
+    kept = [0, 3] if compact else [0, 1, 2, 3]
+    kept = [k for k in kept if k < 3 or has_accept]
+    titles = [f"energy {e}({x})", f"gradient norm ‖∇{e}‖", f"update norm ‖Δ{x}‖", "acceptance rate"]
+    rows = len(kept)
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08 if compact else 0.04,
+                        subplot_titles=[titles[k] for k in kept])
     colours = ["#1f77b4", "#2ca02c", "#9467bd"]
     t = energy.shape[0] - 1
     panels = [(np.arange(t + 1), energy, e)]
     if t > 0:
         panels += [(np.arange(t), grad_norm, f"‖∇{e}‖"), (np.arange(1, t + 1), step_norm, f"‖Δ{x}‖")]
-    for row, (steps, values, axis) in enumerate(panels, start=1):
-        median_band(fig, steps, values, colours[row - 1], "median chain", selected=selected, legend=row == 1,
+    for k, (steps, values, axis) in enumerate(panels):
+        if k not in kept:
+            continue
+        row = kept.index(k) + 1
+        median_band(fig, steps, values, colours[k], "median chain", selected=selected, legend=row == 1,
                     band_name="10–90% of chains", grouped=True, row=row, col=1)
         fig.update_yaxes(title_text=axis, row=row, col=1)
-    if accept is not None and t > 0:
+    if has_accept and t > 0:
+        row = kept.index(3) + 1
         window = max(1, min(20, t // 10 or 1))
         rate = np.convolve(accept.mean(1), np.ones(window) / window, mode="same")
         fig.add_trace(go.Scatter(x=np.arange(t), y=rate, line=dict(color="#ff7f0e"),
-                                 name=f"acceptance (mean of chains, window {window})"), row=4, col=1)
-        fig.update_yaxes(range=[0, 1.05], title_text="rate", row=4, col=1)
+                                 name=f"acceptance (mean of chains, window {window})"), row=row, col=1)
+        fig.update_yaxes(range=[0, 1.05], title_text="rate", row=row, col=1)
     fig.update_xaxes(title_text="Langevin step t", row=rows, col=1)
     if n_steps:
         fig.update_xaxes(range=[0, n_steps])
+    if compact:
+        fig.update_layout(font=dict(size=16))
+        fig.update_annotations(font_size=18)
+        return tight(fig, 440, top=70, legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0),
+                     hovermode="x unified", uirevision="traces")
     return tight(fig, 170 * rows + 80, top=60, legend=dict(orientation="h", yanchor="bottom", y=1.04, x=0),
                  hovermode="x unified", uirevision="traces")
 

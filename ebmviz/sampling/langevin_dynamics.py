@@ -9,8 +9,13 @@ The update is the decoupled form used by image EBMs (Du & Mordatch 2019; Nijkamp
 with step size ``s`` and noise ``σ`` set separately. Such a chain behaves like exact Langevin on the
 tempered density exp(−E/T) with the *effective temperature* T = σ²/(2s); ``at_temperature`` picks σ
 for a wanted T (T = 1 is exact unadjusted Langevin on exp(−E)). MALA adds a Metropolis–Hastings
-accept/reject against exp(−E/T) so that the chain is exact for that tempered target; with ``clamp``
-it targets the density restricted to the box (proposals that leave it are rejected).
+accept/reject against exp(−E/T) so that the chain is exact for that tempered target.
+
+With ``clamp`` the states stay in a box. ULA clamps each update (projected Langevin, as image EBMs do). MALA
+targets the tempered density restricted to the box and *reflects* its proposal at the box's walls: the
+Gaussian proposal folded back into the box, whose density (a sum over the mirror images, ``reflected_log_q``)
+enters the Metropolis–Hastings ratio. Rejecting every proposal that leaves the box would also be exact, but on
+images it never moves: MNIST backgrounds sit exactly at −1, so nearly every proposal has some pixel outside.
 
 ``langevin_steps`` is the streaming form (one ``Step`` of device tensors per step, no host sync);
 ``ebmviz.sampling.langevin`` consumes it into a numpy ``Trajectory``; ``sample`` returns the final state
@@ -72,6 +77,30 @@ class LangevinConfig(JsonSettings):
 
 
 
+def reflect(z: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """Fold ``z`` into [lo, hi] by reflecting at the walls (as often as needed): the mirror of a point past a wall."""
+    w = hi - lo
+    u = torch.remainder(z - lo, 2 * w)  # in [0, 2w)
+    return lo + torch.where(u <= w, u, 2 * w - u)
+
+
+def reflected_log_q(y: torch.Tensor, mean: torch.Tensor, sigma: float, lo: float, hi: float) -> torch.Tensor:
+    """(B,) log-density of y (B, …) in [lo, hi] under the reflected Gaussian proposal ``reflect(mean + σ·ξ)``.
+
+    A point y has the preimages y + 2wn and 2·lo − y + 2wn (w = hi − lo, n ∈ ℤ), so per coordinate
+    q(y) = Σ_n [φ_σ(y + 2wn − m) + φ_σ(2·lo − y + 2wn − m)]. The images further than 12σ from the mean add
+    less than e⁻⁷² each and are left out; the Gaussian's constant is left out too (it cancels in the MH ratio).
+    """
+    w = hi - lo
+    far = float((mean - (lo + hi) / 2).abs().max()) + w / 2 + 12 * sigma  # how far a needed preimage can lie
+    n_max = min(int(math.ceil(far / (2 * w))), 256)
+    shifts = 2 * w * torch.arange(-n_max, n_max + 1, device=y.device, dtype=y.dtype)  # (N,)
+    shape = (-1,) + (1,) * y.dim()
+    images = torch.cat([y.unsqueeze(0) + shifts.view(shape), (2 * lo - y).unsqueeze(0) + shifts.view(shape)])
+    log_phi = -((images - mean.unsqueeze(0)) ** 2) / (2 * sigma**2)  # (2N, B, …)
+    return torch.logsumexp(log_phi, dim=0).flatten(1).sum(1)
+
+
 def langevin_steps(
     energy: Energy, x0: torch.Tensor, config: LangevinConfig, seed: int = 0
 ) -> Iterator[Step]:
@@ -112,22 +141,24 @@ def langevin_steps(
         prop = mean_fwd.add(noise, alpha=sigma)
         accept = None
         if config.metropolis:
-            inside = torch.ones_like(ok)
             if config.clamp is not None:
                 lo, hi = config.clamp
-                inside = ((prop >= lo) & (prop <= hi)).flatten(1).all(dim=1)
-                prop = prop.clamp(lo, hi)  # rejected anyway when it was outside
+                prop = reflect(prop, lo, hi)
             e_prop, g_prop = energy_and_grad(energy, prop)
             gn_prop = per_chain_norm(g_prop)
-            # log q(x|x') − log q(x'|x) for q(a|b) = N(a; b − s·g(b), σ²I)
+            # log q(x|x') − log q(x'|x), q(a|b) the proposal from b: N(b − s·g(b), σ²I), reflected into the box
             mean_bwd = prop - drift(g_prop)
-            log_q_bwd = -((x - mean_bwd) ** 2).flatten(1).sum(1) / (2 * sigma**2)
-            log_q_fwd = -((prop - mean_fwd) ** 2).flatten(1).sum(1) / (2 * sigma**2)
+            if config.clamp is None:
+                log_q_bwd = -((x - mean_bwd) ** 2).flatten(1).sum(1) / (2 * sigma**2)
+                log_q_fwd = -((prop - mean_fwd) ** 2).flatten(1).sum(1) / (2 * sigma**2)
+            else:
+                log_q_bwd = reflected_log_q(x, mean_bwd, sigma, lo, hi)
+                log_q_fwd = reflected_log_q(prop, mean_fwd, sigma, lo, hi)
             log_alpha = -(e_prop - e_cur) / T + log_q_bwd - log_q_fwd
             u = torch.rand(B, generator=gen, device=x.device, dtype=log_alpha.dtype)
             prop_ok = torch.isfinite(e_prop) & torch.isfinite(gn_prop) & torch.isfinite(log_alpha)
             # a non-finite proposal is simply rejected: MALA never diverges through it
-            acc = ok & inside & prop_ok & (torch.log(u) < log_alpha)
+            acc = ok & prop_ok & (torch.log(u) < log_alpha)
             new_x = torch.where(per_chain(acc, x), prop, x)
             e = torch.where(acc, e_prop, e_cur)
             g = torch.where(per_chain(acc, x), g_prop, g_cur)

@@ -6,14 +6,20 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+import streamlit as st
 
 from ebmviz.analysis import zoo
-from ebmviz.analysis.metrics import saturation as saturation
+from ebmviz.analysis.metrics import Prediction, saturation as saturation
+from ebmviz.app import cache
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
 from ebmviz.export import trajectory_arrays as trajectory_arrays
+from ebmviz.models import Model
 from ebmviz.sampling import LangevinConfig, LiveRun, diagnostics
 from ebmviz.sampling.starts import START_KINDS as START_KINDS
+from ebmviz.sampling.tuning import tune_mala
+
+LOW_ACCEPTANCE = 0.05  # below this share of accepted proposals MALA's chains barely move: the page warns
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class LiveState(PlayerState):
     spec = Slot(None)  # the RunSpec of ``run``
     run = Slot(None)  # the LiveRun being played
     comparing = Slot(False)  # the short- vs long-run comparison was asked for (the button is "compare")
+    tuned = Slot(None)  # the last ``MalaTuning`` the "Tune s" button made
 
     def reset(self, spec: RunSpec, run: LiveRun) -> None:
         self.spec, self.run = spec, run
@@ -80,3 +87,51 @@ def long_run_check(name: str) -> str:
     return (f"Measured for **{name}** on {m['chains']} chains from noise at {m['multiple']} × {m['steps']} steps: "
             f"{m['top_count']} ended as {m['top_digit']}s, and {100 * m['saturated']:.1f}% of pixels were saturated "
             f"(real digits: {100 * m['data_saturated']:.1f}%) (`{m['source']}`). ")
+
+
+def tune_button(state: LiveState, model: Model, name: str, device: str, start: str, seed: int,
+                upload: np.ndarray | None, data_noise: float, cfg: LangevinConfig) -> None:
+    """"Tune s": short MALA pilots from this page's start walk down the step sizes (keeping σ) until one accepts
+    half its proposals; the step size field takes that value. The last tuning is reported under the button."""
+
+    def tune() -> None:
+        x0 = cache.starts(start, 8, seed, name, device, upload, data_noise).to(device)
+        result = tune_mala(model, x0, cfg, seed=seed)
+        st.session_state[state.key("step_size")] = result.step_size
+        state.tuned = result
+
+    st.button("Tune s for this start", key=state.key("tune"), on_click=tune, icon=":material/tune:",
+              help="Runs 20 MALA steps on 8 chains per step size, from 0.3 down, and keeps the first that "
+                   "accepts at least half of its proposals")
+    if state.tuned is not None:
+        t = state.tuned
+        tried = ", ".join(f"s = {s:g}: {a:.2f}" for s, a in t.tried)
+        st.caption(f"Last tuning (σ = {t.noise_std:g}): {tried}.")
+
+
+def notice_lines(energy: np.ndarray, accept: np.ndarray | None, frame: np.ndarray, pred: Prediction | None,
+                 cfg: LangevinConfig) -> list[str]:
+    """Three "what to notice" lines read from the run on screen: ``energy`` (t+1, B), ``accept`` (t, B) or None,
+    the frame on show (B, 1, 28, 28) uint8 and the evaluator's verdict on it."""
+    t = len(energy) - 1
+    e0, e1 = float(np.median(energy[0])), float(np.median(energy[-1]))
+    way = "fell" if e1 < e0 else "rose"
+    lines = [f"The median energy {way} from {e0:.3g} at step 0 to {e1:.3g} at step {t}: lower energy is what the "
+             "model calls likely, so the chains walked downhill."]
+    if pred is not None:
+        sure = int((pred.confidence >= 0.9).sum())
+        digits, counts = np.unique(pred.label, return_counts=True)
+        top = int(np.argmax(counts))
+        lines.append(f"The digit evaluator is sure (≥ 90%) about {sure} of the {len(frame)} images on screen; the "
+                     f"most common digit is {int(digits[top])} ({int(counts[top])} of them).")
+    else:
+        lines.append(f"{100 * saturation(frame):.0f}% of the pixels on screen are bright (≥ 0.9 in [−1, 1]); real "
+                     "digits have about a tenth.")
+    if accept is not None and len(accept):
+        lines.append(f"MALA accepted {100 * float(accept.mean()):.0f}% of its proposals at T = {cfg.temperature:.3g}: "
+                     "each rejected one leaves the chain where it was, which is what makes MALA exact (and slower).")
+    else:
+        lines.append(f"The temperature T = σ²/(2s) = {cfg.temperature:.3g} is far below 1: the noise only jitters "
+                     "the descent. Switch the sampler to MALA to see how many of these steps an exact sampler "
+                     "would accept.")
+    return lines
