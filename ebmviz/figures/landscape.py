@@ -1,5 +1,6 @@
-"""Figures of landscape maps: the disconnectivity graph, energy profiles along paths, the 2-D layout of digits
-and minima. Arrays in, a plotly Figure out (``ebmviz.landscape`` computes, this module draws)."""
+"""Figures of landscape maps: the disconnectivity graph, what a cut gives at every level, energy profiles along
+paths, the 2-D layout of digits and minima. Arrays in, a plotly Figure out (``ebmviz.landscape`` computes, this
+module draws)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
-from ebmviz.figures.style import DIGIT_COLOURS, SELECTED, tight
+from ebmviz.figures.style import DIGIT_COLOURS, SELECTED, SERIES, tight
 from ebmviz.landscape.graph import TreeDrawing
 
 NO_DIGIT = "#bdbdbd"  # leaves the evaluator is not sure of (drawn as open circles: digit 7 is grey too)
@@ -70,6 +71,29 @@ def disconnectivity_figure(drawing: TreeDrawing, energy: np.ndarray, digit: np.n
                  xaxis=dict(showticklabels=False, title="minima (lowest first inside every merge)", zeroline=False,
                             showgrid=False),
                  legend=dict(itemsizing="constant"), uirevision=revision, clickmode="event+select", dragmode="zoom")
+
+
+def cut_scan_figure(levels: np.ndarray, basins: np.ndarray, purity: np.ndarray, wanted: tuple[int, int],
+                    chosen: float, current: float | None = None, energy_label: str = "E",
+                    height: int = 300) -> go.Figure:
+    """What a cut gives at every level (L,): its purity (left axis) and its number of basins (right axis), the
+    levels with ``wanted`` (low, high) basins shaded, the ``chosen`` level and the ``current`` threshold marked."""
+    fig = go.Figure()
+    inside = (basins >= wanted[0]) & (basins <= wanted[1])
+    fig.add_trace(go.Scatter(x=levels, y=np.where(inside, purity, np.nan), mode="lines", name="purity, "
+                             f"{wanted[0]}–{wanted[1]} basins", line=dict(color=SERIES[0], width=3)))
+    fig.add_trace(go.Scatter(x=levels, y=purity, mode="lines", name="purity", line=dict(color=SERIES[0], width=1)))
+    fig.add_trace(go.Scatter(x=levels, y=basins, mode="lines", name="basins", yaxis="y2", line_shape="hv",
+                             line=dict(color=SERIES[1], width=1)))
+    fig.add_vline(x=chosen, line=dict(color=SELECTED, width=2), annotation_text=f"opening cut {chosen:.3g}",
+                  annotation_position="top left")
+    if current is not None and np.isfinite(current) and not np.isclose(current, chosen):
+        fig.add_vline(x=current, line=dict(color=SELECTED, dash="dash", width=1),
+                      annotation_text=f"threshold {current:.3g}", annotation_position="bottom right")
+    return tight(fig, height, top=30, xaxis_title=f"cut level {energy_label}",
+                 yaxis=dict(title="purity of the cut", range=[0, 1.02]),
+                 yaxis2=dict(title="basins", overlaying="y", side="right", rangemode="tozero", showgrid=False),
+                 legend=dict(orientation="h", y=1.12, x=0))
 
 
 def profile_figure(profiles: dict[str, tuple[np.ndarray, np.ndarray]], levels: dict[str, float],

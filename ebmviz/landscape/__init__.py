@@ -19,8 +19,9 @@ diagonal holds each minimum's own energy.
 
 Modules: ``result`` (the config and the ``Landscape`` it returns), ``minima`` (descent and merging),
 ``barriers`` (candidate pairs, linear and elastic-band barriers, the merge tree), ``build``
-(``map_landscape``), ``storage`` (safetensors + JSON, never pickle) and ``spaces`` (a generator's latent space:
-``LatentEnergy`` and ``fit_latents``).
+(``map_landscape``), ``storage`` (safetensors + JSON, never pickle), ``spaces`` (a generator's latent space:
+``LatentEnergy`` and ``fit_latents``), ``cuts`` (basins and purity at every cut level, the level a page opens at)
+and ``placing`` (where a new descent lands on a stored map).
 """
 
 from ebmviz.landscape.build import map_landscape
