@@ -175,6 +175,73 @@ def test_your_digit_in_a_valley_the_map_lacks_says_so_with_its_pass():
     assert "At the threshold" in story and notice_lines(at)[0].startswith("Your digit found a valley the map does not")
 
 
+def test_landscape_speaks_plainly_before_the_notation():
+    at = open_page(LANDSCAPE)
+    intro = at.markdown[0].value
+    assert "$" not in intro  # no symbols before the words
+    for term in ("**energy**", "**local minimum**", "**barrier**", "**basin**", "**disconnectivity graph**"):
+        assert term in intro, term
+    assert "**Purity**" in next(m.value for m in at.markdown if "The page opens at" in m.value)
+
+
+# ------------------------------------------------------------------------------------------ anomaly
+def stored_rows():
+    """The stored table's rows as the page lists them: label -> AUROC per set."""
+    from ebmviz.analysis import zoo
+
+    rows = {}
+    for name, entry in zoo.read_scores().models.items():
+        if entry.auroc:
+            rows[name] = entry.auroc
+        for energy, row in (entry.further_auroc or {}).items():
+            rows[f"{name} · {energy}"] = row
+    return rows
+
+
+def test_anomaly_speaks_plainly_and_its_table_ends_with_the_tables_numbers():
+    from ebmviz.analysis.anomaly import GOAL_SETS, goal
+
+    at = open_page(ANOMALY)
+    intro = at.markdown[0].value
+    assert "$" not in intro
+    for term in ("**score**", "**held-out digits**", "**out-of-distribution set**", "**ROC curve**", "**AUROC**",
+                 "**goal**"):
+        assert term in intro, term
+    rows = stored_rows()
+    graded = {k: goal(r) for k, r in rows.items() if goal(r) is not None}
+    best = max(graded, key=lambda k: graded[k][0])
+    lines = notice_lines(at)
+    assert lines[0].startswith(f"Best on the goal's {len(GOAL_SETS)} sets: {best}, mean {graded[best][0]:.3f}, "
+                               f"lowest {graded[best][1]:.3f}")
+    sets = {s for r in rows.values() for s in r}
+    medians = {s: np.median([r[s] for r in rows.values() if s in r]) for s in sets}
+    hardest = min(medians, key=medians.get)
+    below = sum(r.get(hardest, 1) < 0.5 for r in rows.values())
+    assert f"“{hardest}”, where the median row scores {medians[hardest]:.3f}; {below} of the {len(rows)}" in lines[1]
+    red = sum(v < 0.85 for r in rows.values() for v in r.values())
+    assert lines[2].startswith(f"{red} of the table's {sum(len(r) for r in rows.values())} AUROCs are red")
+
+
+def score_shown(at) -> tuple[str, str]:
+    """The score and the percentile the page prints for your image."""
+    line = next(m.value for m in at.markdown if m.value.startswith("Score −E"))
+    return re.search(r"Score −E = \*\*(-?[\d.e+-]+)\*\*.*\*\*([\d.]+)%\*\*", line).groups()
+
+
+def test_anomaly_your_digit_ends_with_its_score_and_what_the_edit_did():
+    at = open_page(ANOMALY)
+    at.segmented_control(key="anomaly_view").set_value("Your digit").run()
+    before = float(score_shown(at)[0])
+    assert notice_lines(at)[1].startswith("No edits yet")
+    at.slider(key="anomaly_rotate").set_value(90).run()
+    assert not at.exception
+    score, share = score_shown(at)
+    lines = notice_lines(at)
+    assert f"your image scores {score}: more typical than {share}% of the" in lines[0]
+    assert lines[1].startswith(f"Rotated 90°: the score went {'up' if float(score) > before else 'down'} from "
+                               f"{before:.4g} to {score}")
+
+
 def _map_file(name: str) -> str:
     from ebmviz.landscape.storage import resolve
 

@@ -7,12 +7,14 @@ import streamlit as st
 
 from ebmviz.app import links
 from ebmviz.app.drawpad import drawn_digit
+from ebmviz.app.lesson import what_to_notice
 from ebmviz.app.pages import anomaly
 from ebmviz.app.pages.anomaly import GOAL_SETS, HELD_OUT, KINDS, SETS, SETS_SEED, checkpoints, goal, to_u8, zoo
+from ebmviz.app.presentation import grid_font_px, presenting
 from ebmviz.app.state import PageState
 from ebmviz.app.widgets import image_upload, model_picker, share, shared
 from ebmviz.figures.anomaly import roc_figure, score_histogram_figure
-from ebmviz.figures.images import tile
+from ebmviz.figures.images import labelled_grid, tile
 
 P = "anomaly"
 state = PageState(P)
@@ -27,26 +29,37 @@ fields = [links.choice(state.key("view"), "view", VIEW_NAMES), links.choice(stat
           links.integer(state.key("digit"), "digit", 0, N_DIGITS - 1),
           links.integer(state.key("rotate"), "rotate", -180, 180)]
 links.restore(fields)
+present = presenting()
 st.title("Anomaly detection")
 st.markdown(
-    "An energy model gives every image a score, $-E(x)$: higher means more typical, since $p(x) \\propto e^{-E(x)}$. "
-    "The Denoising-EBM paper (Zeng, §5.2) scores images this way and reports the **AUROC**: the chance that a "
-    "random held-out digit scores above a random image of another set (1: always, 0.5: chance, below 0.5: the "
-    "set looks *more* typical than real digits).")
-st.latex(r"\mathrm{AUROC} = P\big(-E(x_{\text{digit}}) > -E(x_{\text{other}})\big)")
-st.caption("A model can define more than one energy. The divergence triangle's energy net gives E_α(x); its generator "
-           "with the learned prior gives a second, −log p(x) = −log ∫ p_ψ(z) p_θ(x|z) dz, estimated by importance "
-           "sampling with the inference model as proposal (16 draws). Its rows read \"triangle-mnist · generator "
-           "−log p(x)\".")
+    "Does this picture look like the pictures the model learned from? An energy model answers with one number "
+    "per picture, its energy, low for pictures it finds likely; the **score** is minus the energy, so higher means "
+    "more typical. To test the answer we mix **held-out digits** (test digits the model never trained on) with "
+    "an **out-of-distribution set**, images of another kind: clothes from Fashion-MNIST, noise, flat grey images, "
+    "blends of two digits, digits flipped, rotated or inverted. A good score puts the digits above the others. "
+    "Slide a cut down the scores: the **ROC curve** plots, at each cut, the share of digits above it against the "
+    "share of the other set above it. The area under it, the **AUROC**, is the chance that a random held-out digit "
+    "scores above a random image of the set: 1 always, 0.5 a coin toss, below 0.5 the set looks *more* typical "
+    f"than real digits. The project's **goal**: a mean AUROC of at least 0.93 over {len(GOAL_SETS)} sets "
+    f"({', '.join(GOAL_SETS)}), none below 0.85.")
+with st.expander("The same in the paper's notation", expanded=False) if present else st.container():
+    st.markdown("The score is $-E(x)$, since $p(x) \\propto e^{-E(x)}$; the Denoising-EBM paper (Zeng, §5.2) "
+                "scores images this way and reports the AUROC.")
+    st.latex(r"\mathrm{AUROC} = P\big(-E(x_{\text{digit}}) > -E(x_{\text{other}})\big)")
+    st.caption("A model can define more than one energy. The divergence triangle's energy net gives E_α(x); its "
+               "generator with the learned prior gives a second, −log p(x) = −log ∫ p_ψ(z) p_θ(x|z) dz, estimated by "
+               "importance sampling with the inference model as proposal (16 draws). Its rows read "
+               "\"triangle-mnist · generator −log p(x)\".")
 seed, device = shared().seed, shared().device
 
 
-def stored_table() -> None:
+def stored_table() -> list[str]:
     try:
         stored = zoo.read_scores()
     except ValueError as err:
         st.error(f"The stored scores cannot be read: {err}")
-        return
+        return ["The stored scores cannot be read here.", "Recompute the table to see them.",
+                "Or pick one model under “One model”."]
     rows = []
     for name in ENERGIES:
         entry = stored.models.get(name)
@@ -75,6 +88,9 @@ def stored_table() -> None:
         live_df = pd.DataFrame(live).T
         st.dataframe(live_df.style.format("{:.3f}"), key=state.key("live_table"), height=36 * (len(live_df) + 1) + 2)
         st.caption("Recomputed now on the same digits and sets; nothing is written to disk.")
+    if not rows:
+        return ["No stored AUROCs yet.", "Recompute the table to see them.", "Or pick one model under “One model”."]
+    return anomaly.table_notice(rows)
 
 
 def pick_model() -> tuple[str, str | None, anomaly.SetScores]:
@@ -90,8 +106,8 @@ def pick_model() -> tuple[str, str | None, anomaly.SetScores]:
     return name, energy, anomaly.model_scores(name, device, N_DIGITS, SETS_SEED, energy)
 
 
-def one_model() -> None:
-    name, _, sc = pick_model()
+def one_model() -> list[str]:
+    name, energy, sc = pick_model()
     _, sets, missing = anomaly.ood_sets(N_DIGITS, SETS_SEED)
     if missing:
         st.info(f"Fashion-MNIST is not on this machine, so it is left out: {missing}")
@@ -99,19 +115,23 @@ def one_model() -> None:
     chosen = st.multiselect("Sets", available, default=[s for s in GOAL_SETS if s in available], key=state.key("sets"))
     picked = {k: sc.sets[k] for k in chosen}
     st.plotly_chart(score_histogram_figure(sc.digits, picked), key=state.key("hist"))
-    left, right = st.columns([3, 2])
-    left.plotly_chart(roc_figure({k: sc.roc[k] for k in chosen}, sc.auroc), key=state.key("roc"))
-    g = goal(sc.auroc)
-    right.dataframe(pd.DataFrame({"AUROC": sc.auroc}).style.format("{:.3f}"), key=state.key("model_auroc"))
-    if g is not None:
-        right.markdown(f"Over the goal's six sets: mean **{g[0]:.3f}**, lowest **{g[1]:.3f}** (goal: mean ≥ 0.93, "
-                       "none below 0.85).")
+    with st.expander("ROC curves and every set's AUROC", expanded=False) if present else st.container():
+        left, right = st.columns([3, 2])
+        left.plotly_chart(roc_figure({k: sc.roc[k] for k in chosen}, sc.auroc), key=state.key("roc"))
+        g = goal(sc.auroc)
+        right.dataframe(pd.DataFrame({"AUROC": sc.auroc}).style.format("{:.3f}"), key=state.key("model_auroc"))
+        if g is not None:
+            right.markdown(f"Over the goal's six sets: mean **{g[0]:.3f}**, lowest **{g[1]:.3f}** (goal: mean ≥ "
+                           "0.93, none below 0.85).")
     with st.expander("What the sets look like"):
-        st.image(tile(to_u8(np.concatenate([v[:8] for v in sets.values()])), ncol=8, scale=2),
-                 caption="Eight images per set, one set per row: " + " · ".join(sets))
+        names = list(sets)
+        st.image(labelled_grid(to_u8(np.concatenate([v[:8] for v in sets.values()])),
+                               [n for n in names for _ in range(8)], ncol=8, scale=3, font_px=grid_font_px()),
+                 caption="Eight images per set, one set per row")
+    return anomaly.model_notice(anomaly.row_label(name, energy), sc, chosen)
 
 
-def your_digit() -> None:
+def your_digit() -> list[str]:
     name, energy, sc = pick_model()
     digits = anomaly.ood_sets(N_DIGITS, SETS_SEED)[0]
     source = st.radio("Start from", SOURCES, horizontal=True, key=state.key("source"))
@@ -144,6 +164,7 @@ def your_digit() -> None:
         stroke = (start[0], start[1], end[0], end[1])
     edited = anomaly.edited(base, degrees, erase, stroke)
     score, below = anomaly.typicality(name, device, edited, N_DIGITS, SETS_SEED, energy)
+    base_score, _ = anomaly.typicality(name, device, base, N_DIGITS, SETS_SEED, energy)
     a, b = st.columns([1, 3])
     a.image(tile(to_u8(np.concatenate([base, edited])), ncol=2, scale=4), caption="before · after the edits")
     b.markdown(f"Score −E = **{score:.4g}** under `{anomaly.row_label(name, energy)}`: more typical than "
@@ -151,11 +172,19 @@ def your_digit() -> None:
                f"{N_DIGITS:,} held-out digits.")
     b.plotly_chart(score_histogram_figure(sc.digits, {}, marker=score), key=state.key("your_hist"))
     order = np.argsort(sc.digits)
-    st.image(tile(to_u8(np.concatenate([digits[order[::-1][:10]], digits[order[:10]]])), ncol=10, scale=2),
-             caption=f"The 10 most typical held-out digits under {name} (top row) and the 10 least typical (bottom)")
+    ends = np.concatenate([order[::-1][:10], order[:10]])
+    with st.expander("The most and least typical held-out digits", expanded=False) if present else st.container():
+        st.image(labelled_grid(to_u8(digits[ends]), [f"{sc.digits[i]:.3g}" for i in ends], ncol=10, scale=3,
+                               font_px=grid_font_px()),
+                 caption=f"The 10 most typical held-out digits under {name} (top row) and the 10 least typical "
+                         "(bottom), each with its score")
+    edits = ([f"rotated {degrees}°"] if degrees else []) + (["a box erased"] if erase else []) + \
+        (["a stroke added"] if stroke else [])
+    return anomaly.digit_notice(anomaly.row_label(name, energy), score, below, base_score, sc.digits, edits)
 
 
 VIEWS = dict(zip(VIEW_NAMES, (stored_table, one_model, your_digit), strict=True))
 view = st.segmented_control("View", VIEW_NAMES, default=VIEW_NAMES[0], key=state.key("view")) or VIEW_NAMES[0]
-VIEWS[view]()
+notice = VIEWS[view]()
 share(fields)
+what_to_notice("views/anomaly.py", notice)

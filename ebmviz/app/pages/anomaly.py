@@ -102,3 +102,65 @@ def edited(image: np.ndarray, degrees: float, erase: tuple[int, int, int, int] |
     """A digit (1, 1, 28, 28) float32 in [−1, 1] rotated, with a box erased and a stroke added
     (``ebmviz.transforms.edit``)."""
     return edit(torch.from_numpy(image), degrees, erase, stroke).numpy()
+
+
+# "What to notice": three lines from the numbers each view shows
+def table_notice(rows: list[dict]) -> list[str]:
+    """Lines for the table of stored AUROCs: ``rows`` as the table shows them (``model``, a column per set, ``goal
+    mean`` and ``goal min``)."""
+    sets = [s for s in SETS if any(s in r and r[s] is not None for r in rows)]
+    graded = [r for r in rows if r.get("goal mean") is not None]
+    best = max(graded, key=lambda r: r["goal mean"]) if graded else None
+    worst_set = min(GOAL_SETS, key=lambda s: np.inf if best.get(s) is None else best[s]) if best else None
+    first = (f"Best on the goal's {len(GOAL_SETS)} sets: {best['model']}, mean {best['goal mean']:.3f}, lowest "
+             f"{best['goal min']:.3f} ({worst_set})." if best else "No model has every goal set scored yet.")
+    medians = {s: float(np.median([r[s] for r in rows if r.get(s) is not None])) for s in sets}
+    hardest = min(medians, key=medians.get)
+    flipped = sum(1 for r in rows if r.get(hardest) is not None and r[hardest] < 0.5)
+    second = (f"Hardest set: “{hardest}”, where the median row scores {medians[hardest]:.3f}; {flipped} of the "
+              f"{len(rows)} rows are below 0.5 on it: to them it looks more typical than real digits.")
+    red = {s: sum(1 for r in rows if r.get(s) is not None and r[s] < 0.85) for s in sets}
+    cells = sum(1 for r in rows for s in sets if r.get(s) is not None)
+    most = max(red, key=red.get)
+    third = (f"{sum(red.values())} of the table's {cells} AUROCs are red (below 0.85), {red[most]} of them on "
+             f"“{most}”: an energy that tells digits from noise can still fail on another kind of image.")
+    return [first, second, third]
+
+
+def model_notice(label: str, sc: SetScores, chosen: list[str]) -> list[str]:
+    """Lines for one model's histograms and ROC curves over the ``chosen`` sets."""
+    if not chosen:
+        return [f"{label}: pick one or more sets to compare their scores with the digits'.",
+                f"The held-out digits' median score is {np.median(sc.digits):.4g}.",
+                "Each set's AUROC is the chance a random digit scores above a random image of that set."]
+    shown = {s: sc.auroc[s] for s in chosen}
+    easy, hard = max(shown, key=shown.get), min(shown, key=shown.get)
+    median = float(np.median(sc.digits))
+    above = float((sc.sets[hard] > median).mean())
+    g = goal(sc.auroc)
+    first = (f"{label}: mean AUROC {g[0]:.3f} over the goal's sets, lowest {g[1]:.3f}." if g is not None else
+             f"{label}: AUROC from {shown[hard]:.3f} to {shown[easy]:.3f} on the sets shown.")
+    return [first,
+            f"Easiest set shown: “{easy}” ({shown[easy]:.3f}); hardest: “{hard}” ({shown[hard]:.3f}), whose "
+            "histogram overlaps the digits' most.",
+            f"{100 * above:.0f}% of the “{hard}” images score above the digits' median ({median:.4g}): images this "
+            "energy finds at least as typical as a typical digit."]
+
+
+def digit_notice(label: str, score: float, below: float, base_score: float, digits: np.ndarray,
+                 edits: list[str]) -> list[str]:
+    """Lines for your digit: its score and percentile, what the ``edits`` (e.g. ["rotated 30°"]) did to the score,
+    where the held-out digits lie."""
+    if edits:
+        moved = score - base_score
+        edit = (f"{', '.join(edits).capitalize()}: the score went {'up' if moved > 0 else 'down'} from "
+                f"{base_score:.4g} to {score:.4g}. A turned, broken or scribbled digit is the kind of change a good "
+                "energy should notice.")
+    else:
+        edit = (f"No edits yet (score {base_score:.4g}): rotate it, erase a box or add a stroke and watch the score "
+                "and its percentile move.")
+    return [f"Under {label} your image scores {score:.4g}: more typical than {100 * below:.1f}% of the "
+            f"{len(digits):,} held-out digits.",
+            edit,
+            f"The held-out digits themselves range from {digits.min():.4g} to {digits.max():.4g}: the score ranks "
+            "real digits too, the least typical at the bottom of the grid."]
