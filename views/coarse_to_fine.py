@@ -63,7 +63,10 @@ st.markdown(
     "that is low for images that look like digits at that size, and each sharpening is a short **Langevin** run: "
     "small steps downhill on the energy, with a little noise added at every step.")
 seed, device = shared().seed, shared().device
-name, model = model_picker("CF-EBM checkpoint", state.key("ckpt"), of_kind("coarse_to_fine"))
+# a projector's first screen saves a row: the model and the view side by side
+pick_at, view_at = st.columns(2, vertical_alignment="bottom") if present else (st.container(), None)
+with pick_at:
+    name, model = model_picker("CF-EBM checkpoint", state.key("ckpt"), of_kind("coarse_to_fine"))
 shipped = model.draw_config()
 with st.expander("The same in the paper's notation", expanded=False) if present else st.container():
     st.markdown(
@@ -392,7 +395,8 @@ def translation_view() -> list[str]:
 
 VIEWS = dict(zip(VIEW_NAMES, (cascade_view, fade_view, growth_view, budget_view, restoration_view, translation_view),
                  strict=True))
-view = st.segmented_control("View", VIEW_NAMES, default="Cascade", key=state.key("view")) or "Cascade"
+with view_at or st.container():  # off: where it always was, below the notation
+    view = st.segmented_control("View", VIEW_NAMES, default="Cascade", key=state.key("view")) or "Cascade"
 notice = VIEWS[view]()
 share(fields, frame)
 what_to_notice(SCRIPT, notice)

@@ -38,7 +38,10 @@ st.markdown(
     "decoder**, turns into a digit. Then it settles *how it looks*, pixel by pixel. Both searches are **Langevin** "
     "runs: small steps downhill on the energy, with noise added at every step.")
 seed, device = shared().seed, shared().device
-name, model = model_picker("Denoising-EBM checkpoint", state.key("ckpt"), of_kind("denoising"))
+# a projector's first screen saves a row: the model and the view side by side
+pick_at, view_at = st.columns(2, vertical_alignment="bottom") if present else (st.container(), None)
+with pick_at:
+    name, model = model_picker("Denoising-EBM checkpoint", state.key("ckpt"), of_kind("denoising"))
 shipped = model.draw_config()
 with st.expander("The same in the paper's notation", expanded=False) if present else st.container():
     st.markdown(
@@ -431,7 +434,8 @@ def training_view() -> list[str]:
     return lines
 
 
-view = st.segmented_control("View", VIEWS, default=VIEWS[0], key=state.key("view")) or VIEWS[0]
+with view_at or st.container():  # off: where it always was, below the notation
+    view = st.segmented_control("View", VIEWS, default=VIEWS[0], key=state.key("view")) or VIEWS[0]
 if view in ("Two-stage sampling", "Latent space"):
     config, chains = settings()
     notice = (sampling_view if view == VIEWS[0] else latent_view)(config, chains)
