@@ -5,6 +5,7 @@ import streamlit as st
 
 from ebmviz.app import links
 from ebmviz.app.export_panel import export_panel
+from ebmviz.app.lesson import what_to_notice
 from ebmviz.app.pages.sampler_lab import (
     LAB_ENERGIES,
     MAX_PARTICLES,
@@ -20,12 +21,14 @@ from ebmviz.app.pages.sampler_lab import (
     gif_picks,
     grid_and_background,
     judge,
+    notice_lines,
     sampler_link_fields,
     side_form,
     target_temperature,
     trajectory_arrays,
 )
-from ebmviz.app.player import FrameView, Player
+from ebmviz.app.player import FrameView, Player, pace_control
+from ebmviz.app.presentation import presenting
 from ebmviz.app.widgets import share, shared
 from ebmviz.figures.images import side_by_side
 from ebmviz.figures.sampler_lab import autocorrelation_figure, density_figure, marginals_figure, particles_frame
@@ -41,32 +44,42 @@ fields = [links.choice(state.key("energy"), "energy", names), links.integer(stat
           links.choice(state.key("stride"), "per_frame", STRIDES), components_field(P),
           *sampler_link_fields(P, "a"), *sampler_link_fields(P, "b")]
 links.restore(fields)
+present = presenting()
 st.title("Sampler lab")
-st.markdown("Two samplers, the same energy, the same start and seed. The densities here are 2-D, so the exact answer "
-            "is known: the heat map is exp(−E/T) normalised on a grid, and every number below compares the "
-            "particles with it. Press **Play**: the unadjusted sampler (ULA) settles into blobs wider than the exact "
-            "ones, its bias; MALA's accept/reject removes it, at the price of rejected moves (red dots).")
-top = st.columns([1.4, 1, 1, 1, 1.2])
-energy = top[0].selectbox("Energy", names, index=names.index("mix8"), key=state.key("energy"),
-                          format_func=lambda n: LAB_ENERGIES[n].title if n in LAB_ENERGIES else "Your mixture")
-n_particles = top[1].number_input("Particles", 10, MAX_PARTICLES, 500, step=50, key=state.key("n"))
-n_steps = top[2].number_input("Steps", 10, MAX_STEPS, 300, step=50, key=state.key("steps"))
-start = top[3].selectbox("Start", ["uniform", "point"], key=state.key("start"),
-                         format_func={"uniform": "spread over the box", "point": "all at one point"}.get)
-stride = top[4].select_slider("Steps per frame", STRIDES, 4, key=state.key("stride"))
-components = ()
-if energy == "custom":
-    with st.expander("Your mixture: one row per Gaussian component (x, y, std, weight)", expanded=True):
-        components = components_editor(P)
-toy = custom(components) if energy == "custom" else LAB_ENERGIES[energy]
-st.caption(f"**{toy.title}** — {toy.note}")
+if not present:
+    st.markdown("Start here. A *sampler* turns an energy E(x) into random points that land where E is low — more "
+                "often the lower it is: it draws from the density exp(−E/T). Here the points live in 2-D, so the "
+                "exact answer is known: the heat map is exp(−E/T) normalised on a grid, and every number below "
+                "compares the particles with it. Langevin samplers step downhill by **s**·∇E and add noise of size "
+                "**σ**; the two set the *temperature* T = σ²/(2s) (here you set T and the noise follows). Press "
+                "**Play**: the unadjusted sampler (ULA) settles into blobs wider than the exact ones, its bias; "
+                "MALA's accept/reject removes it, at the price of rejected moves (red dots).")
+settings = st.expander("Settings: energy, particles, steps, the two samplers") if present else st.container()
+with settings:
+    top = st.columns([1.4, 1, 1, 1, 1.2])
+    energy = top[0].selectbox("Energy", names, index=names.index("mix8"), key=state.key("energy"),
+                              format_func=lambda n: LAB_ENERGIES[n].title if n in LAB_ENERGIES else "Your mixture")
+    n_particles = top[1].number_input("Particles", 10, MAX_PARTICLES, 500, step=50, key=state.key("n"))
+    n_steps = top[2].number_input("Steps", 10, MAX_STEPS, 300, step=50, key=state.key("steps"))
+    start = top[3].selectbox("Start", ["uniform", "point"], key=state.key("start"),
+                             format_func={"uniform": "spread over the box", "point": "all at one point"}.get)
+    stride = top[4].select_slider("Steps per frame", STRIDES, 4, key=state.key("stride"))
+    pace = pace_control(state, normal=0.07)
+    components = ()
+    if energy == "custom":
+        with st.popover("Your mixture: one row per Gaussian component (x, y, std, weight)") if present else \
+                st.expander("Your mixture: one row per Gaussian component (x, y, std, weight)", expanded=True):
+            components = components_editor(P)
+    toy = custom(components) if energy == "custom" else LAB_ENERGIES[energy]
+    st.caption(f"**{toy.title}** — {toy.note}")
 
-cols = st.columns(2, gap="large")
-choices = []
-for col, side, kind in zip(cols, ("a", "b"), ("ULA", "MALA"), strict=True):
-    with col:
-        st.subheader(f"Sampler {side.upper()}")
-        choices.append(side_form(side, toy, P, kind))
+with settings:
+    cols = st.columns(2, gap="large")
+    choices = []
+    for col, side, kind in zip(cols, ("a", "b"), ("ULA", "MALA"), strict=True):
+        with col:
+            st.subheader(f"Sampler {side.upper()}")
+            choices.append(side_form(side, toy, P, kind))
 a, b = choices
 spec = LabSpec(energy, components, int(n_particles), int(n_steps), start, shared().seed, a, b)
 problems = spec.problems()
@@ -117,7 +130,7 @@ def draw(index: int, out: FrameView):
     step = rec.step_at(index)
     out.status.markdown(f"**Step {step} / {spec.n_steps}** · {status(0, step)} · {status(1, step)}")
     frame = side_by_side(side_frame(0, step), side_frame(1, step), gap=10)
-    out.picture.image(frame, width=int(1.3 * frame.shape[1]),  # a tall box stays on screen
+    out.picture.image(frame, width=int((1.15 if present else 1.3) * frame.shape[1]),  # a tall box stays on screen
                       caption=f"left: A ({a.kind}), right: B ({b.kind}) · {spec.n_particles} particles · "
                               "trails: the last 8 frames · dots: white accepted, red rejected (MALA, HMC) or "
                               "coloured by move length, blue short to yellow long (ULA, annealed) · orange: "
@@ -132,10 +145,11 @@ def restart() -> PairRecording:
 
 
 player.controls(on_reset=restart)
-eq = st.columns(2)
-for col, ch, side in zip(eq, (a, b), "AB", strict=True):
-    col.latex(rf"\text{{{side}:}}\ " + equation(ch))
-player.show(draw, scrub_label="Frame", frame_seconds=0.07, on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
+with st.expander("The two update rules") if present else st.container():
+    eq = st.columns(2)
+    for col, ch, side in zip(eq, (a, b), "AB", strict=True):
+        col.latex(rf"\text{{{side}:}}\ " + equation(ch))
+player.show(draw, scrub_label="Frame", frame_seconds=pace, on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
 
 
 def fmt(v: float | None, spec: str) -> str:
@@ -150,7 +164,7 @@ def diagnostics():
     if step < 8:
         st.info("The diagnostics appear from step 8 on: press Play or Step.")
         return
-    rows, curves, now = [], {}, {}
+    rows, curves, now, judged = [], {}, {}, []
     for i, (run, ch) in enumerate(zip(rec.runs, choices, strict=True)):
         tr = run.trajectory()
         states, energy_rows = tr.frames[: step + 1], tr.energy[: step + 1]
@@ -158,6 +172,7 @@ def diagnostics():
         s = judge(states, energy_rows, accept, run.config, toy, diverged_at=tr.diverged_at, grid=pictures[i][0],
                   max_draws=200)
         name = f"{'AB'[i]}: {ch.kind}"
+        judged.append(s)
         rows.append({"sampler": name, "acceptance": fmt(s.acceptance, ".2f"), "ESS x": fmt(s.ess["x"], ".0f"),
                      "ESS y": fmt(s.ess["y"], ".0f"), "ESS E": fmt(s.ess["energy"], ".0f"),
                      "R-hat (max)": "∞ (a chain never moved)" if s.max_rhat == np.inf else
@@ -182,11 +197,17 @@ def diagnostics():
                "target (one black line when both have the same temperature).")
     c2.plotly_chart(autocorrelation_figure(curves), width="stretch", key=state.key("acf"))
     c2.caption("Autocorrelation of each chain's energy and x over the second half, averaged over chains.")
-    return now
+    return step, judged
 
 
-now = diagnostics()
+with st.expander("Diagnostics: acceptance, ESS, R-hat, distance to the exact density") if present else \
+        st.container():
+    step_read, judged = diagnostics() or (0, [])
 if state.playing:
+    st.stop()
+notice = notice_lines(step_read, [ch.kind for ch in choices], judged)
+if present:
+    what_to_notice("views/sampler_lab.py", notice)
     st.stop()
 step = rec.step_at(min(state.position, len(rec) - 1))
 paths = {f"B: {b.kind}" if i else f"A: {a.kind}": rec.runs[i].paths[step - 1][:, :25]
@@ -217,3 +238,5 @@ export_panel(f"sampler-lab-{energy}-{a.kind}-vs-{b.kind}-seed{spec.seed}", frame
                      "steps": spec.n_steps, "start": start, "per_frame": stride, "seed": spec.seed,
                      "a": a.to_dict(), "b": b.to_dict()},
              figures={"density": lambda: density}, fps=10, key=state.key("export"))
+
+what_to_notice("views/sampler_lab.py", notice)

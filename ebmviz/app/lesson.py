@@ -27,9 +27,11 @@ def route_link(script: str) -> None:
     """The link onward from page ``script``: the next stop with what you will see there, or home after the last."""
     stops = [p.script for p in ROUTE]
     nxt = next_stop(script)
-    if nxt is not None:
-        where = f" (stop {stops.index(script) + 1} of {len(ROUTE)})" if script in stops else ""
-        st.page_link(nxt.script, label=f"Next stop{where}: {nxt.title} — {nxt.see}", icon=":material/arrow_forward:")
+    if nxt is not None and script not in stops:
+        st.page_link(nxt.script, label=f"Start the lesson: {nxt.title}", icon=":material/play_lesson:")
+    elif nxt is not None:
+        st.page_link(nxt.script, label=f"Next stop ({stops.index(script) + 2} of {len(ROUTE)}): {nxt.title} — "
+                                       f"{nxt.see}", icon=":material/arrow_forward:")
     elif script in stops:
         st.page_link(PAGES[0].script, label=f"That was the last of the {len(ROUTE)} stops: back to Home",
                      icon=":material/home:")

@@ -186,8 +186,10 @@ class Player:
         return frames()
 
 
-def pace_control(state: PlayerState) -> float:
-    """A "Pace" slider over ``PACES``: the seconds each frame stays up while playing (for ``Player.show``)."""
-    return st.select_slider("Pace", PACES, value=PACES[0], key=state.key("pace"),
+def pace_control(state: PlayerState, normal: float = PACES[0]) -> float:
+    """A "Pace" slider: the seconds each frame stays up while playing (for ``Player.show``), from the page's
+    ``normal`` pace down to the slowest of ``PACES``."""
+    options = (normal, *(p for p in PACES if p > normal))
+    return st.select_slider("Pace", options, value=normal, key=state.key("pace"),
                             format_func=lambda v: f"{v:g} s per frame",
                             help="How long each frame stays on screen while playing: slow it down to narrate")

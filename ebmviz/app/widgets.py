@@ -135,6 +135,8 @@ def sampler_form(defaults: LangevinConfig, prefix: str) -> tuple[LangevinConfig,
     record = c2.number_input("Record every k steps", *RANGES["record_every"], key=k("record_every"))
     step = c1.number_input("Step size s", *RANGES["step_size"], format="%g", key=k("step_size"))
     noise = c2.number_input("Noise σ", *RANGES["noise_std"], format="%g", key=k("noise_std"))
+    if step > 0:
+        c2.caption(f"temperature T = σ²/(2s) = {float(noise) ** 2 / (2 * float(step)):.3g}")
     clip_on = c1.checkbox("Clip gradient entries", key=k("clip_on"))
     clip = c2.number_input("± clip", *RANGES["grad_clip"], format="%g", key=k("grad_clip"), disabled=not clip_on)
     clamp_on = st.checkbox("Keep pixels in [−1, 1]", key=k("clamp"),

@@ -16,11 +16,11 @@ def shipped_models() -> list[dict[str, str]]:
         m = info.meta
         rows.append({
             "checkpoint": info.name,
-            "what": m.get("title", info.error or ""),
             "energy E(x)": "" if info.kind is None else ("yes" if KINDS[info.kind].is_energy else "no"),
             "data": (m.get("dataset") or {}).get("source", ""),
             "training wall time": f"{m['wall_time_s'] / 60:.1f} min" if "wall_time_s" in m else "",
             "device": m.get("device", ""),
+            "what": m.get("title", info.error or ""),  # last: the long column, cut on a narrow screen
         })
     return rows
 

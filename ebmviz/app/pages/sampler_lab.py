@@ -121,6 +121,8 @@ def side_form(side: str, toy: Toy, prefix: str, default_kind: str) -> SamplerCho
                            format="%g", key=k("step"))
     temp = c2.number_input("Temperature T", min_value=0.05, max_value=20.0, value=1.0, format="%g", key=k("temp"),
                            help="The target is exp(−E/T); T = 1 is the energy's own density")
+    if kind in ("ULA", "MALA"):
+        c2.caption(f"noise σ = √(2sT) = {math.sqrt(2 * float(step) * float(temp)):.3g}")
     n_leap, t_start, inner = 3, 10.0, 3
     if kind == "HMC":
         n_leap = c1.number_input("Leapfrog steps L", 1, MAX_LEAPFROG, 3, key=k("leapfrog"))
@@ -222,3 +224,29 @@ def equation(choice: SamplerChoice) -> str:
     else:
         eq = eq.replace("x'=", "x_{t+1}=")
     return eq
+
+
+def notice_lines(step: int, kinds: list[str], judged: list) -> list[str]:
+    """Three "what to notice" lines from the lab's diagnostics at ``step`` (``judged``: each sampler's
+    ``judge`` result, empty before step 8)."""
+    if not judged:
+        return ["Press **Play** (or Step) and let the particles run: the numbers of this run appear here from "
+                "step 8 on.",
+                "ULA takes every step it proposes; MALA and HMC reject some (red dots) — watch which sampler's "
+                "cloud matches the heat map.",
+                "Lower the step size s and see the unadjusted sampler's blobs shrink towards the exact ones."]
+    names = [f"{side} ({kind})" for side, kind in zip("AB", kinds, strict=True)]
+    kl = [j.distance["binned KL"] for j in judged]
+    closer = int(np.argmin(kl))
+    lines = [f"At step {step} the binned KL to the exact density is {kl[0]:.3f} for {names[0]} and {kl[1]:.3f} for "
+             f"{names[1]}: {names[closer]} is the closer (0 only for exact draws)."]
+    adjusted = [(n, j.acceptance) for n, j in zip(names, judged, strict=True) if j.acceptance is not None]
+    if adjusted:
+        lines.append("; ".join(f"{n} accepted {100 * a:.0f}% of its moves" for n, a in adjusted)
+                     + ": each rejection keeps a particle where it was, and that is what removes the bias.")
+    else:
+        lines.append("Neither sampler has an accept/reject step: both take every move, bias included.")
+    ess = [j.ess_per_grad for j in judged]
+    lines.append(f"ESS per gradient: {names[0]} {ess[0]:.2e}, {names[1]} {ess[1]:.2e} — how much independent "
+                 "information each gradient evaluation buys. Next: the same samplers on 784-pixel digits.")
+    return lines
