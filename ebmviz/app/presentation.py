@@ -16,7 +16,7 @@ PRESENT_FONT_PX = 24  # … in presentation mode: shown at ≥ 16 CSS px on a 12
 
 _CSS = """
 <style>
-[data-testid="stMainBlockContainer"] {padding-top: 2.2rem; padding-bottom: 1rem;
+[data-testid="stMainBlockContainer"] {padding-top: 3.6rem; padding-bottom: 1rem;
                                       padding-left: 1.5rem; padding-right: 1.5rem; max-width: 100%;}
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {font-size: 1rem;}
 [data-testid="stImageCaption"] {font-size: 1rem;}

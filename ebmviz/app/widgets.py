@@ -248,14 +248,13 @@ def update_equation(cfg: LangevinConfig) -> str:
     step = rf"x_t - {s}\,{g} + {noise}\,\xi_t"
     if cfg.metropolis:
         prop = rf"\mathrm{{reflect}}_{{[-1,1]}}\Big({step}\Big)" if cfg.clamp else step
-        return (rf"\begin{{aligned}} x' &= {prop},\quad \xi_t\sim\mathcal N(0,I)\\ x_{{t+1}} &= "
+        return (rf"\begin{{aligned}} x' &= {prop}\\ x_{{t+1}} &= "
                 r"\begin{cases} x' & \text{with probability } \min\Big(1,\ "
                 r"\dfrac{e^{-E(x')/T}\,q(x_t\mid x')}{e^{-E(x_t)/T}\,q(x'\mid x_t)}\Big)\\ x_t & "
                 r"\text{otherwise (rejected)}\end{cases}\end{aligned}")
-    eq = rf"x_{{t+1}} = {step}"
     if cfg.clamp:
-        eq = rf"x_{{t+1}} = \mathrm{{clamp}}_{{[-1,1]}}\Big({step}\Big)"
-    return eq + r",\quad \xi_t\sim\mathcal N(0,I)"
+        return rf"x_{{t+1}} = \mathrm{{clamp}}_{{[-1,1]}}\Big({step}\Big)"
+    return rf"x_{{t+1}} = {step}"
 
 
 def _tex(v: float) -> str:
@@ -268,6 +267,7 @@ def _tex(v: float) -> str:
 
 
 def temperature_equation(cfg: LangevinConfig) -> str:
-    """LaTeX of the effective temperature with the live values."""
-    return (rf"T = \frac{{\sigma^2}}{{2s}} = \frac{{({_tex(cfg.noise_std)})^2}}{{2\cdot {_tex(cfg.step_size)}}}"
-            rf" = {_tex(cfg.temperature)}")
+    """LaTeX of the noise's law and the effective temperature with the live values (the line under
+    ``update_equation``)."""
+    return (rf"\xi_t\sim\mathcal N(0,I),\quad T = \frac{{\sigma^2}}{{2s}} = "
+            rf"\frac{{({_tex(cfg.noise_std)})^2}}{{2\cdot {_tex(cfg.step_size)}}} = {_tex(cfg.temperature)}")
