@@ -115,9 +115,13 @@ def notice_lines(energy: np.ndarray, accept: np.ndarray | None, frame: np.ndarra
     the frame on show (B, 1, 28, 28) uint8 and the evaluator's verdict on it."""
     t = len(energy) - 1
     e0, e1 = float(np.median(energy[0])), float(np.median(energy[-1]))
-    way = "fell" if e1 < e0 else "rose"
-    lines = [f"The median energy {way} from {e0:.3g} at step 0 to {e1:.3g} at step {t}: lower energy is what the "
-             "model calls likely, so the chains walked downhill."]
+    if t == 0:
+        lines = [f"The chains have not moved yet: their median energy is {e0:.3g}. Press **Play** (or Step) and "
+                 "watch it fall as the images become digits."]
+    else:
+        way = "fell" if e1 < e0 else "rose"
+        lines = [f"The median energy {way} from {e0:.3g} at step 0 to {e1:.3g} at step {t}: lower energy is what "
+                 "the model calls likely, so the chains walked downhill."]
     if pred is not None:
         sure = int((pred.confidence >= 0.9).sum())
         digits, counts = np.unique(pred.label, return_counts=True)
