@@ -2,6 +2,14 @@
 
     python -m tests.screenshots OUTDIR [--width 1400 --height 1000]   # the app of the checkout this file lives in
     python -m tests.screenshots --compare BEFORE AFTER                # text diffs and pixel differences
+    python -m tests.screenshots --readme docs/                        # the README's pictures (home, langevin)
+    python -m tests.screenshots --present OUTDIR                      # every page at ?present=1, 1280×720
+
+``--readme`` writes the README's screenshots at a fixed window (README_SIZE): Home, and the Langevin page after a
+run from noise (Reset, Play, until it says "finished"); each PNG is quantized to 256 colours to stay small.
+``--present`` opens every page in presentation mode at 1280×720 and writes ``<page>.png`` (the screen),
+``<page>--full.png`` (the whole page) and ``sizes.json``: each Streamlit image's rendered and natural size, so a
+caption drawn into an image at F px shows at F × rendered width / natural width CSS px on that screen.
 
 For each page (read from the sidebar's navigation, plus any ``views/*.py`` it lacks) this writes
 ``OUTDIR/<page>.png`` and ``OUTDIR/text/<page>.txt`` (the main block's visible text), then clicks each option of
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import re
 import time
 from pathlib import Path
@@ -26,6 +35,21 @@ MAIN = '[data-testid="stMain"]'
 # st.dataframe draws on a canvas; its hidden accessibility table holds the text of the rows it has rendered
 TABLES = """() => [...document.querySelectorAll('[data-testid="stDataFrame"] table')].map(t =>
     [...t.querySelectorAll('tr')].map(r => [...r.children].map(c => c.textContent).join('\\t')).join('\\n'))"""
+
+README_SIZE = (1400, 1150)  # the README's window: the sidebar's pages, the settings, the grid and its energy trace
+PRESENT_SIZE = (1280, 720)  # a projector
+README_MAX_BYTES = 300_000
+# --present: each Streamlit image as shown (CSS px) and as drawn (its natural size), with its caption
+IMAGES = """() => [...document.querySelectorAll('[data-testid="stImage"] img')].map(img => {
+    const r = img.getBoundingClientRect(), box = img.closest('[data-testid="stImageContainer"]');
+    const caption = box && box.querySelector('[data-testid="stImageCaption"]');
+    const shown = r.width > 0 && r.height > 0 && img.checkVisibility({opacityProperty: true, visibilityProperty: true});
+    return {caption: caption ? caption.innerText : "", natural: [img.naturalWidth, img.naturalHeight],
+            rendered: [Math.round(r.width * 100) / 100, Math.round(r.height * 100) / 100],
+            top: Math.round(r.top), shown: shown, on_first_screen: shown && r.top < window.innerHeight};
+})"""
+IMAGES_LOADED = """() => [...document.querySelectorAll('[data-testid="stImage"] img')]
+    .every(img => img.complete && (img.naturalWidth > 0 || img.getBoundingClientRect().width === 0))"""
 
 
 def slug(label: str) -> str:
@@ -146,19 +170,93 @@ def compare(before: Path, after: Path) -> None:
                   f"{100 * share:.2f}% of {where} differ by > 16")
 
 
+def small_png(path: Path) -> int:
+    """Quantize the screenshot at ``path`` to 256 colours in place (text and digits stay crisp); its size in bytes."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
+    return path.stat().st_size
+
+
+def readme(out: Path) -> None:
+    """The README's screenshots: ``home.png`` and ``langevin.png`` (after a run from noise) at ``README_SIZE``."""
+    out.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as url, chromium_page(*README_SIZE) as page:
+        page.goto(url)
+        settle(page, time.time() + TIMEOUT)
+        page.screenshot(path=str(out / "home.png"))
+        page.goto(f"{url}/langevin")
+        settle(page, time.time() + TIMEOUT)
+        page.get_by_role("button", name="Reset", exact=True).click()
+        settle(page, time.time() + TIMEOUT)
+        page.get_by_text("Step 0 /").wait_for(timeout=TIMEOUT * 1000)
+        page.get_by_role("button", name="Play", exact=True).click()
+        page.get_by_text("· finished").wait_for(timeout=TIMEOUT * 1000)
+        settle(page, time.time() + TIMEOUT)
+        page.screenshot(path=str(out / "langevin.png"))
+    for name in ("home", "langevin"):
+        size = small_png(out / f"{name}.png")
+        print(f"{out / name}.png: {README_SIZE[0]}x{README_SIZE[1]}, {size / 1000:.0f} kB")
+        if size > README_MAX_BYTES:
+            print(f"  larger than {README_MAX_BYTES / 1000:.0f} kB: crop it or lower README_SIZE")
+
+
+def present(out: Path) -> None:
+    """Every page at ``?present=1`` in a 1280×720 window: screenshots and ``sizes.json`` (see the module's doc)."""
+    out.mkdir(parents=True, exist_ok=True)
+    sizes, failed = {}, []
+    with streamlit_server() as url, chromium_page(*PRESENT_SIZE) as page:
+        for path in page_paths(page, url):
+            name = path or "home"
+
+            def load(deadline: float, path=path, name=name) -> None:
+                page.goto(f"{url}/{path}?present=1")
+                settle(page, deadline)
+                page.wait_for_function(IMAGES_LOADED, timeout=max(1_000, int((deadline - time.time()) * 1000)))
+                page.screenshot(path=str(out / f"{name}.png"))
+                images = page.evaluate(IMAGES)
+                for im in images:
+                    im["scale"] = round(im["rendered"][0] / im["natural"][0], 4) if im["natural"][0] else None
+                tall = page.evaluate(f"() => document.querySelector('{MAIN}').scrollHeight")
+                sizes[name] = {"url": f"/{path}?present=1", "page_height": tall, "images": images}
+                page.set_viewport_size({"width": PRESENT_SIZE[0], "height": max(PRESENT_SIZE[1], min(tall, 20_000))})
+                time.sleep(0.5)
+                page.screenshot(path=str(out / f"{name}--full.png"), full_page=True)
+                page.set_viewport_size({"width": PRESENT_SIZE[0], "height": PRESENT_SIZE[1]})
+                scales = ", ".join(f"{im['scale']:.2f}" for im in images if im["shown"] and im["scale"])
+                print(f"/{path}: page {tall} px tall; images shown at {scales or 'none'} × their size", flush=True)
+
+            attempt(name, failed, load)
+    doc = {"viewport": list(PRESENT_SIZE),
+           "note": "rendered and top (from the window's top, unscrolled) in CSS px at device scale 1; natural in "
+                   "image px; scale = rendered width / natural width, so a caption drawn at F px in the image shows "
+                   "at F × scale px; shown: false inside a folded expander or an inactive tab",
+           "pages": sizes}
+    (out / "sizes.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    print(f"{out / 'sizes.json'}; failed: {', '.join(failed) or 'none'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", nargs="?", type=Path)
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=1000)
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    parser.add_argument("--readme", type=Path, metavar="DIR", help="write the README's screenshots into DIR")
+    parser.add_argument("--present", type=Path, metavar="OUTDIR", help="every page in presentation mode, 1280×720")
     args = parser.parse_args()
     if args.compare:
         compare(*args.compare)
+    elif args.readme:
+        readme(args.readme)
+    elif args.present:
+        present(args.present)
     elif args.outdir:
         capture(args.outdir, (args.width, args.height))
     else:
-        parser.error("give OUTDIR or --compare BEFORE AFTER")
+        parser.error("give OUTDIR, --compare BEFORE AFTER, --readme DIR or --present OUTDIR")
 
 
 if __name__ == "__main__":
