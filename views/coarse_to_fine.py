@@ -244,7 +244,7 @@ def growth_view() -> list[str]:
     lines = [f"{len(shares)} snapshots from iteration {first.iteration} to {last.iteration}: the first "
              f"({SIDES[first.stage]}×{SIDES[first.stage]}, enlarged) gives {_pct(c_first)} confident digits (> 90%), "
              f"the last "
-             f"({SIDES[last.stage]} px, β = {last.beta:.2f}) {_pct(c_last)}."]
+             f"({SIDES[last.stage]}×{SIDES[last.stage]}, β = {last.beta:.2f}) {_pct(c_last)}."]
     lines.append("The network grew at iteration " + " and ".join(f"{s.iteration} (to {SIDES[s.stage]}×"
                                                                  f"{SIDES[s.stage]})" for s in grew)
                  + ": at β = 0 each new stage starts as the previous one on the pooled image, so its samples "

@@ -369,8 +369,8 @@ def latent_view(cfg: TwoStageConfig, n: int) -> list[str]:
                                                f": about as close as they started — a random direction in "
                                                f"{model.config.nz} dimensions already lies this near one of "
                                                f"{len(lm.labels):,} codes."),
-            f"The codes nearest to the chains' z_K belong to digits {' '.join(str(d) for d in digit[:16])}: that is "
-            "the choice of digit the texture stage inherits."]
+            f"The held-out codes most like the chains' z_K are codes of the digits "
+            f"{' '.join(str(d) for d in digit[:16])}: the digit each chain's code points to."]
 
 
 def ood_view() -> list[str]:
