@@ -33,8 +33,11 @@ def _positive(y: np.ndarray) -> np.ndarray:
     return y
 
 
-def gap_figure(lines: list[CurveLine], current: int | None = None, height: int = 320) -> go.Figure:
-    """U(particles) − U(data) over iterations, log y; ``current`` as a vertical line, each collapse onset dotted."""
+def gap_figure(lines: list[CurveLine], current: int | None = None, height: int = 320,
+               font_px: int | None = None) -> go.Figure:
+    """U(particles) − U(data) over iterations, log y; ``current`` as a vertical line, each collapse onset dotted.
+    ``font_px`` sets every text of the figure to that size (a projector's), with the log axis labelled at 1, 2 and 5
+    of each decade only, so the larger labels do not crowd."""
     fig = go.Figure()
     for line in lines:
         c = line.curves
@@ -45,9 +48,15 @@ def gap_figure(lines: list[CurveLine], current: int | None = None, height: int =
                           annotation_text=f"collapse begins ({line.onset:,})", annotation_position="top left")
     if current is not None:
         fig.add_vline(x=current, line_color="#444", line_width=1)
-    return tight(fig, height, top=30, xaxis_title="iteration",
-                 yaxis=dict(type="log", title="U(particles) − U(data)", exponentformat="power"),
-                 legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    tight(fig, height, top=30, xaxis_title="iteration",
+          yaxis=dict(type="log", title="U(particles) − U(data)", exponentformat="power"),
+          legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    if font_px is not None:
+        fig.update_layout(font_size=font_px, legend_font_size=font_px)
+        fig.update_xaxes(tickfont_size=font_px, title_font_size=font_px)
+        fig.update_yaxes(tickfont_size=font_px, title_font_size=font_px, dtick="D2")
+        fig.update_annotations(font_size=font_px)
+    return fig
 
 
 def steps_figure(lines: list[CurveLine], current: int | None = None) -> go.Figure:
