@@ -126,8 +126,9 @@ def one_model() -> list[str]:
     with st.expander("What the sets look like"):
         names = list(sets)
         st.image(labelled_grid(to_u8(np.concatenate([v[:8] for v in sets.values()])),
-                               [n for n in names for _ in range(8)], ncol=8, scale=3, font_px=grid_font_px()),
-                 caption="Eight images per set, one set per row")
+                               [n if k == 0 else "" for n in names for k in range(8)], ncol=8, scale=3,
+                               font_px=grid_font_px()),
+                 caption="Eight images per set, one set per row, named under its first")
     return anomaly.model_notice(anomaly.row_label(name, energy), sc, chosen)
 
 

@@ -89,38 +89,43 @@ if not maps:
 
 def graph_view(view: landscape.MapView) -> list[str]:
     land = view.land
-    st.markdown(describe(view))
-    c = st.columns(5)
-    c[0].metric("Minima", f"{land.n_minima}", help=f"from {len(land.assignment)} starts")
-    share = view.confident_share()
-    c[1].metric("Confident digits", "–" if share is None else f"{100 * share:.0f}%",
-                help=f"minima the evaluator reads with > {CONFIDENT:.0%} confidence")
-    same = view.same_digit_share()
-    c[2].metric("Same digit as start", "–" if same is None else f"{100 * same:.0f}%")
-    c[3].metric("Time to map", f"{land.cost.seconds:.0f} s", help=f"{land.cost.evaluations:,} energy evaluations")
-    c[4].metric("Opened in", f"{view.seconds_to_open:.2f} s", help="reading the file, rebuilding and laying out "
-                                                                   "the tree")
+    with st.expander("This map: its energy, starts and minima", expanded=False) if present else st.container():
+        st.markdown(describe(view))
+        c = st.columns(5)
+        c[0].metric("Minima", f"{land.n_minima}", help=f"from {len(land.assignment)} starts")
+        share = view.confident_share()
+        c[1].metric("Confident digits", "–" if share is None else f"{100 * share:.0f}%",
+                    help=f"minima the evaluator reads with > {CONFIDENT:.0%} confidence")
+        same = view.same_digit_share()
+        c[2].metric("Same digit as start", "–" if same is None else f"{100 * same:.0f}%")
+        c[3].metric("Time to map", f"{land.cost.seconds:.0f} s", help=f"{land.cost.evaluations:,} energy evaluations")
+        c[4].metric("Opened in", f"{view.seconds_to_open:.2f} s", help="reading the file, rebuilding and laying out "
+                                                                       "the tree")
     st.markdown(
         f"The dashed line is the **threshold**, the level the graph is cut at. **Purity** says how well the "
         f"basins at a cut sort the digits: the share of all the map's starts that lie in a basin and carry that "
         f"basin's commonest digit (1: every digit in a basin of its own kind). The page opens at "
         f"{view.energy_label} = {view.cut.level:.2f}. " + cut_reason(view))
     threshold = threshold_slider(view)
+    shown = view.focus(threshold)
     st.plotly_chart(disconnectivity_figure(view.drawing, land.energy, view.digit, view.confidence, land.n_starts,
                                            threshold, selected(view), view.energy_label,
-                                           height=400 if present else 520, revision=view.name),
+                                           height=400 if present else 520, revision=view.name, y_range=shown),
                     key=state.key("dg"), on_select=select_from(state.key("dg")), selection_mode="points",
                     width="stretch")
+    above = int((land.energy > shown[1]).sum())
     st.caption("Leaves: minima, coloured by the evaluator's digit for the minimum's picture (open circles: under 90% "
                "sure), sized by how many starts reached them. Hover a leaf for its numbers; click one to select it "
-               "(A), the previous A becomes B. The dashed line is the threshold.")
+               "(A), the previous A becomes B. The dashed line is the threshold."
+               + (f" The energy axis stops at {shown[1]:.2f}, where the basins have merged into a few: {above} "
+                  "minima lie higher; double-click the graph to see them all." if above else ""))
     with st.expander("Purity and basins at every cut level", expanded=False):
         scan = view.scan
         st.plotly_chart(cut_scan_figure(scan.levels, scan.basins, scan.purity, view.cut.wanted, view.cut.level,
-                                        threshold, view.energy_label), key=state.key("scan"))
-        st.caption(f"Each level where the basins change ({len(scan.levels)} of them). The thick stretch of the "
-                   f"purity curve is where the cut leaves {view.cut.wanted[0]}–{view.cut.wanted[1]} basins; the "
-                   "page opens at its highest point.")
+                                        threshold, view.energy_label, x_range=shown), key=state.key("scan"))
+        st.caption(f"Each level where the basins change ({len(scan.levels)} of them; the axis stops where the "
+                   f"graph's does). The thick stretch of the purity curve is where the cut leaves "
+                   f"{view.cut.wanted[0]}–{view.cut.wanted[1]} basins; the page opens at its highest point.")
     with st.expander("The basins at this threshold", expanded=False) if present else st.container():
         b = basins_table(view, threshold)
     with st.expander("Between two minima", expanded=False) if present else st.container():

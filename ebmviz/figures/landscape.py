@@ -22,7 +22,8 @@ def _leaf_size(n_starts: np.ndarray) -> np.ndarray:
 def disconnectivity_figure(drawing: TreeDrawing, energy: np.ndarray, digit: np.ndarray | None,
                            confidence: np.ndarray | None, n_starts: np.ndarray, threshold: float | None = None,
                            selected: tuple[int, ...] = (), energy_label: str = "E",
-                           confident: float = 0.9, height: int = 520, revision: str = "dg") -> go.Figure:
+                           confident: float = 0.9, height: int = 520, revision: str = "dg",
+                           y_range: tuple[float, float] | None = None) -> go.Figure:
     """The disconnectivity graph: energy up, a leaf per minimum, a bar where two groups join.
 
     Args:
@@ -32,6 +33,7 @@ def disconnectivity_figure(drawing: TreeDrawing, energy: np.ndarray, digit: np.n
         threshold: draws the cut whose groups are the basins, or None.
         selected: minima to ring (the page's A and B).
         revision: plotly's ``uirevision``: zoom and pan are kept while it stays the same (pass the map's name).
+        y_range: the energies shown at first (a double click shows them all), or None for all.
 
     Each leaf carries its minimum's index as ``customdata``, so a click can select it.
     """
@@ -67,7 +69,8 @@ def disconnectivity_figure(drawing: TreeDrawing, energy: np.ndarray, digit: np.n
     if threshold is not None and np.isfinite(threshold):
         fig.add_hline(y=threshold, line=dict(color=SELECTED, dash="dash", width=1),
                       annotation_text=f"threshold {threshold:.3g}", annotation_position="top left")
-    return tight(fig, height, yaxis_title=f"energy {energy_label}",
+    return tight(fig, height, yaxis=dict(title=f"energy {energy_label}", range=None if y_range is None else
+                                         list(y_range)),
                  xaxis=dict(showticklabels=False, title="minima (lowest first inside every merge)", zeroline=False,
                             showgrid=False),
                  legend=dict(itemsizing="constant"), uirevision=revision, clickmode="event+select", dragmode="zoom")
@@ -75,9 +78,10 @@ def disconnectivity_figure(drawing: TreeDrawing, energy: np.ndarray, digit: np.n
 
 def cut_scan_figure(levels: np.ndarray, basins: np.ndarray, purity: np.ndarray, wanted: tuple[int, int],
                     chosen: float, current: float | None = None, energy_label: str = "E",
-                    height: int = 300) -> go.Figure:
+                    height: int = 300, x_range: tuple[float, float] | None = None) -> go.Figure:
     """What a cut gives at every level (L,): its purity (left axis) and its number of basins (right axis), the
-    levels with ``wanted`` (low, high) basins shaded, the ``chosen`` level and the ``current`` threshold marked."""
+    stretch with ``wanted`` (low, high) basins drawn thick, the ``chosen`` level and the ``current`` threshold
+    marked; ``x_range``: the levels shown at first (None: all)."""
     fig = go.Figure()
     inside = (basins >= wanted[0]) & (basins <= wanted[1])
     fig.add_trace(go.Scatter(x=levels, y=np.where(inside, purity, np.nan), mode="lines", name="purity, "
@@ -90,9 +94,12 @@ def cut_scan_figure(levels: np.ndarray, basins: np.ndarray, purity: np.ndarray, 
     if current is not None and np.isfinite(current) and not np.isclose(current, chosen):
         fig.add_vline(x=current, line=dict(color=SELECTED, dash="dash", width=1),
                       annotation_text=f"threshold {current:.3g}", annotation_position="bottom right")
-    return tight(fig, height, top=30, xaxis_title=f"cut level {energy_label}",
+    top = int(basins.max()) if len(basins) else 1
+    return tight(fig, height, top=30,
+                 xaxis=dict(title=f"cut level {energy_label}", range=None if x_range is None else list(x_range)),
                  yaxis=dict(title="purity of the cut", range=[0, 1.02]),
-                 yaxis2=dict(title="basins", overlaying="y", side="right", rangemode="tozero", showgrid=False),
+                 yaxis2=dict(title="basins", overlaying="y", side="right", range=[0, 1.05 * top],
+                             dtick=max(1, int(np.ceil(top / 6))), showgrid=False),
                  legend=dict(orientation="h", y=1.12, x=0))
 
 

@@ -106,6 +106,17 @@ class MapView:
     def merges(self) -> int:
         return self.land.n_minima - len(self.land.tree.graph["roots"])
 
+    def focus(self, threshold: float, few: int = 3) -> tuple[float, float]:
+        """The energies the graph shows at first: from the lowest minimum to where the basins above the opening
+        cut have merged into ``few`` (and at least to ``threshold``), with 5% to spare. The highest minima of a map
+        often climb far above its basins, which would squeeze them to a line."""
+        scan, i = self.scan, self.cut.index
+        merged = np.flatnonzero((scan.basins <= few) & (np.arange(len(scan.levels)) >= i))
+        lo, hi = float(scan.levels[0]), float(scan.levels[merged[0]] if len(merged) else scan.levels[-1])
+        hi = min(max(hi, threshold), float(scan.levels[-1]))
+        pad = 0.05 * max(hi - lo, 1e-9)
+        return lo - pad, hi + pad
+
     def basin_of(self, threshold: float) -> tuple[list[np.ndarray], np.ndarray]:
         """The basins at ``threshold`` and (M,) each minimum's basin index (−1: above the threshold, in none)."""
         basins = self.land.basins(threshold)
