@@ -125,7 +125,8 @@ def _flow_line(d: learning_dynamics.RunDynamics, it: int) -> str:
     title = learning_dynamics.FLOW_TITLES[d.flow].split(" · ")[0]
     held = (f"it held for all {d.iterations:,} iterations" if d.onset is None
             else f"it collapsed from iteration {d.onset:,}")
-    return f"{title} ({d.flow.upper()}): gap {gap} at iteration {min(it, d.iterations):,}{early}; {held}."
+    ended = ", where it ended" if it > d.iterations else ""
+    return f"{title} ({d.flow.upper()}): gap {gap} at iteration {min(it, d.iterations):,}{ended}{early}; {held}."
 
 
 def compare_lines(it: int, dyn: dict[str, learning_dynamics.RunDynamics]) -> list[str]:
