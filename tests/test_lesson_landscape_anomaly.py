@@ -158,7 +158,8 @@ def test_your_digit_in_a_valley_the_map_lacks_says_so_with_its_pass():
     assert int(n_minima) == land.n_minima and float(distance) > land.config.merge_tol
     assert float(barrier) - float(stop) == pytest.approx(float(climb), abs=0.011)
     # the pass it names, measured here on the straight segment from the descent's end to that minimum
-    from ebmviz.app.pages.landscape import descend_digit, open_map
+    from ebmviz.app.landscape_digit import descend_digit
+    from ebmviz.app.landscape_maps import open_map
     from ebmviz.checkpoints import load
     from ebmviz.data import load_dataset
 

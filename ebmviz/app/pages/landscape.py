@@ -1,6 +1,7 @@
-"""The energy-landscape page's cached work and widgets: stored maps with their drawing and verdicts, paths between
-two minima, a digit's descent, and new maps made on request (written to the map cache, so made once); the map
-picker, the basin threshold and the two selected minima.
+"""The energy-landscape page's cached work and widgets: paths between two minima and new maps made on request
+(written to the map cache, so made once); the map picker, the basin threshold and the two selected minima. Stored
+maps as the page opens them are in ``ebmviz.app.landscape_maps``, a digit of your own in
+``ebmviz.app.landscape_digit``; the names the view uses are re-exported here.
 
 Session keys start with ``P``. The selection (minima A and B) lives in plain keys that outlive the views' widgets:
 a click on the graph or the UMAP, or a typed number, changes it; the number inputs are set from it on each run.
@@ -18,174 +19,40 @@ import streamlit as st
 import torch
 
 from ebmviz import checkpoints as checkpoints
-from ebmviz.analysis import metrics
 from ebmviz.analysis.metrics import CONFIDENT as CONFIDENT
 from ebmviz.app.cache import EVALUATOR, load_evaluator, load_model
+from ebmviz.app.landscape_digit import (
+    DigitDescent as DigitDescent,
+    descend_digit as descend_digit,
+    digit_notice as digit_notice,
+    digit_story as digit_story,
+    map_starts as map_starts,
+)
+from ebmviz.app.landscape_maps import (
+    MapView as MapView,
+    available_maps as available_maps,
+    cut_reason as cut_reason,
+    map_model,
+    open_map as open_map,
+    open_version,
+    pictures,
+)
 from ebmviz.app.state import PageState
-from ebmviz.images import to_u8
+from ebmviz.images import to_u8 as to_u8
 from ebmviz.landscape import (
     Landscape,
-    LandscapeError,
-    codes_for,
-    load_map,
-    map_energy,
+    LandscapeError as LandscapeError,
     map_path,
     save_map,
     space_config as space_config,
 )
-from ebmviz.landscape.cuts import Basins as Basins, CutScan, DefaultCut, basins_at as basins_at, default_cut, scan_cuts
-from ebmviz.landscape.digits import DigitMapSpec, map_digits
-from ebmviz.landscape.graph import TreeDrawing, draw_tree, merge_level as merge_level, route
-from ebmviz.landscape.minima import descend
+from ebmviz.landscape.cuts import Basins as Basins, basins_at as basins_at
+from ebmviz.landscape.digits import DigitMapSpec as DigitMapSpec, map_digits
+from ebmviz.landscape.graph import draw_tree as draw_tree, merge_level as merge_level, route
 from ebmviz.landscape.paths import band_between, polyline_profile
-from ebmviz.landscape.placing import FLAT, Placement, place
-from ebmviz.landscape.result import LandscapeConfig
-from ebmviz.landscape.storage import maps_dir
+from ebmviz.landscape.result import LandscapeConfig as LandscapeConfig
 
 MAX_STARTS = 500  # most starts of a map made on the page (latent space: about 2 minutes on 2 cores)
-
-
-def available_maps() -> dict[str, str]:
-    """Stored maps, label -> path: shipped ones (``maps/<checkpoint>-<space>``) first, then those made on the page
-    (``maps/cache/``)."""
-    folder = maps_dir()
-    shipped = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
-    made = sorted((folder / "cache").glob("*.safetensors")) if (folder / "cache").is_dir() else []
-    return {p.stem: str(p) for p in shipped} | {f"{p.stem} (made here)": str(p) for p in made}
-
-
-@dataclass(frozen=True)
-class MapView:
-    """A stored map with what the page draws from it."""
-
-    name: str  # the map file's path
-    mtime: float  # the file's version (keys the caches below)
-    land: Landscape
-    drawing: TreeDrawing
-    digit: np.ndarray | None  # (M,) the evaluator's digit for each minimum's image, or None
-    confidence: np.ndarray | None  # (M,)
-    seconds_to_open: float  # reading the file and rebuilding and laying out the tree
-    scan: CutScan  # every cut level with its basins and purity (``landscape.cuts``)
-    cut: DefaultCut  # the level the page opens at: the purest of the cuts with 10–30 basins
-
-    @property
-    def latent(self) -> bool:
-        return self.land.meta.get("space") == "latent"
-
-    @property
-    def energy_label(self) -> str:
-        return "U(z)" if self.latent else "E(x)"
-
-    def confident_share(self) -> float | None:
-        return None if self.confidence is None else float((self.confidence > metrics.CONFIDENT).mean())
-
-    def same_digit_share(self) -> float | None:
-        """Share of labelled starts whose minimum the evaluator reads as the start's own digit."""
-        if self.digit is None or self.land.labels is None:
-            return None
-        ok = self.land.assignment >= 0
-        return float((self.digit[self.land.assignment[ok]] == self.land.labels[ok]).mean())
-
-    def levels(self) -> np.ndarray:
-        """Every level where the basins change: the minima's energies and the tree's merge levels, ascending."""
-        return self.scan.levels
-
-    def default_threshold(self) -> float:
-        """The level the page opens at (``cuts.default_cut``)."""
-        return self.cut.level
-
-    def flat_joins(self) -> int:
-        """Joins of the graph with no rise: the barrier is the higher minimum's own energy, so that minimum runs
-        downhill into the other (a point where a descent stopped on a slope or a flat floor)."""
-        t, e = self.land.tree, self.land.energy
-        rise = [d["energy"] - max(e[d["pair"][0]], e[d["pair"][1]]) for _, d in t.nodes(data=True)
-                if d["kind"] == "merge"]
-        spread = float(e.max() - e.min()) if len(e) > 1 else 1.0
-        return int(sum(r <= FLAT * spread for r in rise))
-
-    def merges(self) -> int:
-        return self.land.n_minima - len(self.land.tree.graph["roots"])
-
-    def focus(self, threshold: float, few: int = 3) -> tuple[float, float]:
-        """The energies the graph shows at first: from the lowest minimum to where the basins above the opening
-        cut have merged into ``few`` (and at least to ``threshold``), with 5% to spare. The highest minima of a map
-        often climb far above its basins, which would squeeze them to a line."""
-        scan, i = self.scan, self.cut.index
-        merged = np.flatnonzero((scan.basins <= few) & (np.arange(len(scan.levels)) >= i))
-        lo, hi = float(scan.levels[0]), float(scan.levels[merged[0]] if len(merged) else scan.levels[-1])
-        hi = min(max(hi, threshold), float(scan.levels[-1]))
-        pad = 0.05 * max(hi - lo, 1e-9)
-        return lo - pad, hi + pad
-
-    def basin_of(self, threshold: float) -> tuple[list[np.ndarray], np.ndarray]:
-        """The basins at ``threshold`` and (M,) each minimum's basin index (−1: above the threshold, in none)."""
-        basins = self.land.basins(threshold)
-        of = np.full(self.land.n_minima, -1, dtype=np.int64)
-        for k, group in enumerate(basins):
-            of[group] = k
-        return basins, of
-
-
-def cut_reason(view: MapView) -> str:
-    """Why the page opens at its cut, with the numbers (``cuts.default_cut``)."""
-    scan, cut, e = view.scan, view.cut, view.energy_label
-    i, (lo, hi) = cut.index, cut.wanted
-    span = f"from {e} = {scan.levels[cut.among].min():.2f} to {scan.levels[cut.among].max():.2f}"
-    inside = lo <= scan.basins[i] <= hi
-    among = (f"Of the cut levels that leave {lo}–{hi} basins ({span})" if inside else
-             f"This map never has {lo}–{hi} basins; of the levels with the nearest count, {scan.basins[i]} ({span})")
-    if cut.rule == "purity":
-        return (f"{among}, this one sorts the most starts by digit: its **{scan.basins[i]} basins** hold "
-                f"{scan.wet[i]} of the {scan.n_starts} starts, and {scan.sorted[i]} of those carry their basin's "
-                f"commonest digit: **purity {scan.sorted[i]}/{scan.n_starts} = {scan.purity[i]:.2f}**. A lower cut "
-                f"leaves more minima above the water (their starts count as unsorted); a higher one pours different "
-                f"digits into one basin.")
-    return (f"{among}, this one has the most starts in basins ({scan.wet[i]} of {scan.n_starts}); the map has no "
-            f"labels, so purity cannot choose.")
-
-
-def _verdict(land: Landscape) -> tuple[np.ndarray | None, np.ndarray | None]:
-    q = land.meta.get("minima_quality") or {}
-    if len(q.get("labels", [])) == land.n_minima:
-        return np.asarray(q["labels"], dtype=np.int64), np.asarray(q["confidence"], dtype=np.float64)
-    ev = load_evaluator()
-    if ev is None or land.images is None:
-        return None, None
-    pred = metrics.classify(ev, torch.from_numpy(land.images))
-    return pred.label, pred.confidence
-
-
-@st.cache_resource(show_spinner="Opening the map…", max_entries=8)
-def _open(name: str, mtime: float) -> MapView:
-    t0 = time.perf_counter()
-    land = load_map(name)
-    drawing = draw_tree(land.tree)
-    seconds = time.perf_counter() - t0
-    digit, confidence = _verdict(land)
-    scan = scan_cuts(land)
-    return MapView(name, mtime, land, drawing, digit, confidence, seconds, scan, default_cut(scan))
-
-
-def open_map(path: str) -> MapView:
-    """The stored map at ``path``, cached per version of its file. Raises ``LandscapeError``."""
-    if not Path(path).is_file():
-        raise LandscapeError(path, "no such map")
-    return _open(path, Path(path).stat().st_mtime)
-
-
-def map_model(view: MapView, device: str):
-    """(energy, decode, model) of the map's checkpoint in its space. Raises CheckpointError or ValueError."""
-    meta = view.land.meta
-    if "checkpoint" not in meta:
-        raise ValueError("this map does not say which checkpoint it was made from")
-    model = load_model(meta["checkpoint"], device)
-    energy, decode = map_energy(model, meta.get("space", "image"), float(meta.get("temperature", 1.0)))
-    return energy, decode, model
-
-
-def _pictures(decode, states: torch.Tensor) -> np.ndarray:
-    with torch.no_grad():
-        return to_u8((decode(states) if decode is not None else states).float().cpu().numpy())
 
 
 @dataclass(frozen=True)
@@ -206,7 +73,7 @@ class PathProfile:
 def _profile(view: MapView, vertices: torch.Tensor, minima: list[int], t0: float, n_pictures: int) -> PathProfile:
     energy, decode, _ = map_model(view, "cpu")  # paths work on the map's CPU arrays
     p = polyline_profile(energy, vertices, view.land.config.n_path, view.land.config.batch_size)
-    return PathProfile(p.distance, p.energy, _pictures(decode, p.pick(n_pictures)), minima, time.perf_counter() - t0)
+    return PathProfile(p.distance, p.energy, pictures(decode, p.pick(n_pictures)), minima, time.perf_counter() - t0)
 
 
 @st.cache_data(show_spinner="Scanning the straight segment and the tree's route…", max_entries=32)
@@ -214,7 +81,7 @@ def straight_and_route(name: str, mtime: float, i: int, j: int, n_pictures: int 
     """The straight segment i–j (the paper's linear barrier) and the route of straight pieces through the minima
     the tree joins them by (its highest point is the graph's join level where those links are linear barriers, and
     above it where they were refined); only the straight segment when i and j never join."""
-    view, t0 = _open(name, mtime), time.perf_counter()
+    view, t0 = open_version(name, mtime), time.perf_counter()
     x = torch.from_numpy(view.land.minima)
     out = {"straight segment": _profile(view, x[[i, j]], [i, j], t0, n_pictures)}
     steps = route(view.land.tree, i, j)
@@ -226,137 +93,9 @@ def straight_and_route(name: str, mtime: float, i: int, j: int, n_pictures: int 
 @st.cache_data(show_spinner="Relaxing an elastic band between the two minima…", max_entries=32)
 def elastic_band(name: str, mtime: float, i: int, j: int, n_pictures: int = 10) -> PathProfile:
     """A climbing-image nudged elastic band from the straight segment i–j, relaxed with the map's settings."""
-    view, t0 = _open(name, mtime), time.perf_counter()
+    view, t0 = open_version(name, mtime), time.perf_counter()
     energy, _, _ = map_model(view, "cpu")
     return _profile(view, band_between(energy, view.land, i, j), [i, j], t0, n_pictures)
-
-
-@dataclass(frozen=True)
-class DigitDescent:
-    """One digit descending the map's energy, and where it ends up on the map (``landscape.placing``)."""
-
-    frames: np.ndarray  # (F, 1, 28, 28) uint8 pictures along the descent (decoded codes in a latent map)
-    energy: np.ndarray  # (F,) energy at each recorded state
-    steps: np.ndarray  # (F,) descent iteration of each frame (the last: where it stopped)
-    end: np.ndarray  # (1, ...) float32, where the descent stopped in the mapped space
-    placement: Placement
-    start: int | None  # the digit's index among the map's starts, when it was one of them
-    start_distance: float | None  # then how far this descent stopped from the minimum the map gave that start
-
-
-def map_start(view: MapView, index: int | None) -> int | None:
-    """Which of the map's starts test digit ``index`` was (None: not one of them, or the map does not say)."""
-    if index is None:
-        return None
-    return next((k for k in range(len(view.land.assignment)) if _start_index(view, k) == index), None)
-
-
-@st.cache_data(show_spinner="Descending…", max_entries=16)
-def descend_digit(name: str, mtime: float, image: np.ndarray, index: int | None = None,
-                  n_frames: int = 40) -> DigitDescent:
-    """Steepest descent of one digit (1, 1, 28, 28) float in [−1, 1] with the map's settings, from its latent code
-    in a latent map, then its place on the map; on the CPU, where the map's arrays are. ``index``: its place in
-    the test split, to say when it was one of the map's starts."""
-    view = _open(name, mtime)
-    land, c = view.land, view.land.config
-    energy, decode, model = map_model(view, "cpu")
-    x = torch.from_numpy(image)
-    if view.latent:
-        method = "infer" if str(land.meta.get("codes_from", "")).startswith("inference") else "fit"
-        x, _ = codes_for(model, x, method, steps=int(land.meta.get("fit_steps", 400)),
-                         inits=int(land.meta.get("fit_inits", 4)), seed=int(land.meta.get("seed", 0)))
-    d = descend(energy, x, n_steps=c.n_steps, first_move=c.first_move, move_tol=c.move_tol, grad_tol=c.grad_tol,
-                temperature=c.temperature, clamp=c.clamp, seed=c.seed, record_every=1)
-    keep = np.unique(np.linspace(0, len(d.path) - 1, n_frames).round().astype(int))  # ≤ n_frames, ends kept
-    start = map_start(view, index)
-    gone = None
-    if start is not None and land.assignment[start] >= 0:
-        gone = float((torch.from_numpy(land.minima[land.assignment[start]]).flatten() - d.x.flatten()).norm())
-    return DigitDescent(frames=_pictures(decode, d.path[keep, 0]), energy=d.path_energy[keep, 0].double().numpy(),
-                        steps=keep, end=d.x.numpy(), placement=place(energy, land, d.x, float(d.energy[0])),
-                        start=start,
-                        start_distance=gone)
-
-
-def where_at(view: MapView, p: Placement, threshold: float) -> str:
-    """Where a placed end point lies at ``threshold``: in one of the map's basins, above the water, or in a lake of
-    its own (a phrase: "it is in basin 3, …")."""
-    land, e = view.land, view.energy_label
-    basins, basin_of = view.basin_of(threshold)
-    k = p.basin(land, threshold, basin_of)
-    if k is not None:
-        return (f"it is in **basin {k}**, with {len(basins[k])} minima and {int(land.n_starts[basins[k]].sum())} of "
-                f"the map's starts")
-    wet, joins = (float(land.energy[p.nearest]), None) if p.same_minimum else (p.energy, p.joins_at(land))
-    if threshold < wet:
-        return (f"it lies above the water ({e} = {wet:.2f}), in no basin: at {wet:.2f} it goes under"
-                + ("" if joins is None or joins <= wet else f", and at {joins:.2f} it joins the map's basins"))
-    return f"it is under water in a lake of its own, not one of the map's basins: it joins them at {e} = {joins:.2f}"
-
-
-def digit_story(view: MapView, d: DigitDescent, threshold: float) -> list[str]:
-    """What happened to the digit, in words with the numbers: where it stopped, what of the map that is, and
-    where it lies at ``threshold`` (one paragraph each)."""
-    land, p, e = view.land, d.placement, view.energy_label
-    m, tol = land.n_minima, f"{p.merge_tol:g}"
-    out = []
-    if d.start is not None:
-        a = int(land.assignment[d.start])
-        out.append(f"This digit was one of the map's {len(land.assignment)} starts (start {d.start}): when the map "
-                   f"was made, its descent reached **minimum {a}**. Descended again here, alone, it stops "
-                   f"{d.start_distance:.2f} from there.")
-    if p.kind == "minimum":
-        out.append(f"It reaches **minimum {p.nearest}**: it stopped at {e} = {p.energy:.2f}, {p.distance:.2f} from "
-                   f"that minimum, within the {tol} the map counts as one minimum.")
-    elif p.kind == "valley":
-        v, hi = p.valley, max(p.energy, p.valley_energy)
-        side = (f"minimum {v} lies higher: the map's descent stopped on this valley's slope" if p.valley_energy >
-                p.energy else "it stopped on the slope or the floor above minimum " + str(v))
-        out.append(f"It stops at {e} = {p.energy:.2f} in the valley of **minimum {v}** ({e} = {p.valley_energy:.2f}),"
-                   f" {p.valley_distance:.2f} from it. That is further than the {tol} within which the map counts two "
-                   f"end points as one minimum, so the map has no leaf for this point; but the straight line between "
-                   f"them rises no higher than the higher end ({e} = {hi:.2f}, at most {p.valley_rise:.3f} above it): "
-                   f"no barrier separates them, and {side}. A descent stops where its steps shrink below a set "
-                   f"length, and on a flat valley floor two descents can stop apart.")
-    else:
-        single = int((land.n_starts == 1).sum())
-        out.append(f"It stops at {e} = {p.energy:.2f} in a valley the map does not have: the nearest of the map's "
-                   f"{m} minima (minimum {p.nearest}) is {p.distance:.2f} away, further than the {tol} within which "
-                   f"the map counts two end points as one minimum, and the straight line to each of the {p.checked} "
-                   f"nearest crosses a hill. The lowest of those passes, {e} = {p.barrier:.2f} ({p.climb:.2f} above "
-                   f"where it stopped), leads to **minimum {p.via}**: there this valley would join the graph. New "
-                   f"valleys are common here: {single} of the map's {m} minima were reached by one start only.")
-    out.append(f"At the threshold {threshold:.2f} {where_at(view, p, threshold)}.")
-    return out
-
-
-def map_starts(view: MapView, n_digits: int) -> list[int]:
-    """The test digits (indices under ``n_digits``) that were the map's starts, in the map's order."""
-    return [i for k in range(len(view.land.assignment)) if (i := _start_index(view, k)) is not None and i < n_digits]
-
-
-def _start_index(view: MapView, k: int) -> int | None:
-    shown = view.land.meta.get("test_index")
-    if not isinstance(shown, list) or view.land.meta.get("starts") != "held-out MNIST test digits":
-        return None
-    return int(shown[k]) if k < len(shown) else None
-
-
-def digit_notice(view: MapView, d: DigitDescent, threshold: float) -> list[str]:
-    """Three lines for "What to notice" after a digit's descent, from its numbers."""
-    land, p, e = view.land, d.placement, view.energy_label
-    first = {"minimum": f"Your digit stopped {p.distance:.2f} from minimum {p.nearest}, within the map's "
-                        f"{p.merge_tol:g}: the map already had this valley and this minimum.",
-             "valley": f"Your digit stopped {p.valley_distance:.2f} from minimum {p.valley}, with no barrier between "
-                       f"them: the same valley, but not the same point, so the map has no leaf for it.",
-             "new": f"Your digit found a valley the map does not have: its lowest pass to the map, {e} = "
-                    f"{p.barrier:.2f}, lies {p.climb:.2f} above where it stopped."}[p.kind]
-    single = int((land.n_starts == 1).sum())
-    return [first,
-            f"{single} of the map's {land.n_minima} minima were reached by one start only: the map is a sample of "
-            "the valleys, and a new digit often finds one of its own.",
-            f"Placed by its barriers, not by distance: at the threshold {threshold:.2f} "
-            f"{where_at(view, p, threshold).replace('**', '')}."]
 
 
 def make_map(spec: DigitMapSpec, config: LandscapeConfig, device: str,
