@@ -134,7 +134,7 @@ def test_coarse_to_fine_presentation_puts_big_labelled_tiles_beside_the_trace(gr
     font, width = grids[-1]
     assert caption_css_px(font, width, cols) >= 16
     assert any(e.label == "Cascade settings" for e in at.expander)  # the settings folded away
-    assert "the first 8 of 16 chains" in cols[0].image[0].proto.imgs[0].caption
+    assert cols[0].image[0].proto.imgs[0].caption == "16 chains, each with its energy E0"
 
 
 def test_pace_reaches_the_cascade_player(monkeypatch):

@@ -56,19 +56,26 @@ links.restore(fields)
 frame = {}  # the Cascade view's frame on show, for the link
 present = presenting()
 st.title("Coarse-to-fine EBM")
-st.markdown(
-    "Drawing a digit straight from noise means getting 784 pixels to agree at once. This model draws it the way a "
-    "painter would: a 7×7 thumbnail first (49 pixels: where the strokes go), then that thumbnail enlarged to "
-    "14×14 and sharpened, then enlarged to 28×28 and sharpened again. Each size has its own **energy**, a number "
-    "that is low for images that look like digits at that size, and each sharpening is a short **Langevin** run: "
-    "small steps downhill on the energy, with a little noise added at every step.")
+if present:  # a projector's first screen: the model beside the view, the text and the settings folded in one row
+    pick_at, view_at = st.columns(2, vertical_alignment="bottom")
+    about_at, settings_at = st.columns(2)
+    about = about_at.expander("What this page shows, in words and in the paper's notation")
+else:
+    about, view_at, settings_at = st.container(), None, None
+with about:
+    st.markdown(
+        "Drawing a digit straight from noise means getting 784 pixels to agree at once. This model draws it the way a "
+        "painter would: a 7×7 thumbnail first (49 pixels: where the strokes go), then that thumbnail enlarged to "
+        "14×14 and sharpened, then enlarged to 28×28 and sharpened again. Each size has its own **energy**, a number "
+        "that is low for images that look like digits at that size, and each sharpening is a short **Langevin** run: "
+        "small steps downhill on the energy, with a little noise added at every step.")
 seed, device = shared().seed, shared().device
-# a projector's first screen saves a row: the model and the view side by side
-pick_at, view_at = st.columns(2, vertical_alignment="bottom") if present else (st.container(), None)
+if not present:
+    pick_at = st.container()
 with pick_at:
     name, model = model_picker("CF-EBM checkpoint", state.key("ckpt"), of_kind("coarse_to_fine"))
 shipped = model.draw_config()
-with st.expander("The same in the paper's notation", expanded=False) if present else st.container():
+with about if present else st.container():
     st.markdown(
         "The CF-EBM (Zhao, Xie & Li, ICLR 2021) learns energies $E_0, E_1, E_2$ of 7×7, 14×14 and 28×28 images, "
         r"$p_i(x) \propto \exp(-E_i(x))$. Stage $i$ runs $K_i$ steps of the Langevin update used across this app, "
@@ -97,7 +104,7 @@ with st.expander("The same in the paper's notation", expanded=False) if present 
                 "network does not disturb what it had learned.")
 
 
-PRESENT_CHAINS = 8  # chains a projector shows, 4 × 2 tiles large enough for the back of a room
+PRESENT_CHAINS = 16  # chains a projector shows: two rows of 8, captions at grid_font_px()
 
 
 def _pct(share: float | None) -> str:
@@ -105,7 +112,7 @@ def _pct(share: float | None) -> str:
 
 
 def cascade_view() -> list[str]:
-    with st.expander("Cascade settings", expanded=False) if present else st.container():
+    with settings_at.expander("Cascade settings") if present else st.container():
         c = st.columns(5)
         n = c[0].slider("Chains", 1, 64, 16, key=state.key("n"))
         steps = tuple(c[i + 1].number_input(f"K at {s}×{s}", 0, 500, shipped.steps[i], key=state.key(f"k{i}"),
@@ -138,12 +145,12 @@ def cascade_view() -> list[str]:
             return
         grid, trace, with_trace = panes(out)
         energy = energies[f.stage][f.step, :shown]
-        grid.image(labelled_grid(f.images[:shown], [f"{e:.2f}" for e in energy], ncol=4, scale=5,
+        grid.image(labelled_grid(f.images[:shown], [f"{e:.2f}" for e in energy], ncol=8, scale=3,
                                  font_px=grid_font_px()),
                    caption=f"{'the first ' + str(shown) + ' of ' if shown < n else ''}{n} chains, each with its "
                            f"energy E{f.stage}")
         if with_trace:
-            trace.plotly_chart(cascade_energy_figure(energies, (f.stage, f.step), height=330, font_px=16),
+            trace.plotly_chart(cascade_energy_figure(energies, (f.stage, f.step), height=255, font_px=16),
                                key=state.key("energy"))
 
     player = Player(state, Recorded(len(frames)))

@@ -30,20 +30,27 @@ links.restore(fields)
 frame = {}  # the sampling view's frame on show, for the link
 present = presenting()
 st.title("Semantic vs texture")
-st.markdown(
-    "A **denoiser** is a network that gets a digit with noise added and returns its best guess of the clean digit. "
-    "How far that guess lands from the image is an **energy**: small for images like the digits it was trained on, "
-    "which it restores well, large for anything else. This model uses that energy twice. First it decides *what* to "
-    "draw: it searches a short **code**, a handful of numbers, that a second network, the **semantic "
-    "decoder**, turns into a digit. Then it settles *how it looks*, pixel by pixel. Both searches are **Langevin** "
-    "runs: small steps downhill on the energy, with noise added at every step.")
+if present:  # a projector's first screen: the model beside the view, the text and the settings folded in one row
+    pick_at, view_at = st.columns(2, vertical_alignment="bottom")
+    about_at, gaps_at, settings_at = st.columns(3)
+    about = about_at.expander("What this page shows, in words and in the paper's notation")
+else:
+    about, view_at, gaps_at, settings_at = st.container(), None, None, None
+with about:
+    st.markdown(
+        "A **denoiser** is a network that gets a digit with noise added and returns its best guess of the clean "
+        "digit. How far that guess lands from the image is an **energy**: small for images like the digits it was "
+        "trained on, which it restores well, large for anything else. This model uses that energy twice. First it "
+        "decides *what* to draw: it searches a short **code**, a handful of numbers, that a second network, the "
+        "**semantic decoder**, turns into a digit. Then it settles *how it looks*, pixel by pixel. Both searches are "
+        "**Langevin** runs: small steps downhill on the energy, with noise added at every step.")
 seed, device = shared().seed, shared().device
-# a projector's first screen saves a row: the model and the view side by side
-pick_at, view_at = st.columns(2, vertical_alignment="bottom") if present else (st.container(), None)
+if not present:
+    pick_at = st.container()
 with pick_at:
     name, model = model_picker("Denoising-EBM checkpoint", state.key("ckpt"), of_kind("denoising"))
 shipped = model.draw_config()
-with st.expander("The same in the paper's notation", expanded=False) if present else st.container():
+with about if present else st.container():
     st.markdown(
         "The Denoising-EBM (Zeng 2023) builds its energy from a **denoising autoencoder** (DAE). An image $x$ gets "
         r"noise of level $\sigma$, $\tilde x = x + \sigma\epsilon$ with $\epsilon \sim \mathcal N(0, I)$; the "
@@ -74,7 +81,7 @@ fields += [links.integer(_k("n"), "chains", 4, 64), links.number(_k("sigma"), "s
 links.restore(fields[-8:])
 lo, hi = model.sigma_range
 _tc = model.meta.get("train_config", {})
-with st.expander("Where this port fills the paper's gaps", expanded=False):
+with (gaps_at or st).expander("Where this port fills the paper's gaps", expanded=False):
     st.markdown(
         "- The net predicts the noise, r = x̃ − σ·ε̂(x̃, σ): the same r, so eq. 7 holds as written.\n"
         "- σ enters as log σ (any σ in [0.01, 1] can be asked for); the DAE loss is weighted 1/σ² across the ladder.\n"
@@ -94,7 +101,7 @@ with st.expander("Where this port fills the paper's gaps", expanded=False):
 def settings() -> tuple[TwoStageConfig, int]:
     """The two-stage settings (defaults: the checkpoint's), validated lazily by the sampler."""
     k = _k
-    box = st.expander("Two-stage settings", expanded=False)
+    box = (settings_at or st).expander("Two-stage settings", expanded=False)
     with box:
         c = st.columns(4)
         n = c[0].slider("Chains", 4, 64, 16, 4, key=k("n"))
@@ -195,7 +202,7 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> list[str]:
             + f" · under each: its {u} (left), its U_c (right)")
         if with_trace:
             trace.plotly_chart(two_stage_energy_figure(sem.energy, tex.energy, only.energy, (f.stage, f.step),
-                                                       height=340, font_px=16), key=state.key("energy"))
+                                                       height=255, font_px=16), key=state.key("energy"))
 
     player = Player(state, Recorded(len(frames)))
     player.seek(links.requested_frame(len(frames) - 1))

@@ -32,7 +32,9 @@ def two_stage_energy_figure(semantic: np.ndarray, texture: np.ndarray, texture_o
     if font_px is not None:
         big(fig, font_px)
     return tight(fig, height, top=30 if font_px is None else font_px + 20,
-                 legend=dict(orientation="h", yanchor="top", y=-0.25 if font_px is None else -0.38, x=0))
+                 legend=dict(orientation="h", yanchor="top", y=-0.25, x=0) if font_px is None else
+                 # a projector's short chart: the legend below the axis titles, in a smaller print to fit two lines
+                 dict(orientation="h", yanchor="top", y=-0.5, x=0, font_size=font_px - 3))
 
 
 def difference_picture(delta: np.ndarray, gain: float, ncol: int = 8, scale: int = 3) -> np.ndarray:
