@@ -253,7 +253,9 @@ def langevin_view() -> list[str]:
     st.latex(temperature_equation(cfg))
     if too_much := over_work_cap(2 * n, cfg.n_steps, "Langevin from both starts"):
         st.error(too_much, icon=":material/error:")
-        return
+        return [f"These settings ask for {2 * n:,} chains × {cfg.n_steps:,} steps, over the page's cap: nothing ran.",
+                f"Fewer steps or fewer than {n} chains per start bring it under the cap.",
+                f"The update above runs at T = σ²/(2s) = {cfg.temperature:.3g}."]
     rows, runs = [], {}
     for start, label in (("generator", "generator samples"), ("noise", "uniform noise")):
         d = runs[start] = ebgan.descent(name, device, cfg, start, n, seed)
