@@ -144,6 +144,18 @@ def test_your_digit_that_was_one_of_the_maps_starts_reaches_its_minimum():
     assert notice_lines(at)[0].startswith("Your digit stopped 0.0") and f"minimum {reached}" in notice_lines(at)[0]
 
 
+def test_your_digit_that_stops_apart_from_its_maps_minimum_is_in_that_minimums_valley():
+    land = load_map(FAST)
+    start = 0  # descended alone it stops 0.7 from where the map's batch descent did, with no barrier between
+    index, reached = land.meta["test_index"][start], int(land.assignment[start])
+    at, story = your_digit(index)
+    assert f"(start {start})" in story and f"reached **minimum {reached}**" in story
+    assert f"in the valley of **minimum {reached}** (U(z) = {land.energy[reached]:.2f})" in story
+    assert "no barrier separates them" in story
+    assert notice_lines(at)[0].startswith("Your digit stopped") and f"minimum {reached}, with no barrier" in \
+        notice_lines(at)[0]
+
+
 def test_your_digit_in_a_valley_the_map_lacks_says_so_with_its_pass():
     land = load_map(FAST)
     index = 1

@@ -75,8 +75,9 @@ def where_at(view: MapView, p: Placement, threshold: float) -> str:
                 f"the map's starts")
     wet, joins = (float(land.energy[p.nearest]), None) if p.same_minimum else (p.energy, p.joins_at(land))
     if threshold < wet:
-        return (f"it lies above the water ({e} = {wet:.2f}), in no basin: at {wet:.2f} it goes under"
-                + ("" if joins is None or joins <= wet else f", and at {joins:.2f} it joins the map's basins"))
+        return (f"it lies above the water ({e} = {wet:.2f}), in no basin: raise the threshold to {wet:.2f} to put it "
+                "under water" + ("" if joins is None or joins <= wet else f", to {joins:.2f} to join it to the map's "
+                                                                            "basins"))
     return f"it is under water in a lake of its own, not one of the map's basins: it joins them at {e} = {joins:.2f}"
 
 
@@ -138,8 +139,9 @@ def digit_notice(view: MapView, d: DigitDescent, threshold: float) -> list[str]:
              "new": f"Your digit found a valley the map does not have: its lowest pass to the map, {e} = "
                     f"{p.barrier:.2f}, lies {p.climb:.2f} above where it stopped."}[p.kind]
     single = int((land.n_starts == 1).sum())
+    where = f"at the threshold {threshold:.2f} {where_at(view, p, threshold).replace('**', '')}."
     return [first,
             f"{single} of the map's {land.n_minima} minima were reached by one start only: the map is a sample of "
             "the valleys, and a new digit often finds one of its own.",
-            f"Placed by its barriers, not by distance: at the threshold {threshold:.2f} "
-            f"{where_at(view, p, threshold).replace('**', '')}."]
+            where[:1].upper() + where[1:] if p.kind == "minimum" else "Placed by its barriers, not by distance: "
+            + where]
