@@ -20,7 +20,7 @@ from ebmviz.app.pages.coarse_to_fine import (
     to_u8,
     trajectory_arrays,
 )
-from ebmviz.app.player import FrameView, Player, Recorded, pace_control
+from ebmviz.app.player import FramePanes, FrameView, Player, Recorded, pace_control
 from ebmviz.app.presentation import grid_font_px, presenting
 from ebmviz.app.widgets import (
     checkpoint_names,
@@ -129,7 +129,7 @@ def cascade_view() -> list[str]:
     cascade, seconds = coarse_to_fine.run_cascade(name, device, cfg, n, seed)
     frames = coarse_to_fine.cascade_timeline(cascade)
     energies = [t.energy for t in cascade.trajectories]
-    panes = coarse_to_fine.FramePanes((1.1, 1.0))
+    panes = FramePanes((1.1, 1.0))
     shown = min(n, PRESENT_CHAINS)
 
     def draw(i: int, out: FrameView) -> None:

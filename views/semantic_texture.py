@@ -9,7 +9,7 @@ from ebmviz.app.export_panel import export_panel
 from ebmviz.app.lesson import what_to_notice
 from ebmviz.app.pages import semantic_texture
 from ebmviz.app.pages.semantic_texture import TwoStageConfig, to_u8, trajectory_arrays
-from ebmviz.app.player import FrameView, Player, Recorded, pace_control
+from ebmviz.app.player import FramePanes, FrameView, Player, Recorded, pace_control
 from ebmviz.app.presentation import grid_font_px, presenting
 from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, over_work_cap, share, shared
 from ebmviz.figures.chains import projection_figure
@@ -167,7 +167,7 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> list[str]:
     sem, tex, only = r.two_stage.semantic, r.two_stage.texture, r.texture_only
     sigmas = cfg.texture_sigmas()
     ncol = 4 if n <= 16 else 8
-    panes = semantic_texture.FramePanes((1.25, 1.0))
+    panes = FramePanes((1.25, 1.0))
     shown = min(n, PRESENT_CHAINS)
 
     def draw(i: int, out: FrameView) -> None:

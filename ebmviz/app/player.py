@@ -91,6 +91,25 @@ class FrameView:
     playing: bool
 
 
+class FramePanes:
+    """Presentation mode's frame area: the grid and its trace side by side in the player's picture placeholder.
+
+    The panes are made at the first frame of each fragment run and the trace is drawn then (about once a second
+    while playing: a plotly chart is too slow to redraw per frame) and on every paused frame."""
+
+    def __init__(self, widths: tuple[float, float] = (1.0, 1.0)):
+        self.widths, self.view, self.grid, self.trace = widths, None, None, None
+
+    def __call__(self, out: FrameView) -> tuple[Any, Any, bool]:
+        """(grid placeholder, trace placeholder, whether to draw the trace now) for this frame."""
+        fresh = self.view is not out
+        if fresh:
+            with out.picture.container():
+                left, right = st.columns(self.widths, gap="medium")
+            self.view, self.grid, self.trace = out, left.empty(), right.empty()
+        return self.grid, self.trace, fresh or not out.playing
+
+
 class Player:
     """The controls and the frame area of one page's animation; its state lives in ``state``."""
 

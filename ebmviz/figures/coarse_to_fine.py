@@ -7,18 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ebmviz.figures.style import STAGE_COLOURS, median_band, tight
-
-
-def big(fig: go.Figure, font_px: int) -> go.Figure:
-    """Every text of ``fig`` at ``font_px`` (a projector's print): ticks, axis titles, panel titles, legend. Set on
-    the axes themselves, as Streamlit's chart theme overrides the layout's default font. (The semantic-texture
-    figures use it too; it would sit well in ``style`` beside ``tight``.)"""
-    fig.update_xaxes(tickfont_size=font_px, title_font_size=font_px)
-    fig.update_yaxes(tickfont_size=font_px, title_font_size=font_px)
-    fig.update_annotations(font_size=font_px)  # the panels' titles
-    fig.update_layout(legend_font_size=font_px)
-    return fig
+from ebmviz.figures.style import STAGE_COLOURS, big, median_band, tight
 
 
 def cascade_energy_figure(energies: list[np.ndarray], current: tuple[int, int] | None = None,

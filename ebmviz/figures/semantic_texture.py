@@ -7,9 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ebmviz.figures.coarse_to_fine import big
 from ebmviz.figures.images import tile
-from ebmviz.figures.style import median_band, tight
+from ebmviz.figures.style import big, median_band, tight
 
 
 def two_stage_energy_figure(semantic: np.ndarray, texture: np.ndarray, texture_only: np.ndarray,

@@ -48,3 +48,13 @@ def median_band(fig: go.Figure, steps: np.ndarray, values: np.ndarray, colour: s
         fig.add_trace(go.Scatter(x=steps, y=values[:, selected], name=f"chain {selected}",
                                  line=dict(color=SELECTED, width=1.5), showlegend=legend,
                                  legendgroup="sel" if grouped else None), **where)
+
+
+def big(fig: go.Figure, font_px: int) -> go.Figure:
+    """Every text of ``fig`` at ``font_px`` (a projector's print): ticks, axis titles, panel titles, legend. Set on
+    the axes themselves, as Streamlit's chart theme overrides the layout's default font."""
+    fig.update_xaxes(tickfont_size=font_px, title_font_size=font_px)
+    fig.update_yaxes(tickfont_size=font_px, title_font_size=font_px)
+    fig.update_annotations(font_size=font_px)  # the panels' titles
+    fig.update_layout(legend_font_size=font_px)
+    return fig

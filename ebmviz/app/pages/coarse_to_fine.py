@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -19,7 +18,7 @@ from ebmviz.analysis import metrics
 from ebmviz.analysis.metrics import CONFIDENT as CONFIDENT
 from ebmviz.analysis.restoration import Restoration, restore
 from ebmviz.app import cache
-from ebmviz.app.player import FrameView, PlayerState
+from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
 from ebmviz.data import DataError as DataError
 from ebmviz.export import trajectory_arrays as trajectory_arrays
@@ -244,25 +243,6 @@ def layout_gap(a: np.ndarray, b: np.ndarray) -> float:
         return np.asarray(x, np.float32).reshape(len(x), 7, 4, 7, 4).mean(axis=(2, 4))
 
     return float(np.abs(p7(a) - p7(b)).mean())
-
-
-class FramePanes:
-    """Presentation mode's frame area: the grid and its trace side by side in the player's picture placeholder.
-
-    The panes are made at the first frame of each fragment run and the trace is drawn then (about once a second
-    while playing: a plotly chart is too slow to redraw per frame) and on every paused frame."""
-
-    def __init__(self, widths: tuple[float, float] = (1.0, 1.0)):
-        self.widths, self.view, self.grid, self.trace = widths, None, None, None
-
-    def __call__(self, out: FrameView) -> tuple[Any, Any, bool]:
-        """(grid placeholder, trace placeholder, whether to draw the trace now) for this frame."""
-        fresh = self.view is not out
-        if fresh:
-            with out.picture.container():
-                left, right = st.columns(self.widths, gap="medium")
-            self.view, self.grid, self.trace = out, left.empty(), right.empty()
-        return self.grid, self.trace, fresh or not out.playing
 
 
 class CascadeState(PlayerState):

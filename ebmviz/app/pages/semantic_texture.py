@@ -14,7 +14,6 @@ from ebmviz.analysis import metrics
 from ebmviz.analysis.embedding import PCA2, fit_pca
 from ebmviz.analysis.metrics import CONFIDENT as CONFIDENT
 from ebmviz.app import cache
-from ebmviz.app.pages.coarse_to_fine import FramePanes as FramePanes
 from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
 from ebmviz.data import DataError, load_dataset_with_source
