@@ -149,11 +149,14 @@ def test_your_digit_that_stops_apart_from_its_maps_minimum_is_in_that_minimums_v
     start = 0  # descended alone it stops 0.7 from where the map's batch descent did, with no barrier between
     index, reached = land.meta["test_index"][start], int(land.assignment[start])
     at, story = your_digit(index)
-    assert f"(start {start})" in story and f"reached **minimum {reached}**" in story
-    assert f"in the valley of **minimum {reached}** (U(z) = {land.energy[reached]:.2f})" in story
-    assert "no barrier separates them" in story
-    assert notice_lines(at)[0].startswith("Your digit stopped") and f"minimum {reached}, with no barrier" in \
-        notice_lines(at)[0]
+    assert f"(start {start})" in story
+    if "no barrier separates them" in story:  # where this map was made: 0.71 apart, over merge_tol = 0.5
+        assert f"reached **minimum {reached}**" in story
+        assert f"in the valley of **minimum {reached}** (U(z) = {land.energy[reached]:.2f})" in story
+        assert notice_lines(at)[0].startswith("Your digit stopped") and f"minimum {reached}, with no barrier" in \
+            notice_lines(at)[0]
+    else:  # another CPU's descent may stop within merge_tol of the stored minimum: then it reaches it
+        assert f"It reaches **minimum {reached}**" in story, story
 
 
 def test_your_digit_in_a_valley_the_map_lacks_says_so_with_its_pass():
