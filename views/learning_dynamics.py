@@ -56,8 +56,8 @@ notation.markdown(
 c1, c2 = notation.columns(2)
 with c1:
     st.markdown("**FRAME — KL flow** (Langevin particles, maximum-likelihood step)")
-    st.latex(r"x_{t+1} = x_t - \delta\,\nabla_x U_\theta(x_t) + \sigma\,\xi_t,\quad \sigma = \sqrt{2\delta},"
-             r"\quad T = \frac{\sigma^2}{2\delta} = 1")
+    st.latex(r"x_{t+1} = x_t - \delta\,\nabla_x U_\theta(x_t) + \sigma\,\xi_t")
+    st.latex(r"\sigma = \sqrt{2\delta},\quad T = \frac{\sigma^2}{2\delta} = 1")
     st.latex(r"\theta \leftarrow \theta - \gamma\,\nabla_\theta\big[\overline{U_\theta(\text{data})}"
              r" - \overline{U_\theta(x)}\big]")
 with c2:
@@ -255,7 +255,7 @@ def live_lines(run: learning_dynamics.LiveTraining, reference: learning_dynamics
     done = run.learner.iteration
     if not len(curves):
         first = f"Nothing trained yet: 0 of {spec.iterations:,} iterations. Press Play and watch the gap curve."
-        gap_line = f"The particles start as {len(run.frames[0])} shown pictures of noise from q = N(0, I)."
+        gap_line = f"The {len(run.frames[0])} particles shown start as noise drawn from q = N(0, I)."
     else:
         onset = collapse_onset(curves)
         first = (f"This run trained {done:,} of {spec.iterations:,} iterations in {run.seconds:.1f} s; its gap ends "

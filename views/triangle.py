@@ -79,6 +79,11 @@ def _lower(a: float, b: float) -> str:
     return "lower" if a < b else "higher"
 
 
+def _a(digit: int) -> str:
+    """ "a 6", "an 8" """
+    return f"an {digit}" if digit == 8 else f"a {digit}"
+
+
 def reconstruction_view() -> list[str]:
     st.markdown("Each held-out digit x (one the models never trained on) goes through the inference model to its code "
                 "μ(x) and back through the generator: the reconstruction g(μ(x)).")
@@ -98,7 +103,7 @@ def reconstruction_view() -> list[str]:
     e_x, e_r = float(np.median(r.e_x)), float(np.median(r.e_recon))
     return [f"Over all {s.n:,} held-out digits a reconstruction misses by a mean squared {s.mse:.4f} per pixel"
             + ("" if s.same_digit is None else f", and keeps its digit for {100 * s.same_digit:.1f}% of them") + ".",
-            f"The worst of the {len(r.mse)} on screen, a {int(r.labels[worst])}, misses by {r.mse[worst]:.4f}: "
+            f"The worst of the {len(r.mse)} on screen, {_a(int(r.labels[worst]))}, misses by {r.mse[worst]:.4f}: "
             f"{r.mse[worst] / max(float(np.median(r.mse)), 1e-12):.1f}× the median {np.median(r.mse):.4f}.",
             f"The energy model rates the reconstructions {_lower(e_r, e_x)} than the originals (median E {e_r:.2f} "
             f"against {e_x:.2f}; lower is more digit-like)."]
@@ -345,7 +350,7 @@ def interpolation_view() -> list[str]:
     n = c[2].slider("Points on the path", 3, 16, 10, key=state.key("n"))
     r = triangle.latent_path(name, device, int(a), int(b), n)
     st.image(tile(to_u8(r.path), ncol=n, scale=3),
-             caption=f"g((1−t)·μ(x_a) + t·μ(x_b)) from a {r.ends[0]} to a {r.ends[1]}")
+             caption=f"g((1−t)·μ(x_a) + t·μ(x_b)) from {_a(r.ends[0])} to {_a(r.ends[1])}")
     t = np.linspace(0, 1, n)
     st.plotly_chart(line_figure(t, {"E(g(z_t))": r.energy}, "t", "energy"), key=state.key("path_fig"))
     top = int(np.argmax(r.energy))
