@@ -86,11 +86,11 @@ def _labels(pred, energy: np.ndarray) -> list[str]:
     return verdict_labels(energy, "D", *((pred.label, pred.confidence) if pred is not None else ()))
 
 
-def _grid(images_u8: np.ndarray, labels: list[str], ncol: int, scale: int, half: bool = False) -> np.ndarray:
-    """A labelled grid; in presentation mode with tiles wide enough for a caption at ``grid_font_px()`` (6× the
-    digit's 28 px holds "7 99% D0.0718") and fewer columns in half the page's width, so captions stay legible."""
+def _grid(images_u8: np.ndarray, labels: list[str], ncol: int = 8, scale: int = 3) -> np.ndarray:
+    """A labelled grid the page's width; in presentation mode with tiles wide enough for a caption at
+    ``grid_font_px()`` (6× the digit's 28 px holds "7 99% D0.0718"), so captions stay legible."""
     if present:
-        ncol, scale = (4 if half else 8), 6
+        scale = 6
     return labelled_grid(images_u8, labels, ncol=ncol, scale=scale, font_px=grid_font_px())
 
 
@@ -260,11 +260,10 @@ def langevin_view() -> list[str]:
     for start, label in (("generator", "generator samples"), ("noise", "uniform noise")):
         d = runs[start] = ebgan.descent(name, device, cfg, start, n, seed)
         st.markdown(f"**From {label}**")
-        a, b = st.columns(2)
-        a.image(_grid(d.run.frames[0], _labels(d.before, d.run.energy[0]), ncol=8, scale=2, half=True),
-                caption="start")
-        b.image(_grid(to_u8(d.run.final), _labels(d.after, d.run.energy[-1]), ncol=8, scale=2, half=True),
-                caption=f"after {cfg.n_steps} steps")
+        # one above the other, each chain's start over its end in the same column (side by side, 8 tiles in half
+        # the width left the captions a few pixels high)
+        st.image(_grid(d.run.frames[0], _labels(d.before, d.run.energy[0])), caption="start")
+        st.image(_grid(to_u8(d.run.final), _labels(d.after, d.run.energy[-1])), caption=f"after {cfg.n_steps} steps")
         with secondary(f"Per-step traces from {label}"):
             st.plotly_chart(traces_figure(d.run.energy, d.run.grad_norm, d.run.step_norm, d.run.accept),
                             key=state.key(f"lv_{start}"))
