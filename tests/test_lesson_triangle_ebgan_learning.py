@@ -160,7 +160,8 @@ def test_learning_dynamics_live_player_paces_and_fits_a_projector():
     assert [e.label for e in at.expander] == ["In the papers' notation", "Settings"]
     present = json.loads(at.get("plotly_chart")[-1].proto.spec)["layout"]
     assert (plain["height"], present["height"]) == (300, 360)
-    assert present["font"]["size"] == 16 and "font" not in plain
+    assert present["yaxis"]["tickfont"]["size"] == present["xaxis"]["title"]["font"]["size"] == 16
+    assert "tickfont" not in plain["yaxis"]
     at.button(key="ld_step").click().run()  # one frame trained: the notice reads the run
     assert not at.exception
     assert "This run trained 5 of 300 iterations" in notice(at)[0]

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ebmviz.analysis.learning_dynamics import Curves
-from ebmviz.figures.style import tight
+from ebmviz.figures.style import big, tight
 
 FLOW_COLOURS = {"kl": "#d62728", "jko": "#1f77b4"}
 
@@ -52,10 +52,7 @@ def gap_figure(lines: list[CurveLine], current: int | None = None, height: int =
           yaxis=dict(type="log", title="U(particles) − U(data)", exponentformat="power"),
           legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     if font_px is not None:
-        fig.update_layout(font_size=font_px, legend_font_size=font_px)
-        fig.update_xaxes(tickfont_size=font_px, title_font_size=font_px)
-        fig.update_yaxes(tickfont_size=font_px, title_font_size=font_px, dtick="D2")
-        fig.update_annotations(font_size=font_px)
+        big(fig, font_px).update_yaxes(dtick="D2")
     return fig
 
 
