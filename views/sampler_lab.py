@@ -130,7 +130,7 @@ def draw(index: int, out: FrameView):
     step = rec.step_at(index)
     out.status.markdown(f"**Step {step} / {spec.n_steps}** · {status(0, step)} · {status(1, step)}")
     frame = side_by_side(side_frame(0, step), side_frame(1, step), gap=10)
-    out.picture.image(frame, width=int((1.15 if present else 1.3) * frame.shape[1]),  # a tall box stays on screen
+    out.picture.image(frame, width=int((0.95 if present else 1.3) * frame.shape[1]),  # a tall box stays on screen
                       caption=f"left: A ({a.kind}), right: B ({b.kind}) · {spec.n_particles} particles · "
                               "trails: the last 8 frames · dots: white accepted, red rejected (MALA, HMC) or "
                               "coloured by move length, blue short to yellow long (ULA, annealed) · orange: "
