@@ -41,6 +41,17 @@ def texts(at):
     return " ".join(m.value for m in at.markdown) + " ".join(str(c.value) for c in at.caption)
 
 
+def notice(at) -> list[str]:
+    """The "What to notice" lines of a page, checking that they end it: the subheader, its list of three lines,
+    then the link onward (the next stop, or home after the last)."""
+    tail = list(at.main.children.values())[-3:]
+    assert [getattr(e, "type", "") for e in tail] == ["subheader", "markdown", "page_link"], tail
+    assert tail[0].value == "What to notice"
+    lines = [ln.removeprefix("- ") for ln in tail[1].value.splitlines()]
+    assert len(lines) == 3, lines
+    return lines
+
+
 def current_step(at):
     m = re.search(r"Step (\d+) / (\d+)", texts(at))
     assert m, texts(at)[:500]

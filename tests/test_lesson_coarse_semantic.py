@@ -11,11 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 from ebmviz import checkpoints
 from ebmviz.app import presentation
-from ebmviz.app.lesson import NOTICE_HEADER
 from ebmviz.app.player import Player
 from ebmviz.models.coarse_to_fine import CascadeConfig, sample_cascade
 from ebmviz.models.denoising import texture_only
-from tests.test_app import ROOT, open_page
+from tests.test_app import ROOT, notice, open_page
 
 SCREEN = 1280  # the projector's width (CSS px)
 PAD = 24  # presentation mode's side padding of the main block (1.5rem)
@@ -35,15 +34,6 @@ def blocks(at):
     return out
 
 
-def notice(at) -> list[str]:
-    """The "What to notice" lines, checking they end the page: the subheader, its list, the link onward."""
-    tail = list(at.main.children.values())[-3:]
-    assert [getattr(e, "type", "") for e in tail] == ["subheader", "markdown", "page_link"], tail
-    assert tail[0].value == NOTICE_HEADER
-    assert "Next stop" in tail[2].proto.label
-    lines = [ln.removeprefix("- ") for ln in tail[1].value.splitlines()]
-    assert len(lines) == 3, lines
-    return lines
 
 
 def g(v: float, digits: int) -> str:

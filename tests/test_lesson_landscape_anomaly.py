@@ -12,7 +12,7 @@ import torch
 from ebmviz.landscape import LandscapeConfig, load_map, map_energy, map_landscape
 from ebmviz.landscape.cuts import WANTED, basins_at, default_cut, scan_cuts
 from ebmviz.landscape.placing import place
-from tests.test_app import open_page
+from tests.test_app import notice as notice_lines, open_page
 
 LANDSCAPE = "views/landscape.py"
 ANOMALY = "views/anomaly.py"
@@ -41,11 +41,6 @@ def brute_force_cut(land, wanted=WANTED):
     return best
 
 
-def notice_lines(at) -> list[str]:
-    """The markdown right after the "What to notice" header, one line per item."""
-    heads = [h.value for h in at.subheader]
-    assert heads and heads[-1] == "What to notice", heads
-    return [line[2:] for line in at.markdown[-1].value.splitlines()]
 
 
 # ------------------------------------------------------------------------------------------ the opening cut

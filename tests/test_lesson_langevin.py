@@ -12,6 +12,7 @@ from ebmviz.app.navigation import PAGES, ROUTE, next_stop
 from ebmviz.checkpoints import REPO_CHECKPOINTS
 from ebmviz.sampling import LangevinConfig, LiveRun
 from ebmviz.sampling.tuning import MALA_START, tune_mala
+from tests.test_app import notice
 
 ROOT = REPO_CHECKPOINTS.parent
 
@@ -34,13 +35,6 @@ def texts(at):
     return " ".join(m.value for m in at.markdown) + " ".join(str(c.value) for c in at.caption)
 
 
-def notice(at) -> list[str]:
-    """The "What to notice" lines: the markdown list right after that subheader."""
-    heads = [h.value for h in at.subheader]
-    assert "What to notice" in heads, heads
-    items = [m.value for m in at.markdown if m.value.startswith("- ")]
-    assert items, "no list after What to notice"
-    return [line[2:] for line in items[-1].split("\n")]
 
 
 def step_to_end(at, key="langevin"):
@@ -145,7 +139,8 @@ def test_presentation_mode_puts_the_grid_beside_the_trace_in_large_print():
     from ebmviz.app.presentation import GRID_FONT_PX, PRESENT_FONT_PX
 
     assert PRESENT_FONT_PX >= 16 > GRID_FONT_PX
-    figs_n, figs_p = [c.proto.spec for c in normal.get("plotly_chart")], [c.proto.spec for c in shown.get("plotly_chart")]
+    figs_n = [c.proto.spec for c in normal.get("plotly_chart")]
+    figs_p = [c.proto.spec for c in shown.get("plotly_chart")]
     assert "gradient norm" in figs_n[0] and "gradient norm" not in figs_p[0]  # the main trace alone
     assert "Presentation mode folds away" in texts(shown)
     assert not shown.get("plotly_chart")[1:]  # no map, no autocorrelation: folded away

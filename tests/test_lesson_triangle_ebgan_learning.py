@@ -17,21 +17,12 @@ from ebmviz.figures import images
 from ebmviz.models.ebgan import pulling_away, reconstruction_energy
 from ebmviz.sampling import LangevinConfig, langevin
 from ebmviz.sampling.starts import make_starts
-from tests.test_app import open_page
+from tests.test_app import notice, open_page
 
 N_REFINE = 16  # the triangle page's refinement and noise-start chains
 SEED = 1  # not the default seed: a number typed into a page would match the default run's, not this one's
 
 
-def notice(at) -> list[str]:
-    """The page's last four elements are the divider, "What to notice", its three lines and the link onward; the
-    lines (without their "- ")."""
-    kinds = [type(c).__name__ for c in at.main.children.values()][-4:]
-    assert kinds == ["Divider", "Subheader", "Markdown", "PageLink"], kinds
-    assert at.subheader[-1].value == "What to notice"
-    lines = at.markdown[-1].value.split("\n")
-    assert len(lines) == 3 and all(line.startswith("- ") for line in lines), lines
-    return [line[2:] for line in lines]
 
 
 @pytest.fixture
