@@ -611,7 +611,9 @@ def test_langevin_caps_and_extremes():
     at = run(at.select_slider(key="langevin_mult").set_value(20))
     at = run(at.button(key="langevin_compare").click())
     assert "The comparison: 8 chains × 420,000 steps is over the cap of 100,000" in messages(at)
-    at = run(at.radio(key="langevin_method").set_value("MALA"))
+    at = run(at.radio(key="langevin_method").set_value("MALA"))  # MALA starts from its own s and σ …
+    assert at.number_input(key="langevin_noise_std").value > 0
+    at = run(at.number_input(key="langevin_noise_std").set_value(0.0))  # … and σ = 0 is refused in words
     assert "MALA needs noise σ > 0" in messages(at)
 
 

@@ -20,7 +20,7 @@ from ebmviz.app.pages.coarse_to_fine import (
     to_u8,
     trajectory_arrays,
 )
-from ebmviz.app.player import FramePanes, FrameView, Player, Recorded, pace_control
+from ebmviz.app.player import FramePanes, FrameView, Player, Recorded
 from ebmviz.app.presentation import grid_font_px, presenting
 from ebmviz.app.widgets import (
     checkpoint_names,
@@ -156,11 +156,7 @@ def cascade_view() -> list[str]:
     player = Player(state, Recorded(len(frames)))
     player.seek(links.requested_frame(len(frames) - 1))
     frame[links.FRAME] = str(state.position)
-    buttons, pace_at = st.columns([3, 1], vertical_alignment="bottom")
-    with buttons:
-        player.controls()
-    with pace_at:
-        pace = pace_control(state)
+    pace = player.controls_and_pace()
     player.show(draw, scrub_label="Timeline", frame_seconds=pace,
                 on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
     st.caption(f"{n} chains sampled in {seconds:.2f} s. Coarse stages are shown enlarged by pixel repetition.")

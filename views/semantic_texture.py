@@ -9,7 +9,7 @@ from ebmviz.app.export_panel import export_panel
 from ebmviz.app.lesson import what_to_notice
 from ebmviz.app.pages import semantic_texture
 from ebmviz.app.pages.semantic_texture import TwoStageConfig, to_u8, trajectory_arrays
-from ebmviz.app.player import FramePanes, FrameView, Player, Recorded, pace_control
+from ebmviz.app.player import FramePanes, FrameView, Player, Recorded
 from ebmviz.app.presentation import grid_font_px, presenting
 from ebmviz.app.widgets import checkpoint_names, model_picker, of_kind, over_work_cap, share, shared
 from ebmviz.figures.chains import projection_figure
@@ -207,11 +207,7 @@ def sampling_view(cfg: TwoStageConfig, n: int) -> list[str]:
     player = Player(state, Recorded(len(frames)))
     player.seek(links.requested_frame(len(frames) - 1))
     frame[links.FRAME] = str(state.position)
-    buttons, pace_at = st.columns([3, 1], vertical_alignment="bottom")
-    with buttons:
-        player.controls()
-    with pace_at:
-        pace = pace_control(state)
+    pace = player.controls_and_pace()
     player.show(draw, scrub_label="Timeline", frame_seconds=pace,
                 on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
     if not present:

@@ -137,6 +137,14 @@ class Player:
                 self.recording = on_reset()
             s.rewind()
 
+    def controls_and_pace(self, on_reset: Callable[[], Recording] | None = None) -> float:
+        """``controls`` with ``pace_control`` beside them on one row; returns the pace (seconds per frame)."""
+        buttons, pace_at = st.columns([3, 1], vertical_alignment="bottom")
+        with buttons:
+            self.controls(on_reset)
+        with pace_at:
+            return pace_control(self.state)
+
     def seek(self, index: int | None) -> None:
         """Show frame ``index`` paused, recording up to it first (a link's frame) for at most ``SEEK_SECONDS``; None
         does nothing. A frame not reached in that time is a message, and the player shows the last one recorded."""
