@@ -121,7 +121,9 @@ def test_ebgan_grids_in_presentation_mode_are_set_at_the_projector_size(grids):
     ((labels, scale, font),) = grids
     assert font == PRESENT_FONT_PX
     assert min(fitted_font(label, 28 * scale, font) for label in labels) >= 20, labels
-    assert [e.label for e in at.expander] == ["The generator over training"]  # the secondary panel folded
+    # the notation, the checkpoint's training and the secondary panel folded
+    assert [e.label for e in at.expander] == ["In the paper's notation", "This checkpoint's training",
+                                             "The generator over training"]
 
 
 def test_learning_dynamics_full_set_notice_reads_the_shipped_curves():

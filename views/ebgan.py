@@ -46,40 +46,42 @@ st.markdown(
     "D(x): low on the digits it learned to redraw, pushed up on the generator's pictures, but only until they reach "
     "a **margin** m, after which they no longer count. The generator in turn learns to draw pictures the "
     "autoencoder redraws well.")
-st.markdown(
-    "Zhao, Mathieu & LeCun (ICLR 2017). Here D(x) is the per-pixel squared error on the $[0, 1]$ scale, "
-    r"$D(x) = \frac{1}{784}\sum_i \big((\mathrm{Dec}(\mathrm{Enc}(x)) - x)_i / 2\big)^2$, "
-    r"and $p(x) \propto e^{-D(x)}$ (lower energy: more likely). The two losses, $\mathcal L_D$ for the critic and "
-    r"$\mathcal L_G$ for the generator, with $[a]^+ = \max(a, 0)$:")
-st.latex(r"\mathcal L_D = D(x) + \big[m - D(G(z))\big]^+,\qquad "
-         r"\mathcal L_G = D(G(z)) + \lambda_{PT}\, f_{PT}(S),\qquad "
-         r"f_{PT}(S) = \frac{1}{N(N-1)}\sum_{i\ne j}\Big(\frac{S_i^\top S_j}{\|S_i\|\,\|S_j\|}\Big)^2")
-st.markdown(
-    "$f_{PT}$ is the **pulling-away term** (PT): $S_i$ is the encoder's code of the i-th of a batch of N generated "
-    "pictures, and $f_{PT}$ averages the squared cosine between every two codes: 0 when they point in unrelated "
-    "directions, 1 when they are all alike. Weighted by $\\lambda_{PT}$, it pushes the generator away from "
-    "*mode collapse*, drawing the same few pictures over and over. **EBGAN-PT** is EBGAN trained with it.")
+with st.expander("In the paper's notation", expanded=False) if present else st.container():
+    st.markdown(
+        "Zhao, Mathieu & LeCun (ICLR 2017). Here D(x) is the per-pixel squared error on the $[0, 1]$ scale, "
+        r"$D(x) = \frac{1}{784}\sum_i \big((\mathrm{Dec}(\mathrm{Enc}(x)) - x)_i / 2\big)^2$, "
+        r"and $p(x) \propto e^{-D(x)}$ (lower energy: more likely). The two losses, $\mathcal L_D$ for the critic and "
+        r"$\mathcal L_G$ for the generator, with $[a]^+ = \max(a, 0)$:")
+    st.latex(r"\mathcal L_D = D(x) + \big[m - D(G(z))\big]^+,\qquad "
+             r"\mathcal L_G = D(G(z)) + \lambda_{PT}\, f_{PT}(S),\qquad "
+             r"f_{PT}(S) = \frac{1}{N(N-1)}\sum_{i\ne j}\Big(\frac{S_i^\top S_j}{\|S_i\|\,\|S_j\|}\Big)^2")
+    st.markdown(
+        "$f_{PT}$ is the **pulling-away term** (PT): $S_i$ is the encoder's code of the i-th of a batch of N generated "
+        "pictures, and $f_{PT}$ averages the squared cosine between every two codes: 0 when they point in unrelated "
+        "directions, 1 when they are all alike. Weighted by $\\lambda_{PT}$, it pushes the generator away from "
+        "*mode collapse*, drawing the same few pictures over and over. **EBGAN-PT** is EBGAN trained with it.")
 seed, device = shared().seed, shared().device
 name, model = model_picker("EBGAN checkpoint", state.key("ckpt"), of_kind("ebgan"))
 meta = model.meta
 margin = float(meta.get("margin", 1.0))
 hist = meta.get("history", [])
 n_train_digits = f"{meta['dataset']['n_images']:,}" if isinstance(meta.get("dataset", {}).get("n_images"), int) else ""
-if hist:
-    last = hist[-1]
-    st.markdown(
-        f"This checkpoint: **{'EBGAN-PT' if meta.get('pt') else 'EBGAN without PT'}**, margin m = **{margin:g}**, "
-        f"λ_PT = **{meta.get('train_config', {}).get('pt_weight', 0) if meta.get('pt') else 0:g}**. At the end of "
-        f"training, on the last logged batch: D(x) = **{last['d_real']:.4f}** on training digits, "
-        f"D(G(z)) = **{last['d_fake']:.3f}** on the generator's pictures (*fakes*), "
-        f"**{100 * last['above_margin']:.0f}%** of fakes at or above m (no gradient to D from those), "
-        f"f_PT = **{last['pt']:.3f}** (0: codes pairwise orthogonal, 1: all alike)."
-        + (f" Trained with DiffAugment's translation (Zhao et al. 2020: random shifts of every picture the critic "
-           f"sees, real or generated), a choice of this port: in both steps D saw every real digit and every fake "
-           f"moved by a random shift of up to {int(meta['translate'])} px, so it memorises its {n_train_digits} "
-           "training digits far less: \"What D learned\" shows the medians of D on held-out and on training digits "
-           "side by side (checkpoints/README.md has the run without shifts)."
-           if meta.get("translate") else ""))
+with st.expander("This checkpoint's training", expanded=False) if present else st.container():
+    if hist:
+        last = hist[-1]
+        st.markdown(
+            f"This checkpoint: **{'EBGAN-PT' if meta.get('pt') else 'EBGAN without PT'}**, margin m = **{margin:g}**, "
+            f"λ_PT = **{meta.get('train_config', {}).get('pt_weight', 0) if meta.get('pt') else 0:g}**. At the end of "
+            f"training, on the last logged batch: D(x) = **{last['d_real']:.4f}** on training digits, "
+            f"D(G(z)) = **{last['d_fake']:.3f}** on the generator's pictures (*fakes*), "
+            f"**{100 * last['above_margin']:.0f}%** of fakes at or above m (no gradient to D from those), "
+            f"f_PT = **{last['pt']:.3f}** (0: codes pairwise orthogonal, 1: all alike)."
+            + (f" Trained with DiffAugment's translation (Zhao et al. 2020: random shifts of every picture the critic "
+               f"sees, real or generated), a choice of this port: in both steps D saw every real digit and every fake "
+               f"moved by a random shift of up to {int(meta['translate'])} px, so it memorises its {n_train_digits} "
+               "training digits far less: \"What D learned\" shows the medians of D on held-out and on training digits "
+               "side by side (checkpoints/README.md has the run without shifts)."
+               if meta.get("translate") else ""))
 
 
 def _labels(pred, energy: np.ndarray) -> list[str]:
