@@ -254,7 +254,7 @@ def test_reflected_proposal_density_integrates_to_one_and_matches_its_draws():
     from ebmviz.sampling.langevin_dynamics import reflect, reflected_log_q
 
     lo, hi = -1.0, 1.0
-    for m, sigma in ((-1.3, 0.2), (0.4, 1.7)):
+    for m, sigma in ((-1.3, 0.2), (0.4, 1.7), (1000.3, 0.2)):  # the last: a drift far past the box
         y = torch.linspace(lo, hi, 20001, dtype=torch.float64)[:, None]
         q = torch.exp(reflected_log_q(y, torch.full_like(y, m), sigma, lo, hi)) / (sigma * math.sqrt(2 * math.pi))
         mass = float(torch.trapezoid(q, y[:, 0]))
@@ -267,6 +267,12 @@ def test_reflected_proposal_density_integrates_to_one_and_matches_its_draws():
         expected = per_bin.reshape(20, -1).sum(1) * len(draws)  # … summed over each bin's 1,000 cells
         chi2 = float((((counts - expected) ** 2) / expected).sum())
         assert chi2 < 45, (m, sigma, chi2)  # χ² with 19 degrees of freedom: 45 is its 0.9993 quantile
+    # σ > 2w: uniform on the box (a constant log-density), and the draws are uniform too
+    y = torch.linspace(lo, hi, 101)[:, None]
+    assert torch.equal(reflected_log_q(y, torch.full_like(y, 0.7), 5.0, lo, hi), torch.zeros(101))
+    draws = reflect(0.7 + 5.0 * torch.randn(400_000, generator=torch.Generator().manual_seed(4)), lo, hi)
+    counts, _ = np.histogram(draws.numpy(), bins=20, range=(lo, hi))
+    assert float(((counts - 20_000) ** 2 / 20_000).sum()) < 45
 
 
 def test_mala_reflecting_at_the_box_samples_a_truncated_gaussian_piled_against_a_wall():

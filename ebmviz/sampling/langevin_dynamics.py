@@ -88,16 +88,22 @@ def reflected_log_q(y: torch.Tensor, mean: torch.Tensor, sigma: float, lo: float
     """(B,) log-density of y (B, …) in [lo, hi] under the reflected Gaussian proposal ``reflect(mean + σ·ξ)``.
 
     A point y has the preimages y + 2wn and 2·lo − y + 2wn (w = hi − lo, n ∈ ℤ), so per coordinate
-    q(y) = Σ_n [φ_σ(y + 2wn − m) + φ_σ(2·lo − y + 2wn − m)]. The images further than 12σ from the mean add
-    less than e⁻⁷² each and are left out; the Gaussian's constant is left out too (it cancels in the MH ratio).
+    q(y) = Σ_n [φ_σ(y + 2wn − m) + φ_σ(2·lo − y + 2wn − m)]. Each family is summed over the preimages within
+    12σ of the mean m, wherever m lies (images further away add less than e⁻⁷² each); the Gaussian's constant is
+    left out (it cancels in the MH ratio). For σ > 2w the proposal is uniform on the box to within 3·10⁻⁹ (its
+    first Fourier term is e^{−(πσ/w)²/2}), and a constant is returned.
     """
     w = hi - lo
-    far = float((mean - (lo + hi) / 2).abs().max()) + w / 2 + 12 * sigma  # how far a needed preimage can lie
-    n_max = min(int(math.ceil(far / (2 * w))), 256)
-    shifts = 2 * w * torch.arange(-n_max, n_max + 1, device=y.device, dtype=y.dtype)  # (N,)
+    if sigma > 2 * w:
+        return torch.zeros(y.shape[0], device=y.device, dtype=y.dtype)
+    n = math.ceil(12 * sigma / (2 * w)) + 1
     shape = (-1,) + (1,) * y.dim()
-    images = torch.cat([y.unsqueeze(0) + shifts.view(shape), (2 * lo - y).unsqueeze(0) + shifts.view(shape)])
-    log_phi = -((images - mean.unsqueeze(0)) ** 2) / (2 * sigma**2)  # (2N, B, …)
+    shifts = (2 * w * torch.arange(-n, n + 1, device=y.device, dtype=y.dtype)).view(shape)  # (2n+1, 1, …)
+    images = []
+    for family in (y, 2 * lo - y):  # the preimage of each family nearest the mean, and its neighbours
+        nearest = family + 2 * w * torch.round((mean - family) / (2 * w))
+        images.append(nearest.unsqueeze(0) + shifts)
+    log_phi = -((torch.cat(images) - mean.unsqueeze(0)) ** 2) / (2 * sigma**2)  # (2(2n+1), B, …)
     return torch.logsumexp(log_phi, dim=0).flatten(1).sum(1)
 
 
