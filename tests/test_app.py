@@ -17,8 +17,11 @@ from ebmviz.sampling.starts import START_KINDS
 ROOT = REPO_CHECKPOINTS.parent
 
 
-def open_page(page=None, **state):
+def open_page(page=None, params=None, **state):
+    """The app through app.py, with link ``params`` and session ``state`` set first, switched to ``page``."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in (params or {}).items():
+        at.query_params[k] = v
     for k, v in state.items():
         at.session_state[k] = v
     at.run()

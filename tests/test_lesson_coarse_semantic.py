@@ -7,14 +7,13 @@ import re
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from ebmviz import checkpoints
 from ebmviz.app import presentation
 from ebmviz.app.player import Player
 from ebmviz.models.coarse_to_fine import CascadeConfig, sample_cascade
 from ebmviz.models.denoising import texture_only
-from tests.test_app import ROOT, notice, open_page
+from tests.test_app import notice, open_page
 
 SCREEN = 1280  # the projector's width (CSS px)
 PAD = 24  # presentation mode's side padding of the main block (1.5rem)
@@ -127,7 +126,9 @@ def test_coarse_to_fine_presentation_puts_big_labelled_tiles_beside_the_trace(gr
     assert cols[0].image[0].proto.imgs[0].caption == "16 chains, each with its energy E0"
 
 
-def test_pace_reaches_the_cascade_player(monkeypatch):
+@pytest.mark.parametrize("page, key, pace", [("views/coarse_to_fine.py", "cf_pace", 0.5),
+                                             ("views/semantic_texture.py", "st_pace", 0.25)])
+def test_pace_reaches_the_player(monkeypatch, page, key, pace):
     seen = []
     show = Player.show
 
@@ -136,9 +137,9 @@ def test_pace_reaches_the_cascade_player(monkeypatch):
         return show(self, draw, *args, **kwargs)
 
     monkeypatch.setattr(Player, "show", recording)
-    at = open_page("views/coarse_to_fine.py")
-    at.select_slider(key="cf_pace").set_value(0.5).run()
-    assert not at.exception and seen[-1] == 0.5
+    at = open_page(page)
+    at.select_slider(key=key).set_value(pace).run()
+    assert not at.exception and seen[-1] == pace
 
 
 # ------------------------------------------------------------------------------------------------ semantic vs texture
@@ -204,11 +205,8 @@ def test_semantic_texture_other_settings_change_the_explanation(two_stage):
 def test_semantic_texture_presentation_from_a_link(grids):
     at = open_page("views/semantic_texture.py")
     assert side_by_side_columns(at) is None and not grids
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.query_params["present"] = "1"
-    at.run()
-    at.switch_page("views/semantic_texture.py").run()
-    assert not at.exception and at.session_state["present"]
+    at = open_page("views/semantic_texture.py", params={"present": "1"})
+    assert at.session_state["present"]
     cols = side_by_side_columns(at)
     assert cols is not None, "the grids and their energy trace are not side by side"
     fonts = {f for f, _ in grids}
@@ -217,17 +215,3 @@ def test_semantic_texture_presentation_from_a_link(grids):
     width = sum(w for _, w in grids[-2:]) + 24
     assert caption_css_px(presentation.PRESENT_FONT_PX, width, cols) >= 16
     assert all(e.label != "Export" for e in at.expander)  # the export panel is left out
-
-
-def test_pace_reaches_the_two_stage_player(monkeypatch):
-    seen = []
-    show = Player.show
-
-    def recording(self, draw, *args, **kwargs):
-        seen.append(kwargs.get("frame_seconds"))
-        return show(self, draw, *args, **kwargs)
-
-    monkeypatch.setattr(Player, "show", recording)
-    at = open_page("views/semantic_texture.py")
-    at.select_slider(key="st_pace").set_value(0.25).run()
-    assert not at.exception and seen[-1] == 0.25

@@ -5,30 +5,12 @@ import re
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from ebmviz import checkpoints
 from ebmviz.app.navigation import PAGES, ROUTE, next_stop
-from ebmviz.checkpoints import REPO_CHECKPOINTS
 from ebmviz.sampling import LangevinConfig, LiveRun
 from ebmviz.sampling.tuning import MALA_START, tune_mala
-from tests.test_app import notice
-
-ROOT = REPO_CHECKPOINTS.parent
-
-
-def open_page(page=None, params=None, **state):
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    for k, v in (params or {}).items():
-        at.query_params[k] = v
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(page).run()
-        assert not at.exception, at.exception
-    return at
+from tests.test_app import notice, open_page
 
 
 def texts(at):

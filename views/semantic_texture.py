@@ -264,39 +264,7 @@ def texture_section(cfg: TwoStageConfig, n: int, r: semantic_texture.Runs) -> se
     st.image(difference_picture(a.delta[:m], a.gain, ncol=m, scale=3),
              caption=f"the change x_T − x⁰, amplified ×{a.gain:.0f}: red where a pixel got brighter, blue where it "
                      "got darker, white where nothing changed")
-    half = a.d / 2
-    shipped_note = " (the checkpoint's shipped settings)" if cfg == shipped else ""
-    balanced = abs(a.stroke_signed) < 0.25 * a.stroke_abs
-    look = (f"**What you are looking at.** {'The two rows above look the same' if a.faint else 'Compare the rows'}: "
-            f"over the {n} chains the pixel steps changed a pixel by **{a.mean_abs:.4f}** on average on the [−1, 1] "
-            "scale, about "
-            f"{a.grey_levels:.1f} of 255 grey levels{', too little to see unamplified' if a.faint else ''}. On the "
-            f"strokes (where x⁰ > 0, {a.stroke_share:.0%} of the pixels) a pixel changed by {a.stroke_abs:.4f}, "
-            f"{a.stroke_signed:+.4f} on average with its sign: "
-            + ("as often brighter as darker, " if balanced else
-               f"mostly {'brighter' if a.stroke_signed > 0 else 'darker'}, ")
-            + f"and by {a.background_abs:.4f} on the background, where black pixels can only get brighter (the "
-              "sampler keeps every pixel in [−1, 1]). Amplified, it is a speckle of noise over the whole image"
-            + (", not new strokes." if balanced else "."))
-    energy = ((f"Meanwhile the median texture energy U_c rose from **{a.uc_start:.4g}** to **{a.uc_end:.4g}**. "
-               "That is not the samples getting worse. ") if a.uc_end > a.uc_start else
-              f"Meanwhile the median texture energy U_c went from **{a.uc_start:.4g}** to **{a.uc_end:.4g}**. ")
-    energy += ("The pixel steps are Langevin at temperature T = 1, and near a digit U_c(x, σ) is roughly a bowl: "
-               "the squared distance from the digit over 2σ², in each pixel direction the denoiser removes — nearly "
-               f"all d = {a.d} of them. At T = 1 such a bowl holds T/2 = ½ of energy per direction on average "
-               f"(equipartition), d·T/2 = **{half:g}** in all: a typical sample of exp(−U_c) is a digit plus pixel "
-               "noise of about σ. ")
-    if a.uc_start < half:
-        energy += (f"The semantic image is smoother than such a sample, its U_c {half / a.uc_start:.1f}× below d/2. ")
-    energy += (f"After the pixel steps U_c is {a.uc_end / half:.2f}× d/2"
-               + (": the texture stage has put that noise back." if a.at_equipartition else
-                  ": with these settings the chains end away from that level."))
-    paper = ("In the paper (Zeng 2023, §4.2) the second stage supplements the texture detail the simple semantic "
-             "decoder lacks, with 90 pixel steps on CIFAR-10 and CelebA. On these MNIST digits, with "
-             f"{cfg.t_steps} pixel steps and σ_t from {cfg.sigma:g} to {cfg.sigma_end:g}{shipped_note}, "
-             + ("the semantic images already carry the strokes, and what the stage adds is mostly that thermal "
-                "noise." if a.faint else "the stage changes the images visibly: compare the rows."))
-    st.markdown(f"{look}\n\n{energy}\n\n{paper}")
+    st.markdown(semantic_texture.texture_story(a, cfg, n, shipped=cfg == shipped))
     return a
 
 
