@@ -8,15 +8,17 @@ config). Training adds ``dataset``, ``train_config``, ``command``, ``wall_time_s
 ``CheckpointError`` naming the path and the reason: a header that is not JSON, a pickle or zip (a ``.pt``
 file: never unpickled), metadata fields of the wrong type (``META_TYPES``), an architecture config too big to
 build (``MAX_ARCH_NUMBER``, ``MAX_ARCH_LIST``) or whose tensors differ from the file's (checked on the "meta"
-device, before any memory is allocated). The app loads by name through ``named``, never by path. Reading, writing
-and the header checks every safetensors file of ours shares are ``ebmviz.storage``'s.
+device, before any memory is allocated). The app loads by name through ``named``, never by path.
+The shipped folder (``checkpoint_dir``) is the repository's ``checkpoints/``; ``$EBMVIZ_CHECKPOINT_DIR``
+(``ebmviz run --checkpoints DIR``) *adds* folders to it. Reading, writing and the header checks every safetensors
+file of ours shares are ``ebmviz.storage``'s.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -52,17 +54,31 @@ class CheckpointError(RuntimeError):
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    name: str  # file stem, what the app shows and ``load`` accepts
+    name: str  # file stem (``stem@folder`` for an added file whose stem a shipped one has), what the app shows
     path: Path
     kind: str | None  # None when the file could not be read
     meta: dict
     error: str | None = None  # why the file is unusable, or None
+    added: bool = False  # from an added folder (``added_dirs``), not the shipped one
 
 
 def checkpoint_dir() -> Path:
-    """``$EBMVIZ_CHECKPOINT_DIR`` or the repository's ``checkpoints/``."""
-    env = os.environ.get("EBMVIZ_CHECKPOINT_DIR")
+    """The shipped models' folder: ``$EBMVIZ_SHIPPED_DIR`` or the repository's ``checkpoints/`` (scores and maps live
+    here too)."""
+    env = os.environ.get("EBMVIZ_SHIPPED_DIR")
     return Path(env) if env else REPO_CHECKPOINTS
+
+
+def added_dirs() -> list[Path]:
+    """The folders whose models are *added* to the shipped ones: ``$EBMVIZ_CHECKPOINT_DIR`` (several joined by
+    ``os.pathsep``), which ``ebmviz run --checkpoints DIR`` sets; the shipped folder itself is left out."""
+    raw = os.environ.get("EBMVIZ_CHECKPOINT_DIR", "")
+    shipped = checkpoint_dir().resolve()
+    out = []
+    for part in raw.split(os.pathsep):
+        if part.strip() and Path(part).expanduser().resolve() != shipped and Path(part).expanduser() not in out:
+            out.append(Path(part).expanduser())
+    return out
 
 
 def resolve(path_or_name: str | Path) -> Path:
@@ -71,11 +87,15 @@ def resolve(path_or_name: str | Path) -> Path:
 
 
 def named(name: str) -> Path:
-    """The file of the checkpoint called ``name`` in ``checkpoint_dir()``: what the app loads. A name that is a
-    path (a separator, "..", a drive) raises ``CheckpointError``, so a name never reaches outside the folder."""
+    """The file of the checkpoint called ``name``: in the shipped folder, else the one ``list_checkpoints`` lists
+    under that name from an added folder. What the app loads. A name that is a path (a separator, "..", a drive)
+    raises ``CheckpointError``, so a name never reaches outside the folders."""
     if not name or name in (".", "..") or Path(name).name != name or "\\" in name or ":" in name:
         raise CheckpointError(name, "not a checkpoint name (a name is a file stem in the checkpoint folder)")
-    return checkpoint_dir() / f"{name}{SUFFIX}"
+    shipped = checkpoint_dir() / f"{name}{SUFFIX}"
+    if shipped.is_file() or not added_dirs():
+        return shipped
+    return next((i.path for i in list_checkpoints() if i.name == name), shipped)
 
 
 def _sane(value, depth: int = 0) -> bool:
@@ -187,14 +207,31 @@ def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> Model:
     return module.to(device)
 
 
-def list_checkpoints(folder: Path | str | None = None) -> list[CheckpointInfo]:
-    """Every ``*.safetensors`` in ``folder`` (default ``checkpoint_dir()``), readable or not."""
-    folder = Path(folder) if folder is not None else checkpoint_dir()
+def _infos(folder: Path, added: bool) -> list[CheckpointInfo]:
     out = []
     for p in sorted(folder.glob(f"*{SUFFIX}")):
         try:
             meta = read_meta(p)
-            out.append(CheckpointInfo(p.stem, p, meta["kind"], meta))
+            out.append(CheckpointInfo(p.stem, p, meta["kind"], meta, added=added))
         except CheckpointError as exc:
-            out.append(CheckpointInfo(p.stem, p, None, {}, exc.reason))
+            out.append(CheckpointInfo(p.stem, p, None, {}, exc.reason, added=added))
+    return out
+
+
+def list_checkpoints(folder: Path | str | None = None) -> list[CheckpointInfo]:
+    """Every ``*.safetensors`` in ``folder``, readable or not; without a folder, the shipped ones and then those of
+    every added folder (a stem already taken is listed as ``stem@<folder name>``; a missing folder as one entry with
+    its error)."""
+    if folder is not None:
+        return _infos(Path(folder), False)
+    out = _infos(checkpoint_dir(), False)
+    for extra in added_dirs():
+        if not extra.is_dir():
+            out.append(CheckpointInfo(extra.name or str(extra), extra, None, {},
+                                      f"the added checkpoint folder {extra} does not exist", added=True))
+            continue
+        taken = {i.name for i in out}
+        for info in _infos(extra, True):
+            name = info.name if info.name not in taken else f"{info.name}@{extra.resolve().name}"
+            out.append(replace(info, name=name))
     return out

@@ -95,13 +95,14 @@ def _not_safetensors(head: bytes) -> str:
     return "corrupt or truncated safetensors header (not a safetensors file)"
 
 
-def read_header(path: Path, key: str, writer: str) -> tuple[Any, dict[str, tuple[int, ...]]]:
+def read_header(path: Path, key: str | None, writer: str) -> tuple[Any, dict[str, tuple[int, ...]]]:
     """(the JSON value of metadata entry ``key``, tensor name -> shape) of a safetensors file, without its tensors.
 
     The header's length, its JSON, every tensor's shape and offsets and the end of the tensor data are checked
     against the file's size first, so a hostile file (a pickle, a zip, a header of 2⁶² bytes, JSON nested 10⁵ deep)
     is refused before it allocates anything. ``writer`` names what writes such files, for the reason of a file
-    without the entry. Raises ``HeaderError`` with the reason.
+    without the entry; ``key`` None reads any safetensors file (a user's weights) and gives None for the entry.
+    Raises ``HeaderError`` with the reason.
     """
     if not path.is_file():
         raise HeaderError("no such file")
@@ -134,6 +135,8 @@ def read_header(path: Path, key: str, writer: str) -> tuple[Any, dict[str, tuple
         shapes[k], end = tuple(shape), max(end, offsets[1])
     if 8 + n + end > size:
         raise HeaderError(f"truncated: tensor data ends past the file's {size} bytes")
+    if key is None:
+        return None, shapes
     extra = header.get("__metadata__") or {}
     raw = extra.get(key) if isinstance(extra, dict) else None
     if raw is None:

@@ -107,7 +107,7 @@ def test_scores_file_round_trip_staleness_and_bad_files(tmp_path):
 def test_a_measurement_belongs_to_the_file_it_was_made_on(tmp_path, monkeypatch):
     """Numbers a benchmark stores (``store_measured``) are quoted only while the checkpoint's file is the one they
     were measured on; storing for a file that was not scored in its present form is refused."""
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(tmp_path))
     f, path = tmp_path / "m.safetensors", tmp_path / "scores.json"
     f.write_bytes(b"weights")
     with pytest.raises(ValueError, match="run python -m training scores --only m first"):

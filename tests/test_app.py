@@ -133,7 +133,7 @@ def test_comparison_short_vs_long():
 def broken_dir(tmp_path, monkeypatch):
     (tmp_path / "truncated.safetensors").write_bytes(
         (REPO_CHECKPOINTS / "shortrun-mnist.safetensors").read_bytes()[:5000])
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(tmp_path))
     return tmp_path
 
 
@@ -271,7 +271,7 @@ def test_triangle_pages_work_on_a_checkpoint_without_a_learned_prior(tmp_path, m
     plain.load_state_dict({k: v for k, v in shipped.state_dict().items() if not k.startswith("prior.")})
     meta = {k: v for k, v in shipped.meta.items() if k not in ("arch", "prior")}
     checkpoints.save(plain, tmp_path / "triangle-plain.safetensors", meta)
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(tmp_path))
     at = open_page("views/triangle.py")
     at.segmented_control(key="tri_view").set_value("Generator").run()
     assert not at.exception and "fit-prior" in " ".join(i.value for i in at.info)

@@ -100,7 +100,7 @@ def test_corrupt_map_file_is_a_message_and_the_page_keeps_working(tmp_path, monk
     shutil.copy(REPO_CHECKPOINTS / "maps" / f"{SHIPPED}.safetensors", tmp_path / "maps" / f"{SHIPPED}.safetensors")
     good = (tmp_path / "maps" / f"{SHIPPED}.safetensors").read_bytes()
     (tmp_path / "maps" / "broken.safetensors").write_bytes(good[: len(good) // 3])
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(tmp_path))
     at = open_page(PAGE)
     at.selectbox(key="ls_map").set_value("broken").run()
     assert not at.exception
@@ -112,7 +112,7 @@ def test_corrupt_map_file_is_a_message_and_the_page_keeps_working(tmp_path, monk
 def test_map_now_makes_a_map_grows_it_and_shows_it(tmp_path, monkeypatch):
     for f in REPO_CHECKPOINTS.glob("*.safetensors"):
         (tmp_path / f.name).symlink_to(f)
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(tmp_path))
     at = open_page(PAGE)
     assert any("No stored maps yet" in i.value for i in at.info)
     at.segmented_control(key="ls_view").set_value("Map now").run()

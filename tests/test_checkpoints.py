@@ -38,7 +38,7 @@ def test_round_trip(saved):
 
 def test_load_by_name_from_env_folder(saved, monkeypatch):
     _, path = saved
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(path.parent))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(path.parent))
     assert load("tiny").meta["kind"] == "shortrun" == read_meta("tiny")["kind"]
     assert [i.name for i in list_checkpoints()] == ["tiny"]
 

@@ -192,7 +192,7 @@ def bad_folder(tmp_path, monkeypatch) -> Path:
     with open(folder / "over_max_header.safetensors", "wb") as f:
         f.write((MAX_HEADER + 1).to_bytes(8, "little"))
         f.truncate(MAX_HEADER + 64)  # sparse: the length fits in the file, and is still refused unread
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(folder))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(folder))
     return folder
 
 
@@ -267,7 +267,7 @@ def test_a_listed_checkpoint_that_cannot_be_built_is_a_message_on_its_page(bad_f
 def test_a_folder_of_only_broken_files_is_a_message(tmp_path, monkeypatch):
     for name in ("empty", "random_bytes", "unknown_kind"):
         (tmp_path / f"{name}.safetensors").write_bytes(BAD_CHECKPOINTS[name][0](tmp_path))
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(tmp_path))
     before = snapshot(tmp_path)
     for page in ("views/langevin.py", "views/coarse_to_fine.py", "views/triangle.py", "views/ebgan.py",
                  "views/semantic_texture.py"):
@@ -304,7 +304,7 @@ def pickles(tmp_path, monkeypatch):
     torch.save({"model": Payload(marker)}, buf)
     (folder / "evil_zip.safetensors").write_bytes(buf.getvalue())
     (tmp_path / "outside.pt").write_bytes(raw)
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(folder))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(folder))
     return folder, marker
 
 
@@ -497,7 +497,7 @@ def link_folder(tmp_path, monkeypatch):
     for module, name in ((checkpoints, "_read"), (storage, "safe_open")):  # storage: every tensor read, maps too
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda p, *a, _real=real, **k: (asked.append(Path(p)), _real(p, *a, **k))[1])
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(folder))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(folder))
     return folder, asked
 
 
@@ -707,7 +707,7 @@ def test_sampler_form_clamps_a_checkpoints_settings_into_its_ranges(tmp_path, mo
     meta = checkpoints.read_meta(GOOD)
     meta["sampler"] = {**meta["sampler"], "n_steps": 10**9, "step_size": 1e300, "record_every": 0}
     (folder / "odd-defaults.safetensors").write_bytes(_with_meta(meta))
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(folder))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(folder))
     at = open_app("views/langevin.py", {"model": "odd-defaults"})
     assert at.number_input(key="langevin_n_steps").value == widgets.MAX_STEPS
     assert at.number_input(key="langevin_step_size").value == 1e6

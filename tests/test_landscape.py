@@ -259,7 +259,7 @@ def test_save_load_round_trip(mb_map, tmp_path):
 
 
 def test_named_maps_and_cache_paths(mb_map, tmp_path, monkeypatch):
-    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(tmp_path))
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(tmp_path))
     save_map(mb_map, "toy")
     assert (tmp_path / "maps" / "toy.safetensors").is_file()
     assert load_map("toy").n_minima == 3

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ebmviz import checkpoints
+from ebmviz import catalogue, checkpoints
 from ebmviz.analysis import metrics
 from ebmviz.analysis.embedding import PCA2, fit_pca
 from ebmviz.data import load_dataset_with_source
@@ -34,9 +34,23 @@ class Judged(Generic[R]):
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=8)
 def load_model(name: str, device: str = "cpu") -> Model:
-    """The checkpoint ``name`` (a file stem in the checkpoint folder, never a path) in eval mode with frozen
-    parameters. Raises CheckpointError."""
-    return checkpoints.load(checkpoints.named(name), device=device)
+    """The model ``name`` (a checkpoint's file stem or a user model's name, never a path: ``ebmviz.catalogue``) in
+    eval mode with frozen parameters. Raises CheckpointError or UserModelError."""
+    return catalogue.load(name, device=device)
+
+
+def is_digit_model(model: Model) -> bool:
+    """Whether the model's images are MNIST's 1×28×28: the evaluator, the digits and their maps apply."""
+    return tuple(model.image_shape) == (1, 28, 28)
+
+
+def model_data(model: Model) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+    """(images (N, C, H, W) in [−1, 1], labels or None, source) the model's chains may start from: a user model's
+    own images, MNIST's test digits for a 1×28×28 model, None otherwise."""
+    own = getattr(model, "data", None)
+    if own is not None:
+        return own.images, own.labels, own.source
+    return load_data("mnist", "test") if is_digit_model(model) else None
 
 
 @st.cache_resource(show_spinner="Loading evaluator…")
@@ -65,13 +79,18 @@ def data_projection(name: str = "mnist") -> tuple[PCA2, np.ndarray, np.ndarray]:
 
 def starts(start: str, n: int, seed: int, model_name: str, device: str,
            image: np.ndarray | None = None, data_noise: float = 0.3) -> torch.Tensor:
-    """Start states (n, 1, 28, 28) on the CPU for the Langevin page; raises ValueError with a readable reason."""
+    """Start states (n, C, H, W) on the CPU for the Langevin page (the model's image shape); raises ValueError with
+    a readable reason. ``image`` is an upload (1, C, H, W)."""
+    model = load_model(model_name, device)
     data = None
     if start in ("data", "data+noise"):
-        data = torch.from_numpy(load_data("mnist", "test")[0])
-    model = load_model(model_name, device) if start in ("replay", "generator") else None
+        found = model_data(model)
+        if found is None:
+            raise ValueError(f"{model_name} has no images to start from: give it --data when you start ebmviz")
+        data = torch.from_numpy(found[0])
     img = None if image is None else torch.from_numpy(image)
-    return make_starts(start, n, seed, data=data, data_noise=data_noise, model=model, image=img)
+    return make_starts(start, n, seed, data=data, data_noise=data_noise, model=model, image=img,
+                       shape=tuple(model.image_shape))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -84,8 +103,9 @@ def run_chains(model_name: str, device: str, config: LangevinConfig, start: str,
 
 
 def evaluate_frames(images_u8: np.ndarray) -> metrics.Prediction | None:
-    """Evaluator verdict on uint8 images (B, 1, 28, 28), or None without an evaluator."""
+    """Evaluator verdict on uint8 images (B, 1, 28, 28), or None without an evaluator or for images of another
+    shape (the evaluator reads MNIST's digits only)."""
     ev = load_evaluator()
-    if ev is None:
+    if ev is None or tuple(images_u8.shape[1:]) != (1, 28, 28):
         return None
     return metrics.classify(ev, torch.from_numpy(from_u8(images_u8)))

@@ -5,18 +5,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from ebmviz import checkpoints
+from ebmviz import catalogue, checkpoints
 from ebmviz.app import links, presentation
 from ebmviz.app.cache import load_model
 from ebmviz.device import available
 from ebmviz.images import ImageError, image_from_bytes
-from ebmviz.models import KINDS, Model
+from ebmviz.models import Model
 from ebmviz.sampling import LangevinConfig
 from ebmviz.sampling.tuning import MALA_START
+from ebmviz.user_model import UserModelError
 
 SEED, DEVICE = "seed", "device"  # the sidebar's session keys, read by every page
 SAMPLER_WIDGETS = ("method", "n_steps", "record_every", "step_size", "noise_std", "clip_on", "grad_clip", "clamp")
@@ -61,8 +63,9 @@ def share(fields: list[links.Field], extra: dict[str, str] | None = None) -> Non
 
 
 def checkpoint_names(accept: Callable[[type[Model]], bool]) -> list[str]:
-    """Names of the readable checkpoints whose class ``accept``s: what a page's picker offers (and a link may name)."""
-    return [i.name for i in checkpoints.list_checkpoints() if i.error is None and accept(KINDS[i.kind])]
+    """Names of the usable models whose class ``accept``s (shipped, added folders, the user's own): what a page's
+    picker offers (and a link may name)."""
+    return catalogue.names(accept)
 
 
 def shared() -> Shared:
@@ -72,26 +75,29 @@ def shared() -> Shared:
 
 def model_picker(label: str, key: str, accept: Callable[[type[Model]], bool],
                  default: str | None = None, report_broken: bool = True) -> tuple[str, Model]:
-    """A checkpoint picker over the shipped models whose class ``accept``s; returns (name, model on the device).
+    """A picker over the models whose class ``accept``s (shipped, added folders, the user's own); returns (name,
+    model on the device).
 
-    Unreadable files are listed as warnings (unless ``report_broken`` is off, for a page's second
-    picker); the page stops with a message when nothing fits or the chosen file cannot be loaded.
+    Unusable files and user models are listed as warnings (unless ``report_broken`` is off, for a page's second
+    picker); the page stops with a message when nothing fits or the chosen model cannot be loaded.
     """
-    infos = checkpoints.list_checkpoints()
-    names = [i.name for i in infos if i.error is None and accept(KINDS[i.kind])]
-    for info in infos:
-        if info.error is not None and report_broken:
-            st.warning(f"Skipped {info.path.name}: {info.error}", icon=":material/warning:")
+    entries = catalogue.entries()
+    names = [e.name for e in entries if e.error is None and accept(e.cls)]
+    for e in entries:
+        if e.error is not None and report_broken:
+            what = Path(e.where).name if e.origin != "yours" else f"your model {e.name} ({e.where})"
+            st.warning(f"Skipped {what}: {e.error}", icon=":material/warning:")
     if not names:
         st.error(f"No usable checkpoint for this page in {checkpoints.checkpoint_dir()}.")
         st.stop()
     if st.session_state.get(key) not in names:
         st.session_state[key] = default if default in names else names[0]
     name = st.selectbox(label, names, key=key,
-                        help="Models shipped in checkpoints/ (or $EBMVIZ_CHECKPOINT_DIR); the Home page lists them")
+                        help="Models shipped in checkpoints/, those of folders added with ebmviz run --checkpoints, "
+                             "and your own (ebmviz run --model); the Models page lists them")
     try:
         return name, load_model(name, shared().device)
-    except checkpoints.CheckpointError as exc:
+    except (checkpoints.CheckpointError, UserModelError) as exc:
         st.error(f"Cannot load this checkpoint — {exc.reason}.")
         st.stop()
 

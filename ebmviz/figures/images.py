@@ -6,20 +6,27 @@ from __future__ import annotations
 import numpy as np
 
 
+def channels_last(images: np.ndarray) -> np.ndarray:
+    """(B, 1, H, W) or (B, H, W) -> (B, H, W); (B, 3, H, W) -> (B, H, W, 3): what PIL and ``st.image`` draw."""
+    imgs = np.asarray(images)
+    if imgs.ndim == 4:
+        return imgs[:, 0] if imgs.shape[1] == 1 else imgs.transpose(0, 2, 3, 1)
+    return imgs
+
+
 def tile(images: np.ndarray, ncol: int = 8, pad: int = 2, scale: int = 1,
          highlight: int | None = None) -> np.ndarray:
-    """Tile (B, 1, H, W) or (B, H, W) uint8 images into one (rows·(H+pad), ncol·(W+pad)) image.
+    """Tile (B, 1, H, W) or (B, H, W) uint8 images into one (rows·(H+pad), ncol·(W+pad)) image; RGB ones
+    (B, 3, H, W) into (rows·(H+pad), ncol·(W+pad), 3).
 
     ``scale`` repeats pixels (nearest neighbour) so small digits stay crisp in a browser;
     ``highlight`` draws a bright frame around that image.
     """
-    imgs = np.asarray(images)
-    if imgs.ndim == 4:
-        imgs = imgs[:, 0]
-    b, h, w = imgs.shape
+    imgs = channels_last(images)
+    b, h, w = imgs.shape[:3]
     ncol = max(1, min(ncol, b))
     nrow = (b + ncol - 1) // ncol
-    out = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad), 60, dtype=np.uint8)
+    out = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, *imgs.shape[3:]), 60, dtype=np.uint8)
     for i in range(b):
         r, c = divmod(i, ncol)
         y, x = pad + r * (h + pad), pad + c * (w + pad)
@@ -36,15 +43,16 @@ def tile(images: np.ndarray, ncol: int = 8, pad: int = 2, scale: int = 1,
 
 def labelled_grid(images: np.ndarray, labels: list[str], ncol: int = 8, scale: int = 3,
                   highlight: int | None = None, font_px: int = 13) -> np.ndarray:
-    """Tile (B, 1, 28, 28) uint8 images with a text label under each: (H, W) uint8.
+    """Tile (B, 1, H, W) uint8 images with a text label under each: (H', W') uint8; (B, 3, H, W) gives
+    (H', W', 3).
 
     Labels are drawn in PIL's bundled font at ``font_px`` image pixels (no font files needed); a label wider than
     its tile is set smaller until it fits, so neighbouring labels never overlap.
     """
     from PIL import Image, ImageDraw, ImageFont
 
-    imgs = np.asarray(images)[:, 0] if np.asarray(images).ndim == 4 else np.asarray(images)
-    b, h, w = imgs.shape
+    imgs = channels_last(images)
+    b, h, w = imgs.shape[:3]
     ncol = max(1, min(ncol, b))
     nrow = (b + ncol - 1) // ncol
     cw, ch, pad = w * scale, h * scale, 4
@@ -59,7 +67,10 @@ def labelled_grid(images: np.ndarray, labels: list[str], ncol: int = 8, scale: i
             size -= 1
 
     label_h = font_px + font_px // 3 + 2
-    canvas = Image.new("L", (ncol * (cw + pad) + pad, nrow * (ch + label_h + pad) + pad), 255)
+    rgb = imgs.ndim == 4
+    canvas = Image.new("RGB" if rgb else "L", (ncol * (cw + pad) + pad, nrow * (ch + label_h + pad) + pad),
+                       (255, 255, 255) if rgb else 255)
+    ink = (0, 0, 0) if rgb else 0
     draw = ImageDraw.Draw(canvas)
     for i in range(b):
         r, c = divmod(i, ncol)
@@ -67,9 +78,9 @@ def labelled_grid(images: np.ndarray, labels: list[str], ncol: int = 8, scale: i
         cell = Image.fromarray(imgs[i]).resize((cw, ch), Image.Resampling.NEAREST)
         canvas.paste(cell, (x, y))
         if i == highlight:
-            draw.rectangle([x - 2, y - 2, x + cw + 1, y + ch + 1], outline=0, width=2)
+            draw.rectangle([x - 2, y - 2, x + cw + 1, y + ch + 1], outline=ink, width=2)
         text = labels[i] if i < len(labels) else ""
-        draw.text((x, y + ch + 1), text, fill=0, font=font_for(text))
+        draw.text((x, y + ch + 1), text, fill=ink, font=font_for(text))
     return np.asarray(canvas)
 
 

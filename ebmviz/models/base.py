@@ -6,6 +6,7 @@ A method is a subclass of ``Model`` that sets its class attributes and writes ``
     Config      frozen dataclass of the architecture; ``arch()`` is its JSON form (``meta["arch"]``)
     title       one line for the app and the checkpoint's metadata
     is_energy   ``model(x)`` is an energy E(x) (B,) for x (B, 1, 28, 28) in [-1, 1], p(x) ∝ exp(−E(x))
+    image_shape (C, H, W) of those images: (1, 28, 28) for every shipped method, a user model's own shape
     further_energies  other image energies the model defines, name -> method (x -> (B,)); ``named_energy``
     Draws       the type ``draw`` returns, None when the model does not sample
     DrawConfig  the settings ``draw`` takes; ``draw_key`` is where a checkpoint ships them in its
@@ -67,6 +68,7 @@ class Model(nn.Module):
     kind: ClassVar[str]
     Config: ClassVar[type]
     title: ClassVar[str] = ""
+    image_shape: ClassVar[tuple[int, int, int]] = (1, 28, 28)  # (C, H, W) of the images E takes; a user model's own
     is_energy: ClassVar[bool] = True
     further_energies: ClassVar[dict[str, str]] = {}
     Draws: ClassVar[type | None] = Trajectory
@@ -118,7 +120,7 @@ class Model(nn.Module):
         if not self.is_energy or self.Draws is None:
             raise TypeError(f"{type(self).__name__} does not draw samples")
         config = self.draw_config() if config is None else config
-        x0 = make_starts("noise", n, seed).to(self.device)
+        x0 = make_starts("noise", n, seed, shape=self.image_shape).to(self.device)
         return langevin(self, x0, config, seed=seed)
 
 
