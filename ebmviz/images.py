@@ -50,33 +50,8 @@ def image_from_bytes(raw: bytes) -> tuple[torch.Tensor, list[str]]:
     ``MAX_BYTES``, over ``MAX_PIXELS`` (checked from the header, before decoding), under ``MIN_SIDE``, corrupt,
     or with non-finite pixel values.
     """
-    if not raw:
-        raise ImageError("the file is empty")
-    if len(raw) > MAX_BYTES:
-        raise ImageError(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {MAX_BYTES / 2**20:g} MB")
-    notes = []
-    try:
-        with warnings.catch_warnings():  # PIL warns above ~89 M pixels; the size is refused below anyway
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(raw), formats=FORMATS)  # never EPS (Ghostscript) or other decoders
-        if img.width * img.height > MAX_PIXELS:
-            raise ImageError(f"the image is {img.width}×{img.height}; the limit is 4096×4096")
-        if max(img.size) < MIN_SIDE:
-            raise ImageError(f"the image is {img.width}×{img.height} pixels; a digit needs at least {MIN_SIDE} "
-                             "on the longer side")
-        if getattr(img, "is_animated", False):
-            notes.append("animated: its first frame was used")
-            img.seek(0)
-        img.load()
-        img = _grey(img, notes)
-    except Image.DecompressionBombError:
-        raise ImageError("the image declares far more pixels than 4096×4096 (a decompression bomb?)") from None
-    except ImageError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageError("not a readable image (not a PNG, JPEG, GIF, BMP, WebP or TIFF picture)") from None
-    except (OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
-        raise ImageError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+    notes: list[str] = []
+    img = _decode(raw, notes, _grey)
     if img.size != (28, 28):
         notes.append(f"resized from {img.width}×{img.height} to 28×28")
         scale = 28 / max(img.size)  # the longer side to 28, up or down
@@ -95,6 +70,64 @@ def image_from_bytes(raw: bytes) -> tuple[torch.Tensor, list[str]]:
         notes.append("inverted to light-on-dark (MNIST digits are white on black)")
     x = torch.from_numpy(from_u8(arr)).view(1, 1, 28, 28)
     return x, notes
+
+
+def _decode(raw: bytes, notes: list[str], convert) -> Image.Image:
+    """``convert(image, notes)`` of the first frame of any picture PIL reads from one of ``FORMATS``, checked as
+    ``image_from_bytes`` says (a conversion PIL cannot make is an ``ImageError`` too)."""
+    if not raw:
+        raise ImageError("the file is empty")
+    if len(raw) > MAX_BYTES:
+        raise ImageError(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {MAX_BYTES / 2**20:g} MB")
+    try:
+        with warnings.catch_warnings():  # PIL warns above ~89 M pixels; the size is refused below anyway
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw), formats=FORMATS)  # never EPS (Ghostscript) or other decoders
+        if img.width * img.height > MAX_PIXELS:
+            raise ImageError(f"the image is {img.width}×{img.height}; the limit is 4096×4096")
+        if max(img.size) < MIN_SIDE:
+            raise ImageError(f"the image is {img.width}×{img.height} pixels; a digit needs at least {MIN_SIDE} "
+                             "on the longer side")
+        if getattr(img, "is_animated", False):
+            notes.append("animated: its first frame was used")
+            img.seek(0)
+        img.load()
+        img = convert(img, notes)
+    except Image.DecompressionBombError:
+        raise ImageError("the image declares far more pixels than 4096×4096 (a decompression bomb?)") from None
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not a readable image (not a PNG, JPEG, GIF, BMP, WebP or TIFF picture)") from None
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
+        raise ImageError(f"not a readable image ({exc.__class__.__name__}: {exc})") from None
+    return img
+
+
+def image_for_shape(raw: bytes, shape: tuple[int, int, int]) -> tuple[torch.Tensor, list[str]]:
+    """Decode a picture into (1, C, H, W) float32 in [-1, 1] for a model of image ``shape``: MNIST's 1×28×28 goes
+    through ``image_from_bytes`` (a digit: grey, centred, light on dark); any other shape keeps the picture as it is,
+    in grey (C = 1) or RGB (C = 3, alpha over white), resized to H×W. Raises ``ImageError`` as ``image_from_bytes``."""
+    c, h, w = shape
+    if (c, h, w) == (1, 28, 28):
+        return image_from_bytes(raw)
+    notes: list[str] = []
+    img = _decode(raw, notes, _grey if c == 1 else _rgb)
+    if img.size != (w, h):
+        notes.append(f"resized from {img.width}×{img.height} to {w}×{h}")
+        img = img.resize((w, h), Image.Resampling.LANCZOS)
+    arr = np.asarray(img, dtype=np.float32).reshape(h, w, c).transpose(2, 0, 1)
+    return torch.from_numpy(from_u8(np.ascontiguousarray(arr))).view(1, c, h, w), notes
+
+
+def _rgb(img: Image.Image, notes: list[str]) -> Image.Image:
+    """A decoded picture as 8-bit RGB: alpha over white."""
+    if img.mode == "RGB":
+        return img
+    notes.append(f"converted from mode {img.mode} to RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = Image.alpha_composite(Image.new("RGBA", img.size, (255, 255, 255, 255)), img.convert("RGBA"))
+    return img.convert("RGB")
 
 
 def _grey(img: Image.Image, notes: list[str]) -> Image.Image:

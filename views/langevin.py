@@ -18,8 +18,10 @@ from ebmviz.app.pages.langevin import (
     digest,
     long_run_check,
     notice_lines,
+    projection,
     saturation,
     second_half_diagnostics,
+    shape_words,
     trajectory_arrays,
     tune_button,
 )
@@ -69,9 +71,10 @@ settings, view = (st.expander("Settings: model, start, sampler, speed"), st.cont
 with settings:
     name, model = model_picker("Energy model", state.key("ckpt"), is_energy, default="shortrun-mnist")
 meta = model.meta
+digits = cache.is_digit_model(model)
 if not present:
     st.caption(f"**{name}** — {model.title}; trained on {(meta.get('dataset') or {}).get('source', 'unknown data')}. "
-               f"Every energy model in ebmviz can be sampled here: E(x) of 28×28 images in [−1, 1].")
+               f"Every energy model in ebmviz can be sampled here: E(x) of {shape_words(model)} in [−1, 1].")
 
 defaults = LangevinConfig.from_dict(meta.get("sampler", {}))
 with settings:
@@ -87,7 +90,8 @@ with settings:
         data_noise = st.slider("Noise added to the digits (std)", 0.05, 1.0, 0.3, 0.05, key=state.key("data_noise"))
     upload = None
     if start == "upload":
-        if (up := image_upload("A digit picture (PNG, JPEG, …)", state.key("upload"))) is not None:
+        what = "A digit picture" if digits else f"A picture (made {shape_words(model)[:-1]})"
+        if (up := image_upload(f"{what} (PNG, JPEG, …)", state.key("upload"), model.image_shape)) is not None:
             upload = (up.image, digest(up.raw))
     st.subheader("Sampler")
     cfg, warnings = sampler_form(defaults, P)
@@ -141,10 +145,12 @@ def draw_frame(index: int, out: FrameView):
     else:
         labels = [f"{i}: {pred.label[i]} ({pred.confidence[i]:.2f})" if pred else f"chain {i}"
                   for i in range(len(frame))]
+    off_mnist = (f"chain number (the digit evaluator reads 28×28 grey digits only; these are "
+                 f"{shape_words(model)})") if not digits else None
     out.picture.image(labelled_grid(frame, labels, ncol=8, highlight=st.session_state.get(state.key("chain"), 0),
                                     font_px=grid_font_px()),
                       caption=("digit (confidence)" if present else "chain: evaluator's digit (confidence)")
-                      if pred else None)
+                      if pred else off_mnist)
     if accepted is not None and accepted < LOW_ACCEPTANCE:
         out.below.warning(f"MALA has accepted {100 * accepted:.1f}% of its proposals: the chains barely move. Lower "
                           "the step size s (or press “Tune s”), or lower σ.", icon=":material/warning:")
@@ -192,7 +198,9 @@ if state.playing:
     st.info("The map, the close-up, the diagnostics, the short/long comparison and the export appear when the run "
             "pauses or ends.")
     st.stop()
-notice = notice_lines(traj.energy, traj.accept, state.run.frames[state.position], pred, cfg)
+own = None if digits else cache.model_data(model)
+notice = notice_lines(traj.energy, traj.accept, state.run.frames[state.position], pred, cfg,
+                      None if own is None else saturation(own[0]))
 if present:
     st.caption("Presentation mode folds away the close-up, the map, the diagnostics, the short- vs long-run "
                "comparison and the export: turn it off in the sidebar to see them.")
@@ -231,15 +239,20 @@ with left:
     e = traj.energy[:, chain]
     st.metric("Energy now", f"{e[-1]:.3f}", delta=f"{e[-1] - e[0]:+.3f} since step 0", delta_color="inverse")
 with right:
-    pca, data_xy, data_labels = cache.data_projection()
-    paths = np.stack([pca.transform(f) for f in run.frames])  # (F, B, 2)
-    labels = [f"digit {pred.label[i]}, confidence {pred.confidence[i]:.2f}" for i in range(n_chains)] if pred else None
-    st.plotly_chart(projection_figure(data_xy, data_labels, paths, labels, chain,
-                                              pca.explained), width="stretch", key=state.key("map"),
-                    on_select=pick_chain_from_map, selection_mode="points")
-    _, _, source = cache.load_data("mnist", "test")
-    st.caption(f"PCA of {len(data_labels):,} held-out digits ({source}), coloured by label; lines are "
-               "the chains' recorded paths, × their current state. Click a × to select that chain.")
+    if (found := projection(name, device)) is None:
+        st.info(f"No map: **{name}** has no images to lay the chains over. Start ebmviz with `--data` for it.")
+    else:
+        pca, data_xy, data_labels, source = found
+        paths = np.stack([pca.transform(f) for f in run.frames])  # (F, B, 2)
+        labels = [f"digit {pred.label[i]}, confidence {pred.confidence[i]:.2f}" for i in range(n_chains)] \
+            if pred else None
+        st.plotly_chart(projection_figure(data_xy, data_labels, paths, labels, chain, pca.explained),
+                        width="stretch", key=state.key("map"), on_select=pick_chain_from_map,
+                        selection_mode="points")
+        coloured = "coloured by label" if data_labels is not None else "unlabelled"
+        st.caption(f"PCA of {len(data_xy):,} {'held-out digits' if digits else 'of its images'} ({source}), "
+                   f"{coloured}; lines are the chains' recorded paths, × their current state. Click a × to select "
+                   "that chain.")
 
 st.header("Chain diagnostics")
 d = second_half_diagnostics(traj.energy, traj.accept)

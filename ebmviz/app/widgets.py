@@ -14,7 +14,7 @@ from ebmviz import catalogue, checkpoints
 from ebmviz.app import links, presentation
 from ebmviz.app.cache import load_model
 from ebmviz.device import available
-from ebmviz.images import ImageError, image_from_bytes
+from ebmviz.images import ImageError, image_for_shape
 from ebmviz.models import Model
 from ebmviz.sampling import LangevinConfig
 from ebmviz.sampling.tuning import MALA_START
@@ -229,15 +229,16 @@ class Upload:
     raw: bytes  # the file's bytes (for a digest)
 
 
-def image_upload(label: str, key: str) -> Upload | None:
-    """A file uploader for one picture; its conversions are reported, a file that is not a usable image gets a
-    message (never an exception). None until a usable picture is there."""
+def image_upload(label: str, key: str, shape: tuple[int, int, int] = (1, 28, 28)) -> Upload | None:
+    """A file uploader for one picture, made a (1, C, H, W) image of ``shape`` (MNIST's 1×28×28: a digit); its
+    conversions are reported, a file that is not a usable image gets a message (never an exception). None until a
+    usable picture is there."""
     f = st.file_uploader(label, key=key, type=IMAGE_TYPES)
     if f is None:
         return None
     raw = f.getvalue()
     try:
-        img, notes = image_from_bytes(raw)
+        img, notes = image_for_shape(raw, tuple(shape))
     except ImageError as exc:
         st.error(f"Cannot use this file: {exc}")
         return None

@@ -63,24 +63,30 @@ def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarr
                  hovermode="x unified", uirevision="traces")
 
 
-def projection_figure(data_xy: np.ndarray, data_labels: np.ndarray, paths: np.ndarray,
+def projection_figure(data_xy: np.ndarray, data_labels: np.ndarray | None, paths: np.ndarray,
                       chain_labels: list[str] | None = None, selected: int | None = None,
                       explained: np.ndarray | None = None) -> go.Figure:
-    """Data cloud coloured by digit, with chain paths drawn over it.
+    """Data cloud coloured by digit (or by class, or grey without labels), with chain paths drawn over it.
 
     Args:
-        data_xy: (N, 2) projected data; data_labels: (N,) digits.
+        data_xy: (N, 2) projected data; data_labels: (N,) digits or other integer classes, or None.
         paths: (F, B, 2) projected chain states over recorded frames.
         chain_labels: B hover texts for the chains' current state (e.g. "7 (0.98)").
 
     Each chain's end marker carries its index as ``customdata``, so a click can select it.
     """
     fig = go.Figure()
-    for d in range(10):
+    if data_labels is None:
+        fig.add_trace(go.Scattergl(x=data_xy[:, 0], y=data_xy[:, 1], mode="markers", name="images",
+                                   marker=dict(size=4, color="grey", opacity=0.35), hoverinfo="name"))
+    classes = [] if data_labels is None else np.unique(data_labels)
+    word = "digit" if all(0 <= d <= 9 for d in classes) else "class"
+    for d in classes:
         m = data_labels == d
         fig.add_trace(go.Scattergl(x=data_xy[m, 0], y=data_xy[m, 1], mode="markers",
-                                   marker=dict(size=4, color=DIGIT_COLOURS[d], opacity=0.35),
-                                   name=f"digit {d}", hoverinfo="name"))
+                                   marker=dict(size=4, color=DIGIT_COLOURS[int(d) % len(DIGIT_COLOURS)],
+                                               opacity=0.35),
+                                   name=f"{word} {d}", hoverinfo="name"))
     for b in range(paths.shape[1]):
         sel = b == selected
         label = chain_labels[b] if chain_labels else ""

@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from ebmviz.analysis import zoo
+from ebmviz.analysis.embedding import fit_pca
 from ebmviz.analysis.metrics import Prediction, saturation as saturation
 from ebmviz.app import cache
 from ebmviz.app.player import PlayerState
@@ -78,6 +79,24 @@ def second_half_diagnostics(energy: np.ndarray, accept: np.ndarray | None) -> Di
                        diagnostics.acceptance(accept, len(energy) // 2), diagnostics.autocorrelation(kept, max_lag=40))
 
 
+@st.cache_data(show_spinner="Fitting the PCA of the data…", max_entries=8)
+def projection(model_name: str, device: str):
+    """(PCA fitted on the model's images, their (N, 2) coordinates, labels or None, source), or None for a model
+    without images (a user model started without --data)."""
+    found = cache.model_data(cache.load_model(model_name, device))
+    if found is None:
+        return None
+    images, labels, source = found
+    pca = fit_pca(images)
+    return pca, pca.transform(images), labels, source
+
+
+def shape_words(model: Model) -> str:
+    """"28×28 grey images" or "32×32 RGB images": what the model's energy takes."""
+    c, h, w = model.image_shape
+    return f"{h}×{w} {'grey' if c == 1 else 'RGB'} images"
+
+
 def long_run_check(name: str) -> str:
     """The long-run check stored for checkpoint ``name`` (``benchmarks/long_run.py --store``) as a sentence with a
     trailing space; '' when none is stored for its present file."""
@@ -110,14 +129,16 @@ def tune_button(state: LiveState, model: Model, name: str, device: str, start: s
 
 
 def notice_lines(energy: np.ndarray, accept: np.ndarray | None, frame: np.ndarray, pred: Prediction | None,
-                 cfg: LangevinConfig) -> list[str]:
+                 cfg: LangevinConfig, data_bright: float | None = None) -> list[str]:
     """Three "what to notice" lines read from the run on screen: ``energy`` (t+1, B), ``accept`` (t, B) or None,
-    the frame on show (B, 1, 28, 28) uint8 and the evaluator's verdict on it."""
+    the frame on show (B, C, H, W) uint8, the evaluator's verdict on it (None off MNIST) and the bright-pixel share
+    of the model's own images (``data_bright``; None: MNIST's, about a tenth)."""
     t = len(energy) - 1
     e0, e1 = float(np.median(energy[0])), float(np.median(energy[-1]))
+    digits = frame.shape[1:] == (1, 28, 28)
     if t == 0:
         lines = [f"The chains have not moved yet: their median energy is {e0:.3g}. Press **Play** (or Step) and "
-                 "watch it fall as the images become digits."]
+                 f"watch it fall as the images become {'digits' if digits else 'what the model finds likely'}."]
     else:
         way = "fell" if e1 < e0 else "rose"
         lines = [f"The median energy {way} from {e0:.3g} at step 0 to {e1:.3g} at step {t}: lower energy is what "
@@ -129,8 +150,9 @@ def notice_lines(energy: np.ndarray, accept: np.ndarray | None, frame: np.ndarra
         lines.append(f"The digit evaluator is sure (≥ 90%) about {sure} of the {len(frame)} images on screen; the "
                      f"most common digit is {int(digits[top])} ({int(counts[top])} of them).")
     else:
-        lines.append(f"{100 * saturation(frame):.0f}% of the pixels on screen are bright (≥ 0.9 in [−1, 1]); real "
-                     "digits have about a tenth.")
+        real = "real digits have about a tenth" if data_bright is None else \
+            f"the model's own images have {100 * data_bright:.0f}%"
+        lines.append(f"{100 * saturation(frame):.0f}% of the pixels on screen are bright (≥ 0.9 in [−1, 1]); {real}.")
     if accept is not None and len(accept):
         lines.append(f"MALA accepted {100 * float(accept.mean()):.0f}% of its proposals at T = {cfg.temperature:.3g}: "
                      "each rejected one leaves the chain where it was, which is what makes MALA exact (and slower).")

@@ -1,0 +1,109 @@
+"""AppTest: the Langevin page on the user's own models (tests/fixtures), an added checkpoint folder, and broken user
+models that leave the shipped ones working."""
+
+import json
+import re
+import shutil
+
+from ebmviz.checkpoints import REPO_CHECKPOINTS
+from ebmviz.user_model import UserSpec
+from tests.test_app import current_step, open_page, texts
+from tests.user_models import ENERGY_FILE, FIXTURES, GRAY, RGB, serve
+
+PAGE = "views/langevin.py"
+
+
+def test_langevin_page_plays_the_rgb_user_model_with_traces_and_diagnostics(monkeypatch):
+    serve(monkeypatch, RGB)
+    at = open_page(PAGE, {"model": "rgb-digits"})  # a link names the user model by its --name
+    assert at.selectbox(key="langevin_ckpt").value == "rgb-digits"
+    assert "32×32 RGB images" in texts(at)
+    at.number_input(key="langevin_n_steps").set_value(24).run()
+    at.button(key="langevin_step").click().run()
+    assert not at.exception and current_step(at)[0] > 0
+    grid = at.image[0]
+    assert "evaluator reads 28×28 grey digits only" in grid.captions[0]
+    figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert any(tr.get("name") == "median chain" for f in figs for tr in f["data"])
+    at.button(key="langevin_play").click().run()  # plays to the end (24 steps) in AppTest's runs
+    while current_step(at)[0] < 24:
+        at.run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["ESS of the energy"] != "—" and metrics["R-hat of the energy"] != "—"
+    # the map lays the chains over a PCA of the model's own 400 images, coloured by their digit labels
+    figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    names = {tr.get("name") for f in figs for tr in f["data"]}
+    assert {f"digit {d}" for d in range(10)} <= names
+    assert "PCA of 400 of its images (colour_digits.npz (400 images))" in texts(at)
+
+
+def test_rgb_chains_start_from_the_users_images_and_under_mala(monkeypatch):
+    serve(monkeypatch, RGB)
+    at = open_page(PAGE, {"model": "rgb-digits"})
+    at.radio(key="langevin_start").set_value("data").run()
+    at.radio(key="langevin_method").set_value("MALA").run()
+    at.button(key="langevin_step").click().run()
+    assert not at.exception and current_step(at)[0] > 0
+    assert "acceptance so far" in texts(at)
+
+
+def test_short_vs_long_run_on_the_gray_user_model_has_no_digit_labels_but_the_saturation(monkeypatch):
+    serve(monkeypatch, GRAY)
+    at = open_page(PAGE, {"model": "gray-digits"})
+    # a 1×28×28 user model is read by the digit evaluator like any shipped one
+    at.number_input(key="langevin_n_steps").set_value(8).run()
+    at.button(key="langevin_compare").click().run()
+    assert not at.exception
+    captions = " ".join(c for im in at.image for c in im.captions)
+    assert "8 steps" in captions and "80 steps" in captions and "saturated" in captions
+    assert len(re.findall(r"digits (?:\d ){7}\d", captions)) == 2  # the evaluator's digit for each of 8 chains
+
+
+def test_a_broken_user_model_is_a_message_and_the_shipped_models_keep_working(monkeypatch):
+    serve(monkeypatch, RGB, UserSpec(f"{ENERGY_FILE}:nope", name="typo"),
+          UserSpec(f"{FIXTURES}/missing.py:build", name="gone"))
+    at = open_page(PAGE)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "Skipped your model typo" in warnings and "has no 'nope'" in warnings
+    assert "Skipped your model gone" in warnings and "no such file" in warnings
+    options = at.selectbox(key="langevin_ckpt").options
+    assert "typo" not in options and "rgb-digits" in options and "shortrun-mnist" in options
+    at.button(key="langevin_step").click().run()
+    assert not at.exception and current_step(at)[0] > 0
+    assert any("evaluator's digit" in c for im in at.image for c in im.captions)
+
+
+def test_an_added_checkpoint_folder_adds_to_the_shipped_models(tmp_path, monkeypatch):
+    shutil.copy(REPO_CHECKPOINTS / "shortrun-mnist.safetensors", tmp_path / "mine.safetensors")
+    shutil.copy(REPO_CHECKPOINTS / "shortrun-mnist.safetensors", tmp_path / "shortrun-mnist.safetensors")
+    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(tmp_path))
+    at = open_page(PAGE, {"model": "mine"})
+    options = at.selectbox(key="langevin_ckpt").options
+    assert {"mine", f"shortrun-mnist@{tmp_path.name}", "shortrun-mnist", "triangle-mnist"} <= set(options)
+    assert at.selectbox(key="langevin_ckpt").value == "mine"
+    at.button(key="langevin_step").click().run()
+    assert not at.exception
+    assert any("evaluator's digit" in c for im in at.image for c in im.captions)  # the labels stay
+
+
+def test_a_user_energy_that_turns_nan_has_its_chains_flagged_not_raised(tmp_path, monkeypatch):
+    code = tmp_path / "nan_energy.py"
+    code.write_text(
+        "import torch\n"
+        "class Tilted(torch.nn.Module):\n"
+        "    image_shape = (1, 12, 12)\n"
+        "    def forward(self, x):\n"
+        "        e = -x.flatten(1).sum(1)  # pushes every pixel up\n"
+        "        return torch.where(x.flatten(1).mean(1) > 0.3, torch.full_like(e, float('nan')), e)\n"
+        "def build():\n"
+        "    return Tilted()\n")
+    serve(monkeypatch, UserSpec(f"{code}:build", name="nan-energy"))
+    at = open_page(PAGE, {"model": "nan-energy"})
+    at.number_input(key="langevin_n_steps").set_value(40).run()
+    at.button(key="langevin_play").click().run()
+    while current_step(at)[0] < 40:
+        at.run()
+    assert not at.exception
+    assert "chain(s) stopped at a non-finite value" in texts(at)
+    assert any("met a non-finite value and stopped" in w.value for w in at.warning)
