@@ -184,8 +184,11 @@ def read_folder(folder: Path) -> ImageSet:
     if len(files) > MAX_IMAGES:
         notes.append(f"kept the first {MAX_IMAGES:,} of {len(files):,} image files")
         files = files[:MAX_IMAGES]
-    with Image.open(files[0][0]) as first:
-        mode = "L" if first.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB"
+    try:
+        with Image.open(files[0][0]) as first:
+            mode = "L" if first.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB"
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ImageSetError(files[0][0], f"not a readable image ({exc.__class__.__name__})") from None
     pixels = []
     for f, _ in files:
         px = _decode(f, mode)

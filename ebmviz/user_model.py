@@ -239,9 +239,8 @@ def _shape(net: nn.Module, spec: UserSpec, data: ImageSet | None) -> tuple[int, 
         raise UserModelError(spec.label, str(exc)) from None
 
 
-def _probe(model: UserEnergy, data: ImageSet | None) -> None:
+def _probe(model: UserEnergy, data: ImageSet | None, name: str) -> None:
     """Run E on ``PROBE`` images of the data (or of uniform noise): one finite number per image, with a gradient."""
-    name = model.config.target.rsplit(":", 1)[-1]
     on = "the data" if data is not None else "uniform noise"
     if data is not None:
         x = torch.from_numpy(data.images[:PROBE]).clone()
@@ -302,5 +301,5 @@ def load_user_model(spec: UserSpec, device: str | torch.device = "cpu") -> UserE
     model = (UserGenerator if extras else UserEnergy)(net, config, meta)
     model.eval().requires_grad_(False)
     model.data = data  # the user's images (ImageSet) or None: starts, maps and anomaly sets use them
-    _probe(model, data)
+    _probe(model, data, name)
     return model.to(device)
