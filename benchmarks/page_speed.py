@@ -2,7 +2,8 @@
 
 Starts `streamlit run app.py` on 127.0.0.1 and opens, in Debian's Chromium, with default settings
 (16 chains, the checkpoint's sampler):
-- /langevin: presses Play and watches the "Step N / K" counter until the run ends;
+- /langevin: presses Play and watches the "Step N / K" counter until the run ends; ``--page langevin_user`` the
+  same on the 3×32×32 user model of tests/fixtures (``ebmviz run --model``'s way in);
 - /coarse_to_fine (``--page coarse_to_fine``): presses Play and watches the "Stage s · … step k"
   status through the whole 7 → 14 → 28 cascade;
 - /semantic_texture (``--page semantic_texture``): presses Play and watches the "Semantic stage · latent
@@ -21,6 +22,7 @@ A frame is a distinct status value; its time is when it first reached the page's
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -29,6 +31,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.browser import chromium_page, streamlit_server, wait_idle  # noqa: E402
+from tests.user_models import RGB  # noqa: E402
 
 # A MutationObserver inside the page stamps the first time each status text appears, with
 # performance.now(). Reading textContent forces no layout, so the probe costs the page almost
@@ -96,9 +99,9 @@ def report(seen: dict, what: str) -> None:
     print(f"frames per second while playing: {fps:.1f}")
 
 
-def step_counter_page(path: str, what: str) -> None:
+def step_counter_page(path: str, what: str, env: dict | None = None) -> None:
     """A page whose status starts "Step N / K": press Play and watch the counter until step K."""
-    with streamlit_server() as url, chromium_page() as page:
+    with streamlit_server(env) as url, chromium_page() as page:
         page.goto(f"{url}/{path}")
         wait_idle(page)
         page.get_by_text("Step 0 /").wait_for(timeout=90_000)
@@ -109,6 +112,12 @@ def step_counter_page(path: str, what: str) -> None:
 
 def langevin_page() -> None:
     step_counter_page("langevin", "16 chains")
+
+
+def langevin_user() -> None:
+    """The Langevin page on the 3×32×32 user model of tests/fixtures, offered as ``ebmviz run --model`` does."""
+    env = {"EBMVIZ_USER_MODELS": json.dumps([RGB.to_dict()])}
+    step_counter_page(f"langevin?model={RGB.label}", "16 chains of the 3×32×32 user model", env)
 
 
 def sampler_lab() -> None:
@@ -142,7 +151,8 @@ def page_open() -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
-    pages = {"langevin": langevin_page, "coarse_to_fine": coarse_to_fine, "semantic_texture": semantic_texture,
+    pages = {"langevin": langevin_page, "langevin_user": langevin_user, "coarse_to_fine": coarse_to_fine,
+             "semantic_texture": semantic_texture,
              "sampler_lab": sampler_lab, "learning_dynamics": learning_dynamics, "open": page_open}
     ap.add_argument("--page", choices=list(pages), default="langevin")
     pages[ap.parse_args().page]()

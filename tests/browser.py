@@ -37,12 +37,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def streamlit_process(env: dict | None = None, timeout: float = 90.0):
-    """Run the app on 127.0.0.1:<free port>; yield its ``Server``; stop it afterwards."""
+def streamlit_process(env: dict | None = None, timeout: float = 90.0, ebmviz_run: list[str] | None = None):
+    """Run the app on 127.0.0.1:<free port>; yield its ``Server``; stop it afterwards. With ``ebmviz_run`` (its
+    arguments, e.g. ``["--model", "f.py:build"]``) the app starts as a user starts it: ``python -m ebmviz run``."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port),
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    if ebmviz_run is not None:
+        cmd = [sys.executable, "-m", "ebmviz", "run", "--port", str(port), *ebmviz_run]
     log_path = ROOT / "runs" / f"streamlit-{port}.log" if (ROOT / "runs").is_dir() else None
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
