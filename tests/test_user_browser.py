@@ -50,7 +50,8 @@ def test_rgb_chains_play_live_with_traces_and_diagnostics(user_app):
         shoot(page, "user-langevin-playing")
         page.get_by_role("button", name="Pause").click()
         wait_idle(page)
-        page.get_by_text("Chain diagnostics").wait_for(timeout=60_000)
+        page.get_by_text("R-hat of the energy").wait_for(timeout=60_000)
+        wait_idle(page)
         body = page.inner_text("body")
         assert "ESS of the energy" in body and "R-hat of the energy" in body
         assert page.locator(".js-plotly-plot").count() >= 2  # the traces and the map (and the autocorrelation)

@@ -83,7 +83,9 @@ with settings:
               and (k != "generator" or hasattr(model, "generate"))]
     if st.session_state.get(state.key("start")) not in starts:  # e.g. a link's "replay" on a model without a buffer
         st.session_state.pop(state.key("start"), None)
-    start = st.radio("Initialise chains from", starts, format_func=START_KINDS.get, key=state.key("start"))
+    own_words = {"data": "its own images (--data)", "data+noise": "its own images + Gaussian noise"}
+    start = st.radio("Initialise chains from", starts, key=state.key("start"),
+                     format_func=lambda k: START_KINDS[k] if digits else own_words.get(k, START_KINDS[k]))
     n_chains = st.slider("Chains", 1, MAX_CHAINS, 16, key=state.key("n"))
     data_noise = 0.3
     if start == "data+noise":
