@@ -1,13 +1,16 @@
 """ebmviz: interactive visual exploration of energy-based models on MNIST.
 
-The public surface most code needs (the README's Library example uses it); everything else is
+The public surface most code needs (the README's Library and "Your own model" examples use it); everything else is
 imported from its module.
 """
 
 from ebmviz.checkpoints import CheckpointError, list_checkpoints, load, save
 from ebmviz.data import load_dataset
+from ebmviz.image_sets import ImageSet, load_images
 from ebmviz.models import KINDS, Model
 from ebmviz.sampling import LangevinConfig, LiveRun, Trajectory, langevin, sample
+from ebmviz.user_model import UserModelError, UserSpec, load_user_model
 
-__all__ = ["KINDS", "CheckpointError", "LangevinConfig", "LiveRun", "Model", "Trajectory", "langevin",
-           "list_checkpoints", "load", "load_dataset", "sample", "save"]
+__all__ = ["KINDS", "CheckpointError", "ImageSet", "LangevinConfig", "LiveRun", "Model", "Trajectory", "UserModelError",
+           "UserSpec", "langevin", "list_checkpoints", "load", "load_dataset", "load_images", "load_user_model",
+           "sample", "save"]
