@@ -51,8 +51,10 @@ def _model_parser() -> argparse.ArgumentParser:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ebmviz", description="Interactive visual exploration of energy-based models.")
     sub = p.add_subparsers(dest="command", required=True)
+    options = [f"  {a.option_strings[0]:<10} {a.help}" for a in _model_parser()._actions if a.option_strings]
     run = sub.add_parser("run", help="start the app (at http://ADDRESS:PORT)",
                          description=__doc__.split("\n\n")[1] if __doc__ else None,
+                         epilog="a model's own options (after its --model):\n" + "\n".join(options),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--port", type=int, default=8501)
     run.add_argument("--address", default="127.0.0.1", help="127.0.0.1: this machine only (README: \"Running it "

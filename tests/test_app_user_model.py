@@ -62,11 +62,15 @@ def test_short_vs_long_run_on_the_gray_user_model_has_no_digit_labels_but_the_sa
 
 def test_a_broken_user_model_is_a_message_and_the_shipped_models_keep_working(monkeypatch):
     serve(monkeypatch, RGB, UserSpec(f"{ENERGY_FILE}:nope", name="typo"),
-          UserSpec(f"{FIXTURES}/missing.py:build", name="gone"))
+          UserSpec(f"{FIXTURES}/missing.py:build", name="gone"),
+          UserSpec(RGB.target, GRAY.weights, name="wrong-weights"),
+          UserSpec(RGB.target, RGB.weights, GRAY.data, name="wrong-data"))
     at = open_page(PAGE)
     warnings = " ".join(w.value for w in at.warning)
     assert "Skipped your model typo" in warnings and "has no 'nope'" in warnings
     assert "Skipped your model gone" in warnings and "no such file" in warnings
+    assert "Skipped your model wrong-weights" in warnings and "do not match the module" in warnings
+    assert "Skipped your model wrong-data" in warnings and "image shape not matching the data" in warnings
     options = at.selectbox(key="langevin_ckpt").options
     assert "typo" not in options and "rgb-digits" in options and "shortrun-mnist" in options
     at.button(key="langevin_step").click().run()
