@@ -1,5 +1,6 @@
-"""Anomaly detection: how well each energy tells held-out digits from other images (AUROC table, stored), one
-model's score histograms and ROC curves, and where your own (or an edited) digit falls among the test digits."""
+"""Anomaly detection: how well each energy tells its inside images (held-out digits; a user model of another shape:
+its own images) from other images (AUROC table, stored; live for the user's models), one model's score histograms and
+ROC curves, and where your own (or an edited) image falls among the inside images."""
 
 import numpy as np
 import pandas as pd
@@ -93,8 +94,43 @@ def stored_table() -> list[str]:
     return anomaly.table_notice(rows)
 
 
-def pick_model() -> tuple[str, str | None, anomaly.SetScores]:
-    """(checkpoint, which of its energies: None for model(x), the scores of the sets under it)."""
+def your_models() -> None:
+    """The user's own energy models' AUROCs, computed live (none is in the stored table)."""
+    if not anomaly.user_energy_models():
+        return
+    st.markdown("**Your models**, computed live now: the stored table holds the shipped models only.")
+    rows, notes = anomaly.user_table(device, SETS_SEED)
+    for note in notes:
+        st.warning(note)
+    if rows:
+        df = pd.DataFrame(rows).T
+        sets = [c for c in df.columns if c not in ("inside", "shape", "images")]
+        st.dataframe(df.style.format("{:.3f}", subset=sets, na_rep="–"), key=state.key("yours_table"),
+                     height=36 * (len(df) + 1) + 2)
+        k = anomaly.USER_HELD_OUT
+        st.caption(f"−E on {k} inside images against as many images of each set, on this machine: for a "
+                   f"1×28×28 model {k} held-out MNIST digits, for any other shape up to {k} of its "
+                   "own images (--data) and sets made in its shape. Pick one under “One model” for its histograms "
+                   "and ROC curves.")
+
+
+def every_model() -> list[str]:
+    lines = stored_table()
+    your_models()
+    return lines
+
+
+def unmeasured(name: str) -> list[str]:
+    """The notice for a model with no inside images here."""
+    return [f"{name} has no images of its own here, so no AUROC can be measured for it.",
+            "Start ebmviz with --data IMAGES: the images your model should find typical.",
+            "The page then makes the other sets in your model's shape: corruptions of your images, noise and "
+            "Fashion-MNIST."]
+
+
+def pick_model() -> tuple[str, str | None, anomaly.SetScores, anomaly.Inside] | None:
+    """(model, which of its energies: None for model(x), the scores of the sets under it, its inside images and
+    sets); None, with a message, for a model the page cannot measure (another shape than MNIST's, no --data)."""
     name, model = model_picker("Energy model", state.key("ckpt"), lambda cls: cls.is_energy, default="shortrun-mnist")
     energy, asked = None, st.session_state.get(state.key("energy"))
     if asked not in (None, OWN, *model.further_energies):  # a link, or the choice made for another model
@@ -103,22 +139,41 @@ def pick_model() -> tuple[str, str | None, anomaly.SetScores]:
     if model.further_energies:
         picked = st.radio("Energy", [OWN, *model.further_energies], horizontal=True, key=state.key("energy"))
         energy = None if picked == OWN else picked
-    return name, energy, anomaly.model_scores(name, device, N_DIGITS, SETS_SEED, energy)
+    if (why := anomaly.no_sets_reason(name, model)) is not None:
+        st.warning(why)
+        return None
+    inside = anomaly.inside_sets(name, device, SETS_SEED)
+    if not inside.digits:
+        c, h, w = model.image_shape
+        st.info(f"`{name}` takes {c}×{h}×{w} images, not MNIST's 1×28×28 digits, so the digits' parts of this page "
+                f"(held-out digits, drawing or uploading a digit, the goal) do not apply: here the inside images are "
+                f"{inside.source}, which it may have trained on. The other sets are made in its shape: noise, flat "
+                f"{'colours' if c == 3 else 'greys'}, blends and transformations of your images, and Fashion-MNIST "
+                f"resized to {h}×{w}{' and repeated to 3 channels' if c == 3 else ''}.")
+    if anomaly.is_user(model):
+        st.caption(f"Computed live on this machine ({len(inside.images):,} inside images and as many per set): "
+                   "`checkpoints/scores.json` stores the shipped models' numbers only.")
+    return name, energy, anomaly.model_scores(name, device, SETS_SEED, energy), inside
 
 
 def one_model() -> list[str]:
-    name, energy, sc = pick_model()
-    _, sets, missing = anomaly.ood_sets(N_DIGITS, SETS_SEED)
-    if missing:
-        st.info(f"Fashion-MNIST is not on this machine, so it is left out: {missing}")
-    available = [s for s in SETS if s in sets]
-    chosen = st.multiselect("Sets", available, default=[s for s in GOAL_SETS if s in available], key=state.key("sets"))
+    if (got := pick_model()) is None:
+        return unmeasured(st.session_state[state.key("ckpt")])
+    name, energy, sc, inside = got
+    sets = inside.sets
+    if inside.missing:
+        st.info(f"Fashion-MNIST is not on this machine, so it is left out: {inside.missing}")
+    available = inside.names
+    shape = "x".join(str(s) for s in next(iter(sets.values())).shape[1:])
+    chosen = st.multiselect("Sets", available, default=[s for s in GOAL_SETS if s in available],
+                            key=state.key("sets" if inside.digits else f"sets_{shape}"))
     picked = {k: sc.sets[k] for k in chosen}
-    st.plotly_chart(score_histogram_figure(sc.digits, picked), key=state.key("hist"))
+    st.plotly_chart(score_histogram_figure(sc.digits, picked, inside=inside.noun), key=state.key("hist"))
     with st.expander("ROC curves and every set's AUROC", expanded=False) if present else st.container():
         left, right = st.columns([3, 2])
-        left.plotly_chart(roc_figure({k: sc.roc[k] for k in chosen}, sc.auroc), key=state.key("roc"))
-        g = goal(sc.auroc)
+        left.plotly_chart(roc_figure({k: sc.roc[k] for k in chosen}, sc.auroc,
+                                     inside="digits" if inside.digits else "your images"), key=state.key("roc"))
+        g = goal(sc.auroc) if inside.digits else None
         right.dataframe(pd.DataFrame({"AUROC": sc.auroc}).style.format("{:.3f}"), key=state.key("model_auroc"))
         if g is not None:
             right.markdown(f"Over the goal's six sets: mean **{g[0]:.3f}**, lowest **{g[1]:.3f}** (goal: mean ≥ "
@@ -126,65 +181,79 @@ def one_model() -> list[str]:
     with st.expander("What the sets look like"):
         names = list(sets)
         st.image(labelled_grid(to_u8(np.concatenate([v[:8] for v in sets.values()])),
-                               [n if k == 0 else "" for n in names for k in range(8)], ncol=8, scale=3,
-                               font_px=grid_font_px()),
+                               [n if k == 0 else "" for n in names for k in range(8)], ncol=8,
+                               scale=max(1, 84 // max(sets[names[0]].shape[-2:])), font_px=grid_font_px()),
                  caption="Eight images per set, one set per row, named under its first")
-    return anomaly.model_notice(anomaly.row_label(name, energy), sc, chosen)
+    return anomaly.model_notice(anomaly.row_label(name, energy), sc, chosen, inside.digits)
 
 
 def your_digit() -> list[str]:
-    name, energy, sc = pick_model()
-    digits = anomaly.ood_sets(N_DIGITS, SETS_SEED)[0]
-    source = st.radio("Start from", SOURCES, horizontal=True, key=state.key("source"))
+    if (got := pick_model()) is None:
+        return unmeasured(st.session_state[state.key("ckpt")])
+    name, energy, sc, inside = got
+    digits, n = inside.images, len(inside.images)
+    h, w = digits.shape[-2:]
+    size = "" if (h, w) == (28, 28) else f"_{h}x{w}"  # the sliders' keys at another size: their ranges differ
     base = None
-    if source == "a drawing":
-        st.caption("Draw one digit, white on black, as large as the pad. It is centred and scaled as MNIST's "
-                   "digits were (the inked box to 20 px, its centre of mass where MNIST's digits have theirs).")
-        if (base := drawn_digit(state.key("pad"))) is None:
-            st.caption("Meanwhile the page scores the held-out digit chosen below.")
-    if source == "an upload":
-        if (up := image_upload("A digit picture (PNG, JPEG, …)", state.key("upload"))) is not None:
-            base = up.image
-        if base is None:
-            st.caption("Upload a picture to score it; meanwhile the page scores the held-out digit chosen below.")
+    if inside.digits:
+        source = st.radio("Start from", SOURCES, horizontal=True, key=state.key("source"))
+        if source == "a drawing":
+            st.caption("Draw one digit, white on black, as large as the pad. It is centred and scaled as MNIST's "
+                       "digits were (the inked box to 20 px, its centre of mass where MNIST's digits have theirs).")
+            if (base := drawn_digit(state.key("pad"))) is None:
+                st.caption("Meanwhile the page scores the held-out digit chosen below.")
+        if source == "an upload":
+            if (up := image_upload("A digit picture (PNG, JPEG, …)", state.key("upload"))) is not None:
+                base = up.image
+            if base is None:
+                st.caption("Upload a picture to score it; meanwhile the page scores the held-out digit chosen below.")
+    else:
+        st.caption(f"Drawing a digit and uploading a picture are for 1×28×28 digit models; for `{name}` you edit one "
+                   "of your own images and see where it falls among the others.")
     if base is None:
-        idx = st.number_input("Held-out digit", 0, N_DIGITS - 1, 0, key=state.key("digit"))
+        what = "Held-out digit" if inside.digits else "Your image"
+        idx = st.number_input(what, 0, n - 1, 0, key=state.key("digit" if n == N_DIGITS else f"image_{n}"))
         base = digits[int(idx): int(idx) + 1]
     c = st.columns(3)
     degrees = c[0].slider("Rotate (degrees)", -180, 180, 0, 5, key=state.key("rotate"))
     erase_on = c[1].checkbox("Erase a box", key=state.key("erase_on"))
     stroke_on = c[2].checkbox("Add a stroke", key=state.key("stroke_on"))
     erase = stroke = None
+    at = lambda v, side: round(v * (side - 1) / 27)  # noqa: E731  (the 28 px defaults at this size)
     if erase_on:
-        rows = c[1].slider("Rows", 0, 27, (8, 14), key=state.key("erase_rows"))
-        cols = c[1].slider("Columns", 0, 27, (8, 20), key=state.key("erase_cols"))
+        rows = c[1].slider("Rows", 0, h - 1, (at(8, h), at(14, h)), key=state.key("erase_rows" + size))
+        cols = c[1].slider("Columns", 0, w - 1, (at(8, w), at(20, w)), key=state.key("erase_cols" + size))
         erase = (rows[0], cols[0], rows[1], cols[1])
     if stroke_on:
-        start = c[2].slider("From (row, column)", 0, 27, (4, 4), key=state.key("stroke_from"))
-        end = c[2].slider("To (row, column)", 0, 27, (24, 24), key=state.key("stroke_to"))
+        start = c[2].slider("From (row, column)", 0, min(h, w) - 1, (at(4, h), at(4, w)),
+                            key=state.key("stroke_from" + size))
+        end = c[2].slider("To (row, column)", 0, min(h, w) - 1, (at(24, h), at(24, w)),
+                          key=state.key("stroke_to" + size))
         stroke = (start[0], start[1], end[0], end[1])
     edited = anomaly.edited(base, degrees, erase, stroke)
-    score, below = anomaly.typicality(name, device, edited, N_DIGITS, SETS_SEED, energy)
-    base_score, _ = anomaly.typicality(name, device, base, N_DIGITS, SETS_SEED, energy)
+    score, below = anomaly.typicality(name, device, edited, SETS_SEED, energy)
+    base_score, _ = anomaly.typicality(name, device, base, SETS_SEED, energy)
     a, b = st.columns([1, 3])
-    a.image(tile(to_u8(np.concatenate([base, edited])), ncol=2, scale=4), caption="before · after the edits")
+    a.image(tile(to_u8(np.concatenate([base, edited])), ncol=2, scale=max(1, 112 // max(h, w))),
+            caption="before · after the edits")
     b.markdown(f"Score −E = **{score:.4g}** under `{anomaly.row_label(name, energy)}`: more typical than "
-               f"**{100 * below:.1f}%** of the "
-               f"{N_DIGITS:,} held-out digits.")
-    b.plotly_chart(score_histogram_figure(sc.digits, {}, marker=score), key=state.key("your_hist"))
+               f"**{100 * below:.1f}%** of {inside.counted}.")
+    b.plotly_chart(score_histogram_figure(sc.digits, {}, marker=score, inside=inside.noun), key=state.key("your_hist"))
     order = np.argsort(sc.digits)
     ends = np.concatenate([order[::-1][:10], order[:10]])
-    with st.expander("The most and least typical held-out digits", expanded=False) if present else st.container():
-        st.image(labelled_grid(to_u8(digits[ends]), [f"{sc.digits[i]:.3g}" for i in ends], ncol=10, scale=3,
-                               font_px=grid_font_px()),
-                 caption=f"The 10 most typical held-out digits under {name} (top row) and the 10 least typical "
+    title = "held-out digits" if inside.digits else "of your images"
+    with st.expander(f"The most and least typical {title}", expanded=False) if present else st.container():
+        st.image(labelled_grid(to_u8(digits[ends]), [f"{sc.digits[i]:.3g}" for i in ends], ncol=10,
+                               scale=max(1, 84 // max(h, w)), font_px=grid_font_px()),
+                 caption=f"The 10 most typical {title} under {name} (top row) and the 10 least typical "
                          "(bottom), each with its score")
     edits = ([f"rotated {degrees}°"] if degrees else []) + (["a box erased"] if erase else []) + \
         (["a stroke added"] if stroke else [])
-    return anomaly.digit_notice(anomaly.row_label(name, energy), score, below, base_score, sc.digits, edits)
+    return anomaly.digit_notice(anomaly.row_label(name, energy), score, below, base_score, sc.digits, edits,
+                                inside.digits)
 
 
-VIEWS = dict(zip(VIEW_NAMES, (stored_table, one_model, your_digit), strict=True))
+VIEWS = dict(zip(VIEW_NAMES, (every_model, one_model, your_digit), strict=True))
 view = st.segmented_control("View", VIEW_NAMES, default=VIEW_NAMES[0], key=state.key("view")) or VIEW_NAMES[0]
 notice = VIEWS[view]()
 share(fields)

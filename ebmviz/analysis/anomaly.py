@@ -1,11 +1,12 @@
 """Anomaly detection with an energy: which images does a model find typical? The score of an image is −E(x)
-(higher: more typical, p ∝ exp(−E)); a set of images is told apart from held-out digits with the AUROC of that
-score (1: every digit scores above every image of the set, 0.5: chance, below 0.5: the set looks *more* typical
-than real digits).
+(higher: more typical, p ∝ exp(−E)); a set of images is told apart from the inside images (held-out digits, or a
+user model's own images) with the AUROC of that score (1: every inside image scores above every image of the set,
+0.5: chance, below 0.5: the set looks *more* typical than the inside images).
 
-The sets (``SETS``): Fashion-MNIST, uniform noise, constant images, pixel averages of two digits, and transformed
-held-out digits (``ebmviz.transforms.TRANSFORMS``). ``GOAL_SETS`` are the six the project's target is measured
-on. Images are (B, 1, 28, 28) in [−1, 1].
+The sets (``SETS``): Fashion-MNIST, uniform noise, constant images, pixel averages of two inside images, and
+transformed inside images (``ebmviz.transforms.TRANSFORMS``). ``GOAL_SETS`` are the six the project's target is
+measured on. Images are (B, C, H, W) in [−1, 1]: MNIST's (B, 1, 28, 28) for the shipped models, any shape a user
+model takes (``set_names(shape)``, ``fit`` brings Fashion-MNIST to it).
 """
 
 from __future__ import annotations
@@ -14,38 +15,95 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ebmviz.analysis.metrics import auroc
-from ebmviz.transforms import TRANSFORMS, interpolations
+from ebmviz.transforms import TRANSFORMS, edit as edit_digit, interpolations, rotate, translate
 
 HELD_OUT = 1000  # held-out digits every AUROC is measured on (the first of the test split), and images per set
 SETS_SEED = 0  # the seed of the made sets (noise, constants, blends) behind every stored and shown AUROC
+USER_HELD_OUT = 300  # a user model's inside images (drawn from its --data) and images per set: 15 sets of 300 are
+#                      4,800 forward passes, seconds on 2 CPU cores for a small net at 32 px, no stored numbers needed
 
 MADE = ("Fashion-MNIST", "uniform noise", "constant images", "interpolations")
 SETS = MADE + tuple(TRANSFORMS)
 GOAL_SETS = ("Fashion-MNIST", "uniform noise", "interpolations", "flipped vertically", "rotated 90°", "inverted")
+DIGIT_SHAPE = (1, 28, 28)
+
+
+def fit(images: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """Images (N, 1 or 3, h, w) in [−1, 1] brought to ``shape`` (C, H, W): resized to H×W (bilinear, antialiased
+    when shrinking), grey repeated to 3 channels or colour averaged to grey; still in [−1, 1] (N, C, H, W)."""
+    c, h, w = shape
+    x = images.float()
+    if tuple(x.shape[-2:]) != (h, w):
+        shrink = h < x.shape[-2] or w < x.shape[-1]
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=shrink)
+    if x.shape[1] != c:
+        x = x.repeat(1, c, 1, 1) if x.shape[1] == 1 else x.mean(1, keepdim=True).repeat(1, c, 1, 1)
+    return x.clamp(-1, 1)
+
+
+def shift_px(shape: tuple[int, int, int]) -> int:
+    """How far the "shifted" set moves an image of ``shape``: a quarter of its shorter side (7 px at 28)."""
+    return max(1, round(min(shape[1:]) / 4))
+
+
+def set_transforms(shape: tuple[int, int, int] = DIGIT_SHAPE) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """The transformed-image sets for images of ``shape`` (C, H, W): ``TRANSFORMS`` at 28×28; at another size the
+    same transformations made size-agnostic: the shift a quarter of the side (``shift_px``), and a 90° turn of a
+    non-square image resized back to H×W. The others (flips, inversion, the half-size shrink, noise) take any shape."""
+    if tuple(shape[1:]) == DIGIT_SHAPE[1:]:
+        return dict(TRANSFORMS)
+    d = shift_px(shape)
+    out = {}
+    for name, f in TRANSFORMS.items():
+        if name == "shifted 7 px":
+            out[f"shifted {d} px"] = lambda x: translate(x, torch.full((len(x), 2), d), fill=-1.0)
+        elif name == "rotated 90°" and shape[1] != shape[2]:
+            out[name] = lambda x, f=f: fit(f(x), shape)
+        else:
+            out[name] = f
+    if len(out) != len(TRANSFORMS) or "shifted 7 px" not in TRANSFORMS:
+        raise RuntimeError("ebmviz.transforms.TRANSFORMS changed: update set_transforms")
+    return out
+
+
+def set_names(shape: tuple[int, int, int] = DIGIT_SHAPE) -> tuple[str, ...]:
+    """Every set's name for images of ``shape``, in the page's order (``SETS`` at 28×28)."""
+    return MADE + tuple(set_transforms(shape))
 
 
 def make_sets(digits: torch.Tensor, seed: int = 0, fashion: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Every set in ``SETS`` with len(digits) images each (Fashion-MNIST only when ``fashion`` is given; its first
-    len(digits) images). ``digits`` are held-out digits, the inside set the others are told apart from."""
-    n = len(digits)
+    """Every set of ``set_names`` with len(digits) images each, of the inside images' shape (Fashion-MNIST only when
+    ``fashion`` is given: its first len(digits) images, ``fit`` to that shape). ``digits`` (N ≥ 2, C, H, W) are the
+    inside set the others are told apart from: held-out digits, or a user model's own images."""
+    n, shape = len(digits), tuple(digits.shape[1:])
     g = torch.Generator().manual_seed(seed)
     sets = {}
     if fashion is not None:
-        sets["Fashion-MNIST"] = fashion[:n]
-    sets["uniform noise"] = torch.rand(n, 1, 28, 28, generator=g) * 2 - 1
-    sets["constant images"] = (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1).expand(n, 1, 28, 28).clone()
+        sets["Fashion-MNIST"] = fit(fashion[:n], shape)
+    sets["uniform noise"] = torch.rand(n, *shape, generator=g) * 2 - 1
+    sets["constant images"] = (torch.rand(n, shape[0], 1, 1, generator=g) * 2 - 1).expand(n, *shape).clone()
     sets["interpolations"] = interpolations(digits, n, seed=seed)
-    for name, f in TRANSFORMS.items():
+    for name, f in set_transforms(shape).items():
         sets[name] = f(digits)
     return sets
+
+
+def pick_inside(images: np.ndarray, n: int, seed: int = SETS_SEED) -> np.ndarray:
+    """n of a user's images (N, C, H, W), drawn without replacement with ``seed`` and kept in their order: a folder
+    lists its classes one after another, so its first n images would be a few classes only. All when N ≤ n."""
+    if len(images) <= n:
+        return images
+    keep = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
+    return images[keep]
 
 
 @torch.no_grad()
 def scores(energy: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch: int = 250,
            device: torch.device | str = "cpu") -> np.ndarray:
-    """−E(x) (N,) for images x (N, 1, 28, 28), in batches; a non-finite energy scores the lowest float."""
+    """−E(x) (N,) for images x (N, C, H, W), in batches; a non-finite energy scores the lowest float."""
     out = []
     for i in range(0, len(x), batch):
         e = energy(x[i:i + batch].to(device)).float().cpu().numpy()
@@ -66,3 +124,27 @@ def goal(row: dict[str, float]) -> tuple[float, float] | None:
         return None
     values = [row[s] for s in GOAL_SETS]
     return float(np.mean(values)), float(np.min(values))
+
+
+def edit(x: torch.Tensor, degrees: float = 0.0, erase: tuple[int, int, int, int] | None = None,
+         stroke: tuple[int, int, int, int] | None = None, width: float = 1.2) -> torch.Tensor:
+    """An image x (1, C, H, W) in [−1, 1] rotated by ``degrees``, a box (row0, col0, row1, col1) erased to black and
+    a white stroke from (row0, col0) to (row1, col1): ``ebmviz.transforms.edit`` for a 28×28 digit, the same edits
+    on a grid of the image's own size otherwise (a turn of a non-square image is taken in its own stretched
+    coordinates)."""
+    if tuple(x.shape[-2:]) == DIGIT_SHAPE[1:]:
+        return edit_digit(x, degrees, erase, stroke, width)
+    out = rotate(x, degrees) if degrees else x.clone()
+    if erase is not None:
+        r0, c0, r1, c1 = erase
+        out[..., min(r0, r1):max(r0, r1) + 1, min(c0, c1):max(c0, c1) + 1] = -1.0
+    if stroke is not None:
+        r0, c0, r1, c1 = (float(v) for v in stroke)
+        rows, cols = torch.meshgrid(torch.arange(float(x.shape[-2])), torch.arange(float(x.shape[-1])), indexing="ij")
+        d = torch.tensor([r1 - r0, c1 - c0])
+        length2 = float((d**2).sum())
+        u = (((rows - r0) * d[0] + (cols - c0) * d[1]) / length2 if length2 else torch.zeros_like(rows)).clamp(0, 1)
+        dist = torch.sqrt((rows - r0 - u * d[0]) ** 2 + (cols - c0 - u * d[1]) ** 2)
+        ink = (1 - (dist / width).clamp(0, 1) ** 2) * 2 - 1  # 1 on the segment, −1 beyond ``width``
+        out = torch.maximum(out, ink.to(out.dtype).expand_as(out))
+    return out.clamp(-1, 1)
