@@ -207,9 +207,14 @@ def load(path_or_name: str | Path, device: str | torch.device = "cpu") -> Model:
     return module.to(device)
 
 
+STATE_FILES = "state*"  # a training run folder's resumable state (training/run.py): not a model, not listed
+
+
 def _infos(folder: Path, added: bool) -> list[CheckpointInfo]:
     out = []
     for p in sorted(folder.glob(f"*{SUFFIX}")):
+        if added and p.match(f"{STATE_FILES}{SUFFIX}"):
+            continue
         try:
             meta = read_meta(p)
             out.append(CheckpointInfo(p.stem, p, meta["kind"], meta, added=added))

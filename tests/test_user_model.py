@@ -345,6 +345,7 @@ def test_ebmviz_run_check_loads_each_model_and_reports(capsys):
 def test_the_catalogue_adds_folders_and_user_models_to_the_shipped(tmp_path, monkeypatch):
     shutil.copy(REPO_CHECKPOINTS / "shortrun-mnist.safetensors", tmp_path / "shortrun-mnist.safetensors")
     (tmp_path / "broken.safetensors").write_bytes(b"nonsense")
+    (tmp_path / "state.safetensors").write_bytes(b"a run's resumable state: not listed")
     monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", f"{tmp_path}{':'}{tmp_path / 'absent'}")
     serve(monkeypatch, RGB, UserSpec(RGB.target, name="shortrun-mnist"))
     by_name = {e.name: e for e in catalogue.entries()}
@@ -353,7 +354,7 @@ def test_the_catalogue_adds_folders_and_user_models_to_the_shipped(tmp_path, mon
     added = by_name[f"shortrun-mnist@{tmp_path.name}"]
     assert added.origin == "added" and added.error is None
     assert by_name["broken"].origin == "added" and by_name["broken"].error
-    assert "does not exist" in by_name["absent"].error
+    assert "does not exist" in by_name["absent"].error and "state" not in by_name
     assert by_name["rgb-digits"].origin == "yours" and by_name["rgb-digits"].error is None
     assert "taken by another model" in [e for e in catalogue.entries() if e.origin == "yours"][1].error
     assert catalogue.load(f"shortrun-mnist@{tmp_path.name}").meta["kind"] == "shortrun"

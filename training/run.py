@@ -53,7 +53,8 @@ from training.state import load_state, save_state
 class RunConfig:
     """Flags every trainer takes."""
 
-    out: str = field("", "checkpoint to write ('': checkpoints/<method>-<dataset>.safetensors)")
+    out: str = field("", "checkpoint to write ('': <run_dir>/<method>-<dataset>.safetensors, which ebmviz run "
+                         "--checkpoints <run_dir> adds to the app; --out checkpoints/… replaces a shipped model)")
     run_dir: str = field("", "sample grids, kept checkpoints and the resumable state ('': runs/<method>)")
     dataset: str = field("mnist", "mnist or fashion-mnist")
     minutes: float = field(45.0, "stop after this wall time, time before a resume included (0: no limit)")
@@ -159,8 +160,8 @@ class Run:
         self.seed = cfg.seed + RANK_SEED_STRIDE * self.group.rank  # cfg.seed in one process and on rank 0
         seed_everything(self.seed)
         self.cfg, self.kind = cfg, kind
-        self.out = Path(cfg.out or f"checkpoints/{kind}-{cfg.dataset}.safetensors")
         self.run_dir = Path(cfg.run_dir or f"runs/{kind}")
+        self.out = Path(cfg.out or self.run_dir / f"{kind}-{cfg.dataset}.safetensors")
         suffix = f".rank{self.group.rank}" if self.group.rank else ""
         self.state_path = self.run_dir / f"state{suffix}.safetensors"
         self.gen = torch.Generator().manual_seed(self.seed)  # data order, negatives' starts, latent draws

@@ -8,7 +8,7 @@ Writes are atomic and reads check the header first, as for checkpoints (``ebmviz
 raises ``LandscapeError`` naming the path and the reason.
 
 A bare name resolves to ``<checkpoint_dir>/maps/<name>.safetensors`` (the repository's ``checkpoints/maps/``
-unless ``EBMVIZ_CHECKPOINT_DIR`` is set). ``map_path`` gives a path in ``maps/cache/`` keyed by the checkpoint's
+unless ``EBMVIZ_SHIPPED_DIR`` is set). ``map_path`` gives a path in ``maps/cache/`` keyed by the checkpoint's
 name, a hash of its file and a hash of the map settings, so a map is recomputed when either changes.
 """
 
