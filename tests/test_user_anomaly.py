@@ -24,7 +24,7 @@ from ebmviz.data import DataError, load_dataset
 from ebmviz.image_sets import load_images
 from ebmviz.user_model import UserSpec
 from tests.test_app import open_page, texts
-from tests.user_models import RGB, serve
+from tests.user_models import GRAY, RGB, serve
 
 PAGE = "views/anomaly.py"
 NO_DATA = UserSpec(RGB.target, RGB.weights, None, "rgb-nodata")  # the RGB energy started without --data
@@ -96,6 +96,13 @@ def test_your_image_on_an_rgb_model_is_one_of_its_own_edited(monkeypatch):
     at.checkbox(key="anomaly_erase_on").check().run()
     assert not at.exception and line() != before
     assert at.slider(key="anomaly_erase_rows_32x32").max == 31  # the box's sliders span the model's 32 px
+
+
+def test_a_grey_28px_user_model_is_measured_on_its_own_images_not_mnists(monkeypatch):
+    serve(monkeypatch, GRAY)
+    at = pick(open_page(PAGE), "gray-digits")
+    body = texts(at) + " ".join(i.value for i in at.info)
+    assert "of your images" in body and "gray_digits.npz" in body and "MNIST test digits" not in body
 
 
 def test_a_user_model_without_data_gets_a_message(monkeypatch):

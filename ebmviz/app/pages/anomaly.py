@@ -76,9 +76,9 @@ def shape_text(model: Model) -> str:
 def no_sets_reason(name: str, model: Model) -> str | None:
     """Why the page cannot measure ``model`` (a model of another shape than MNIST's without enough images of its
     own), or None when it can."""
-    if cache.is_digit_model(model):
-        return None
     data = getattr(model, "data", None)
+    if cache.is_digit_model(model) and data is None:
+        return None
     if data is None:
         return (f"`{name}` takes {shape_text(model)} images, not MNIST's 1×28×28 digits, so its inside set must be "
                 "your own images, and it was started without any. Start ebmviz with them: `ebmviz run --model "
@@ -119,9 +119,10 @@ class Inside:
 
 def inside_sets(name: str, device: str, seed: int) -> Inside:
     """The inside images and sets of model ``name`` (``no_sets_reason`` must be None): ``HELD_OUT`` MNIST test
-    digits for a shipped 1×28×28 model (``USER_HELD_OUT`` for a user's), else up to ``USER_HELD_OUT`` of its own."""
+    digits for a shipped 1×28×28 model (``USER_HELD_OUT`` for a user's without --data), else up to
+    ``USER_HELD_OUT`` of its own images."""
     model = cache.load_model(name, device)
-    if cache.is_digit_model(model):
+    if cache.is_digit_model(model) and getattr(model, "data", None) is None:
         n = USER_HELD_OUT if is_user(model) else HELD_OUT
         digits, sets, missing = ood_sets(n, seed)
         return Inside(digits, sets, missing, True, f"the first {n:,} MNIST test digits ({cache.load_data()[2]})")
