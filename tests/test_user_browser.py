@@ -59,3 +59,16 @@ def test_rgb_chains_play_live_with_traces_and_diagnostics(user_app):
         no_exception(page)
         page.locator('[data-testid="stMain"]').evaluate("e => e.scrollTo(0, 0)")
         shoot(page, "user-langevin-paused")
+
+
+def test_anomaly_page_scores_the_rgb_model_on_its_own_images(user_app):
+    with chromium_page() as page:
+        page.goto(f"{user_app}/anomaly?view=One+model&model={RGB.label}")
+        wait_idle(page)
+        page.get_by_text("Computed live on this machine").wait_for(timeout=120_000)
+        wait_idle(page)
+        body = page.inner_text("body")
+        assert "uniform noise" in body and "of your images" in body
+        assert page.locator(".js-plotly-plot").count() >= 2  # the score histograms and the ROC curves
+        no_exception(page)
+        shoot(page, "user-anomaly")
