@@ -182,15 +182,16 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
 
 def edit(x: torch.Tensor, degrees: float = 0.0, erase: tuple[int, int, int, int] | None = None,
          stroke: tuple[int, int, int, int] | None = None, width: float = 1.2) -> torch.Tensor:
-    """A digit x (1, 1, 28, 28) edited: rotated by ``degrees``, a box (row0, col0, row1, col1) erased to black, and
-    a white stroke drawn from (row0, col0) to (row1, col1) (pixels within ``width`` of the segment)."""
+    """An image x (1, C, H, W) — a digit (1, 1, 28, 28), or a user model's image — edited: rotated by ``degrees``,
+    a box (row0, col0, row1, col1) erased to black, and a white stroke drawn from (row0, col0) to (row1, col1)
+    (pixels within ``width`` of the segment)."""
     out = rotate(x, degrees) if degrees else x.clone()
     if erase is not None:
         r0, c0, r1, c1 = erase
         out[..., min(r0, r1):max(r0, r1) + 1, min(c0, c1):max(c0, c1) + 1] = -1.0
     if stroke is not None:
         r0, c0, r1, c1 = (float(v) for v in stroke)
-        rows, cols = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+        rows, cols = torch.meshgrid(torch.arange(float(x.shape[-2])), torch.arange(float(x.shape[-1])), indexing="ij")
         d = torch.tensor([r1 - r0, c1 - c0])
         length2 = float((d**2).sum())
         u = ((rows - r0) * d[0] + (cols - c0) * d[1]) / length2 if length2 else torch.zeros_like(rows)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ebmviz.analysis.metrics import auroc
-from ebmviz.transforms import TRANSFORMS, edit as edit_digit, interpolations, rotate, translate
+from ebmviz.transforms import TRANSFORMS, edit as edit, interpolations, translate
 
 HELD_OUT = 1000  # held-out digits every AUROC is measured on (the first of the test split), and images per set
 SETS_SEED = 0  # the seed of the made sets (noise, constants, blends) behind every stored and shown AUROC
@@ -125,26 +125,3 @@ def goal(row: dict[str, float]) -> tuple[float, float] | None:
     values = [row[s] for s in GOAL_SETS]
     return float(np.mean(values)), float(np.min(values))
 
-
-def edit(x: torch.Tensor, degrees: float = 0.0, erase: tuple[int, int, int, int] | None = None,
-         stroke: tuple[int, int, int, int] | None = None, width: float = 1.2) -> torch.Tensor:
-    """An image x (1, C, H, W) in [−1, 1] rotated by ``degrees``, a box (row0, col0, row1, col1) erased to black and
-    a white stroke from (row0, col0) to (row1, col1): ``ebmviz.transforms.edit`` for a 28×28 digit, the same edits
-    on a grid of the image's own size otherwise (a turn of a non-square image is taken in its own stretched
-    coordinates)."""
-    if tuple(x.shape[-2:]) == DIGIT_SHAPE[1:]:
-        return edit_digit(x, degrees, erase, stroke, width)
-    out = rotate(x, degrees) if degrees else x.clone()
-    if erase is not None:
-        r0, c0, r1, c1 = erase
-        out[..., min(r0, r1):max(r0, r1) + 1, min(c0, c1):max(c0, c1) + 1] = -1.0
-    if stroke is not None:
-        r0, c0, r1, c1 = (float(v) for v in stroke)
-        rows, cols = torch.meshgrid(torch.arange(float(x.shape[-2])), torch.arange(float(x.shape[-1])), indexing="ij")
-        d = torch.tensor([r1 - r0, c1 - c0])
-        length2 = float((d**2).sum())
-        u = (((rows - r0) * d[0] + (cols - c0) * d[1]) / length2 if length2 else torch.zeros_like(rows)).clamp(0, 1)
-        dist = torch.sqrt((rows - r0 - u * d[0]) ** 2 + (cols - c0 - u * d[1]) ** 2)
-        ink = (1 - (dist / width).clamp(0, 1) ** 2) * 2 - 1  # 1 on the segment, −1 beyond ``width``
-        out = torch.maximum(out, ink.to(out.dtype).expand_as(out))
-    return out.clamp(-1, 1)
