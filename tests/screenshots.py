@@ -4,6 +4,7 @@
     python -m tests.screenshots --compare BEFORE AFTER                # text diffs and pixel differences
     python -m tests.screenshots --readme docs/                        # the README's pictures (home, langevin)
     python -m tests.screenshots --present OUTDIR                      # every page at ?present=1, 1280×720
+    python -m tests.screenshots --user OUTDIR                         # the pages on the RGB user model
 
 ``--readme`` writes the README's screenshots at a fixed window (README_SIZE): Home, and the Langevin page after a
 run from noise (Reset, Play, until it says "finished"); each PNG is quantized to 256 colours to stay small.
@@ -238,6 +239,46 @@ def present(out: Path) -> None:
     print(f"{out / 'sizes.json'}; failed: {', '.join(failed) or 'none'}")
 
 
+USER_PAGES = {  # --user: the pages that take an energy, on the 3×32×32 fixture, and what each waits for
+    "home": ("", "watch energy-based models work"),
+    "langevin": ("langevin?model=rgb-digits", "· finished"),
+    "anomaly": ("anomaly?view=One+model&model=rgb-digits", "Computed live on this machine"),
+    "landscape": ("landscape?view=Map+now", "Map now"),
+    "models": ("model_zoo", "rgb-digits"),
+}
+
+
+def user(out: Path) -> None:
+    """The app started as a user starts it (``python -m ebmviz run --model`` the RGB fixture): every page of
+    ``USER_PAGES``, the whole page (``<page>.png``); the Langevin page after Play has run its chains to the end."""
+    from tests.browser import streamlit_process
+    from tests.user_models import RGB
+
+    out.mkdir(parents=True, exist_ok=True)
+    args = ["--model", RGB.target, "--weights", RGB.weights, "--data", RGB.data, "--name", RGB.label]
+    failed: list[str] = []
+    with streamlit_process(ebmviz_run=args, timeout=TIMEOUT) as server, chromium_page(1400, 1000) as page:
+        for name, (path, text) in USER_PAGES.items():
+
+            def load(deadline: float, path=path, name=name, text=text) -> None:
+                page.set_viewport_size({"width": 1400, "height": 1000})
+                page.goto(f"{server.url}/{path}")
+                settle(page, deadline)
+                if name == "langevin":
+                    page.get_by_role("button", name="Play", exact=True).click()
+                page.get_by_text(text).first.wait_for(timeout=max(1_000, int((deadline - time.time()) * 1000)))
+                settle(page, deadline)
+                tall = page.evaluate(f"() => document.querySelector('{MAIN}').scrollHeight")
+                page.set_viewport_size({"width": 1400, "height": max(1000, min(tall, 12_000))})
+                time.sleep(1.0)
+                settle(page, deadline)
+                page.screenshot(path=str(out / f"{name}.png"))
+                print(f"/{path}: {tall} px tall", flush=True)
+
+            attempt(name, failed, load)
+    print(f"{out}; failed: {', '.join(failed) or 'none'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", nargs="?", type=Path)
@@ -246,6 +287,7 @@ def main() -> None:
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
     parser.add_argument("--readme", type=Path, metavar="DIR", help="write the README's screenshots into DIR")
     parser.add_argument("--present", type=Path, metavar="OUTDIR", help="every page in presentation mode, 1280×720")
+    parser.add_argument("--user", type=Path, metavar="OUTDIR", help="the pages on the RGB user model of tests/fixtures")
     args = parser.parse_args()
     if args.compare:
         compare(*args.compare)
@@ -253,10 +295,12 @@ def main() -> None:
         readme(args.readme)
     elif args.present:
         present(args.present)
+    elif args.user:
+        user(args.user)
     elif args.outdir:
         capture(args.outdir, (args.width, args.height))
     else:
-        parser.error("give OUTDIR, --compare BEFORE AFTER, --readme DIR or --present OUTDIR")
+        parser.error("give OUTDIR, --compare BEFORE AFTER, --readme DIR, --present OUTDIR or --user OUTDIR")
 
 
 if __name__ == "__main__":
