@@ -4,7 +4,7 @@ import streamlit as st
 
 from ebmviz.app.lesson import route_link
 from ebmviz.app.navigation import PAGES, ROUTE
-from ebmviz.app.pages.home import shipped_models, shortrun_settings
+from ebmviz.app.pages.home import model_rows, shortrun_settings
 
 shipped = shortrun_settings()
 st.title("ebmviz — watch energy-based models work")
@@ -59,6 +59,8 @@ st.caption("The seed and device in the sidebar apply to every view. Every page k
            "bar: copy the link to share exactly what you see, and use a page's Export panel to save its chains (GIF), "
            "arrays (NPZ), settings (JSON) and figures (HTML).")
 
-st.header("Shipped models")
-st.dataframe(shipped_models(), hide_index=True, width="stretch",
+st.header("Models")
+st.caption("Shipped with ebmviz, from folders added with `ebmviz run --checkpoints DIR`, and your own "
+           "(`ebmviz run --model PATH.py:FACTORY`); the Models page says more about each.")
+st.dataframe(model_rows(), hide_index=True, width="stretch",
              column_config={"checkpoint": st.column_config.TextColumn(pinned=True)})

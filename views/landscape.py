@@ -1,7 +1,6 @@
 """Energy landscape: disconnectivity graphs of stored maps, basins at a threshold, paths between two minima, the
 UMAP of digits and minima, a digit's own descent, new maps made on request, two maps side by side."""
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,21 +13,17 @@ from ebmviz.app.pages import landscape
 from ebmviz.app.pages.landscape import (
     CONFIDENT,
     SEL,
-    DigitMapSpec,
     LandscapeConfig,
-    LandscapeError,
     checkpoints,
     cut_reason,
     describe,
     digit_story,
-    draw_tree,
     merge_level,
     minimum_caption,
     pair_inputs,
     pick_map,
     select_from,
     selected,
-    space_config,
     state,
     threshold_slider,
     to_u8,
@@ -114,8 +109,9 @@ def graph_view(view: landscape.MapView) -> list[str]:
                     key=state.key("dg"), on_select=select_from(state.key("dg")), selection_mode="points",
                     width="stretch")
     above = int((land.energy > shown[1]).sum())
-    st.caption("Leaves: minima, coloured by the evaluator's digit for the minimum's picture (open circles: under 90% "
-               "sure), sized by how many starts reached them. Hover a leaf for its numbers; click one to select it "
+    st.caption(("Leaves: minima, coloured by the evaluator's digit for the minimum's picture (open circles: under 90% "
+                "sure)" if view.digit is not None else "Leaves: minima (unlabelled: one colour)")
+               + ", sized by how many starts reached them. Hover a leaf for its numbers; click one to select it "
                "(A), the previous A becomes B. The dashed line is the threshold."
                + (f" The energy axis stops at {shown[1]:.2f}, where the basins have merged into a few: {above} "
                   "minima lie higher; double-click the graph to see them all." if above else ""))
@@ -274,7 +270,10 @@ def layout_view(view: landscape.MapView) -> list[str]:
 
 
 def digit_view(view: landscape.MapView) -> list[str]:
-    land = view.land
+    land, refused = view.land, landscape.digits_refused(view)
+    if refused:
+        st.info(refused[0])
+        return refused
     images, labels, source = load_data("mnist", "test")
     how = st.radio("Digit", ["a test digit", "upload a picture"], horizontal=True, key=state.key("how"))
     x, index = None, None
@@ -326,11 +325,13 @@ def digit_view(view: landscape.MapView) -> list[str]:
 
 
 def map_now_view() -> list[str]:
-    st.markdown("Make a map with your own settings. It starts from held-out digits, runs on the sidebar's device, "
-                "and is stored in the map cache (keyed by the checkpoint file and the settings), so the same "
-                "settings open at once next time.")
+    st.markdown("Make a map with your own settings. It starts from held-out digits (a model of your own: from its "
+                "own images or noise), runs on the sidebar's device, and is stored in the map cache (keyed by the "
+                "model's files and the settings), so the same settings open at once next time.")
     name, model = model_picker("Energy model", state.key("new_ckpt"), is_energy, default="ebgan-mnist",
                                report_broken=False)
+    own = landscape.is_own(model)
+    start_from = landscape.own_start_choice(name, model) if own else "digits"
     latent_ok = hasattr(model, "generator")
     c = st.columns(3)
     space = c[0].radio("Space", ["latent", "image"] if latent_ok else ["image"], key=state.key("new_space"),
@@ -338,7 +339,8 @@ def map_now_view() -> list[str]:
                             "prior, as ADELM, also for a generator with a learned prior)")
     temperature = c[1].number_input("Temperature T", 1e-4, 100.0, 0.01 if name.startswith("ebgan") else 0.3,
                                     format="%g", key=state.key(f"new_t_{name}"), disabled=space != "latent")
-    n = c[2].number_input("Starts (held-out digits)", 2, landscape.MAX_STARTS, 100, 10, key=state.key("new_n"))
+    n = c[2].number_input("Starts" if own else "Starts (held-out digits)", 2, landscape.MAX_STARTS, 100, 10,
+                          key=state.key("new_n"))
     c = st.columns(3)
     n_steps = c[0].number_input("Descent steps (at most)", 10, 5000, 1000, 100, key=state.key("new_steps"))
     k = c[0].number_input("Nearest minima per minimum (k)", 1, 128, LandscapeConfig.k_nearest, key=state.key("new_k"),
@@ -347,32 +349,15 @@ def map_now_view() -> list[str]:
     refine = c[1].toggle("Refine the tree's barriers (elastic bands)", False, key=state.key("new_refine"),
                          help="Several times slower; the graph then uses the refined barriers")
     layout = c[2].toggle("2-D layout (PCA; UMAP only from the tool)", True, key=state.key("new_layout"))
-    lines = [f"Each of the {n} starts descends for at most {n_steps} steps, each step one energy and gradient "
-             "evaluation: the descent's cost grows with both.",
-             f"Barriers are measured from each minimum to its {k} nearest (plus a spanning tree that keeps the graph "
-             "connected): more is slower and closer to measuring every pair.",
-             "Refined barriers (elastic bands) bend round hills, so they can only lower the graph's joins"
-             + (" — this map refines them." if refine else "; this map keeps the straight lines.")]
+    lines = landscape.map_now_lines(n, n_steps, k, refine)
     if not st.button("Map now", type="primary", key=state.key("go")):
         return lines
-    spec = DigitMapSpec(name, space, float(temperature), int(n), int(seed), "auto", "pca" if layout else "none")
-    config = space_config(space, n_steps=int(n_steps), move_tol=3e-3, refine="tree" if refine else "none",
-                          k_nearest=int(k))
-    bar, box = st.progress(0.0, "Descending from the digits…"), st.empty()
-    last = [0.0]
-
-    def progress(done, total, partial):
-        phase = "descending" if not np.isfinite(partial.barrier_linear[~np.eye(partial.n_minima, dtype=bool)]).any() \
-            else "barriers"
-        bar.progress(done / total, f"{phase}: {partial.n_minima} minima so far")
-        if time.monotonic() - last[0] > 1.0 and partial.n_minima:
-            last[0] = time.monotonic()
-            box.plotly_chart(disconnectivity_figure(draw_tree(partial.tree), partial.energy, None, None,
-                                                       partial.n_starts, height=360), key=state.key(f"grow_{done}"))
-
+    spec = landscape.now_spec(name, model, space, temperature, n, seed, layout, start_from)
+    config = landscape.now_config(model, space, n_steps, refine, k)
+    bar, box = st.progress(0.0, "Descending from the starts…"), st.empty()
     try:
-        made = landscape.make_map(spec, config, device, progress)
-    except (ValueError, checkpoints.CheckpointError, LandscapeError) as exc:
+        made = landscape.make_map(spec, config, device, landscape.growing(bar, box))
+    except (ValueError, RuntimeError) as exc:  # bad settings, an unreadable file, your model raising
         st.error(f"Cannot make this map — {exc}")
         return lines
     bar.progress(1.0, "done")

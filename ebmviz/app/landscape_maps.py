@@ -1,11 +1,21 @@
 """Stored landscape maps as the app opens them: the file read once per version, its tree drawn, the evaluator's
 verdict on its minima, every cut level scanned and the level the page opens at (``landscape.cuts``); the map's
 energy and decoder on a device; why the opening cut was chosen, in words with its numbers.
+
+Maps of your own model (``ebmviz run --model``) are made here too (``map_own``): in image space, on its own
+C×H×W pixels, from its own images or uniform noise. The map file stores pictures of 1×28×28 digits only
+(``landscape.storage``), so a map of other images is stored without them and opened with its minima as its
+pictures and its starts drawn again from their recipe (``_with_pictures``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,13 +24,19 @@ import streamlit as st
 import torch
 
 from ebmviz.analysis import metrics
-from ebmviz.app.cache import load_evaluator, load_model
+from ebmviz.analysis.embedding import fit_pca
+from ebmviz.app.cache import is_digit_model, load_evaluator, load_model, model_data
 from ebmviz.images import to_u8
-from ebmviz.landscape import Landscape, LandscapeError, load_map, map_energy
+from ebmviz.landscape import Landscape, LandscapeConfig, LandscapeError, load_map, map_energy, map_landscape
 from ebmviz.landscape.cuts import CutScan, DefaultCut, default_cut, scan_cuts
+from ebmviz.landscape.digits import verdict
 from ebmviz.landscape.graph import TreeDrawing, draw_tree
 from ebmviz.landscape.placing import FLAT
 from ebmviz.landscape.storage import maps_dir
+from ebmviz.sampling.starts import make_starts
+from ebmviz.user_model import UserEnergy
+
+DIGIT_SHAPE = (1, 28, 28)  # the images the evaluator reads, MNIST's digits and the map file's pictures
 
 
 def available_maps() -> dict[str, str]:
@@ -53,6 +69,11 @@ class MapView:
     @property
     def energy_label(self) -> str:
         return "U(z)" if self.latent else "E(x)"
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """(C, H, W) of the map's pictures: 1×28×28 for a latent map (its generator draws digits)."""
+        return DIGIT_SHAPE if self.latent else tuple(self.land.minima.shape[1:])
 
     def confident_share(self) -> float | None:
         return None if self.confidence is None else float((self.confidence > metrics.CONFIDENT).mean())
@@ -127,8 +148,8 @@ def _verdict(land: Landscape) -> tuple[np.ndarray | None, np.ndarray | None]:
     if len(q.get("labels", [])) == land.n_minima:
         return np.asarray(q["labels"], dtype=np.int64), np.asarray(q["confidence"], dtype=np.float64)
     ev = load_evaluator()
-    if ev is None or land.images is None:
-        return None, None
+    if ev is None or land.images is None or tuple(land.images.shape[1:]) != DIGIT_SHAPE:
+        return None, None  # the evaluator reads MNIST's digits only: another model's minima stay unlabelled
     pred = metrics.classify(ev, torch.from_numpy(land.images))
     return pred.label, pred.confidence
 
@@ -137,7 +158,7 @@ def _verdict(land: Landscape) -> tuple[np.ndarray | None, np.ndarray | None]:
 def open_version(name: str, mtime: float) -> MapView:
     """The map file ``name`` as of version ``mtime`` (its modification time, which keys the cache)."""
     t0 = time.perf_counter()
-    land = load_map(name)
+    land = _with_pictures(load_map(name))
     drawing = draw_tree(land.tree)
     seconds = time.perf_counter() - t0
     digit, confidence = _verdict(land)
@@ -165,3 +186,110 @@ def map_model(view: MapView, device: str):
 def pictures(decode, states: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
         return to_u8((decode(states) if decode is not None else states).float().cpu().numpy())
+
+
+# Maps of your own model
+@dataclass(frozen=True)
+class OwnMapSpec:
+    """What defines a map of a user model besides its code, weights and data (JSON-able; keys the map cache)."""
+
+    checkpoint: str  # the model's name in the catalogue (what ``load_model`` takes), as a digit map's
+    start_from: str = "data"  # "data": the model's own images (``cache.model_data``), "noise": uniform in [−1, 1]
+    n: int = 100  # starts
+    seed: int = 0  # which images (a seeded permutation), or the noise
+    layout: str = "pca"  # 2-D layout stored with the map: "pca" or "none"
+
+    def extra(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def own_starts(model: torch.nn.Module, starts: str, n: int, seed: int
+               ) -> tuple[torch.Tensor, np.ndarray | None, np.ndarray | None, str]:
+    """(starts (n, C, H, W) in [−1, 1], their labels or None, their indices in the data or None, where they come
+    from in words) of a user model's map. Raises ``ValueError`` when the model has too few images."""
+    if starts == "noise":
+        return make_starts("noise", n, seed, shape=tuple(model.image_shape)), None, None, "uniform noise in [−1, 1]"
+    found = model_data(model)
+    if found is None:
+        raise ValueError("this model has no images of its own to start from: give it --data when you start ebmviz, "
+                         "or start from uniform noise")
+    images, labels, source = found
+    if n > len(images):
+        raise ValueError(f"its data has {len(images)} images, fewer than the {n} starts asked for")
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(int(seed)))[:n].numpy()
+    return (torch.from_numpy(np.asarray(images[pick], dtype=np.float32)),
+            None if labels is None else np.asarray(labels)[pick].astype(np.int64), pick, f"images of {source}")
+
+
+def own_map_path(model: UserEnergy, spec: OwnMapSpec, config: LandscapeConfig) -> Path:
+    """``maps_dir()/cache/<name>-<model hash>-<settings hash>.safetensors``: the model hash covers its code file,
+    weights, data file and options, so a changed model is mapped again (as ``map_path`` keys a checkpoint's)."""
+    c = model.config
+    code = Path(c.target.rpartition(":")[0])
+    data = Path(c.data) if c.data else None
+    ident = {"target": c.target, "weights": c.weights_sha256, "shape": list(c.image_shape), "negate": c.negate,
+             "range": list(c.value_range),
+             "code": hashlib.sha256(code.read_bytes()).hexdigest() if code.is_file() else None,
+             "data": [str(data), data.stat().st_size, data.stat().st_mtime_ns] if data and data.is_file() else c.data}
+    digest = lambda d: hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]  # noqa: E731
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.checkpoint)[:40] or "model"
+    settings = {"config": config.to_dict(), "extra": spec.extra()}
+    return maps_dir() / "cache" / f"{stem}-{digest(ident)}-{digest(settings)}.safetensors"
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def map_own(model: UserEnergy, spec: OwnMapSpec, config: LandscapeConfig, device: str,
+            evaluator: torch.nn.Module | None = None,
+            progress: Callable[[int, int, Landscape], None] | None = None) -> Landscape:
+    """Map a user model's energy in image space from ``own_starts``. A 1×28×28 model's minima are read by the
+    evaluator, as a digit map's; others stay unlabelled, and their starts keep the data's labels (purity). Stored
+    without pictures unless 1×28×28 (``_with_pictures`` restores them)."""
+    x, labels, index, words = own_starts(model, spec.start_from, spec.n, spec.seed)
+    digits = is_digit_model(model)
+    t0 = time.perf_counter()
+    # ``decode``: the minima as pictures while the map grows (map_landscape draws 1×28×28 minima only by itself)
+    land = map_landscape(model, x.to(device), config, labels=labels, progress=progress,
+                         decode=None if digits else _identity)
+    t1 = time.perf_counter()
+    start_u8 = to_u8(x.numpy())
+    layout = None
+    if spec.layout == "pca" and land.images is not None:
+        both = np.concatenate([start_u8, to_u8(land.images)])
+        layout = fit_pca(both).transform(both).astype(np.float32)
+    meta = spec.extra() | {
+        "space": "image", "energy": "E(x)", "starts": words, "image_shape": list(model.image_shape),
+        "data_index": None if index is None else index.tolist(), "own_model": model.config.target,
+        "seconds": {"map": round(t1 - t0, 1), "layout": round(time.perf_counter() - t1, 1)}}
+    if digits and evaluator is not None:
+        meta["minima_quality"] = verdict(evaluator, land)
+    elif not digits:
+        meta["minima_labels"] = ("none: the evaluator reads 1×28×28 digits only"
+                                 + ("; the starts carry the data's labels" if labels is not None else ""))
+    keep = digits  # the map file holds 1×28×28 pictures only
+    return dataclasses.replace(land, images=land.images if keep else None, start_images=start_u8 if keep else None,
+                               layout=layout, meta=meta)
+
+
+def _with_pictures(land: Landscape) -> Landscape:
+    """A map of images other than 1×28×28, stored without pictures: its minima are its pictures, and its starts
+    are made again from the map's recipe (the model's images by their indices, or the seeded noise); without the
+    model, the starts stay without pictures."""
+    m = land.meta
+    if land.images is not None or m.get("space", "image") != "image" or land.minima.ndim != 4:
+        return land
+    starts = land.start_images
+    if starts is None and "own_model" in m:
+        try:
+            if m.get("start_from") == "noise":
+                x = make_starts("noise", len(land.assignment), int(m.get("seed", 0)), shape=land.minima.shape[1:])
+            else:
+                found = model_data(load_model(str(m["checkpoint"]), "cpu"))
+                x = None if found is None else found[0][np.asarray(m.get("data_index") or [], dtype=np.int64)]
+            ok = x is not None and tuple(x.shape) == (len(land.assignment), *land.minima.shape[1:])
+            starts = to_u8(np.asarray(x, dtype=np.float32)) if ok else None
+        except (RuntimeError, ValueError, IndexError, KeyError):  # the model is gone or changed
+            starts = None
+    return dataclasses.replace(land, images=land.minima, start_images=starts)

@@ -157,7 +157,8 @@ def layout_figure(start_xy: np.ndarray, minima_xy: np.ndarray, start_colour: np.
 
 
 def descent_animation(frames: np.ndarray) -> go.Figure:
-    """A descent played as a plotly animation (▶ and a frame slider): frames (F, 1, H, W) uint8."""
-    fig = px.imshow(frames[:, 0], animation_frame=0, binary_string=True, labels={"animation_frame": "frame"})
+    """A descent played as a plotly animation (▶ and a frame slider): frames (F, 1, H, W) or (F, 3, H, W) uint8."""
+    shown = frames[:, 0] if frames.shape[1] == 1 else frames.transpose(0, 2, 3, 1)
+    fig = px.imshow(shown, animation_frame=0, binary_string=True, labels={"animation_frame": "frame"})
     fig.update_layout(height=360, margin=dict(l=0, r=0, t=10, b=0), coloraxis_showscale=False)
     return fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)

@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from ebmviz import checkpoints
+from ebmviz import catalogue, checkpoints
+from ebmviz.app.cache import load_model
+from ebmviz.app.widgets import shared
 from ebmviz.models import KINDS
 
 
-def shipped_models() -> list[dict[str, str]]:
-    """One row per checkpoint in the checkpoint folder: name, what it is (or why it cannot be read), whether
-    ``model(x)`` is an image energy, its training data, wall time and device."""
+def model_rows() -> list[dict[str, str]]:
+    """One row per model the app offers: the shipped checkpoints, those of added folders (``ebmviz run
+    --checkpoints``) and the user's own (``ebmviz run --model``): name, where it comes from, whether ``model(x)`` is
+    an image energy, its data, wall time and device, and what it is (or why it cannot be used)."""
     rows = []
-    for info in checkpoints.list_checkpoints():
-        m = info.meta
+    infos = {i.name: i for i in checkpoints.list_checkpoints()}
+    for e in catalogue.entries():
+        if e.origin == "yours":
+            model = None if e.error else load_model(e.name, shared().device)
+            data = getattr(model, "data", None)
+            shape = "" if model is None else "×".join(map(str, model.image_shape))
+            rows.append({"checkpoint": e.name, "from": "your own", "energy E(x)": "" if e.error else "yes",
+                         "data": "" if model is None else (data.source if data is not None else "none given"),
+                         "training wall time": "", "device": "",
+                         "what": e.error or f"your own energy model on {shape} images ({Path(e.where).name})"})
+            continue
+        info = infos.get(e.name)
+        m = info.meta if info is not None else {}
         rows.append({
-            "checkpoint": info.name,
-            "energy E(x)": "" if info.kind is None else ("yes" if KINDS[info.kind].is_energy else "no"),
-            "data": (m.get("dataset") or {}).get("source", ""),
+            "checkpoint": e.name,
+            "from": "shipped" if e.origin == "shipped" else f"added ({Path(e.where).parent.name})",
+            "energy E(x)": "" if e.cls is None else ("yes" if KINDS[e.cls.kind].is_energy else "no"),
+            "data": str((m.get("dataset") or {}).get("source", "")),
             "training wall time": f"{m['wall_time_s'] / 60:.1f} min" if "wall_time_s" in m else "",
-            "device": m.get("device", ""),
-            "what": m.get("title", info.error or ""),  # last: the long column, cut on a narrow screen
+            "device": str(m.get("device") or ""),
+            "what": str(m.get("title") or e.error or ""),  # last: the long column, cut on a narrow screen
         })
     return rows
 

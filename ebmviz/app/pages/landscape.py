@@ -1,6 +1,7 @@
 """The energy-landscape page's cached work and widgets: paths between two minima and new maps made on request
-(written to the map cache, so made once); the map picker, the basin threshold and the two selected minima. Stored
-maps as the page opens them are in ``ebmviz.app.landscape_maps``, a digit of your own in
+(written to the map cache, so made once), of a checkpoint from held-out digits or of your own model from its own
+images or noise; the map picker, the basin threshold and the two selected minima. Stored maps as the page opens
+them (and the recipe of a map of your own model) are in ``ebmviz.app.landscape_maps``, a digit of your own in
 ``ebmviz.app.landscape_digit``; the names the view uses are re-exported here.
 
 Session keys start with ``P``. The selection (minima A and B) lives in plain keys that outlive the views' widgets:
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch
 
 from ebmviz import checkpoints as checkpoints
 from ebmviz.analysis.metrics import CONFIDENT as CONFIDENT
-from ebmviz.app.cache import EVALUATOR, load_evaluator, load_model
+from ebmviz.app.cache import EVALUATOR, is_digit_model, load_evaluator, load_model, model_data
 from ebmviz.app.landscape_digit import (
     DigitDescent as DigitDescent,
     descend_digit as descend_digit,
@@ -29,15 +30,20 @@ from ebmviz.app.landscape_digit import (
     map_starts as map_starts,
 )
 from ebmviz.app.landscape_maps import (
+    DIGIT_SHAPE,
     MapView as MapView,
+    OwnMapSpec as OwnMapSpec,
     available_maps as available_maps,
     cut_reason as cut_reason,
     map_model,
+    map_own,
     open_map as open_map,
     open_version,
+    own_map_path,
     pictures,
 )
 from ebmviz.app.state import PageState
+from ebmviz.figures.landscape import disconnectivity_figure
 from ebmviz.images import to_u8 as to_u8
 from ebmviz.landscape import (
     Landscape,
@@ -51,6 +57,7 @@ from ebmviz.landscape.digits import DigitMapSpec as DigitMapSpec, map_digits
 from ebmviz.landscape.graph import draw_tree as draw_tree, merge_level as merge_level, route
 from ebmviz.landscape.paths import band_between, polyline_profile
 from ebmviz.landscape.result import LandscapeConfig as LandscapeConfig
+from ebmviz.user_model import UserEnergy
 
 MAX_STARTS = 500  # most starts of a map made on the page (latent space: about 2 minutes on 2 cores)
 
@@ -61,7 +68,7 @@ class PathProfile:
 
     distance: np.ndarray  # (L,) distance travelled in the mapped space
     energy: np.ndarray  # (L,)
-    strip: np.ndarray  # (n, 1, 28, 28) uint8 pictures evenly spaced along the path
+    strip: np.ndarray  # (n, C, H, W) uint8 pictures evenly spaced along the path
     minima: list[int]  # the map's minima the path passes through, ends included
     seconds: float
 
@@ -98,23 +105,117 @@ def elastic_band(name: str, mtime: float, i: int, j: int, n_pictures: int = 10) 
     return _profile(view, band_between(energy, view.land, i, j), [i, j], t0, n_pictures)
 
 
-def make_map(spec: DigitMapSpec, config: LandscapeConfig, device: str,
+def make_map(spec: DigitMapSpec | OwnMapSpec, config: LandscapeConfig, device: str,
              progress: Callable[[int, int, Landscape], None] | None = None) -> str:
-    """Make (or find in the cache) the map of ``spec`` and return its path. Raises ``ValueError`` (bad settings),
-    ``CheckpointError`` or ``LandscapeError``."""
+    """Make (or find in the cache) the map of ``spec`` and return its path: a checkpoint's from held-out digits
+    (``DigitMapSpec``), a user model's from its own images or noise (``OwnMapSpec``). Raises ``ValueError`` (bad
+    settings, or the user's model raised), ``CheckpointError`` or ``LandscapeError``."""
     config.validate()
     if not 2 <= spec.n <= MAX_STARTS:
         raise ValueError(f"the number of starts must be between 2 and {MAX_STARTS}, got {spec.n}")
-    path = map_path(spec.checkpoint, config, spec.extra())
+    model = load_model(spec.checkpoint, device)
+    own = isinstance(spec, OwnMapSpec)
+    if own != isinstance(model, UserEnergy):
+        raise ValueError(f"{spec.checkpoint} is {'not ' if own else ''}a model of your own")
+    # a checkpoint of an added folder is keyed by its own file (``map_path`` alone looks in the shipped folder)
+    path = own_map_path(model, spec, config) if own else map_path(checkpoints.named(spec.checkpoint), config,
+                                                                   spec.extra())
     if path.is_file():
         return str(path)
-    model = load_model(spec.checkpoint, device)
     evaluator = load_evaluator()
-    land = map_digits(model, spec, config, evaluator, progress)
+    if own:
+        try:
+            land = map_own(model, spec, config, device, evaluator if is_digit_model(model) else None, progress)
+        except (RuntimeError, TypeError, IndexError) as exc:  # the user's own code raised on the map's batches
+            raise ValueError(f"your model raised {type(exc).__name__} while mapping: {exc}") from None
+    else:
+        land = map_digits(model, spec, config, evaluator, progress)
     land.meta["made_on"] = "the Energy landscape page"
     if evaluator is None:
         land.meta["note"] = f"minima not scored: no {EVALUATOR} checkpoint"
     return str(save_map(land, path))
+
+
+def is_own(model) -> bool:
+    """A model of the user's own (``ebmviz run --model``): mapped by ``map_own``."""
+    return isinstance(model, UserEnergy)
+
+
+def now_spec(name: str, model, space: str, temperature: float, n: int, seed: int, layout: bool,
+             start_from: str = "data") -> DigitMapSpec | OwnMapSpec:
+    """The spec of a map the page makes: ``OwnMapSpec`` for a user model (image space, PCA layout or none)."""
+    if is_own(model):
+        return OwnMapSpec(name, start_from, int(n), int(seed), "pca" if layout else "none")
+    return DigitMapSpec(name, space, float(temperature), int(n), int(seed), "auto", "pca" if layout else "none")
+
+
+def now_config(model, space: str, n_steps: int, refine: bool, k: int) -> LandscapeConfig:
+    """The settings of a map the page makes. Image space counts end points within L2 distance 1 as one minimum
+    for 784 pixels (``space_config``); for images of D numbers that distance grows as √(D/784), the same
+    root-mean-square difference per number."""
+    config = space_config(space, n_steps=int(n_steps), move_tol=3e-3, refine="tree" if refine else "none",
+                          k_nearest=int(k))
+    numbers = int(np.prod(model.image_shape))
+    if space == "image" and numbers != int(np.prod(DIGIT_SHAPE)):
+        config = replace(config, merge_tol=config.merge_tol * float(np.sqrt(numbers / np.prod(DIGIT_SHAPE))))
+    return config
+
+
+def map_now_lines(n: int, n_steps: int, k: int, refine: bool) -> list[str]:
+    """"What to notice" of the Map now view, from its settings."""
+    return [f"Each of the {n} starts descends for at most {n_steps} steps, each step one energy and gradient "
+            "evaluation: the descent's cost grows with both.",
+            f"Barriers are measured from each minimum to its {k} nearest (plus a spanning tree that keeps the graph "
+            "connected): more is slower and closer to measuring every pair.",
+            "Refined barriers (elastic bands) bend round hills, so they can only lower the graph's joins"
+            + (" — this map refines them." if refine else "; this map keeps the straight lines.")]
+
+
+def own_start_choice(name: str, model) -> str:
+    """For a user model: where its map starts ("data" or "noise"), and what the map will be, in two sentences."""
+    found = model_data(model)
+    options = (["its own images"] if found is not None else []) + ["uniform noise"]
+    pick = st.radio("Start from", options, horizontal=True, key=state.key("new_from"),
+                    help="Its own images: a seeded choice of the images given with --data. Uniform noise: every "
+                         "pixel drawn in [−1, 1]")
+    shape = "×".join(map(str, model.image_shape))
+    labels = found is not None and found[1] is not None and pick == "its own images"
+    st.caption(f"**{name}** is your own model: it is mapped in image space, E(x) on its {shape} pixels; a "
+               "latent-space map needs a generator ebmviz can descend through, which a model of your own does not "
+               "declare. " + ("Its minima are read by the MNIST evaluator, as a shipped model's are." if
+                              is_digit_model(model) else
+                              "The MNIST evaluator reads 1×28×28 digits only, so its minima are unlabelled"
+                              + ("; the starts keep your data's labels, so each basin still has a commonest label "
+                                 "and a purity." if labels else ".")))
+    return "data" if pick == "its own images" else "noise"
+
+
+def growing(bar, box) -> Callable[[int, int, Landscape], None]:
+    """``progress`` for ``make_map``: the bar says the phase and the minima so far, ``box`` redraws the partial
+    graph at most once a second."""
+    last = [0.0]
+
+    def progress(done, total, partial):
+        off = ~np.eye(partial.n_minima, dtype=bool)
+        phase = "barriers" if np.isfinite(partial.barrier_linear[off]).any() else "descending"
+        bar.progress(done / total, f"{phase}: {partial.n_minima} minima so far")
+        if time.monotonic() - last[0] > 1.0 and partial.n_minima:
+            last[0] = time.monotonic()
+            box.plotly_chart(disconnectivity_figure(draw_tree(partial.tree), partial.energy, None, None,
+                                                    partial.n_starts, height=360), key=state.key(f"grow_{done}"))
+    return progress
+
+
+def digits_refused(view: MapView) -> list[str] | None:
+    """"Your digit" descends MNIST's digits: for a map of other images, the three lines that say so (the first is
+    shown on the page), else None."""
+    if tuple(view.image_shape) == DIGIT_SHAPE:
+        return None
+    shape = "×".join(map(str, view.image_shape))
+    return [f"“Your digit” descends a 1×28×28 digit, and this map is of {view.land.meta.get('checkpoint')}'s "
+            f"{shape} images: pick a map of digits, or look at this one in the graph and the layout.",
+            f"This map has {view.land.n_minima} minima from {len(view.land.assignment)} starts.",
+            "Its pictures are its minima themselves: the map is in image space."]
 
 
 # Widgets
@@ -144,12 +245,17 @@ def pick_map(maps: dict[str, str], label: str, key: str, default: int = 0) -> Ma
 def describe(view: MapView) -> str:
     """Which energy, space, starts and barriers a map uses, in a sentence."""
     m = view.land.meta
+    shape = "×".join(map(str, view.image_shape))
     space = (f"latent space of **{m.get('checkpoint')}**'s generator, U(z) = E(g(z))/T + ‖z‖²/2 at T = "
              f"**{m.get('temperature', 1):g}**, starting codes: {m.get('codes_from', 'fitted')}"
-             if view.latent else f"image space of **{m.get('checkpoint')}**, E(x) on pixels in [−1, 1]")
+             if view.latent else f"image space of **{m.get('checkpoint')}**, E(x) on {shape} pixels in [−1, 1]")
     used = "elastic-band (refined) barriers on the tree's edges, linear elsewhere" if np.isfinite(
         view.land.barrier_refined[~np.eye(view.land.n_minima, dtype=bool)]).any() else "linear barriers"
-    return f"{space}; {len(view.land.assignment)} starts ({m.get('starts', 'digits')}); the graph uses {used}."
+    unlabelled = (" The minima are unlabelled: the MNIST evaluator reads 1×28×28 digits only"
+                  + (", and the starts carry the data's labels (the basins' commonest label and purity)."
+                     if view.land.labels is not None else ".")) if view.digit is None and "own_model" in m else ""
+    return (f"{space}; {len(view.land.assignment)} starts ({m.get('starts', 'digits')}); the graph uses {used}."
+            + unlabelled)
 
 
 def selected(view: MapView) -> tuple[int, int]:

@@ -1,16 +1,19 @@
-"""What the model-zoo page reads: every shipped checkpoint's provenance (from its metadata, without loading it),
-its stored scores (``ebmviz.analysis.zoo``), and samples of two models drawn on one seed and one gradient budget."""
+"""What the model-zoo page reads: every model of the catalogue (shipped checkpoints, those of added folders, the
+user's own models), a checkpoint's provenance (from its metadata, without loading it), what a user model is (its
+file, weights, shape, data), the stored scores of the shipped files (``ebmviz.analysis.zoo``), and samples of two
+models drawn on one seed and one gradient budget."""
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from ebmviz import checkpoints
+from ebmviz import catalogue, checkpoints
 from ebmviz.analysis import zoo as zoo
 from ebmviz.analysis.anomaly import goal as goal
 from ebmviz.app import cache
@@ -61,10 +64,106 @@ def provenance(info: checkpoints.CheckpointInfo) -> Provenance:
 
 
 @dataclass(frozen=True)
+class Listed:
+    """One model of the catalogue as the page lists it."""
+
+    entry: catalogue.Entry  # name, class, origin ("shipped", "added", "yours"), where, error
+    info: checkpoints.CheckpointInfo | None  # a checkpoint's listing (metadata); None for a user model
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def usable(self) -> bool:
+        return self.entry.error is None
+
+
+def listing() -> list[Listed]:
+    """Every model the app offers, in the catalogue's order: shipped, added folders', the user's own."""
+    infos = {i.name: i for i in checkpoints.list_checkpoints()}
+    return [Listed(e, None if e.origin == "yours" else infos.get(e.name)) for e in catalogue.entries()]
+
+
+def origin(listed: Listed) -> str:
+    """Where a model comes from, in a few words: "shipped", "added from <folder>", "your own"."""
+    e = listed.entry
+    if e.origin == "added":
+        return f"added from {Path(e.where).parent}"
+    return "your own" if e.origin == "yours" else "shipped"
+
+
+def scored(listed: Listed, scores: zoo.Scores) -> zoo.ModelScores | None:
+    """The stored scores of a shipped checkpoint; None for any other model (scores.json holds the shipped files'
+    numbers only, so a model of an added folder with a shipped model's name is never given its numbers)."""
+    return scores.models.get(listed.name) if listed.entry.origin == "shipped" else None
+
+
+def skipped(listed: Listed) -> str:
+    """Why an unusable model is left out, as the page says it."""
+    e = listed.entry
+    what = {"shipped": Path(e.where).name, "added": f"{Path(e.where).name} (added from {Path(e.where).parent})",
+            "yours": f"your model {e.name} ({e.where})"}[e.origin]
+    return f"Skipped {what}: {e.error}"
+
+
+def user_model(name: str, device: str = "cpu"):
+    """A user model, loaded (``cache.load_model``): its ``config`` (``UserConfig``) says what it is."""
+    return cache.load_model(name, device)
+
+
+def user_details(name: str, device: str = "cpu") -> dict[str, str]:
+    """What a user model is, field -> words: its file and factory, weights and their SHA-256 prefix, parameters,
+    image shape, value range, negation, data and optional methods."""
+    model = user_model(name, device)
+    c, data = model.config, getattr(model, "data", None)
+    lo, hi = c.value_range
+    return {
+        "file and factory": c.target,
+        "weights": c.weights or "none given: the factory's own parameters",
+        "weights SHA-256 (first 16 hex digits)": c.weights_sha256 or "–",
+        "parameters": f"{c.parameters:,}",
+        "image shape (C×H×W)": "×".join(map(str, c.image_shape)),
+        "value range": f"[{lo:g}, {hi:g}]" + ("" if (lo, hi) == (-1.0, 1.0) else
+                                             " (the app's pixels in [−1, 1] are mapped onto it)"),
+        "negate": "yes: E(x) = −f(x)" if c.negate else "no: E(x) = f(x)",
+        "data": "none given (--data): chains start from noise" if data is None else
+        f"{len(data.images):,} images{', labelled' if data.labels is not None else ''} ({data.source})",
+        "extras": ", ".join(f"{k}(n, seed)" for k in c.extras) or "none",
+    }
+
+
+def table_rows(models: list[Listed], scores: zoo.Scores, device: str = "cpu") -> list[dict[str, Any]]:
+    """The "All models" table: one row per usable model, its origin, stored quality (shipped files only), size
+    and training time; None where a number is not known (the page shows "–")."""
+    rows = []
+    for m in (m for m in models if m.usable):
+        entry = scored(m, scores)
+        q = (entry.quality or {}) if entry else {}
+        g = goal(entry.auroc) if entry and entry.auroc else None
+        if m.info is not None:
+            p = provenance(m.info)
+            params, mb, minutes, kind = entry.parameters if entry else None, p.megabytes, p.wall_minutes, p.kind
+            state = ("not scored" if m.entry.origin == "shipped" else "not scored (added)") if entry is None else \
+                "changed since" if scores.stale(m.name, m.info.path) else "as scored"
+        else:
+            c = user_model(m.name, device).config
+            weights = Path(c.weights) if c.weights else None
+            params, minutes, kind, state = c.parameters, None, m.entry.cls.kind, "not scored (your own)"
+            mb = weights.stat().st_size / 1e6 if weights is not None and weights.is_file() else None
+        rows.append({"model": m.name, "from": origin(m), "kind": kind, "confident (> 0.9)": q.get("confident_share"),
+                     "class entropy": q.get("class_entropy"), "Fréchet": q.get("frechet"),
+                     "gradients per sample": q.get("grad_evals"),
+                     "anomaly AUROC (goal mean)": None if g is None else g[0], "parameters": params, "MB": mb,
+                     "training min": minutes, "scored file": state})
+    return rows
+
+
+@dataclass(frozen=True)
 class Drawn:
     """Samples of one model for the side-by-side view."""
 
-    images: np.ndarray  # (n, 1, 28, 28) uint8
+    images: np.ndarray  # (n, C, H, W) uint8
     grad_evals: int  # energy-gradient evaluations per sample
     how: str  # the settings used, in words
 
