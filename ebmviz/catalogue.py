@@ -8,6 +8,7 @@ files are found through ``checkpoints.named`` and user models through the specs 
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 
@@ -80,7 +81,8 @@ def load(name: str, device: str | torch.device = "cpu") -> Model:
             got = _user(spec)
             if isinstance(got, UserModelError):
                 raise got
-            return got.to(device)
+            # the loaded model is shared by every session: another device gets its own copy, never a move
+            return got if got.device == torch.device(device) else copy.deepcopy(got).to(device)
     return checkpoints.load(checkpoints.named(name), device=device)
 
 

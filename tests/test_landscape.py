@@ -379,3 +379,16 @@ def test_landscape_map_tool_stores_a_scored_map(tmp_path):
     assert load_map(out).minima.shape[1:] == (1, 28, 28)
     with pytest.raises(SystemExit):  # no generator to map a latent space through
         training_main(["landscape-map", "shortrun-mnist", "--space", "latent", "--n", "2", "--out", str(out)])
+
+
+def test_a_map_stores_pictures_of_any_image_shape_and_refuses_mixed_ones(mb_map, tmp_path):
+    """A user model's map keeps its (3, 32, 32) pictures; pictures of two shapes, or of 2 channels, are refused."""
+    m, n = mb_map.n_minima, len(mb_map.assignment)
+    rgb = dataclasses.replace(mb_map, images=np.zeros((m, 3, 32, 32), np.float32),
+                              start_images=np.zeros((n, 3, 32, 32), np.uint8))
+    back = load_map(save_map(rgb, tmp_path / "rgb.safetensors"))
+    assert back.images.shape == (m, 3, 32, 32) and back.start_images.shape == (n, 3, 32, 32)
+    for images, starts in (((m, 3, 32, 32), (n, 1, 28, 28)), ((m, 2, 28, 28), (n, 2, 28, 28))):
+        bad = dataclasses.replace(mb_map, images=np.zeros(images, np.float32), start_images=np.zeros(starts, np.uint8))
+        with pytest.raises(LandscapeError, match="of one shape, C = 1 or 3"):
+            load_map(save_map(bad, tmp_path / "bad.safetensors"))

@@ -20,8 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # ebmviz's layers, lowest first; a module sits in the layer of its package (or, at the top, its own name)
 LAYERS = ({"images", "data", "transforms", "device", "settings", "storage", "export", "image_sets"}, {"sampling"},
-          {"models"},
-          {"checkpoints", "user_model", "catalogue"}, {"analysis", "landscape"}, {"figures"}, {"app", "cli", "__main__"})
+          {"models"}, {"checkpoints", "user_model", "catalogue"}, {"analysis", "landscape"}, {"figures"},
+          {"app", "cli", "__main__"})
 
 
 @dataclass(frozen=True)

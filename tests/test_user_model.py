@@ -373,3 +373,11 @@ def test_names_never_reach_outside_the_folders(tmp_path, monkeypatch):
 def test_user_specs_survive_the_trip_through_the_environment():
     spec = UserSpec("a.py:f", "w.safetensors", "d.npz", "n", (3, 16, 16), True, (0.0, 1.0))
     assert UserSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_another_device_gets_a_copy_of_the_shared_user_model(monkeypatch):
+    serve(monkeypatch, RGB)
+    shared = catalogue.load("rgb-digits")
+    moved = catalogue.load("rgb-digits", torch.device("meta"))  # a device of its own, as cuda would be
+    assert moved is not shared and moved.device.type == "meta"
+    assert shared.device.type == "cpu" and catalogue.load("rgb-digits") is shared

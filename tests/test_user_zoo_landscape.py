@@ -112,6 +112,7 @@ def test_map_now_maps_your_rgb_model(monkeypatch, tmp_path):
     assert len(made) == 1
     land = load_map(made[0])
     assert land.n_minima >= 1 and len(land.assignment) == 12 and land.minima.shape[1:] == (3, 32, 32)
+    assert land.images.shape[1:] == (3, 32, 32) and land.start_images.shape == (12, 3, 32, 32)  # stored pictures
     assert land.meta["checkpoint"] == "rgb-digits" and land.meta["made_on"] == "the Energy landscape page"
     assert land.labels is not None and "minima_quality" not in land.meta  # data labels on the starts, minima unread
     at.segmented_control(key="ls_view").set_value("Disconnectivity graph").run()

@@ -3,9 +3,7 @@ verdict on its minima, every cut level scanned and the level the page opens at (
 energy and decoder on a device; why the opening cut was chosen, in words with its numbers.
 
 Maps of your own model (``ebmviz run --model``) are made here too (``map_own``): in image space, on its own
-C×H×W pixels, from its own images or uniform noise. The map file stores pictures of 1×28×28 digits only
-(``landscape.storage``), so a map of other images is stored without them and opened with its minima as its
-pictures and its starts drawn again from their recipe (``_with_pictures``).
+C×H×W pixels, from its own images or uniform noise, stored with their pictures like a digit map.
 """
 
 from __future__ import annotations
@@ -158,7 +156,7 @@ def _verdict(land: Landscape) -> tuple[np.ndarray | None, np.ndarray | None]:
 def open_version(name: str, mtime: float) -> MapView:
     """The map file ``name`` as of version ``mtime`` (its modification time, which keys the cache)."""
     t0 = time.perf_counter()
-    land = _with_pictures(load_map(name))
+    land = load_map(name)
     drawing = draw_tree(land.tree)
     seconds = time.perf_counter() - t0
     digit, confidence = _verdict(land)
@@ -245,8 +243,7 @@ def map_own(model: UserEnergy, spec: OwnMapSpec, config: LandscapeConfig, device
             evaluator: torch.nn.Module | None = None,
             progress: Callable[[int, int, Landscape], None] | None = None) -> Landscape:
     """Map a user model's energy in image space from ``own_starts``. A 1×28×28 model's minima are read by the
-    evaluator, as a digit map's; others stay unlabelled, and their starts keep the data's labels (purity). Stored
-    without pictures unless 1×28×28 (``_with_pictures`` restores them)."""
+    evaluator, as a digit map's; others stay unlabelled, and their starts keep the data's labels (purity)."""
     x, labels, index, words = own_starts(model, spec.start_from, spec.n, spec.seed)
     digits = is_digit_model(model)
     t0 = time.perf_counter()
@@ -268,28 +265,5 @@ def map_own(model: UserEnergy, spec: OwnMapSpec, config: LandscapeConfig, device
     elif not digits:
         meta["minima_labels"] = ("none: the evaluator reads 1×28×28 digits only"
                                  + ("; the starts carry the data's labels" if labels is not None else ""))
-    keep = digits  # the map file holds 1×28×28 pictures only
-    return dataclasses.replace(land, images=land.images if keep else None, start_images=start_u8 if keep else None,
-                               layout=layout, meta=meta)
+    return dataclasses.replace(land, start_images=start_u8, layout=layout, meta=meta)
 
-
-def _with_pictures(land: Landscape) -> Landscape:
-    """A map of images other than 1×28×28, stored without pictures: its minima are its pictures, and its starts
-    are made again from the map's recipe (the model's images by their indices, or the seeded noise); without the
-    model, the starts stay without pictures."""
-    m = land.meta
-    if land.images is not None or m.get("space", "image") != "image" or land.minima.ndim != 4:
-        return land
-    starts = land.start_images
-    if starts is None and "own_model" in m:
-        try:
-            if m.get("start_from") == "noise":
-                x = make_starts("noise", len(land.assignment), int(m.get("seed", 0)), shape=land.minima.shape[1:])
-            else:
-                found = model_data(load_model(str(m["checkpoint"]), "cpu"))
-                x = None if found is None else found[0][np.asarray(m.get("data_index") or [], dtype=np.int64)]
-            ok = x is not None and tuple(x.shape) == (len(land.assignment), *land.minima.shape[1:])
-            starts = to_u8(np.asarray(x, dtype=np.float32)) if ok else None
-        except (RuntimeError, ValueError, IndexError, KeyError):  # the model is gone or changed
-            starts = None
-    return dataclasses.replace(land, images=land.minima, start_images=starts)

@@ -78,8 +78,9 @@ PAGES = (
              "where your own digit lands, make a map with your own settings, and set two maps side by side.",
              "the energy's valleys as a tree: which digits share a basin and how high the passes are"),
     PageInfo("views/model_zoo.py", "Models", ":material/inventory_2:",
-             "Every shipped model with how it was trained (command, data, wall time, device, size, commit) and the "
-             "stored quality of its samples; one model's training curves and samples over training; two models side "
+             "Every model: the shipped ones with how they were trained (command, data, wall time, device, size, "
+             "commit) and the stored quality of their samples, those of added folders, and your own (file, "
+             "factory, weights, shape); one model's training curves and samples over training; two models side "
              "by side on one seed and one gradient budget.", ""),
 )
 

@@ -94,11 +94,13 @@ def _read_header(path: Path) -> dict:
 def _check_shapes(path: Path, a: dict[str, np.ndarray]) -> None:
     m, n = len(a["energy"]), len(a["assignment"])
     want = {"minima": (m,), "barrier_linear": (m, m), "barrier_refined": (m, m), "step_size": (m,),
-            "converged": (n,), "images": (m, 1, 28, 28), "labels": (n,), "start_images": (n, 1, 28, 28),
-            "layout": (n + m, 2)}
+            "converged": (n,), "images": (m,), "labels": (n,), "start_images": (n,), "layout": (n + m, 2)}
     for k, shape in want.items():
         if k in a and (a[k].shape[:len(shape)] != shape or (k == "layout" and a[k].ndim != 2)):
             raise LandscapeError(path, f"{k} has shape {a[k].shape}, expected {shape}… for M={m}, N={n}")
+    pictures = [a[k] for k in ("images", "start_images") if k in a]  # (M or N, C, H, W): digits or a user's images
+    if any(p.ndim != 4 or p.shape[1] not in (1, 3) for p in pictures) or len({p.shape[1:] for p in pictures}) > 1:
+        raise LandscapeError(path, "images and start_images must be pictures (…, C, H, W) of one shape, C = 1 or 3")
     if "start_images" in a and a["start_images"].dtype != np.uint8:
         raise LandscapeError(path, f"start_images must be uint8, got {a['start_images'].dtype}")
     if n and (a["assignment"].max() >= m or a["assignment"].min() < -1):
