@@ -381,3 +381,21 @@ def test_another_device_gets_a_copy_of_the_shared_user_model(monkeypatch):
     moved = catalogue.load("rgb-digits", torch.device("meta"))  # a device of its own, as cuda would be
     assert moved is not shared and moved.device.type == "meta"
     assert shared.device.type == "cpu" and catalogue.load("rgb-digits") is shared
+
+
+def test_a_model_trained_with_python_m_training_is_added_from_its_run_folder(tmp_path, monkeypatch):
+    """``python -m training shortrun`` without --out writes into its run folder, never over a shipped file, and
+    ``ebmviz run --checkpoints <run folder>`` adds it (the run's resumable state is not listed)."""
+    from training.__main__ import main as training_main
+
+    shipped = {p.name: p.stat().st_mtime_ns for p in REPO_CHECKPOINTS.glob("*.safetensors")}
+    run_dir = tmp_path / "mine"
+    assert training_main(["shortrun", "--run-dir", str(run_dir), "--width", "8", "--hidden", "8", "--k-steps", "2",
+                          "--batch-size", "8", "--buffer-size", "16", "--minutes", "0", "--iterations", "2",
+                          "--app-steps", "5"]) == 0
+    assert (run_dir / "shortrun-mnist.safetensors").is_file() and (run_dir / "state.safetensors").is_file()
+    assert {p.name: p.stat().st_mtime_ns for p in REPO_CHECKPOINTS.glob("*.safetensors")} == shipped
+    monkeypatch.setenv("EBMVIZ_CHECKPOINT_DIR", str(run_dir))
+    names = catalogue.names()
+    assert "shortrun-mnist@mine" in names and "shortrun-mnist" in names and not any("state" in n for n in names)
+    assert catalogue.load("shortrun-mnist@mine").meta["iterations"] >= 1
