@@ -27,6 +27,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -140,13 +141,20 @@ class UserEnergy(Model):
         return self._sign * self.net(self.to_model_range(x))
 
 
-
 class UserGenerator(UserEnergy):
     """A ``UserEnergy`` whose module has ``generate(n, seed)``: the pages offer generator starts."""
 
     def generate(self, n: int, seed: int) -> torch.Tensor:
-        """The module's ``generate(n, seed)``, mapped into [−1, 1] and clamped: (n, C, H, W)."""
-        out = self.net.generate(n, seed)
+        """The module's ``generate(n, seed)``, mapped into [−1, 1] and clamped: (n, C, H, W). Anything it raises, or
+        an output of another size, is a ``ValueError`` naming it (the pages show it as the start's message)."""
+        try:
+            out = self.net.generate(n, seed)
+        except Exception as exc:
+            raise ValueError(f"your model's generate({n}, {seed}) raised {type(exc).__name__}: {exc}") from None
+        if not isinstance(out, torch.Tensor) or out.numel() != n * math.prod(self.image_shape):
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"your model's generate({n}, {seed}) returned {got}, not {n} images of shape "
+                             f"{self.image_shape}")
         return ((out - self._lo) / self._half - 1).clamp(-1, 1).reshape(n, *self.image_shape)
 
 

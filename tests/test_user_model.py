@@ -177,6 +177,9 @@ def test_a_module_with_generate_offers_generator_starts(tmp_path):
     g = m.generate(5, 3)
     assert g.shape == (5, 1, 10, 10) and g.min() >= -1 and g.max() <= 1 and g.min() < -0.5  # mapped into [−1, 1]
     assert not hasattr(load_user_model(RGB), "generate")
+    m.net.generate = lambda n, seed: torch.zeros(n, 5)
+    with pytest.raises(ValueError, match=r"returned \(5, 5\), not 5 images of shape \(1, 10, 10\)"):
+        m.generate(5, 0)
 
 
 def test_a_user_energy_that_turns_nan_flags_its_chains_without_raising(tmp_path):
