@@ -131,14 +131,15 @@ class UserEnergy(Model):
         self.image_shape = config.image_shape
         lo, hi = config.value_range
         self._lo, self._half = lo, (hi - lo) / 2
-        self._sign = -1.0 if config.negate else 1.0
+        self._same_range = (lo, hi) == (-1.0, 1.0)
 
     def to_model_range(self, x: torch.Tensor) -> torch.Tensor:
         """App pixels in [−1, 1] -> the module's range [lo, hi]."""
-        return x if (self._lo, self._half) == (-1.0, 1.0) else self._lo + (x + 1) * self._half
+        return x if self._same_range else self._lo + (x + 1) * self._half
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._sign * self.net(self.to_model_range(x))
+        out = self.net(self.to_model_range(x))
+        return -out if self.config.negate else out
 
 
 class UserGenerator(UserEnergy):
