@@ -111,3 +111,11 @@ def test_a_user_energy_that_turns_nan_has_its_chains_flagged_not_raised(tmp_path
     assert not at.exception
     assert "chain(s) stopped at a non-finite value" in texts(at)
     assert any("met a non-finite value and stopped" in w.value for w in at.warning)
+
+
+def test_the_langevin_page_offers_a_faster_pace_than_its_teaching_one_and_links_it():
+    at = open_page(PAGE)
+    pace = at.select_slider(key="langevin_pace")
+    assert pace.value == 0.12 and list(pace.options)[:2] == ["0.07 s per frame", "0.12 s per frame"]
+    at = open_page(PAGE, {"pace": "0.07"})
+    assert at.select_slider(key="langevin_pace").value == 0.07

@@ -25,7 +25,7 @@ from ebmviz.app.pages.langevin import (
     trajectory_arrays,
     tune_button,
 )
-from ebmviz.app.player import FrameView, Live, Player, pace_control
+from ebmviz.app.player import PACES, FrameView, Live, Player, pace_control
 from ebmviz.app.presentation import grid_font_px, presenting
 from ebmviz.app.widgets import (
     checkpoint_names,
@@ -50,11 +50,13 @@ state = LiveState(P)
 SPEEDS = [1, 2, 4, 8, 16, 32, 64]
 MAX_CHAINS = 64  # most chains of a live run (64 chains make an 8 × 8 grid)
 COMPARE_CHAINS = 8  # chains of the short- vs long-run comparison
+FASTEST_PACE = 0.07  # s per frame: as fast as the page can draw (about 10 frames/s), for debugging a sampler
 fields = [links.choice(state.key("ckpt"), "model", checkpoint_names(is_energy)),
           links.choice(state.key("start"), "start", list(START_KINDS)), links.integer(state.key("n"), "chains", 1,
                                                                                       MAX_CHAINS),
           links.number(state.key("data_noise"), "data_noise", 0.05, 1.0), *sampler_fields(P),
-          links.choice(state.key("speed"), "speed", SPEEDS)]
+          links.choice(state.key("speed"), "speed", SPEEDS),
+          links.choice(state.key("pace"), "pace", [FASTEST_PACE, *PACES])]
 links.restore(fields)
 present = presenting()
 st.title("Langevin chains")
@@ -108,7 +110,7 @@ with settings:
     speed = st.select_slider("Steps per animation frame", SPEEDS,
                              value=max(s for s in SPEEDS if s <= cfg.record_every), key=state.key("speed"),
                              help="1 shows every step (the run records each step it needs for that)")
-    pace = pace_control(state)
+    pace = pace_control(state, fastest=FASTEST_PACE)
 
 spec = RunSpec(name, device, cfg, start, n_chains, seed, upload[1] if upload else None, data_noise)
 

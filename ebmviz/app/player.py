@@ -213,10 +213,12 @@ class Player:
         return frames()
 
 
-def pace_control(state: PlayerState, normal: float = PACES[0]) -> float:
+def pace_control(state: PlayerState, normal: float = PACES[0], fastest: float | None = None) -> float:
     """A "Pace" slider: the seconds each frame stays up while playing (for ``Player.show``), from the page's
-    ``normal`` pace down to the slowest of ``PACES``."""
-    options = (normal, *(p for p in PACES if p > normal))
+    ``normal`` pace (or ``fastest``, when a page offers a quicker one) down to the slowest of ``PACES``; it starts
+    at ``normal``."""
+    options = (*((fastest,) if fastest is not None and fastest < normal else ()), normal,
+               *(p for p in PACES if p > normal))
     return st.select_slider("Pace", options, value=normal, key=state.key("pace"),
                             format_func=lambda v: f"{v:g} s per frame",
                             help="How long each frame stays on screen while playing: slow it down to narrate")
