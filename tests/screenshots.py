@@ -243,9 +243,23 @@ USER_PAGES = {  # --user: the pages that take an energy, on the 3×32×32 fixtur
     "home": ("", "watch energy-based models work"),
     "langevin": ("langevin?model=rgb-digits", "· finished"),
     "anomaly": ("anomaly?view=One+model&model=rgb-digits", "Computed live on this machine"),
-    "landscape": ("landscape?view=Map+now", "Map now"),
-    "models": ("model_zoo", "rgb-digits"),
+    "landscape": ("landscape?view=Map+now", "Minima"),
+    "models": ("model_zoo", "Your own models"),
 }
+
+
+def map_rgb(page) -> None:
+    """On the landscape's Map now: pick rgb-digits, 40 starts of its own images, 300 steps, and press Map now."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Energy model").click()
+    page.get_by_role("option", name="rgb-digits").click()
+    page.get_by_text("Start from").first.wait_for(timeout=60_000)
+    time.sleep(1.0)
+    for label, value in (("Starts", "40"), ("Descent steps (at most)", "300")):
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        time.sleep(1.0)
+    page.get_by_role("button", name="Map now").click()
 
 
 def user(out: Path) -> None:
@@ -266,6 +280,8 @@ def user(out: Path) -> None:
                 settle(page, deadline)
                 if name == "langevin":
                     page.get_by_role("button", name="Play", exact=True).click()
+                if name == "landscape":
+                    map_rgb(page)
                 page.get_by_text(text).first.wait_for(timeout=max(1_000, int((deadline - time.time()) * 1000)))
                 settle(page, deadline)
                 tall = page.evaluate(f"() => document.querySelector('{MAIN}').scrollHeight")

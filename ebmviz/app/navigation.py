@@ -36,8 +36,9 @@ PAGES = (
              "four samplers on a 2-D energy whose exact answer is known: which ones are right, and how fast"),
     PageInfo("views/langevin.py", "Langevin chains", ":material/timeline:",
              "Start chains from noise, digits, the replay buffer, a generator or your own picture on any shipped "
-             "energy; watch them animate live with energy, gradient norm, update norm and acceptance per step; follow "
-             "their paths over a PCA map of the data; compare short and long runs.",
+             "energy, or on your own model (`ebmviz run --model`); watch them animate live with energy, gradient "
+             "norm, update norm and acceptance per step; follow their paths over a PCA map of the data; compare short "
+             "and long runs.",
              "noise turning into digits under Langevin steps, live, with every number the sampler touches"),
     PageInfo("views/coarse_to_fine.py", "Coarse to fine", ":material/stacks:",
              "A coarse-to-fine EBM samples a 7×7 digit, hands it up to 14×14 and then 28×28. Play the cascade stage "
@@ -68,9 +69,10 @@ PAGES = (
              "train a model live.",
              "two ways of training the same energy, one that collapses and one that holds"),
     PageInfo("views/anomaly.py", "Anomaly detection", ":material/troubleshoot:",
-             "Which images does an energy find typical? AUROC of every shipped energy against Fashion-MNIST, noise, "
-             "constant images, blends of two digits and transformed digits; one model's score histograms and ROC "
-             "curves; and where your own digit, uploaded or edited (rotated, erased, a stroke added), falls.",
+             "Which images does an energy find typical? AUROC of every shipped energy (and your own) against "
+             "Fashion-MNIST, noise, constant images, blends of two digits and transformed digits; one model's score "
+             "histograms and ROC curves; and where your own digit, uploaded or edited (rotated, erased, a stroke "
+             "added), falls.",
              "which images an energy finds typical, and how well that tells digits from everything else"),
     PageInfo("views/landscape.py", "Energy landscape", ":material/landscape:",
              "Maps of an energy's valleys: descend from digits to local minima, measure the barriers between them and "
