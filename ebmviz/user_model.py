@@ -239,7 +239,8 @@ def _shape(net: nn.Module, spec: UserSpec, data: ImageSet | None) -> tuple[int, 
         raise UserModelError(spec.label, "its image shape is unknown: give --shape C,H,W, --data, or an image_shape "
                                          "attribute on the module")
     if len(set(said.values())) > 1:
-        raise UserModelError(spec.label, "image shape not matching the data: " + ", ".join(
+        what = "image shape not matching the data" if data is not None else "the image shapes given disagree"
+        raise UserModelError(spec.label, f"{what}: " + ", ".join(
             f"{k} says {'×'.join(map(str, v))}" for k, v in said.items()))
     shape = next(iter(said.values()))
     try:

@@ -96,7 +96,8 @@ BAD_MODELS = {
                       "image shape not matching the data: the module's image_shape says 1×12×12, the data says "
                       "3×12×12"),
     "--shape vs module": ({"target": "{d}/bad_models.py:good", "shape": [1, 16, 16]},
-                          "--shape says 1×16×16, the module's image_shape says 1×12×12"),
+                          "the image shapes given disagree: --shape says 1×16×16, the module's image_shape says "
+                          "1×12×12"),
     "sides too small": ({"target": "{d}/bad_models.py:too_small"}, "image sides must be 8–128 pixels, got 4×4"),
     "two channels": ({"target": "{d}/bad_models.py:two_channels"}, "1 (grey) or 3 (RGB) channels, got 2"),
     "weights .pt": ({"target": "{d}/bad_models.py:good", "weights": "{d}/weights.pt"},
