@@ -119,3 +119,31 @@ def test_the_langevin_page_offers_a_faster_pace_than_its_teaching_one_and_links_
     assert pace.value == 0.12 and list(pace.options)[:2] == ["0.07 s per frame", "0.12 s per frame"]
     at = open_page(PAGE, {"pace": "0.07"})
     assert at.select_slider(key="langevin_pace").value == 0.07
+
+
+def test_a_user_energy_that_raises_partway_stops_the_run_with_its_error(tmp_path, monkeypatch):
+    code = tmp_path / "raising_energy.py"
+    code.write_text(
+        "import torch\n"
+        "class Picky(torch.nn.Module):\n"
+        "    image_shape = (1, 12, 12)\n"
+        "    def forward(self, x):\n"
+        "        if float(x.detach().mean()) > 0.3:\n"
+        "            raise ValueError('this model only takes dark images')\n"
+        "        return -0.002 * x.flatten(1).sum(1)  # pushes every pixel up 0.02 a step, to what it refuses\n"
+        "def build():\n"
+        "    return Picky()\n")
+    serve(monkeypatch, UserSpec(f"{code}:build", name="picky"))
+    at = open_page(PAGE, {"model": "picky"})
+    at.number_input(key="langevin_n_steps").set_value(60).run()
+    at.button(key="langevin_play").click().run()
+    for _ in range(30):
+        if "stopped by an error" in texts(at):
+            break
+        at.run()
+    assert not at.exception
+    assert "stopped by an error" in texts(at)
+    (error,) = [e.value for e in at.error]
+    assert "The energy raised an error after step" in error and "ValueError: this model only takes dark images" in error
+    step = current_step(at)[0]
+    assert 0 < step < 60  # it ran until the chains reached the images the model refuses

@@ -403,3 +403,22 @@ def test_a_model_trained_with_python_m_training_is_added_from_its_run_folder(tmp
     names = catalogue.names()
     assert "shortrun-mnist@mine" in names and "shortrun-mnist" in names and not any("state" in n for n in names)
     assert catalogue.load("shortrun-mnist@mine").meta["iterations"] >= 1
+
+
+def test_a_run_told_to_stop_on_error_keeps_what_ran_and_says_why():
+    from ebmviz.sampling import LiveRun
+
+    def picky(x):
+        if float(x.detach().mean()) > 0.3:
+            raise ValueError("too bright")
+        return -0.01 * x.flatten(1).sum(1)
+
+    x0 = torch.zeros(3, 1, 8, 8)
+    cfg = LangevinConfig(n_steps=100, step_size=1.0, noise_std=0.0, record_every=50)
+    with pytest.raises(ValueError, match="too bright"):  # the library raises, as any Python call
+        LiveRun(picky, x0, cfg).advance()
+    run = LiveRun(picky, x0, cfg, stop_on_error=True)
+    run.advance()
+    assert run.done and run.error == "ValueError: too bright" and 0 < run.t < 100
+    traj = run.trajectory()
+    assert traj.frame_steps[-1] == run.t and len(traj.energy) == run.t + 1 and np.isnan(traj.energy[-1]).all()

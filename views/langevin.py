@@ -118,7 +118,7 @@ spec = RunSpec(name, device, cfg, start, n_chains, seed, upload[1] if upload els
 def new_run() -> LiveRun:
     """A fresh run of the current settings (raises ValueError when the start cannot be served)."""
     x0 = cache.starts(start, n_chains, seed, name, device, upload[0] if upload else None, data_noise)
-    return LiveRun(model, x0.to(device), cfg, seed)
+    return LiveRun(model, x0.to(device), cfg, seed, stop_on_error=True)
 
 
 if state.spec != spec:
@@ -138,6 +138,7 @@ def draw_frame(index: int, out: FrameView):
     frame, step = run.frames[index], int(run.frame_steps[index])
     pred = cache.evaluate_frames(frame)
     status = "running" if out.playing else ("finished" if run.done and index == len(run.frames) - 1 else "paused")
+    status = "stopped by an error" if run.error is not None and index == len(run.frames) - 1 else status
     diverged = run.diverged_at
     stopped = f" · {int((diverged >= 0).sum())} chain(s) stopped at a non-finite value" if (diverged >= 0).any() else ""
     accepted = run.mean("accept", step) if run.adjusted and step > 0 else None
@@ -155,7 +156,10 @@ def draw_frame(index: int, out: FrameView):
                                     font_px=grid_font_px()),
                       caption=("digit (confidence)" if present else "chain: evaluator's digit (confidence)")
                       if pred else off_mnist)
-    if accepted is not None and accepted < LOW_ACCEPTANCE:
+    if run.error is not None:
+        out.below.error(f"The energy raised an error after step {run.t} and the run stopped there: {run.error}",
+                        icon=":material/error:")
+    elif accepted is not None and accepted < LOW_ACCEPTANCE:
         out.below.warning(f"MALA has accepted {100 * accepted:.1f}% of its proposals: the chains barely move. Lower "
                           "the step size s (or press “Tune s”), or lower σ.", icon=":material/warning:")
     elif not out.playing and (diverged >= 0).any():

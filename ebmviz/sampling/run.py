@@ -48,7 +48,7 @@ class LiveRun:
     """
 
     def __init__(self, energy: Energy, x0: torch.Tensor, config: SamplerConfig, seed: int = 0,
-                 *, frame_format: str = "uint8"):
+                 *, frame_format: str = "uint8", stop_on_error: bool = False):
         if frame_format not in ("uint8", "float32"):
             raise ValueError(f"frame_format must be 'uint8' or 'float32', got {frame_format!r}")
         config.validate()
@@ -67,17 +67,29 @@ class LiveRun:
         self._final_energy: np.ndarray | None = None
         self.record_every = config.record_every  # a player may record more often for slow motion (the last step
         #                                          is always recorded)
+        # an energy that raises (a user's model on an input it cannot take): with ``stop_on_error`` the run ends
+        # there and ``error`` says why, instead of the exception reaching the app
+        self.stop_on_error, self.error = stop_on_error, None
 
     @property
     def done(self) -> bool:
-        return self.t >= self.config.n_steps
+        return self.t >= self.config.n_steps or self.error is not None
 
     def advance(self, max_steps: int | None = None, max_seconds: float | None = None) -> int:
         """Run up to ``max_steps`` steps (default: to the end) or for ``max_seconds``; return
         the number of steps run. Host syncs happen only at recorded frames and chunk ends."""
         start, ran, chunk = time.perf_counter(), 0, {k: [] for k in self._rows}
         while not self.done and (max_steps is None or ran < max_steps):
-            st = next(self._steps)
+            try:
+                st = next(self._steps)
+            except Exception as exc:
+                if not self.stop_on_error:
+                    raise
+                self.error = f"{type(exc).__name__}: {exc}"
+                if self.frame_steps[-1] != self.t:  # the last state the energy took, on screen
+                    self.frames.append(self._grab(self.x).numpy())
+                    self.frame_steps.append(self.t)
+                break
             ran += 1
             self.t, self.x, self._diverged = st.t, st.x, st.diverged_at
             chunk["energy"].append(st.energy)
@@ -130,8 +142,13 @@ class LiveRun:
     def current_energy(self) -> np.ndarray:
         """(B,) E(x_t) of the current states (one forward pass, cached until the next step)."""
         if self._final_energy is None:
-            with torch.no_grad():
-                self._final_energy = self._energy_fn(self.x).detach().float().cpu().numpy()
+            try:
+                with torch.no_grad():
+                    self._final_energy = self._energy_fn(self.x).detach().float().cpu().numpy()
+            except Exception:
+                if self.error is None:
+                    raise
+                self._final_energy = np.full(self.x.shape[0], np.nan, np.float32)  # the state the energy refused
         return self._final_energy
 
     def trajectory(self) -> Trajectory:
