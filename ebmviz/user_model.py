@@ -11,7 +11,11 @@ problem for each thing that can go wrong on load (checked in this order):
 4. the image shape is unknown, out of range, or differs between ``--shape``, the module's ``image_shape`` attribute
    and the data;
 5. on a batch of the data (or of noise without data): the output is not one number per image (B,), not finite, or
-   has no gradient with respect to x.
+   has no gradient with respect to x; a ``decode`` (with ``latent_dim``) that raises, gives another size or
+   non-finite images.
+
+Optional extras: ``generate(n, seed)`` (the pages' generator starts: ``UserGenerator``), and ``decode(z)`` with an
+int ``latent_dim`` (``model.generator``, a ``UserDecoder``: the landscape's latent-space maps).
 
 The code run is only ever the operator's: a spec comes from the command line or ``$EBMVIZ_USER_MODELS`` (which
 ``ebmviz run`` writes), never from a link, an upload or a checkpoint folder.
@@ -111,7 +115,8 @@ class UserConfig:
     negate: bool = False
     value_range: tuple[float, float] = (-1.0, 1.0)
     parameters: int = 0
-    extras: tuple[str, ...] = field(default_factory=tuple)  # optional methods found: "generate"
+    extras: tuple[str, ...] = field(default_factory=tuple)  # optional methods found: "generate", "decode"
+    nz: int = 0  # the decoder's latent size (``latent_dim``), 0 without one
 
 
 class UserEnergy(Model):
@@ -132,6 +137,8 @@ class UserEnergy(Model):
         lo, hi = config.value_range
         self._lo, self._half = lo, (hi - lo) / 2
         self._same_range = (lo, hi) == (-1.0, 1.0)
+        if "decode" in config.extras:  # the latent landscape maps descend U(z) = E(g(z))/T + ‖z‖²/2 through it
+            self.generator = UserDecoder(net, lo, self._half, config.image_shape)
 
     def to_model_range(self, x: torch.Tensor) -> torch.Tensor:
         """App pixels in [−1, 1] -> the module's range [lo, hi]."""
@@ -140,6 +147,19 @@ class UserEnergy(Model):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(self.to_model_range(x))
         return -out if self.config.negate else out
+
+
+class UserDecoder(nn.Module):
+    """A user module's ``decode(z)`` as a generator g: z (n, latent_dim) -> images (n, C, H, W) in the app's [−1, 1]
+    (its output mapped from the module's range, not clamped: the latent energy's gradient goes through it)."""
+
+    def __init__(self, net: nn.Module, lo: float, half: float, shape: tuple[int, int, int]):
+        super().__init__()
+        self.net, self._lo, self._half, self._shape = net, lo, half, tuple(shape)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.net.decode(z)
+        return ((out - self._lo) / self._half - 1).reshape(len(z), *self._shape)
 
 
 class UserGenerator(UserEnergy):
@@ -277,6 +297,16 @@ def _probe(model: UserEnergy, data: ImageSet | None, name: str) -> None:
                                    "sampling needs ∇ₓE")
     if not torch.isfinite(grad).all():
         raise UserModelError(name, f"the gradient ∇ₓE is not finite on {on}")
+    if hasattr(model, "generator"):  # decode(z) must give finite images of the model's shape
+        z = torch.randn(4, model.config.nz, generator=torch.Generator().manual_seed(0))
+        try:
+            with torch.no_grad():
+                images = model.generator(z)
+        except Exception as exc:
+            raise UserModelError(name, f"decode(z) for z of shape (4, {model.config.nz}) (latent_dim) raised "
+                                       f"{type(exc).__name__}: {exc}") from None
+        if not torch.isfinite(images).all():
+            raise UserModelError(name, "decode(z) gives images that are not finite")
 
 
 def load_user_model(spec: UserSpec, device: str | torch.device = "cpu") -> UserEnergy:
@@ -300,15 +330,17 @@ def load_user_model(spec: UserSpec, device: str | torch.device = "cpu") -> UserE
     lo, hi = spec.value_range
     if not (np.isfinite([lo, hi]).all() and lo < hi):
         raise UserModelError(name, f"--range must be LO,HI with LO < HI, got {lo:g},{hi:g}")
-    extras = tuple(k for k in ("generate",) if callable(getattr(net, k, None)))
+    nz = getattr(net, "latent_dim", None)
+    nz = int(nz) if isinstance(nz, int) and not isinstance(nz, bool) and nz > 0 else 0
+    extras = tuple(k for k in ("generate", "decode") if callable(getattr(net, k, None)) and (k != "decode" or nz))
     config = UserConfig(spec.target, spec.weights, sha, spec.data, shape, spec.negate, (lo, hi),
-                        sum(p.numel() for p in net.parameters()), extras)
+                        sum(p.numel() for p in net.parameters()), extras, nz)
     sampler = USER_SAMPLER
     if isinstance(getattr(net, "langevin", None), dict):
         sampler = replace(sampler, **{k: v for k, v in net.langevin.items() if k in USER_SAMPLER.to_dict()})
     meta = {"kind": "user", "title": f"{name}: your own energy model ({spec.target})", "sampler": sampler.to_dict(),
             "dataset": {"source": data.source if data else "no data given (--data)"}}
-    model = (UserGenerator if extras else UserEnergy)(net, config, meta)
+    model = (UserGenerator if "generate" in extras else UserEnergy)(net, config, meta)
     model.eval().requires_grad_(False)
     model.data = data  # the user's images (ImageSet) or None: starts, maps and anomaly sets use them
     _probe(model, data, name)

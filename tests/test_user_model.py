@@ -57,6 +57,8 @@ def too_small():
     m = Energy(); m.image_shape = (1, 4, 4); return m
 def two_channels():
     m = Energy(); m.image_shape = (2, 12, 12); return m
+def bad_decoder():
+    m = Energy(); m.latent_dim = 4; m.decode = lambda z: torch.zeros(len(z), 5); return m
 NOT_CALLABLE = 3
 '''
 
@@ -112,6 +114,8 @@ BAD_MODELS = {
     "data unreadable": ({"target": "{d}/bad_models.py:good", "data": "{d}/bad_models.py"},
                         "--data"),
     "range": ({"target": "{d}/bad_models.py:good", "value_range": [1, 0]}, "--range must be LO,HI with LO < HI"),
+    "decoder of another size": ({"target": "{d}/bad_models.py:bad_decoder"},
+                                "decode(z) for z of shape (4, 4) (latent_dim) raised RuntimeError"),
 }
 
 

@@ -101,7 +101,7 @@ def test_map_now_maps_your_rgb_model(monkeypatch, tmp_path):
     assert not at.exception and at.radio(key="ls_new_space").options == ["image"]
     assert at.radio(key="ls_new_from").value == "its own images"
     words = texts(at)
-    assert "minima are unlabelled" in words and "latent-space map needs a generator" in words
+    assert "minima are unlabelled" in words and "latent-space map needs a decoder" in words
     at.number_input(key="ls_new_n").set_value(12).run()
     at.number_input(key="ls_new_steps").set_value(60).run()
     at.number_input(key="ls_new_k").set_value(4).run()
@@ -127,3 +127,55 @@ def test_map_now_maps_your_rgb_model(monkeypatch, tmp_path):
                                     (json.loads(c.proto.spec) for c in at.get("plotly_chart")))
     at.segmented_control(key="ls_view").set_value("Your digit").run()
     assert not at.exception and "3×32×32 images" in at.info[0].value  # MNIST digits cannot descend it: said so
+
+
+DECODER_CODE = '''
+import torch
+from torch import nn
+
+class WithDecoder(nn.Module):
+    image_shape = (1, 12, 12)
+    latent_dim = 4
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.dec = nn.Parameter(torch.randn(4, 144, generator=g))
+        self.w = nn.Parameter(torch.randn(144, generator=g) * 0.1)
+
+    def decode(self, z):
+        return torch.tanh(z @ self.dec).view(len(z), 1, 12, 12)
+
+    def forward(self, x):
+        flat = x.flatten(1)
+        return flat @ self.w + 0.5 * flat.pow(2).sum(1)
+
+def build():
+    return WithDecoder()
+'''
+
+
+def test_map_now_maps_a_user_decoders_latent_space(monkeypatch, tmp_path):
+    for f in REPO_CHECKPOINTS.glob("*.safetensors"):
+        (tmp_path / f.name).symlink_to(f)
+    (tmp_path / "decoder.py").write_text(DECODER_CODE)
+    monkeypatch.setenv("EBMVIZ_SHIPPED_DIR", str(tmp_path))
+    serve(monkeypatch, UserSpec(f"{tmp_path / 'decoder.py'}:build", name="with-decoder"))
+    at = open_page(LANDSCAPE)
+    at.segmented_control(key="ls_view").set_value("Map now").run()
+    at.selectbox(key="ls_new_ckpt").set_value("with-decoder").run()
+    assert at.radio(key="ls_new_space").options == ["latent", "image"]
+    assert "it can also be mapped in latent space" in texts(at)
+    at.radio(key="ls_new_space").set_value("latent").run()
+    at.number_input(key="ls_new_n").set_value(12).run()
+    at.number_input(key="ls_new_steps").set_value(60).run()
+    at.number_input(key="ls_new_k").set_value(4).run()
+    at.button(key="ls_go").click().run()
+    assert not at.exception, at.exception
+    assert any("Stored as" in s.value for s in at.success), [e.value for e in at.error]
+    (made,) = (tmp_path / "maps" / "cache").glob("with-decoder-*.safetensors")
+    land = load_map(made)
+    assert land.meta["space"] == "latent" and land.minima.shape[1:] == (4,)  # minima are codes z
+    assert land.images.shape[1:] == (1, 12, 12) and land.start_images.shape == (12, 1, 12, 12)  # g(z) pictures
+    at.segmented_control(key="ls_view").set_value("Disconnectivity graph").run()
+    assert not at.exception and {m.label: m.value for m in at.metric}["Minima"] == str(land.n_minima)

@@ -70,7 +70,9 @@ class MapView:
 
     @property
     def image_shape(self) -> tuple[int, ...]:
-        """(C, H, W) of the map's pictures: 1×28×28 for a latent map (its generator draws digits)."""
+        """(C, H, W) of the map's pictures: its images' (a latent map of a shipped generator: 1×28×28 digits)."""
+        if self.land.images is not None:
+            return tuple(self.land.images.shape[1:])
         return DIGIT_SHAPE if self.latent else tuple(self.land.minima.shape[1:])
 
     def confident_share(self) -> float | None:
@@ -196,6 +198,8 @@ class OwnMapSpec:
     n: int = 100  # starts
     seed: int = 0  # which images (a seeded permutation), or the noise
     layout: str = "pca"  # 2-D layout stored with the map: "pca" or "none"
+    space: str = "image"  # "latent": through the model's decode(z), from N(0, I) draws of z
+    temperature: float = 1.0  # T of the latent energy U(z) = E(g(z))/T + ‖z‖²/2
 
     def extra(self) -> dict:
         return dataclasses.asdict(self)
@@ -242,22 +246,30 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 def map_own(model: UserEnergy, spec: OwnMapSpec, config: LandscapeConfig, device: str,
             evaluator: torch.nn.Module | None = None,
             progress: Callable[[int, int, Landscape], None] | None = None) -> Landscape:
-    """Map a user model's energy in image space from ``own_starts``. A 1×28×28 model's minima are read by the
-    evaluator, as a digit map's; others stay unlabelled, and their starts keep the data's labels (purity)."""
-    x, labels, index, words = own_starts(model, spec.start_from, spec.n, spec.seed)
+    """Map a user model's energy from ``own_starts`` in image space, or in latent space through its decoder from
+    N(0, I) draws of z (``spec.space``). A 1×28×28 model's minima are read by the evaluator, as a digit map's;
+    others stay unlabelled, and image-space starts keep the data's labels (purity)."""
     digits = is_digit_model(model)
+    latent = spec.space == "latent"
+    if latent:
+        z = torch.randn(spec.n, model.config.nz, generator=torch.Generator().manual_seed(int(spec.seed)))
+        energy, decode = map_energy(model, "latent", spec.temperature)
+        x, labels, index, words = z, None, None, f"z ~ N(0, I) in {model.config.nz} dimensions"
+    else:
+        x, labels, index, words = own_starts(model, spec.start_from, spec.n, spec.seed)
+        # ``decode``: the minima as pictures while the map grows (map_landscape draws 1×28×28 minima only itself)
+        energy, decode = model, None if digits else _identity
     t0 = time.perf_counter()
-    # ``decode``: the minima as pictures while the map grows (map_landscape draws 1×28×28 minima only by itself)
-    land = map_landscape(model, x.to(device), config, labels=labels, progress=progress,
-                         decode=None if digits else _identity)
+    land = map_landscape(energy, x.to(device), config, labels=labels, progress=progress, decode=decode)
     t1 = time.perf_counter()
-    start_u8 = to_u8(x.numpy())
+    start_u8 = pictures(decode, x.to(device)) if latent else to_u8(x.numpy())
     layout = None
     if spec.layout == "pca" and land.images is not None:
         both = np.concatenate([start_u8, to_u8(land.images)])
         layout = fit_pca(both).transform(both).astype(np.float32)
     meta = spec.extra() | {
-        "space": "image", "energy": "E(x)", "starts": words, "image_shape": list(model.image_shape),
+        "space": spec.space, "energy": "E(g(z))/T + ‖z‖²/2" if latent else "E(x)", "starts": words,
+        "image_shape": list(model.image_shape),
         "data_index": None if index is None else index.tolist(), "own_model": model.config.target,
         "seconds": {"map": round(t1 - t0, 1), "layout": round(time.perf_counter() - t1, 1)}}
     if digits and evaluator is not None:

@@ -143,9 +143,10 @@ def is_own(model) -> bool:
 
 def now_spec(name: str, model, space: str, temperature: float, n: int, seed: int, layout: bool,
              start_from: str = "data") -> DigitMapSpec | OwnMapSpec:
-    """The spec of a map the page makes: ``OwnMapSpec`` for a user model (image space, PCA layout or none)."""
+    """The spec of a map the page makes: ``OwnMapSpec`` for a user model (image space, or latent through its
+    decoder; PCA layout or none)."""
     if is_own(model):
-        return OwnMapSpec(name, start_from, int(n), int(seed), "pca" if layout else "none")
+        return OwnMapSpec(name, start_from, int(n), int(seed), "pca" if layout else "none", space, float(temperature))
     return DigitMapSpec(name, space, float(temperature), int(n), int(seed), "auto", "pca" if layout else "none")
 
 
@@ -180,9 +181,12 @@ def own_start_choice(name: str, model) -> str:
                          "pixel drawn in [−1, 1]")
     shape = "×".join(map(str, model.image_shape))
     labels = found is not None and found[1] is not None and pick == "its own images"
-    st.caption(f"**{name}** is your own model: it is mapped in image space, E(x) on its {shape} pixels; a "
-               "latent-space map needs a generator ebmviz can descend through, which a model of your own does not "
-               "declare. " + ("Its minima are read by the MNIST evaluator, as a shipped model's are." if
+    latent = ("With its decoder (`decode(z)`, `latent_dim`) it can also be mapped in latent space, "
+              "U(z) = E(g(z))/T + ‖z‖²/2, from N(0, I) draws of z (the start choice is then for image space only). "
+              if hasattr(model, "generator") else
+              "A latent-space map needs a decoder: give your module `decode(z)` and an int `latent_dim`. ")
+    st.caption(f"**{name}** is your own model: it is mapped in image space, E(x) on its {shape} pixels. " + latent
+               + ("Its minima are read by the MNIST evaluator, as a shipped model's are." if
                               is_digit_model(model) else
                               "The MNIST evaluator reads 1×28×28 digits only, so its minima are unlabelled"
                               + ("; the starts keep your data's labels, so each basin still has a commonest label "
