@@ -54,7 +54,7 @@ def test_rgb_chains_play_live_with_traces_and_diagnostics(user_app):
         wait_idle(page)
         body = page.inner_text("body")
         assert "ESS of the energy" in body and "R-hat of the energy" in body
-        assert page.locator(".js-plotly-plot").count() >= 2  # the traces and the map (and the autocorrelation)
+        page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)  # the traces and the map (and the ACF)
         assert "evaluator reads 28×28 grey digits only" in body
         no_exception(page)
         page.locator('[data-testid="stMain"]').evaluate("e => e.scrollTo(0, 0)")
@@ -69,6 +69,7 @@ def test_anomaly_page_scores_the_rgb_model_on_its_own_images(user_app):
         wait_idle(page)
         body = page.inner_text("body")
         assert "uniform noise" in body and "of your images" in body
-        assert page.locator(".js-plotly-plot").count() >= 2  # the score histograms and the ROC curves
+        # the score histograms and the ROC curves (drawn after the text above reaches the page)
+        page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)
         no_exception(page)
         shoot(page, "user-anomaly")
