@@ -18,14 +18,12 @@ from ebmviz import checkpoints
 from ebmviz.models import KINDS, Model
 from ebmviz.user_model import UserEnergy, UserModelError, UserSpec, load_user_model, registered
 
-ORIGINS = {"shipped": "shipped with ebmviz", "added": "from an added checkpoint folder", "yours": "your own model"}
-
 
 @dataclass(frozen=True)
 class Entry:
     name: str  # what the app shows and links carry
     cls: type[Model] | None  # the model's class (None when unusable)
-    origin: str  # a key of ORIGINS
+    origin: str  # "shipped", "added" (from an added checkpoint folder) or "yours" (the user's own model)
     where: str  # the checkpoint file, or the user model's PATH.py:FACTORY
     error: str | None = None  # why it cannot be used, or None
     spec: UserSpec | None = None  # a user model's spec
@@ -74,20 +72,15 @@ def names(accept=lambda cls: True) -> list[str]:
 
 
 def load(name: str, device: str | torch.device = "cpu") -> Model:
-    """The model called ``name`` in eval mode with frozen parameters. A checkpoint raises ``CheckpointError``, a user
-    model ``UserModelError``; a name nobody gave raises ``CheckpointError`` (not a checkpoint of the folders)."""
-    for spec in _specs():
-        if spec.label == name:
-            got = _user(spec)
+    """The model called ``name`` in eval mode with frozen parameters, resolved as ``entries`` lists it (a user model
+    whose name a checkpoint has never shadows it). A checkpoint raises ``CheckpointError``, a user model
+    ``UserModelError``; a name nobody gave raises ``CheckpointError`` (not a checkpoint of the folders)."""
+    taken = {i.name for i in checkpoints.list_checkpoints()}
+    for entry in user_entries(taken) if name not in taken else []:
+        if entry.name == name and entry.spec is not None:
+            got = _user(entry.spec) if entry.error is None else UserModelError(name, entry.error)
             if isinstance(got, UserModelError):
                 raise got
             # the loaded model is shared by every session: another device gets its own copy, never a move
             return got if got.device == torch.device(device) else copy.deepcopy(got).to(device)
     return checkpoints.load(checkpoints.named(name), device=device)
-
-
-def _specs() -> list[UserSpec]:
-    try:
-        return registered()
-    except ValueError:
-        return []

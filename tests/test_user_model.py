@@ -367,6 +367,7 @@ def test_the_catalogue_adds_folders_and_user_models_to_the_shipped(tmp_path, mon
     assert "taken by another model" in [e for e in catalogue.entries() if e.origin == "yours"][1].error
     assert catalogue.load(f"shortrun-mnist@{tmp_path.name}").meta["kind"] == "shortrun"
     assert catalogue.load("rgb-digits").image_shape == (3, 32, 32)
+    assert catalogue.load("shortrun-mnist").meta["kind"] == "shortrun"  # the shipped file, not the user model
     monkeypatch.setenv("EBMVIZ_USER_MODELS", "{not json")
     assert "not a JSON list" in [e for e in catalogue.entries() if e.origin == "yours"][0].error
 
