@@ -13,6 +13,25 @@ from tests.user_models import ENERGY_FILE, FIXTURES, GRAY, RGB, serve
 PAGE = "views/langevin.py"
 
 
+def play_until(at, done, runs: int = 60) -> None:
+    """Press Play and rerun (one fragment run each in AppTest) until ``done()``, at most ``runs`` times."""
+    at.button(key="langevin_play").click().run()
+    for _ in range(runs):
+        if done():
+            return
+        at.run()
+
+
+def open_energy(tmp_path, monkeypatch, name: str, forward: list[str]):
+    """The Langevin page on a 1×12×12 user energy whose ``forward(self, x)`` is the lines ``forward``."""
+    code = tmp_path / f"{name.replace('-', '_')}.py"
+    code.write_text("import torch\nclass Energy(torch.nn.Module):\n    image_shape = (1, 12, 12)\n"
+                    "    def forward(self, x):\n" + "".join(f"        {line}\n" for line in forward)
+                    + "def build():\n    return Energy()\n")
+    serve(monkeypatch, UserSpec(f"{code}:build", name=name))
+    return open_page(PAGE, {"model": name})
+
+
 def test_langevin_page_plays_the_rgb_user_model_with_traces_and_diagnostics(monkeypatch):
     serve(monkeypatch, RGB)
     at = open_page(PAGE, {"model": "rgb-digits"})  # a link names the user model by its --name
@@ -25,9 +44,7 @@ def test_langevin_page_plays_the_rgb_user_model_with_traces_and_diagnostics(monk
     assert "evaluator reads 28×28 grey digits only" in grid.captions[0]
     figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert any(tr.get("name") == "median chain" for f in figs for tr in f["data"])
-    at.button(key="langevin_play").click().run()  # plays to the end (24 steps) in AppTest's runs
-    while current_step(at)[0] < 24:
-        at.run()
+    play_until(at, lambda: current_step(at)[0] >= 24)  # plays to the end (24 steps) in AppTest's runs
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["ESS of the energy"] != "—" and metrics["R-hat of the energy"] != "—"
@@ -92,22 +109,11 @@ def test_an_added_checkpoint_folder_adds_to_the_shipped_models(tmp_path, monkeyp
 
 
 def test_a_user_energy_that_turns_nan_has_its_chains_flagged_not_raised(tmp_path, monkeypatch):
-    code = tmp_path / "nan_energy.py"
-    code.write_text(
-        "import torch\n"
-        "class Tilted(torch.nn.Module):\n"
-        "    image_shape = (1, 12, 12)\n"
-        "    def forward(self, x):\n"
-        "        e = -x.flatten(1).sum(1)  # pushes every pixel up\n"
-        "        return torch.where(x.flatten(1).mean(1) > 0.3, torch.full_like(e, float('nan')), e)\n"
-        "def build():\n"
-        "    return Tilted()\n")
-    serve(monkeypatch, UserSpec(f"{code}:build", name="nan-energy"))
-    at = open_page(PAGE, {"model": "nan-energy"})
+    at = open_energy(tmp_path, monkeypatch, "nan-energy", [
+        "e = -x.flatten(1).sum(1)  # pushes every pixel up",
+        "return torch.where(x.flatten(1).mean(1) > 0.3, torch.full_like(e, float('nan')), e)"])
     at.number_input(key="langevin_n_steps").set_value(40).run()
-    at.button(key="langevin_play").click().run()
-    while current_step(at)[0] < 40:
-        at.run()
+    play_until(at, lambda: current_step(at)[0] >= 40)
     assert not at.exception
     assert "chain(s) stopped at a non-finite value" in texts(at)
     assert any("met a non-finite value and stopped" in w.value for w in at.warning)
@@ -122,25 +128,12 @@ def test_the_langevin_page_offers_a_faster_pace_than_its_teaching_one_and_links_
 
 
 def test_a_user_energy_that_raises_partway_stops_the_run_with_its_error(tmp_path, monkeypatch):
-    code = tmp_path / "raising_energy.py"
-    code.write_text(
-        "import torch\n"
-        "class Picky(torch.nn.Module):\n"
-        "    image_shape = (1, 12, 12)\n"
-        "    def forward(self, x):\n"
-        "        if float(x.detach().mean()) > 0.3:\n"
-        "            raise ValueError('this model only takes dark images')\n"
-        "        return -0.002 * x.flatten(1).sum(1)  # pushes every pixel up 0.02 a step, to what it refuses\n"
-        "def build():\n"
-        "    return Picky()\n")
-    serve(monkeypatch, UserSpec(f"{code}:build", name="picky"))
-    at = open_page(PAGE, {"model": "picky"})
+    at = open_energy(tmp_path, monkeypatch, "picky", [
+        "if float(x.detach().mean()) > 0.3:",
+        "    raise ValueError('this model only takes dark images')",
+        "return -0.002 * x.flatten(1).sum(1)  # pushes every pixel up 0.02 a step, to what it refuses"])
     at.number_input(key="langevin_n_steps").set_value(60).run()
-    at.button(key="langevin_play").click().run()
-    for _ in range(30):
-        if "stopped by an error" in texts(at):
-            break
-        at.run()
+    play_until(at, lambda: "stopped by an error" in texts(at))
     assert not at.exception
     assert "stopped by an error" in texts(at)
     (error,) = [e.value for e in at.error]
