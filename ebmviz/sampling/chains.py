@@ -37,7 +37,7 @@ class Step:
     alive: torch.Tensor  # (B,) bool
     diverged_at: torch.Tensor  # (B,) int64, -1 while finite
     path: torch.Tensor | None = None  # (L+1, B, ...) HMC leapfrog positions, x_t at 0
-    temperature: float = 1.0
+    temperature: float | torch.Tensor = 1.0  # (B,) when the chains have their own settings
 
 
 LangevinStep = Step  # the name the Langevin sampler's steps had first

@@ -84,31 +84,60 @@ def reflect(z: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     return lo + torch.where(u <= w, u, 2 * w - u)
 
 
-def reflected_log_q(y: torch.Tensor, mean: torch.Tensor, sigma: float, lo: float, hi: float) -> torch.Tensor:
+def reflected_log_q(y: torch.Tensor, mean: torch.Tensor, sigma: float | torch.Tensor, lo: float, hi: float
+                    ) -> torch.Tensor:
     """(B,) log-density of y (B, …) in [lo, hi] under the reflected Gaussian proposal ``reflect(mean + σ·ξ)``.
 
     A point y has the preimages y + 2wn and 2·lo − y + 2wn (w = hi − lo, n ∈ ℤ), so per coordinate
     q(y) = Σ_n [φ_σ(y + 2wn − m) + φ_σ(2·lo − y + 2wn − m)]. Each family is summed over the preimages within
     12σ of the mean m, wherever m lies (images further away add less than e⁻⁷² each); the Gaussian's constant is
     left out (it cancels in the MH ratio). For σ > 2w the proposal is uniform on the box to within 3·10⁻⁹ (its
-    first Fourier term is e^{−(πσ/w)²/2}), and a constant is returned.
+    first Fourier term is e^{−(πσ/w)²/2}), and a constant is returned. ``sigma`` is a number or (B,) per chain.
     """
     w = hi - lo
-    if sigma > 2 * w:
+    top = float(sigma.max()) if isinstance(sigma, torch.Tensor) else sigma
+    if top > 2 * w and not isinstance(sigma, torch.Tensor):
         return torch.zeros(y.shape[0], device=y.device, dtype=y.dtype)
-    n = math.ceil(12 * sigma / (2 * w)) + 1
+    n = math.ceil(12 * min(top, 2 * w) / (2 * w)) + 1
     shape = (-1,) + (1,) * y.dim()
     shifts = (2 * w * torch.arange(-n, n + 1, device=y.device, dtype=y.dtype)).view(shape)  # (2n+1, 1, …)
     images = []
     for family in (y, 2 * lo - y):  # the preimage of each family nearest the mean, and its neighbours
         nearest = family + 2 * w * torch.round((mean - family) / (2 * w))
         images.append(nearest.unsqueeze(0) + shifts)
-    log_phi = -((torch.cat(images) - mean.unsqueeze(0)) ** 2) / (2 * sigma**2)  # (2(2n+1), B, …)
-    return torch.logsumexp(log_phi, dim=0).flatten(1).sum(1)
+    var = 2 * (sigma.view(1, -1, *([1] * (y.dim() - 1))) if isinstance(sigma, torch.Tensor) else sigma) ** 2
+    log_phi = -((torch.cat(images) - mean.unsqueeze(0)) ** 2) / var  # (2(2n+1), B, …)
+    log_q = torch.logsumexp(log_phi, dim=0).flatten(1).sum(1)
+    if isinstance(sigma, torch.Tensor):  # chains whose proposal is uniform on the box: a constant
+        log_q = torch.where(sigma > 2 * w, 0.0, log_q)
+    return log_q
+
+
+def per_chain_settings(step_size: torch.Tensor, noise_std: torch.Tensor, x0: torch.Tensor, metropolis: bool
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check per-chain step sizes s (B,) and noises σ (B,) against x0 (B, ...) and return them on its device and dtype.
+
+    Raises ``ValueError`` naming the problem: a length other than B, a step size that is not positive and finite, a
+    noise that is negative or non-finite (or zero under MALA, whose proposal must be a density).
+    """
+    B = x0.shape[0]
+    out = []
+    for name, v in (("step_size", step_size), ("noise_std", noise_std)):
+        v = torch.as_tensor(v, dtype=x0.dtype, device=x0.device).reshape(-1)
+        if v.numel() != B:
+            raise ValueError(f"per-chain {name} has {v.numel()} values for {B} chains")
+        out.append(v)
+    s, sigma = out
+    if not bool((torch.isfinite(s) & (s > 0)).all()):
+        raise ValueError("every per-chain step_size must be positive and finite")
+    if not bool((torch.isfinite(sigma) & (sigma >= (1e-30 if metropolis else 0))).all()):
+        raise ValueError("every per-chain noise_std must be finite and ≥ 0 (> 0 under MALA)")
+    return s, sigma
 
 
 def langevin_steps(
-    energy: Energy, x0: torch.Tensor, config: LangevinConfig, seed: int = 0
+    energy: Energy, x0: torch.Tensor, config: LangevinConfig, seed: int = 0, *,
+    step_size: torch.Tensor | None = None, noise_std: torch.Tensor | None = None,
 ) -> Iterator[Step]:
     """Yield one ``LangevinStep`` per update, lazily (no host sync inside the loop).
 
@@ -117,9 +146,20 @@ def langevin_steps(
         x0: (B, ...) start states; not modified.
         config: a validated ``LangevinConfig``.
         seed: seeds the noise (and MALA's uniforms) on x0's device.
+        step_size, noise_std: (B,) per-chain s and σ, given together, in place of the config's: chains with
+            different settings share every forward and backward pass (a phase map's cells). Each chain b then
+            targets its own T_b = σ_b²/(2·s_b), and the steps' ``temperature`` is that (B,) tensor.
     """
     config.validate()
     s, sigma, T = config.step_size, config.noise_std, config.temperature
+    if (step_size is None) != (noise_std is None):
+        raise ValueError("per-chain step_size and noise_std come together")
+    if step_size is not None:
+        s, sigma = per_chain_settings(step_size, noise_std, x0, config.metropolis)
+        T = sigma**2 / (2 * s)  # (B,)
+    vector = isinstance(s, torch.Tensor)
+    s_x = per_chain(s, x0) if vector else s  # s and σ broadcast against the states (B, ...)
+    sigma_x = per_chain(sigma, x0) if vector else sigma
     gen = torch.Generator(device=x0.device).manual_seed(int(seed))
     x = x0.detach().clone()
     if config.clamp is not None:
@@ -133,7 +173,7 @@ def langevin_steps(
     def drift(grad: torch.Tensor) -> torch.Tensor:
         if config.grad_clip is not None:
             grad = grad.clamp(-config.grad_clip, config.grad_clip)
-        return grad.mul(s)
+        return grad.mul(s_x)
 
     # Finiteness is read off per-chain norms (a norm is finite iff every entry is), which keeps
     # the loop to a few cheap (B,) ops on top of the network's forward and backward passes.
@@ -145,7 +185,7 @@ def langevin_steps(
         ok = alive & torch.isfinite(e_cur) & torch.isfinite(gn_cur)
         noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
         mean_fwd = x - drift(g_cur)
-        prop = mean_fwd.add(noise, alpha=sigma)
+        prop = mean_fwd.addcmul(noise, sigma_x) if vector else mean_fwd.add(noise, alpha=sigma)
         accept = None
         if config.metropolis:
             if config.clamp is not None:
