@@ -40,6 +40,12 @@ PAGES = (
              "norm, update norm and acceptance per step; follow their paths over a PCA map of the data; compare short "
              "and long runs.",
              "noise turning into digits under Langevin steps, live, with every number the sampler touches"),
+    PageInfo("views/sampler_debug.py", "Debug a sampler", ":material/bug_report:",
+             "Where does a sampler behave? A phase map of step size × noise for any energy (yours too): short runs "
+             "batched together, each square marked diverged, saturated, stalled or mixing and coloured by sample "
+             "quality or diversity, with the lines of constant temperature and the model's own setting; a click opens "
+             "a square's setting on the Langevin page. And chains from any sampler: open an .npz of frames (and "
+             "energies) written by your own code.", ""),
     PageInfo("views/coarse_to_fine.py", "Coarse to fine", ":material/stacks:",
              "A coarse-to-fine EBM samples a 7×7 digit, hands it up to 14×14 and then 28×28. Play the cascade stage "
              "by stage, slide the fade weight β of a growing network, replay how it grew, race it against the "
