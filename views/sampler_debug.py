@@ -14,6 +14,7 @@ from ebmviz.app.pages.sampler_debug import (
     figure_cells,
     langevin_link,
     nearest,
+    pick_square,
     run_map,
     shipped_position,
     spec_for,
@@ -90,9 +91,9 @@ with view:
     colour_by = st.segmented_control("Colour the moving squares by", colours, key=state.key("colour"))
     colour_by = colour_by or colours[0]
     name_of = COLOUR_BY[colour_by][1]
-    chart = st.empty()
+    chart, progress = st.empty(), st.empty()  # the same elements in every run: nothing stale stays on screen
     if draw:
-        bar = st.progress(0.0, text="Sampling…")
+        bar = progress.progress(0.0, text="Sampling…")
         total = len(spec.cells)
 
         def on_batch(cells):
@@ -105,21 +106,17 @@ with view:
             run_map(state, key, model, on_batch)
         except ValueError as exc:
             st.info(str(exc))
-        bar.empty()
+        progress.empty()
     if state.key_ != key or not state.cells:
         chart.info("Set the ranges and press **Draw the map**. The default grid (6 × 6 squares × 16 chains × 200 "
                    "steps) takes about 15–20 s on a laptop's CPU; the squares fill in as their batches finish.")
         share(fields)
         st.stop()
     cells = state.cells
-    event = chart.plotly_chart(
+    chart.plotly_chart(
         phase_map_figure(spec.step_sizes, spec.noises, figure_cells(cells, colour_by), name_of,
                          COLOUR_BY[colour_by][2], (base.step_size, base.noise_std), state.selected),
-        width="stretch", key=state.key("map"), on_select="rerun", selection_mode="points")
-    picked = [p.get("customdata") for p in (event.selection.get("points", []) if event else [])]
-    picked = [p for p in picked if isinstance(p, list) and len(p) == 2]
-    if picked:
-        state.selected = (int(picked[0][0]), int(picked[0][1]))
+        width="stretch", key=state.key("map"), on_select=lambda: pick_square(state), selection_mode="points")
     st.caption(f"{verdict_counts(cells)}. {shipped_position(spec)} Click a square to see its chains.")
 share(fields)
 

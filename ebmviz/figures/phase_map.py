@@ -106,9 +106,10 @@ def phase_map_figure(step_sizes: tuple[float, ...], noises: tuple[float, ...], c
                                  name="the model's own setting",
                                  marker=dict(symbol="star", size=18, color="white", line=dict(color="black",
                                                                                              width=2))))
+    fig.update_traces(unselected=dict(marker=dict(opacity=1)), selector=dict(mode="markers"))  # no dimming on click
     fig.update_xaxes(type="log", range=[math.log10(v) for v in s_range], title_text="step size s (log scale)",
-                     showgrid=False)
+                     showgrid=False, dtick=1, tickformat="~g")
     fig.update_yaxes(type="log", range=[math.log10(v) for v in sigma_range], title_text="noise σ (log scale)",
-                     showgrid=False)
+                     showgrid=False, dtick=1, tickformat="~g")
     return tight(fig, PLOT_PX + 120, top=40, uirevision="phase-map", clickmode="event+select",
                  legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))

@@ -170,5 +170,14 @@ def shipped_position(spec: PhaseSpec) -> str:
             f"{where}; the nearest cell is s = {spec.step_sizes[i]:g}, σ = {spec.noises[j]:g}.")
 
 
+def pick_square(state: DebugState) -> None:
+    """A click on the map selects that square (runs before the rerun, so the map outlines it at once)."""
+    points = st.session_state[state.key("map")].selection.get("points", [])
+    picked = [p.get("customdata") for p in points]
+    picked = [p for p in picked if isinstance(p, list) and len(p) == 2]
+    if picked:
+        state.selected = (int(picked[0][0]), int(picked[0][1]))
+
+
 def nearest(cells: list[Cell], i: int, j: int) -> Cell | None:
     return next((c for c in cells if c.i == i and c.j == j), None)
