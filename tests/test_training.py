@@ -190,7 +190,7 @@ def test_ebgan_update_shows_d_the_moved_digits_and_fakes():
     opts = {k: torch.optim.Adam(getattr(model, k).parameters(), lr=0.0) for k in ("discriminator", "generator")}
     x, z = torch.rand(5, 1, 28, 28) * 2 - 1, torch.randn(5, 4)
     shifts = tuple(torch.randint(-2, 3, (5, 2), generator=torch.Generator().manual_seed(i)) for i in range(3))
-    d_terms, g_terms = update(model, opts, x, z, 0.1, 0.1, shifts=shifts)
+    d_terms, g_terms, _ = update(model, opts, x, z, 0.1, 0.1, shifts=shifts)
     with torch.no_grad():
         fake = model.generator(z)
         assert torch.allclose(d_terms.d_real, model(translate(x, shifts[0])))

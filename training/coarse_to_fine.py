@@ -13,6 +13,9 @@ transition, so the app can replay the growth.
 the weights over the whole run (``training.ema``); the negatives always come from the trained θ. A new stage's
 blocks get no gradient before it starts, so their θ̄ is their θ until then, and E_s at β = 0 under θ̄ is still
 E_{s−1}(pool(x)) under θ̄.
+The history row and the TensorBoard log (``training.board``) come every --log-every iterations of the whole run,
+counted across stages; the log's energies, negatives and noise are at the current stage's side, and its sampler
+norms are those of the current stage's chain.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from ebmviz.models.coarse_to_fine import (
     pyramid,
     upsample,
 )
-from ebmviz.sampling import LangevinConfig, sample
+from ebmviz.sampling import LangevinConfig, sample, steps_for
+from training.board import learning_rate
 from training.cli import command, field
 from training.run import Run, RunConfig
 
@@ -80,14 +84,24 @@ def snapshot_plan(stage_its: tuple[int, ...], trans_its: tuple[int, ...]) -> lis
 
 
 def cascade_negatives(model: CoarseToFineEBM, n: int, stage: int, beta: float, cfg: CascadeConfig,
-                      gen: torch.Generator, seed: int, device: torch.device) -> torch.Tensor:
-    """x⁻ (n, 1, R_s, R_s): the cascade from 7×7 noise up to ``stage``, final states only."""
+                      gen: torch.Generator, seed: int, device: torch.device
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x⁻ (n, 1, R_s, R_s): the cascade from 7×7 noise up to ``stage``, final states only; with the last stage's
+    mean per-chain ‖∇E‖ and ‖Δx‖ over its steps (0-d tensors)."""
     x = (torch.rand(n, 1, 7, 7, generator=gen) * 2 - 1).to(device)
-    for s in range(stage + 1):
-        if s > 0:
-            x = handoff(x, cfg.handoff_noise, gen)
-        x = sample(model.stage_energy(s, beta if s == stage else 1.0), x, cfg.stage_config(s), seed=seed + s)
-    return x
+    for s in range(stage):
+        x = sample(model.stage_energy(s, 1.0), handoff(x, cfg.handoff_noise, gen) if s else x, cfg.stage_config(s),
+                   seed=seed + s)
+    if stage:
+        x = handoff(x, cfg.handoff_noise, gen)
+    grad_norm = step_norm = torch.zeros((), device=device)
+    config = cfg.stage_config(stage)
+    k = max(1, config.n_steps)
+    for st in steps_for(model.stage_energy(stage, beta), x, config, seed=seed + stage):  # ``sample``, step by step
+        x = st.x
+        grad_norm = grad_norm + st.grad_norm.mean() / k
+        step_norm = step_norm + st.step_norm.mean() / k
+    return x.detach(), grad_norm, step_norm
 
 
 def train(cfg: CoarseToFineTrainConfig) -> Path:
@@ -139,7 +153,7 @@ def train(cfg: CoarseToFineTrainConfig) -> Path:
             real = data[torch.randint(len(data), (cfg.batch_size,), generator=run.gen).to(device)]
             real = (real + cfg.data_noise * torch.randn_like(real)).clamp(-1, 1)
             model.requires_grad_(False)
-            neg = cascade_negatives(model, cfg.batch_size, stage, beta, cascade, run.gen,
+            neg, chain_grad, chain_step = cascade_negatives(model, cfg.batch_size, stage, beta, cascade, run.gen,
                                     run.seed * 1_000_003 + it * 3, device)
             model.requires_grad_(True)
             terms = net.loss(real, neg, stage, beta, cfg.alpha)
@@ -147,12 +161,15 @@ def train(cfg: CoarseToFineTrainConfig) -> Path:
                       {"e_real": terms.e_real, "e_fake": terms.e_fake})
             opt.zero_grad(set_to_none=True)
             terms.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+            param_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
             opt.step()
             ema.update()
-            if run.due(cfg.log_every, i):
+            if run.due(cfg.log_every, it):
                 run.log(iteration=it, stage=stage, beta=beta, loss=terms.loss.item(), cd=terms.cd.item(),
                         e_real=terms.e_real.item(), e_fake=terms.e_fake.item())
+                run.board.write(it, energy=model.stage_energy(stage, beta), real=real, neg=neg, loss=terms.loss,
+                                grad_norm=param_norm, lr=learning_rate(opt), step_size=cfg.step_size,
+                                sampler_grad_norm=chain_grad, step_norm=chain_step)
                 bar.set_postfix(cd=f"{terms.cd.item():+.3f}", beta=f"{beta:.2f}")
             if run.due(cfg.sample_every, i):
                 run.grid(upsample(upsample(neg)) if stage == 0 else upsample(neg) if stage == 1 else neg,

@@ -16,6 +16,9 @@ the sum of the two reconstruction losses. With U-net skips the DAE denoises with
 alone learns (the paper's eq. 13, ``--no-codes``) z carries little of the digit: in the first shipped model
 h_γ(f_α(x̃, σ)) was read as a confident digit for 2.6% of test digits at σ = 0.05, and the semantic stage could
 only find the few codes h had learned to draw.
+
+The TensorBoard log (``training.board``) has the image energy E(x) = U_c(x, σ₀) of the round's data and of its
+chains' x_T (the negatives), the noise energy, the DAE loss, φ's last gradient norm and lr, and the x_T.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from tqdm import tqdm
 
 from ebmviz.models.base import contrastive_loss
 from ebmviz.models.denoising import DenoisingConfig, DenoisingEBM, TwoStageConfig, training_chains
+from training.board import grad_norm, learning_rate
 from training.cli import command, field
 from training.distributed import Group, Objective
 from training.run import Epochs, Run, RunConfig, init_weights
@@ -104,8 +108,9 @@ def reconstruction_update(model: DenoisingEBM, opts: dict[str, torch.optim.Optim
 
 def likelihood_update(model: DenoisingEBM, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor,
                       sigma: torch.Tensor, cfg: DenoisingTrainConfig, gen: torch.Generator,
-                      net: Objective | None = None) -> dict[str, float]:
-    """Lines 7–17 on data x (n, 1, 28, 28) with σ (n,): the chains, then γ's and φ's maximum-likelihood steps."""
+                      net: Objective | None = None) -> tuple[dict[str, float], torch.Tensor]:
+    """Lines 7–17 on data x (n, 1, 28, 28) with σ (n,): the chains, then γ's and φ's maximum-likelihood steps.
+    Returns the mean energies by name and the chains' x_T (n, 1, 28, 28)."""
     n, dev = len(x), x.device
     net = net or Objective(model, Group())
     z_k, x_t = training_chains(model, n, sigma, cfg.k_steps, cfg.latent_step, cfg.t_steps, cfg.texture_step, gen)
@@ -117,7 +122,7 @@ def likelihood_update(model: DenoisingEBM, opts: dict[str, torch.optim.Optimizer
     uc_data, uc_fake = net(lambda m: (m.texture_energy(x, sigma, e[3]), m.texture_energy(x_t, sigma, e[4])))
     step(opts["dae"], cfg.ml_weight * contrastive_loss(uc_data, uc_fake, cfg.ml_alpha).loss, opts)
     return {"us_data": us_data.mean().item(), "us_fake": us_fake.mean().item(),
-            "uc_data": uc_data.mean().item(), "uc_fake": uc_fake.mean().item()}
+            "uc_data": uc_data.mean().item(), "uc_fake": uc_fake.mean().item()}, x_t
 
 
 def train(cfg: DenoisingTrainConfig) -> Path:
@@ -162,15 +167,19 @@ def train(cfg: DenoisingTrainConfig) -> Path:
             dae, dec, uni = reconstruction_update(model, opts, x, draw_sigma(len(x)), noise, cfg.codes,
                                                   cfg.uniformity, net)
         row = {"round": rnd, "dae_loss": dae, "decoder_loss": dec} | ({"uniformity": uni} if cfg.codes else {})
+        x_t = None
         if cfg.ml:
             _, idx = chain_batches(rnd)
             x = data[idx.to(device)]
-            row |= likelihood_update(model, opts, x, draw_sigma(len(x)), cfg, run.gen, net)
+            energies, x_t = likelihood_update(model, opts, x, draw_sigma(len(x)), cfg, run.gen, net)
+            row |= energies
         run.guard(rnd, "Lower --lr, --latent-step or --texture-step (or raise --ml-alpha)",
                   {k: v for k, v in row.items() if k in ("dae_loss", "decoder_loss")},
                   {k: v for k, v in row.items() if k[:3] in ("us_", "uc_")})
         if run.due(cfg.log_every, rnd):
             run.log(**row)
+            run.board.write(rnd, energy=model, real=x, neg=x_t, loss=dae, grad_norm=grad_norm(model.dae.parameters()),
+                            lr=learning_rate(opts["dae"]))
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k != "round"})
         if run.main and run.due(cfg.sample_every, rnd):
             run.grid(torch.from_numpy(model.draw(32, seed=0, config=sample_config).final), f"samples_{rnd:06d}")

@@ -11,6 +11,9 @@ D(fake), the share of fakes at or above the margin (they give D no gradient) and
 memorising a small training set. D sees every real digit and every fake, in both steps, moved by its own random
 shift of up to N pixels each way, the gradients to G passing through the move. Generator samples at a fixed
 latent batch are stored in the model every ``--sample-every`` iterations (``EBGAN.record_snapshot``).
+The TensorBoard log (``training.board``) has D's energies of the batch (x⁺) and of G's samples at the fixed latent
+batch drawn as the app draws them (x⁻, batch norm on running statistics), the noise energy, L_D, D's gradient norm
+and lr, and those samples.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from tqdm import tqdm
 
 from ebmviz.models.ebgan import EBGAN, DiscriminatorTerms, EBGANConfig, GeneratorTerms
 from ebmviz.transforms import random_shifts, translate
+from training.board import grad_norm, learning_rate
 from training.cli import command, field
 from training.distributed import Group, Objective
 from training.run import Epochs, Run, RunConfig
@@ -59,17 +63,21 @@ class EBGANTrainConfig(RunConfig):
                               "a fresh random shift per image and step (0: off)")
 
 
-def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One optimiser step on ``loss``; returns the gradient norm of the optimiser's parameters it stepped on."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    norm = grad_norm(p for g in opt.param_groups for p in g["params"])
     opt.step()
+    return norm
 
 
 def update(model: EBGAN, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor, z: torch.Tensor, margin: float,
            pt_weight: float, net: Objective | None = None,
            shifts: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-           ) -> tuple[DiscriminatorTerms, GeneratorTerms]:
-    """One iteration: the D step on data x (B, 1, 28, 28) and G(z) (z (B, nz)), then the G step on the same z.
+           ) -> tuple[DiscriminatorTerms, GeneratorTerms, dict[str, torch.Tensor]]:
+    """One iteration: the D step on data x (B, 1, 28, 28) and G(z) (z (B, nz)), then the G step on the same z; the
+    third value is each step's parameter-gradient norm by optimiser name.
     ``net``: the losses through the run's ``Objective`` (several processes), else the model's own. ``shifts``: (B, 2)
     pixel moves of the real images, of the fakes in D's step and of the fakes in G's step (DiffAugment), or None."""
     net = net or Objective(model, Group())
@@ -78,11 +86,11 @@ def update(model: EBGAN, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor
         if shifts is not None:
             x, fake = translate(x, shifts[0]), translate(fake, shifts[1])
     d_terms = net.discriminator_step(x, fake, margin)
-    step(opts["discriminator"], d_terms.loss)
+    norms = {"discriminator": step(opts["discriminator"], d_terms.loss)}
     g_shift = None if shifts is None else shifts[2]
     g_terms = net.generator_step(z, pt_weight, g_shift)  # D's parameters get gradients here too; D's step zeroes them
-    step(opts["generator"], g_terms.loss)
-    return d_terms, g_terms
+    norms["generator"] = step(opts["generator"], g_terms.loss)
+    return d_terms, g_terms, norms
 
 
 def train(cfg: EBGANTrainConfig) -> Path:
@@ -114,11 +122,16 @@ def train(cfg: EBGANTrainConfig) -> Path:
                                     "margin": cfg.margin, "translate": cfg.translate,
                                     "refinement": EBGAN.draw_default.to_dict()})
 
-    def snapshot() -> None:
-        model.eval()  # G's batch norm on running statistics, as the app draws
+    def samples() -> torch.Tensor:
+        """G(fixed z) (snapshot_size, 1, 28, 28), as the app draws: batch norm on its running statistics."""
+        model.eval()
         with torch.no_grad():
             images = model.generator(fixed_z)
         model.train()
+        return images
+
+    def snapshot() -> None:
+        images = samples()
         run.grid(images, f"samples_{it:06d}")
         if model.snapshot_due(it):  # by the cadence only, so a resumed run stores what an unbroken one does
             model.record_snapshot(it, images)
@@ -133,13 +146,15 @@ def train(cfg: EBGANTrainConfig) -> Path:
         z = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
         shifts = None if not cfg.translate else tuple(
             random_shifts(len(x), cfg.translate, run.gen).to(device) for _ in range(3))
-        d_terms, g_terms = update(model, opts, x, z, cfg.margin, pt_weight, net, shifts)
+        d_terms, g_terms, norms = update(model, opts, x, z, cfg.margin, pt_weight, net, shifts)
         run.guard(it, "Lower --lr-d and --lr-g", {"loss_d": d_terms.loss, "loss_g": g_terms.loss},
                   {"d_real": d_terms.d_real.mean(), "d_fake": d_terms.d_fake.mean()})
         if run.due(cfg.log_every, it):
             run.log(iteration=it, epoch=epoch, loss_d=d_terms.loss.item(), loss_g=g_terms.loss.item(),
                     d_real=d_terms.d_real.mean().item(), d_fake=d_terms.d_fake.mean().item(),
                     above_margin=d_terms.above_margin, pt=g_terms.pt.item())
+            run.board.write(it, energy=model, real=x, neg=samples(), loss=d_terms.loss,
+                            grad_norm=norms["discriminator"], lr=learning_rate(opts["discriminator"]))
             bar.set_postfix(d_real=f"{d_terms.d_real.mean().item():.4f}", d_fake=f"{d_terms.d_fake.mean().item():.3f}",
                             pt=f"{g_terms.pt.item():.3f}")
         if run.due(cfg.sample_every, it):

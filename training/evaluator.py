@@ -4,6 +4,8 @@ Each batch mixes augmented digits (small random affine warps) with junk made on 
 the evaluator learns to give junk low digit confidence:
   uniform noise · Gaussian noise · heavy blurs of digits · blends of two different digits ·
   blank / saturated images · inverted digits · random pixel shuffles of a digit.
+The history has a row per epoch (held-out accuracy); the TensorBoard log (``training.board``) has the loss, the
+gradient norm and lr every --log-every iterations (a classifier: no energies, no negatives).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tqdm import tqdm
 
 from ebmviz.analysis.metrics import CONFIDENT, classify
 from ebmviz.models.evaluator import JUNK, Evaluator, EvaluatorConfig
+from training.board import grad_norm, learning_rate
 from training.cli import command, field
 from training.run import Epochs, Run, RunConfig
 
@@ -133,7 +136,10 @@ def train(cfg: EvaluatorTrainConfig) -> Path:
         run.guard(it, "Lower --lr", {"loss": loss})
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        lr = learning_rate(opt)
         opt.step()
+        if run.due(cfg.log_every, it):
+            run.board.write(it, loss=loss, grad_norm=grad_norm(model.parameters()), lr=lr)
         sched.step()
         bar.update(1)
         it += 1

@@ -5,7 +5,9 @@ describes) take K steps of the flow (Langevin, or proximal JKO steps), then θ t
 mean U(data) − mean U(particles) (+ λ·mean‖∇_x U(particles)‖² for JKO). ``--n-train 5`` (or 20) trains on that
 many digits drawn with the seed (a few-shot run); 0 takes the whole training set. The history records per
 iteration the energies of data and particles and their gap, the parameter-update norm ‖Δθ‖ and the particles'
-mean step; the particles are stored in the model every ``--sample-every`` iterations.
+mean step; the particles are stored in the model every ``--sample-every`` iterations. The TensorBoard log
+(``training.board``) has E of the first 64 training digits (a fixed x⁺) and of the particles (x⁻), the noise energy,
+the loss, the gradient norm, lr, the flow's step (δ or τ) and the particles' mean step, and the particles.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tqdm import tqdm
 
 from ebmviz.models.frame import FLOWS, FRAME, FlowConfig, FlowLearner, FRAMEConfig
 from ebmviz.sampling import LangevinConfig
+from training.board import grad_norm, learning_rate
 from training.cli import command, field
 from training.run import Run, RunConfig
 
@@ -84,6 +87,11 @@ def train(cfg: FRAMETrainConfig) -> Path:
         run.guard(it, "Lower --step or --lr", {}, {"e_data": row.e_data, "e_particles": row.e_particles})
         if logging:
             run.log(**row.to_dict())
+            penalty = cfg.penalty * row.penalty if cfg.flow == "jko" else 0.0  # the loss's λ term (JKO only)
+            run.board.write(it, energy=model, real=learner.data[:64], neg=learner.particles,
+                            loss=row.e_data - row.e_particles + penalty,
+                            grad_norm=grad_norm(model.parameters()), lr=learning_rate(learner.optimizer),
+                            step_size=cfg.step, step_norm=row.particle_step)
             bar.set_postfix(gap=f"{row.gap:+.3g}", e_data=f"{row.e_data:+.3g}")
         if run.due(cfg.sample_every, it):
             shown = learner.particles[:32].clamp(-1, 1)

@@ -13,13 +13,16 @@ default). Its trainer opens a ``Run`` and keeps its own loop, calling the run fo
     ema = run.average(module, cfg.ema)         --ema: a moving average of the weights (``training.ema``), which
                                                the checkpoint holds; call ``ema.update()`` after each step
     run.log(...); run.grid(x, name)            history rows; sample grids in run_dir
+    run.board.write(it, energy=…, real=…, …)   the TensorBoard log in run_dir, by ``ebmviz.training_log`` role
+                                               (``training.board``), where the trainer logs a history row
     run.checkpoint(model, it, optimizers, …)   the checkpoint (--out; with --keep also run_dir/
                                                checkpoint_NNNNNN) and the resumable state, together
     return run.finish(path, "120 iterations")  after the last checkpoint: say what was written, leave the
                                                process group (``run.close()``), hand back the path
 
 Under torchrun (``training.distributed``) every process runs the same trainer: rank 0 writes the checkpoint,
-grids and messages; every rank keeps its own resumable state (state.safetensors, state.rank<r>.safetensors).
+grids, TensorBoard log and messages; every rank keeps its own resumable state (state.safetensors,
+state.rank<r>.safetensors).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ebmviz.device import pick, seed_everything
 from ebmviz.figures.images import tile
 from ebmviz.images import to_u8
 from ebmviz.models import Model
+from training.board import Board
 from training.cli import field
 from training.distributed import RANK_SEED_STRIDE, Group, Objective
 from training.ema import PREFIX as EMA_PREFIX, Ema
@@ -60,7 +64,9 @@ class RunConfig:
     minutes: float = field(45.0, "stop after this wall time, time before a resume included (0: no limit)")
     seed: int = field(0, "seed for data order, initial weights and noise")
     device: str = field("auto", "auto (cuda when there is one), cpu or cuda")
-    log_every: int = field(25, "history row every n iterations")
+    log_every: int = field(25, "history row and TensorBoard scalars every n iterations")
+    log_images: int = field(64, "negatives (and replay states) in the TensorBoard log at each --log-every step, "
+                                "at most 64 (0: none)")
     sample_every: int = field(500, "sample grid every n iterations")
     checkpoint_every: int = field(500, "checkpoint and resumable state every n iterations")
     keep: bool = field(False, "also keep each checkpoint as run_dir/checkpoint_NNNNNN.safetensors")
@@ -166,6 +172,7 @@ class Run:
         self.state_path = self.run_dir / f"state{suffix}.safetensors"
         self.gen = torch.Generator().manual_seed(self.seed)  # data order, negatives' starts, latent draws
         self.history = History()
+        self.board = Board(self.run_dir, self.group, cfg.log_images)  # opened at its first write
         self.data_info: dict = {}
         self.last_checkpoint: int | None = None  # iteration of the last checkpoint this run wrote or resumed from
         self.ema = Ema(torch.nn.Module(), 0.0)  # the weight average the checkpoint holds: none until ``average``
@@ -193,7 +200,8 @@ class Run:
                 f"({lrs}): gradients are averaged over the ranks, so scale them yourself for a larger batch")
 
     def close(self) -> None:
-        """Leave the process group (every trainer's last call, through ``finish``)."""
+        """Close the TensorBoard log and leave the process group (every trainer's last call, through ``finish``)."""
+        self.board.close()
         self.group.leave()
 
     def finish(self, path: Path, after: str | None = None, metrics: dict | None = None) -> Path:
@@ -269,6 +277,7 @@ class Run:
         if not self.group.any(bad is not None):
             return
         where = f"on rank {self.group.rank}: {bad}" if bad else "on another rank"
+        self.board.flush()  # the log up to the divergence stays readable
         kept = (f"the last good checkpoint, {self.out} after {self.last_checkpoint} iterations, is kept"
                 if self.last_checkpoint is not None else f"no checkpoint was written yet ({self.out} is untouched)")
         raise Diverged(f"{self.kind} training diverged at iteration {it} ({where}); {kept}. {hint}, then start "
@@ -324,6 +333,7 @@ class Run:
         θ̄ (and says so in ``meta["weights"]``) and the state holds both θ and θ̄.
         """
         tensors = {**(tensors or {}), **self.ema.tensors()}
+        self.board.flush()  # every step logged so far is on disk before the state a resumed run starts from
         save_state(self.state_path, model, optimizers, schedulers or {}, self.gen, tensors,
                    {"iteration": iteration, "elapsed": self.elapsed, "history": self.history.rows,
                     "world_size": self.group.world, "ema": self.ema.decay,
@@ -380,6 +390,6 @@ class Run:
         tensors = {k: v for k, v in tensors.items() if not k.startswith(EMA_PREFIX)}  # θ̄ is the run's
         self.history = History(info["history"])
         self._t0 = time.time() - info["elapsed"]
-        self.last_checkpoint = info["iteration"]
+        self.last_checkpoint = self.board.start = info["iteration"]  # the log continues at this step
         self.say(f"resumed at iteration {info['iteration']} ({info['elapsed'] / 60:.1f} min done)")
         return Resumed(iteration=info["iteration"], tensors=tensors, info=info["trainer"])

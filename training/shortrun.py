@@ -5,7 +5,9 @@ Per iteration (energy convention p ∝ exp(−E)):
   x⁻ = K Langevin steps from replay-buffer states (each a fresh U(−1, 1) image with prob. 5%)
   L  = mean E(x⁺) − mean E(x⁻) + α·mean(E(x⁺)² + E(x⁻)²)     (contrastive divergence + L2)
 Adam with β₁ = 0 and parameter-gradient norm clipping. ``--minutes`` bounds the wall time.
-A killed run resumes from its last state file with ``--resume``.
+A killed run resumes from its last state file with ``--resume``. The TensorBoard log (``training.board``) holds
+every training_log role: the energies, loss, gradient norm, lr, the sampler's s and mean ‖∇E‖ and ‖Δx‖, the
+negatives and 64 replay-buffer states.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ebmviz.images import from_u8, to_u8
 from ebmviz.models.shortrun import ShortRunConfig, ShortRunEBM
 from ebmviz.sampling import LangevinConfig, langevin_steps
 from ebmviz.transforms import NEGATIVE_AUGMENTATIONS
+from training.board import learning_rate
 from training.cli import command, field
 from training.run import Run, RunConfig, init_weights
 
@@ -136,10 +139,11 @@ def train(cfg: ShortRunTrainConfig) -> Path:
         real = (real + cfg.data_noise * torch.randn_like(real)).clamp(-1, 1)
         x0 = buffer.draw(cfg.batch_size, cfg.reinit, device)
         model.requires_grad_(False)
-        grad_norm = torch.zeros((), device=device)
+        grad_norm = step_norm = torch.zeros((), device=device)
         for st in langevin_steps(model, x0, sampler, seed=run.seed * 1_000_003 + it):
             neg = st.x
             grad_norm = grad_norm + st.grad_norm.mean() / cfg.k_steps
+            step_norm = step_norm + st.step_norm.mean() / cfg.k_steps
         model.requires_grad_(True)
         buffer.push(neg)
         aug = None
@@ -151,11 +155,16 @@ def train(cfg: ShortRunTrainConfig) -> Path:
         run.guard(it, DIVERGENCE_HINT, {"loss": loss}, {"e_real": terms.e_real, "e_fake": terms.e_fake})
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+        param_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+        lr = learning_rate(opt)
         opt.step()
         if run.due(cfg.log_every, it):
             run.log(iteration=it, loss=terms.loss.item(), cd=terms.cd.item(), e_real=terms.e_real.item(),
                     e_fake=terms.e_fake.item(), grad_norm=grad_norm.item(), nda_hinge=hinge.item())
+            shown = torch.randperm(len(buffer.data), generator=torch.Generator().manual_seed(it))  # not run.gen
+            run.board.write(it, energy=model, real=real, neg=neg, replay=buffer.data[shown[:cfg.log_images]],
+                            loss=loss, grad_norm=param_norm, lr=lr, step_size=cfg.step_size,
+                            sampler_grad_norm=grad_norm, step_norm=step_norm)
             bar.set_postfix(cd=f"{terms.cd.item():+.3f}", e_real=f"{terms.e_real.item():+.2f}")
         if run.due(cfg.sample_every, it):
             run.grid(neg, f"buffer_{it:06d}")

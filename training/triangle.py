@@ -15,6 +15,10 @@ training image keeps one fixed occlusion; its hidden pixels start at the mean of
 and, after each batch's G step, are replaced by the current reconstruction g(μ_φ(x)). The three
 steps see these gradually recovered images; the history logs the recovery error on hidden pixels
 (Table III's mean |x − x*| relative to the pixel range); only that score ever reads the true pixels.
+
+The TensorBoard log (``training.board``) has E_α of the batch (x⁺) and of g_θ at the fixed latent batch drawn as
+the app draws them (x⁻, batch norm on running statistics), the noise energy, the E step's loss, gradient norm
+(before clipping) and lr, and those samples.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ebmviz.models.triangle import (
     recovery_error,
 )
 from ebmviz.transforms import OCCLUSIONS, occlusion
+from training.board import learning_rate
 from training.cli import command, field
 from training.distributed import Group, Objective
 from training.run import Epochs, Run, RunConfig
@@ -84,18 +89,22 @@ def init_weights(module: torch.nn.Module) -> None:
             torch.nn.init.zeros_(m.bias)
 
 
-def step(opt: torch.optim.Optimizer, loss: torch.Tensor, clip: float) -> None:
-    """One optimiser step on ``loss`` over the optimiser's own parameters, their gradient norm clipped."""
+def step(opt: torch.optim.Optimizer, loss: torch.Tensor, clip: float) -> torch.Tensor:
+    """One optimiser step on ``loss`` over the optimiser's own parameters, their gradient norm clipped; returns
+    that norm before clipping."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
+    norm = torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
     opt.step()
+    return norm
 
 
 def update(model: TriangleModel, opts: dict[str, torch.optim.Optimizer], x: torch.Tensor, z: torch.Tensor,
            eps: torch.Tensor, w: TriangleWeights, clip: float,
-           net: Objective | None = None) -> tuple[ContrastiveLoss, InferenceTerms, GeneratorTerms]:
-    """One iteration: the E, I and G steps in turn, each on its loss from the model, evaluated afresh.
+           net: Objective | None = None
+           ) -> tuple[ContrastiveLoss, InferenceTerms, GeneratorTerms, dict[str, torch.Tensor]]:
+    """One iteration: the E, I and G steps in turn, each on its loss from the model, evaluated afresh; the fourth
+    value is each step's parameter-gradient norm (before clipping) by optimiser name.
 
     x (B, 1, 28, 28) data, z (B, d) prior draws, ε (B, d) for z̃ = μ + σ·ε; ``opts`` by ``OPTIMIZERS``.
     ``net``: the losses through the run's ``Objective`` (several processes), else the model's own.
@@ -104,12 +113,12 @@ def update(model: TriangleModel, opts: dict[str, torch.optim.Optimizer], x: torc
     with torch.no_grad():
         fake = model.generator(z)
     e_terms = net.energy_step(x, fake, w)  # push energy down on data, up on generator samples
-    step(opts["energy"], e_terms.loss, clip)
+    norms = {"energy": step(opts["energy"], e_terms.loss, clip)}
     i_terms = net.inference_step(x, z, fake, eps, w)  # variational (KL(Q‖P)) and sleep-phase learning of q_φ
-    step(opts["inference"], i_terms.loss, clip)
+    norms["inference"] = step(opts["inference"], i_terms.loss, clip)
     g_terms = net.generator_step(x, z, eps, w)  # reconstruct data, and chase the energy model
-    step(opts["generator"], g_terms.loss, clip)
-    return e_terms, i_terms, g_terms
+    norms["generator"] = step(opts["generator"], g_terms.loss, clip)
+    return e_terms, i_terms, g_terms, norms
 
 
 def train(cfg: TriangleTrainConfig) -> Path:
@@ -163,7 +172,7 @@ def train(cfg: TriangleTrainConfig) -> Path:
         x = data[idx]
         z = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
         eps = torch.randn(len(x), cfg.nz, generator=run.gen).to(device)
-        e_terms, i_terms, g_terms = update(model, opts, x, z, eps, cfg.weights, cfg.clip_grad_norm, net)
+        e_terms, i_terms, g_terms, norms = update(model, opts, x, z, eps, cfg.weights, cfg.clip_grad_norm, net)
         run.guard(it, "Lower --lr-e, --lr-i and --lr-g", {"loss_e": e_terms.loss, "loss_i": i_terms.loss,
                                                          "loss_g": g_terms.loss},
                   {"e_real": e_terms.e_real, "e_fake": e_terms.e_fake})
@@ -181,6 +190,12 @@ def train(cfg: TriangleTrainConfig) -> Path:
             run.log(iteration=it, epoch=epoch, recon=i_terms.recon.item(), kl_z=i_terms.kl_z.item(),
                     kl_qp=model.kl_qp(i_terms).item(), sleep_nll=i_terms.sleep_nll.item(), e_real=e_real.item(),
                     e_fake=g_terms.e_fake.item(), energy_gap=gap, mse=mse.item(), **extra)
+            model.eval()  # g_θ's batch norm on running statistics, as the app draws
+            with torch.no_grad():
+                fakes = model.generator(fixed_z)
+            model.train()
+            run.board.write(it, energy=model.energy_net, real=x, neg=fakes, loss=e_terms.loss,
+                            grad_norm=norms["energy"], lr=learning_rate(opts["energy"]))
             bar.set_postfix(mse=f"{mse.item():.4f}", gap=f"{gap:+.2f}")
         if run.due(cfg.sample_every, it):
             with torch.no_grad():
