@@ -88,6 +88,31 @@ def test_langevin_page_widgets_and_step():
     assert any(tr.get("name") == "median chain" for fig in traces for tr in fig["data"])
     grid_captions = [c for im in at.image for c in im.captions]
     assert any("evaluator's digit" in c for c in grid_captions), grid_captions
+    check_frame_rows(traces[0], step)
+
+
+def check_frame_rows(fig: dict, step: int) -> None:
+    """The traces' per-frame rows (pixel range, saturation, diversity) hold the numbers of the page's run, recomputed
+    here from the same start, seed and sampler up to ``step``; the dashed line is MNIST's test digits' share."""
+    from ebmviz.analysis.chain_health import diversity_trace, pixel_range, saturation_share
+    from ebmviz.app import cache
+    from ebmviz.data import load_dataset
+    from ebmviz.sampling import LiveRun
+
+    titles = " ".join(a["text"] for a in fig["layout"]["annotations"])
+    assert "pixel range" in titles and "saturated pixels" in titles and "diversity" in titles
+    model = checkpoints.load("shortrun-mnist")
+    run = LiveRun(model, cache.starts("noise", 16, 0, "shortrun-mnist", "cpu"),
+                  LangevinConfig.from_dict(model.meta["sampler"]), 0)
+    run.advance(step)
+    frames = np.stack(run.frames)
+    by_name = {tr.get("name"): tr for tr in fig["data"]}
+    distance, duplicates = diversity_trace(frames)
+    assert arr(by_name["mean distance"]["y"]) == pytest.approx(distance, abs=1e-9)
+    assert arr(by_name["near-duplicate chains"]["y"]).tolist() == duplicates.tolist()
+    assert arr(by_name["99th percentile"]["y"]) == pytest.approx(pixel_range(frames).high, abs=1e-9)
+    digits = load_dataset("mnist", "test")[0].numpy()
+    assert arr(by_name["its data's share"]["y"]) == pytest.approx([saturation_share(digits).mean()] * 2, abs=1e-9)
 
 
 def test_play_runs_the_fragment_and_advances():

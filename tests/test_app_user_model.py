@@ -44,6 +44,10 @@ def test_langevin_page_plays_the_rgb_user_model_with_traces_and_diagnostics(monk
     assert "evaluator reads 28×28 grey digits only" in grid.captions[0]
     figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert any(tr.get("name") == "median chain" for f in figs for tr in f["data"])
+    # saturation and diversity per frame on 3×32×32 chains, the dashed share read from the model's own images
+    names = {tr.get("name") for tr in figs[0]["data"]}
+    assert {"mean distance", "near-duplicate chains", "its data's share"} <= names, names
+    assert "compare a model's share with its data's (dashed: " in texts(at) and "of its own images' pixels" in texts(at)
     play_until(at, lambda: current_step(at)[0] >= 24)  # plays to the end (24 steps) in AppTest's runs
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}

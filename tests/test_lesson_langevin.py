@@ -124,6 +124,7 @@ def test_presentation_mode_puts_the_grid_beside_the_trace_in_large_print():
     figs_n = [c.proto.spec for c in normal.get("plotly_chart")]
     figs_p = [c.proto.spec for c in shown.get("plotly_chart")]
     assert "gradient norm" in figs_n[0] and "gradient norm" not in figs_p[0]  # the main trace alone
+    assert "diversity: mean distance" in figs_n[0] and "diversity: mean distance" not in figs_p[0]
     assert "Presentation mode folds away" in texts(shown)
     assert not shown.get("plotly_chart")[1:]  # no map, no autocorrelation: folded away
     assert notice(shown)

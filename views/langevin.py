@@ -9,13 +9,17 @@ from ebmviz.app import cache, links
 from ebmviz.app.export_panel import export_panel
 from ebmviz.app.lesson import what_to_notice
 from ebmviz.app.pages.langevin import (
+    DUPLICATE_DISTANCE,
     LOW_ACCEPTANCE,
     START_KINDS,
+    WALL,
     LangevinConfig,
     LiveRun,
     LiveState,
     RunSpec,
+    data_saturation,
     digest,
+    frame_series,
     long_run_check,
     notice_lines,
     projection,
@@ -189,18 +193,31 @@ with view:
     with picture:
         pred = player.show(draw_frame, frame_seconds=pace, on_pause=lambda i: share(fields, {links.FRAME: str(i)}))
 
+    data_share = data_saturation(name, device)
+
     # The traces redraw every 2 s while playing: drawing plotly is the slow part of a frame.
     @st.fragment(run_every=2.0 if state.playing else None)
     def live_traces():
         traj = state.run.trajectory()
+        series = {} if present else frame_series(traj.frames, traj.frame_steps, data_share)
         st.plotly_chart(traces_figure(traj.energy, traj.grad_norm, traj.step_norm, traj.accept,
                                       selected=st.session_state.get(state.key("chain"), 0),
-                                      n_steps=cfg.n_steps, compact=present),
+                                      n_steps=cfg.n_steps, compact=present, **series),
                         width="stretch", key=state.key("traces"))
-        return traj
+        return traj, series
 
     with side:
-        traj = live_traces()
+        traj, series = live_traces()
+        if not present:
+            own_share = "" if data_share is None else \
+                f" (dashed: {100 * data_share:.0f}% of {'real digits' if digits else 'its own images'}' pixels)"
+            st.caption(f"**Saturated pixels** are those at the box's walls, |x| ≥ {WALL}. Real digits have most of "
+                       f"their background exactly at −1, so compare a model's share with its data's{own_share}, not "
+                       "with 0; a share that keeps climbing past it while the 1st–99th percentile band sits at ±1 "
+                       "is a sampler driving pixels into the walls. **Diversity** is the mean RMS distance between "
+                       "the chains' images shrunk to 8 × 8 blocks (noise averages out there, so a run from noise "
+                       "starts low); a falling distance and a rising count of near-duplicate chains (closer than "
+                       f"{DUPLICATE_DISTANCE}) is the chains collapsing onto a few images.")
 
 if state.playing:
     st.info("The map, the close-up, the diagnostics, the short/long comparison and the export appear when the run "
@@ -221,7 +238,7 @@ with view:
                  config={"model": name, "start": start, "chains": n_chains, "data_noise": data_noise, "seed": seed,
                          "device": device, "sampler": cfg.to_dict()},
                  figures={"traces": lambda: traces_figure(traj.energy, traj.grad_norm, traj.step_norm,
-                                                                  traj.accept, n_steps=cfg.n_steps)},
+                                                                  traj.accept, n_steps=cfg.n_steps, **series)},
                  key=state.key("export"))
 
 

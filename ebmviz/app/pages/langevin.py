@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from ebmviz.analysis import zoo
+from ebmviz.analysis import chain_health, zoo
+from ebmviz.analysis.chain_health import DUPLICATE_DISTANCE as DUPLICATE_DISTANCE, WALL as WALL
 from ebmviz.analysis.embedding import fit_pca
 from ebmviz.analysis.metrics import Prediction, saturation as saturation
 from ebmviz.app import cache
@@ -89,6 +90,23 @@ def projection(model_name: str, device: str):
     images, labels, source = found
     pca = fit_pca(images)
     return pca, pca.transform(images), labels, source
+
+
+def frame_series(frames: np.ndarray, frame_steps: np.ndarray, data_saturated: float | None) -> dict:
+    """``traces_figure``'s per-frame keyword arguments for recorded frames (F, B, C, H, W) uint8 at ``frame_steps``
+    (F,): the pixel range, each chain's saturated share, the diversity between chains, and ``data_saturated``."""
+    pixels = chain_health.pixel_range(frames)
+    distance, duplicates = chain_health.diversity_trace(frames)
+    return dict(frame_steps=frame_steps, pixel_low=pixels.low, pixel_high=pixels.high, saturated=pixels.per_chain,
+                data_saturated=data_saturated, mean_distance=distance, near_duplicates=duplicates)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def data_saturation(model_name: str, device: str) -> float | None:
+    """The share of the model's own images' pixels at the walls (|x| ≥ ``WALL``): MNIST's test digits for a digit
+    model, about 0.83, as their background sits at −1; None for a model without images."""
+    found = cache.model_data(cache.load_model(model_name, device))
+    return None if found is None else float(chain_health.saturation_share(found[0]).mean())
 
 
 def shape_words(model: Model) -> str:
