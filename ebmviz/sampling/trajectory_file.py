@@ -201,7 +201,9 @@ def _assemble(arrays: dict[str, np.ndarray], notes: list[str]) -> LoadedTrajecto
         n_steps = len(energy) - 1
     else:
         n_steps = None
-    steps = _frame_steps(arrays.get("frame_steps"), n_frames, n_steps, notes)
+    told = (f"{', '.join(f'`{n}`' for n in rows)} hold{'s' * (len(rows) == 1)} T = {n_steps} steps" if rows else
+            f"`energy` has {n_steps + 1} rows, E(x_0) … E(x_T): T = {n_steps} steps" if energy is not None else "")
+    steps = _frame_steps(arrays.get("frame_steps"), n_frames, n_steps, told, notes)
     n_steps = int(steps[-1]) if n_steps is None else n_steps
     if padded:
         notes.append(f"`energy` has T = {n_steps} rows: read as the energy before each step, E(x_0) … E(x_{{T−1}}); "
@@ -303,15 +305,17 @@ def _per_step(a: np.ndarray, name: str, n_chains: int) -> np.ndarray:
     return a if a.dtype.kind == "f" and a.itemsize >= 4 else a.astype(np.float64)
 
 
-def _frame_steps(a: np.ndarray | None, n_frames: int, n_steps: int | None, notes: list[str]) -> np.ndarray:
+def _frame_steps(a: np.ndarray | None, n_frames: int, n_steps: int | None, told: str,
+                 notes: list[str]) -> np.ndarray:
+    """(F,) the frames' steps: the file's, checked against T (``told`` says where T came from), or the default."""
     if a is None:
         if n_steps is None or n_steps == n_frames - 1:
             if n_frames > 1:
                 notes.append(f"No `frame_steps`: frame f is step f (0 … {n_frames - 1}).")
             return np.arange(n_frames, dtype=np.int64)
         if n_frames - 1 > n_steps:
-            raise TrajectoryFileError(f"{n_frames} frames but T = {n_steps} steps and no `frame_steps`: say which "
-                                      "step each frame is with frame_steps (F,)")
+            raise TrajectoryFileError(f"{n_frames} frames but {told}, and no `frame_steps`: say which step each "
+                                      "frame is with frame_steps (F,)")
         steps = np.linspace(0, n_steps, n_frames).round().astype(np.int64)
         notes.append(f"No `frame_steps`: the {n_frames} frames are read as evenly spread over the {n_steps} steps "
                      f"({', '.join(map(str, steps[:3]))}, …, {steps[-1]}).")
@@ -325,8 +329,7 @@ def _frame_steps(a: np.ndarray | None, n_frames: int, n_steps: int | None, notes
         raise TrajectoryFileError(f"`frame_steps` must be ≥ 0 and nondecreasing; got {steps[:8].tolist()}"
                                   f"{' …' if len(steps) > 8 else ''}")
     if n_steps is not None and steps[-1] > n_steps:
-        raise TrajectoryFileError(f"`frame_steps` reach step {steps[-1]} but the per-step arrays hold T = {n_steps} "
-                                  "steps")
+        raise TrajectoryFileError(f"`frame_steps` reach step {steps[-1]} but {told}")
     return steps
 
 
