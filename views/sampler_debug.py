@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ebmviz.app import cache, links
+from ebmviz.app.chain_file_panel import chain_file_panel
 from ebmviz.app.pages.sampler_debug import (
     COLOUR_BY,
     SATURATED_FRACTION,
@@ -27,8 +28,10 @@ from ebmviz.figures.phase_map import phase_map_figure
 
 P = "debug"
 state = DebugState(P)
+MODES = {"map": "Phase map: step size × noise", "file": "Chains from a file (.npz)"}
 STARTS = {"noise": "uniform noise", "data": "the model's own images", "data+noise": "its images + noise (std 0.3)"}
-fields = [links.choice(state.key("ckpt"), "model", checkpoint_names(is_energy)),
+fields = [links.choice(state.key("mode"), "view", list(MODES)),
+          links.choice(state.key("ckpt"), "model", checkpoint_names(is_energy)),
           links.choice(state.key("start"), "start", list(STARTS)), links.integer(state.key("chains"), "chains", 4, 32),
           links.integer(state.key("steps"), "steps", 20, 1000),
           links.number(state.key("s_lo"), "s_lo", 1e-6, 1e5), links.number(state.key("s_hi"), "s_hi", 1e-6, 1e5),
@@ -37,6 +40,17 @@ fields = [links.choice(state.key("ckpt"), "model", checkpoint_names(is_energy)),
           links.choice(state.key("colour"), "colour", list(COLOUR_BY))]
 links.restore(fields)
 st.title("Debug a sampler")
+st.session_state.setdefault(state.key("mode"), "map")
+mode = st.segmented_control("Look at", list(MODES), format_func=MODES.get, key=state.key("mode"),
+                            label_visibility="collapsed") or "map"
+if mode == "file":
+    st.markdown("Chains from any sampler — yours, in any framework — saved as an `.npz` of frames (and, if you have "
+                "them, per-step energies, gradient and update norms, acceptance): play them here with the traces and "
+                "diagnostics they support. The README's *Chains from any sampler* shows the layout and a ten-line "
+                "PyTorch loop that writes one.")
+    chain_file_panel(P)
+    share(fields)
+    st.stop()
 st.markdown("Where in the plane of step size **s** and noise **σ** does a model's Langevin sampler behave? Each "
             "square of the map below is a short run of the same start images at one (s, σ), all squares sampled "
             "together, many per forward pass. The dotted diagonals are lines of constant *temperature* T = σ²/(2s): "
