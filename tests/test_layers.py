@@ -19,8 +19,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # ebmviz's layers, lowest first; a module sits in the layer of its package (or, at the top, its own name)
-LAYERS = ({"images", "data", "transforms", "device", "settings", "storage", "export", "image_sets"}, {"sampling"},
-          {"models"}, {"checkpoints", "user_model", "catalogue"}, {"analysis", "landscape"}, {"figures"},
+LAYERS = ({"images", "data", "transforms", "device", "settings", "storage", "export", "image_sets",
+           "training_log"}, {"sampling"},
+          {"models"}, {"checkpoints", "user_model", "catalogue"}, {"analysis", "landscape", "monitor"}, {"figures"},
           {"app", "cli", "__main__"})
 
 
