@@ -21,18 +21,23 @@ tensor summary of the TensorBoard image plugin (the layout ``tf.summary.image`` 
 A log written by someone's own ``SummaryWriter`` under other tags is fine too: the monitor maps those tags to these
 roles. ``role_of`` gives the role of one of these tags (None for a foreign one).
 
-Resuming. ``EBMLogger(logdir, purge_step=k)`` (SummaryWriter's own ``purge_step``) starts its new event file with a
-``SessionLog.START`` event at step k: a reader drops every event with step ≥ k read before it (from the files of
-the killed run), so a run continued from its checkpoint at step k shows one value per step, with no repeats.
-TensorBoard's ``EventAccumulator`` applies the rule itself; a reader of the raw events
-(``event_file_loader``) must apply it too. Reading the files in the order of their names is reading them in the
-order they were written (the names begin with the creation time in seconds).
+Resuming. Every ``EBMLogger`` starts its event file with a ``SessionLog.START`` event at its ``purge_step``
+(SummaryWriter's own): 0 for a new run, k for a run continued from its checkpoint at step k. The rule for a reader:
+a START event at step k drops every event with step ≥ k read before it. So a resumed run shows one value per step,
+with nothing the killed run logged after its checkpoint, and a new run in a used folder hides the old run's events.
+TensorBoard applies the rule (``plugin_event_accumulator``, what ``tensorboard`` serves from; it skips a folder's
+first START, which has nothing before it to drop); the legacy ``event_accumulator`` drops scalars but not the tensor
+summaries that hold the image batches, and a reader of the raw events (``event_file_loader``) applies it itself.
+Reading the files in the order of their names is reading them in the order they were written: the names begin
+with the creation time in whole seconds, and a new ``EBMLogger`` waits for the next second when a file in its
+folder was made in this one.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -156,20 +161,31 @@ def decode_images(value) -> np.ndarray:
     return np.stack(out)
 
 
+def _wait_for_a_later_name(logdir: Path) -> None:
+    """Sleep (< 1 s) while an event file in ``logdir`` was made in the current second, so that the new file's name,
+    events.out.tfevents.<seconds>.<host>.<pid>…, sorts after it."""
+    stamps = [int(p.name.split(".")[3]) for p in logdir.glob("events.out.tfevents.*")
+              if len(p.name.split(".")) > 4 and p.name.split(".")[3].isdigit()]
+    if stamps and max(stamps) == int(time.time()):
+        time.sleep(max(0.0, max(stamps) + 1 - time.time()))
+
+
 class EBMLogger:
     """Writes the ``TAGS`` of one training run into ``logdir`` (created if missing).
 
-    ``purge_step``: the step this writer continues from (see the module docstring); ``flush_secs``: at most this
+    ``purge_step``: the step this writer starts at, where readers cut what earlier writers logged (see the module
+    docstring; None writes no START event: a plain SummaryWriter's appending log); ``flush_secs``: at most this
     long between a write and its bytes on disk (a live monitor reads them). ``writer`` is the SummaryWriter itself.
     Steps are the caller's (an iteration count), each tag logged at most once per step.
     """
 
-    def __init__(self, logdir: str | Path, *, purge_step: int | None = None, flush_secs: float = 1.0):
+    def __init__(self, logdir: str | Path, *, purge_step: int | None = 0, flush_secs: float = 1.0):
         from torch.utils.tensorboard import SummaryWriter  # here: ``import ebmviz`` does not load TensorBoard
 
         if purge_step is not None and (not isinstance(purge_step, int) or purge_step < 0):
             raise ValueError(f"purge_step must be an iteration count ≥ 0 or None, got {purge_step!r}")
         self.logdir = Path(logdir)
+        _wait_for_a_later_name(self.logdir)
         self.writer = SummaryWriter(str(self.logdir), purge_step=purge_step, flush_secs=flush_secs)
         self._noise: dict[tuple, torch.Tensor] = {}
         self._described: set[str] = set()
@@ -187,7 +203,7 @@ class EBMLogger:
             raise ValueError(f"unknown role(s) {', '.join(unknown)}; the scalar roles are {', '.join(SCALAR_ROLES)} "
                              f"(log another quantity with scalar(step, tag, value))")
         for role, v in roles.items():
-            self.writer.add_scalar(TAGS[role], float(v), step)
+            self.writer.add_scalar(TAGS[role], float(v.detach()) if isinstance(v, torch.Tensor) else float(v), step)
 
     def scalar(self, step: int, tag: str, value: float) -> None:
         """Any tag, one of ``TAGS``' or one of your own."""

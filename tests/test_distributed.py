@@ -41,6 +41,7 @@ def test_two_gloo_processes_keep_equal_parameters(method, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "DistributedDataParallel over 2 processes (gloo)" in proc.stdout
     assert proc.stdout.count("wrote ") == 1  # rank 0 alone says it wrote the checkpoint
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1  # and alone writes the TensorBoard log
 
     model = checkpoints.load(out)  # rank 0's checkpoint loads like any other
     scale = model.meta["distributed"]

@@ -59,7 +59,7 @@ class Board:
         uniform-noise images of x⁺'s shape; ``neg``: the first images and the saturation share; ``replay``: replay
         states (B, …) in [−1, 1] or uint8. A collective under torchrun: every process calls it at the same steps.
         """
-        values = {k: float(v) for k, v in roles.items()}
+        values = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in roles.items()}
         if energy is not None and real is not None and neg is not None:
             with torch.no_grad():
                 values |= energy_stats(energy(real), energy(neg))
