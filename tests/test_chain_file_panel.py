@@ -1,7 +1,9 @@
 """The chain-file panel in AppTest: an uploaded trajectory plays with its status line, traces and diagnostics; a bad
 file shows the loader's message; a file with energy alone draws what it has; every session key carries the prefix."""
 
+import base64
 import io
+import json
 
 import numpy as np
 import pytest
@@ -89,6 +91,32 @@ def test_energy_alone_is_drawn_alone_and_a_diverged_chain_is_left_out(chains):
     assert not at.exception
     assert "1 of 16 chains met a non-finite value (first at step 25)" in at.warning[0].value
     assert len(at.get("plotly_chart")) == 2  # the energy's medians, and the per-frame pixel rows
-    assert any("has no grad_norm or step_norm" in c.value for c in at.caption)
+    assert any("the file has no grad_norm or step_norm" in c.value for c in at.caption)
     alive = np.delete(energy, 3, axis=1)[20:]
     assert {m.label: m.value for m in at.metric}["ESS of the energy"] == f"{ess(alive):.0f}"
+
+
+def test_a_long_wide_file_is_drawn_thinned_and_diversity_reads_its_first_chains():
+    rng = np.random.default_rng(3)
+    steps, chains = 6_000, 300
+    at = start()
+    at.file_uploader[0].upload("long.npz", npz(frames=rng.integers(0, 256, (3, chains, 4, 4), dtype=np.uint8),
+                                               energy=rng.normal(size=(steps + 1, chains)),
+                                               grad_norm=rng.random((steps, chains)),
+                                               step_norm=rng.random((steps, chains)))).run()
+    assert not at.exception and status(at).startswith(f"**Step 0 / {steps}**")
+    captions = " ".join(c.value for c in at.caption)
+    assert "6,000 steps are drawn at 2,000 of them" in captions and "the first 256 of the 300 chains" in captions
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 4  # energy, the two norms, the per-frame rows
+    xs = [[decoded(trace["x"]) for trace in chart["data"]] for chart in charts[:3]]
+    assert all(len(x) == 2_000 for chart in xs for x in chart)
+    assert xs[0][0][-1] == steps and xs[1][0][-1] == steps - 1  # E(x_T); ‖∇E(x_{T−1})‖
+    assert xs[2][0][0] == 1 and xs[2][0][-1] == steps  # ‖x_1 − x_0‖ is step 1's, ‖x_T − x_{T−1}‖ step T's
+
+
+def decoded(values) -> np.ndarray:
+    """A plotly array as its JSON holds it: a list, or base64 bytes with their dtype."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), np.dtype(values["dtype"]))
+    return np.asarray(values)

@@ -26,6 +26,9 @@ from ebmviz.figures.images import labelled_grid
 from ebmviz.sampling.trajectory_file import MAX_FILE_BYTES, LoadedTrajectory, TrajectoryFileError, load_trajectory
 
 MAX_SHOWN = 64  # chains drawn in the grid (8 × 8); the traces and numbers use every chain
+MAX_DIVERSITY_CHAINS = 256  # diversity compares every pair of chains (F·B² distances): the first 256 only
+MAX_TRACE_STEPS = 5_000  # longer per-step arrays are drawn at DRAWN_STEPS evenly spread steps (the browser draws each)
+DRAWN_STEPS = 2_000
 PER_STEP = {"energy": "energy E(x_t)", "grad_norm": "gradient norm ‖∇E‖", "step_norm": "update norm ‖Δx‖",
             "accept": "acceptance"}
 
@@ -55,7 +58,16 @@ def open_file(raw: bytes, name: str) -> Opened:
     except TrajectoryFileError as err:
         return Opened(digest, name, None, str(err))
     frames = loaded.trajectory.frames
-    return Opened(digest, name, loaded, None, pixel_range(frames), diversity_trace(frames))
+    return Opened(digest, name, loaded, None, pixel_range(frames), _diversity(frames))
+
+
+def _diversity(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``diversity_trace`` of the first ``MAX_DIVERSITY_CHAINS`` chains, a few frames at a time (at most 4 M pairwise
+    distances in memory at once)."""
+    sub = frames[:, :MAX_DIVERSITY_CHAINS]
+    chunk = max(1, 2**22 // sub.shape[1] ** 2)
+    parts = [diversity_trace(sub[i:i + chunk]) for i in range(0, len(sub), chunk)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def chain_file_panel(prefix: str) -> None:
@@ -152,7 +164,10 @@ def _traces(state: ChainFileState, opened: Opened) -> None:
     chain = st.number_input("Highlight chain", 0, n_chains - 1, 0, key=state.key("chain"),
                             help="Drawn over the median and the 10–90% band of the chains")
     low, high, mean_distance, duplicates = (opened.pixels.low, opened.pixels.high, *opened.diversity)
-    if traj.energy is not None and traj.grad_norm is not None and traj.step_norm is not None:
+    if n_chains > MAX_DIVERSITY_CHAINS:
+        st.caption(f"Diversity compares the first {MAX_DIVERSITY_CHAINS} of the {n_chains:,} chains.")
+    missing = [n for n in ("energy", "grad_norm", "step_norm") if getattr(traj, n) is None]
+    if not missing and loaded.n_steps <= MAX_TRACE_STEPS:
         st.plotly_chart(traces_figure(traj.energy, traj.grad_norm, traj.step_norm, traj.accept, selected=chain,
                                       n_steps=loaded.n_steps, frame_steps=traj.frame_steps, pixel_low=low,
                                       pixel_high=high, saturated=opened.pixels.per_chain,
@@ -162,18 +177,20 @@ def _traces(state: ChainFileState, opened: Opened) -> None:
     for name in (n for n in PER_STEP if getattr(traj, n) is not None):
         values = getattr(traj, name)
         first = 1 if name in ("step_norm", "accept") else 0  # ‖x_{t+1} − x_t‖ and the accept of step t + 1
-        st.plotly_chart(line_figure(np.arange(first, first + len(values)),
-                                    {"median of the chains": np.nanmedian(values, axis=1),
-                                     f"chain {chain}": values[:, chain]}, "step t", PER_STEP[name]),
+        rows = np.unique(np.linspace(0, len(values) - 1, min(len(values), DRAWN_STEPS)).round().astype(int))
+        st.plotly_chart(line_figure(first + rows, {"median of the chains": np.nanmedian(values, axis=1)[rows],
+                                                   f"chain {chain}": values[rows, chain]}, "step t", PER_STEP[name]),
                         width="stretch", key=state.key(f"trace_{name}"))
     st.plotly_chart(line_figure(traj.frame_steps, {"saturated share": opened.pixels.saturation,
                                                    "1st percentile": low, "99th percentile": high,
                                                    "mean distance between chains": mean_distance},
                                 "step of the frame", "pixels in [−1, 1]"),
                     width="stretch", key=state.key("health"))
-    st.caption("The file has no " + " or ".join(n for n in ("energy", "grad_norm", "step_norm")
-                                                  if getattr(traj, n) is None)
-               + f": each array it has is drawn alone. Near-duplicate chains in the last frame: {int(duplicates[-1])}.")
+    why = [f"the file has no {' or '.join(missing)}"] if missing else []
+    if loaded.n_steps > MAX_TRACE_STEPS:
+        why.append(f"{loaded.n_steps:,} steps are drawn at {DRAWN_STEPS:,} of them")
+    st.caption(f"Each per-step array drawn alone: {'; '.join(why)}. Near-duplicate chains in the last frame: "
+               f"{int(duplicates[-1])}.")
 
 
 def _diagnostics(loaded: LoadedTrajectory) -> None:
