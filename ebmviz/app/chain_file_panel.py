@@ -16,13 +16,13 @@ import numpy as np
 import streamlit as st
 
 from ebmviz.analysis.chain_health import PixelRange, diversity_trace, pixel_range
-from ebmviz.app.pages.langevin import second_half_diagnostics
 from ebmviz.app.player import FrameView, Player, PlayerState, Recorded
 from ebmviz.app.presentation import grid_font_px
 from ebmviz.app.state import Slot
 from ebmviz.figures.chains import traces_figure
 from ebmviz.figures.charts import line_figure
 from ebmviz.figures.images import labelled_grid
+from ebmviz.sampling.diagnostics import second_half_diagnostics
 from ebmviz.sampling.trajectory_file import MAX_FILE_BYTES, LoadedTrajectory, TrajectoryFileError, load_trajectory
 
 MAX_SHOWN = 64  # chains drawn in the grid (8 × 8); the traces and numbers use every chain

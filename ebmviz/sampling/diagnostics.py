@@ -165,3 +165,26 @@ def summarize(states: np.ndarray, energy: np.ndarray, accept: np.ndarray | None 
         acceptance=acceptance(accept, max(0, burn_in)),
         ess={k: ess(v) for k, v in quantities.items()}, rhat={k: rhat(v) for k, v in quantities.items()},
         grad_evals=grads)
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Mixing numbers of the energy traces' second half (the first half is burn-in)."""
+
+    steps: int  # energies per chain that were read
+    chains: int
+    ess: float  # ArviZ bulk ESS of the energy (NaN when it cannot be estimated)
+    rhat: float  # split R-hat across chains
+    ess_per_grad: float  # ESS per gradient evaluation of the read steps
+    acceptance: float | None  # MALA's mean acceptance over the same steps; None for ULA
+    autocorrelation: np.ndarray  # (L ≤ 41,) of the energy, lags 0 … L − 1
+
+
+def second_half_diagnostics(energy: np.ndarray, accept: np.ndarray | None) -> Diagnostics:
+    """``energy`` (T+1, B) and ``accept`` (T, B) or None of a run: ESS, R-hat, acceptance and autocorrelation of
+    its second half."""
+    kept = energy[len(energy) // 2:]  # (t/2, B)
+    n_eff = ess(kept)
+    evals = max(1, (kept.shape[0] - 1) * kept.shape[1])
+    return Diagnostics(kept.shape[0], kept.shape[1], n_eff, rhat(kept), n_eff / evals,
+                       acceptance(accept, len(energy) // 2), autocorrelation(kept, max_lag=40))

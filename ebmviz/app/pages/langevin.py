@@ -17,7 +17,8 @@ from ebmviz.app.player import PlayerState
 from ebmviz.app.state import Slot
 from ebmviz.export import trajectory_arrays as trajectory_arrays
 from ebmviz.models import Model
-from ebmviz.sampling import LangevinConfig, LiveRun, diagnostics
+from ebmviz.sampling import LangevinConfig, LiveRun
+from ebmviz.sampling.diagnostics import second_half_diagnostics as second_half_diagnostics
 from ebmviz.sampling.starts import START_KINDS as START_KINDS
 from ebmviz.sampling.tuning import tune_mala
 
@@ -55,29 +56,6 @@ class LiveState(PlayerState):
     def clear(self) -> None:
         self.forget("spec", "run")
         self.rewind()
-
-
-@dataclass(frozen=True)
-class Diagnostics:
-    """Mixing numbers of the energy traces' second half (the first half is burn-in)."""
-
-    steps: int  # energies per chain that were read
-    chains: int
-    ess: float  # ArviZ bulk ESS of the energy (NaN when it cannot be estimated)
-    rhat: float  # split R-hat across chains
-    ess_per_grad: float  # ESS per gradient evaluation of the read steps
-    acceptance: float | None  # MALA's mean acceptance over the same steps; None for ULA
-    autocorrelation: np.ndarray  # (L ≤ 41,) of the energy, lags 0 … L − 1
-
-
-def second_half_diagnostics(energy: np.ndarray, accept: np.ndarray | None) -> Diagnostics:
-    """``energy`` (T+1, B) and ``accept`` (T, B) or None of a run: ESS, R-hat, acceptance and autocorrelation of
-    its second half."""
-    kept = energy[len(energy) // 2:]  # (t/2, B)
-    ess = diagnostics.ess(kept)
-    evals = max(1, (kept.shape[0] - 1) * kept.shape[1])
-    return Diagnostics(kept.shape[0], kept.shape[1], ess, diagnostics.rhat(kept), ess / evals,
-                       diagnostics.acceptance(accept, len(energy) // 2), diagnostics.autocorrelation(kept, max_lag=40))
 
 
 @st.cache_data(show_spinner="Fitting the PCA of the data…", max_entries=8)
