@@ -1,14 +1,15 @@
 """``ebmviz run``: the app, with the user's own models and checkpoint folders beside the shipped ones.
 
-    ebmviz run [--port 8501] [--address 127.0.0.1] [--checkpoints DIR]…
+    ebmviz run [--port 8501] [--address 127.0.0.1] [--checkpoints DIR]… [--runs DIR]
                [--model PATH.py:FACTORY [--weights FILE.safetensors] [--data PATH] [--name NAME]
                 [--shape C,H,W] [--negate] [--range LO,HI]]…
 
 Each ``--model`` starts a group: the options after it, up to the next ``--model``, are that model's. Every model is
 loaded and checked here first (``--check`` stops after that, with exit status 1 when one fails); one that fails is
-reported and the app starts without it. The specs reach the app's process in ``$EBMVIZ_USER_MODELS`` and the folders
-in ``$EBMVIZ_CHECKPOINT_DIR``; the server is ``python -m streamlit run app.py`` from the repository (what
-``make run`` starts), so ``ebmviz run`` works from a clone installed with ``pip install -e .``.
+reported and the app starts without it. The specs reach the app's process in ``$EBMVIZ_USER_MODELS``, the folders
+in ``$EBMVIZ_CHECKPOINT_DIR`` and the training monitor's runs folder in ``$EBMVIZ_RUNS`` (``--runs``; else ``runs/``
+where the command was typed, when there is one, else the clone's); the server is ``python -m streamlit run app.py``
+from the repository (what ``make run`` starts), so ``ebmviz run`` works from a clone installed by ``pip install -e .``
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+from ebmviz.monitor.runs import ENV as RUNS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
@@ -61,6 +64,8 @@ def parser() -> argparse.ArgumentParser:
                                                            "for others safely\" before changing it)")
     run.add_argument("--checkpoints", action="append", default=[], metavar="DIR",
                      help="add this folder's checkpoints (python -m training …) to the shipped ones; repeatable")
+    run.add_argument("--runs", metavar="DIR", help="the training monitor's runs folder: TensorBoard logs under it "
+                                                  "(default: ./runs where you type the command, else the clone's)")
     run.add_argument("--check", action="store_true", help="load and check every --model, then exit")
     run.add_argument("--model", action="append", default=[], metavar="PATH.py:FACTORY",
                      help="add your own energy model; the options after it are its own: " + ", ".join(MODEL_OPTIONS))
@@ -152,6 +157,10 @@ def run(args: argparse.Namespace, specs) -> int:
     folders = [_absolute(d) for d in args.checkpoints]
     if folders:
         env["EBMVIZ_CHECKPOINT_DIR"] = os.pathsep.join(folders)
+    if args.runs:
+        env[RUNS_ENV] = _absolute(args.runs)
+    elif RUNS_ENV not in env and Path("runs").is_dir():
+        env[RUNS_ENV] = _absolute("runs")  # before the chdir below: the runs/ of the folder the command was typed in
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", args.address,
            "--server.port", str(args.port)]
     print(f"ebmviz: serving on http://{args.address}:{args.port}", flush=True)

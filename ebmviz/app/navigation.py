@@ -85,6 +85,11 @@ PAGES = (
              "see them as a disconnectivity graph. Cut it into basins, follow the path between two minima, find "
              "where your own digit lands, make a map with your own settings, and set two maps side by side.",
              "the energy's valleys as a tree: which digits share a basin and how high the passes are"),
+    PageInfo("views/training_monitor.py", "Training monitor", ":material/monitor_heart:",
+             "Watch any EBM train: follow a run's TensorBoard log live (ebmviz's trainers write one; your own loop "
+             "through ebmviz.training_log or your own SummaryWriter) — energies of data, samples and noise, their "
+             "gap, loss, gradient norm, learning rate, the negatives and their saturation and class entropy over "
+             "training, alerts with their usual remedies, and a second run overlaid.", ""),
     PageInfo("views/model_zoo.py", "Models", ":material/inventory_2:",
              "Every model: the shipped ones with how they were trained (command, data, wall time, device, size, "
              "commit) and the stored quality of their samples, those of added folders, and your own (file, "
