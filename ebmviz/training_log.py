@@ -179,7 +179,7 @@ class EBMLogger:
     Steps are the caller's (an iteration count), each tag logged at most once per step.
     """
 
-    def __init__(self, logdir: str | Path, *, purge_step: int | None = 0, flush_secs: float = 1.0):
+    def __init__(self, logdir: str | Path, *, purge_step: int | None = 0, flush_secs: float = 0.5):
         from torch.utils.tensorboard import SummaryWriter  # here: ``import ebmviz`` does not load TensorBoard
 
         if purge_step is not None and (not isinstance(purge_step, int) or purge_step < 0):

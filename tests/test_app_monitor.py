@@ -103,3 +103,20 @@ def test_a_cut_record_is_noted_on_the_page(tmp_path, monkeypatch):
     at = monitor(tmp_path / "runs", monkeypatch)
     assert any("cut off" in c.value for c in at.caption)
     assert "loss" in chart_names(at)
+
+
+def test_ebmviz_run_hands_the_runs_folder_to_the_app(tmp_path, monkeypatch):
+    from ebmviz import cli
+
+    calls = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli.os, "execve", lambda exe, cmd, env: calls.append(env))
+    monkeypatch.setattr(cli.os, "chdir", lambda path: None)  # the server's chdir to the clone, not taken here
+    monkeypatch.delenv("EBMVIZ_RUNS", raising=False)
+    assert cli.main(["run", "--runs", "mine"]) == 0
+    assert calls[-1]["EBMVIZ_RUNS"] == str(tmp_path / "mine")  # made absolute before the server's chdir
+    cli.main(["run"])
+    assert "EBMVIZ_RUNS" not in calls[-1]  # no runs/ here: the clone's runs/ (the app's default)
+    (tmp_path / "runs").mkdir()
+    cli.main(["run"])
+    assert calls[-1]["EBMVIZ_RUNS"] == str(tmp_path / "runs")  # ./runs where the command was typed

@@ -69,6 +69,12 @@ def training_figure(runs: dict[str, dict[str, Series]], x_range: tuple[float, fl
                     fig.update_yaxes(type="log", row=row, col=1)
         for step in (markers or {}).get(name, []):
             fig.add_vline(x=step, line=dict(color="#d62728", width=1, dash=dash))
+    for row, (_, roles) in enumerate(present, start=1):  # a constant row (a fixed lr) around its value, not ±1
+        values = [series[r][1] for series in runs.values() for r in roles if r in series]
+        finite = np.concatenate(values)[np.isfinite(np.concatenate(values))] if values else np.zeros(0)
+        if len(finite) and finite.min() == finite.max() and finite[0] != 0:
+            v = float(finite[0])
+            fig.update_yaxes(range=[v - abs(v) / 2, v + abs(v) / 2], tickformat="~g", row=row, col=1)
     fig.update_xaxes(title_text="training step", row=len(present), col=1)
     if x_range is not None:
         fig.update_xaxes(range=list(x_range))

@@ -21,7 +21,7 @@ from ebmviz.monitor.runs import Listing as Listing, RunInfo as RunInfo, find as 
 from ebmviz.training_log import IMAGE_ROLES, MEANINGS, SCALAR_ROLES, TAGS, decode_images
 
 DRAW_POINTS = 2000  # points per drawn series (each bucket keeps its minimum and maximum)
-LIVE_SECONDS = 1.0  # how often a followed run is read again
+LIVE_SECONDS = 0.5  # how often a followed run is read again (the logger flushes every 0.5 s too)
 ROLES = (*SCALAR_ROLES,)  # the scalar roles a tag can be mapped to
 MEANING = MEANINGS
 
@@ -126,14 +126,16 @@ def _entropy(path: str, step: int, offset: int, length: int) -> float | None:
 
 
 def entropy_series(refs: list[ImageRef], limit: int = 200) -> tuple[np.ndarray, np.ndarray] | None:
-    """The class entropy of the negatives at (at most ``limit``, evenly spread) image steps; None off digits."""
+    """The class entropy of the negatives at (at most ``limit``, evenly spread) image steps where they are 28×28 grey
+    digits (a coarse-to-fine run's 7- and 14-pixel stages are left out); None when none is."""
     if not refs:
         return None
     picks = [refs[i] for i in np.unique(np.linspace(0, len(refs) - 1, min(limit, len(refs))).astype(int))]
-    values = [_entropy(str(r.file), r.step, r.offset, r.length) for r in picks]
-    if any(v is None for v in values):
+    pairs = [(r.step, _entropy(str(r.file), r.step, r.offset, r.length)) for r in picks]
+    pairs = [(s, v) for s, v in pairs if v is not None]
+    if not pairs:
         return None
-    return np.array([r.step for r in picks]), np.array(values, float)
+    return np.array([s for s, _ in pairs]), np.array([v for _, v in pairs], float)
 
 
 def check_alerts(series: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[Alert]:
