@@ -135,6 +135,123 @@ def per_chain_settings(step_size: torch.Tensor, noise_std: torch.Tensor, x0: tor
     return s, sigma
 
 
+class LangevinChains:
+    """B chains of one Langevin run, split at the energy evaluation: ``points()`` says where E and ∇E are needed
+    next, ``take(e, g)`` takes them there and makes the update. ``langevin_steps`` evaluates each point itself; a
+    shared loop (``ebmviz.sampling.shared``) evaluates the points of many runs in one batch. The random numbers are
+    drawn in the same order either way (the update's noise, then MALA's uniforms), so a run's chains do not depend
+    on which others share its batch.
+
+    ULA needs E, ∇E at the current x at every step. MALA needs them once at its start (that evaluation makes no
+    step: ``take`` returns None) and then at each proposal, whose E and ∇E it keeps when it accepts.
+    """
+
+    def __init__(self, x0: torch.Tensor, config: LangevinConfig, seed: int = 0, *,
+                 step_size: torch.Tensor | None = None, noise_std: torch.Tensor | None = None):
+        config.validate()
+        self.config = config
+        s, sigma, T = config.step_size, config.noise_std, config.temperature
+        if (step_size is None) != (noise_std is None):
+            raise ValueError("per-chain step_size and noise_std come together")
+        if step_size is not None:
+            s, sigma = per_chain_settings(step_size, noise_std, x0, config.metropolis)
+            T = sigma**2 / (2 * s)  # (B,)
+        self.s, self.sigma, self.T = s, sigma, T
+        self.vector = isinstance(s, torch.Tensor)
+        self.s_x = per_chain(s, x0) if self.vector else s  # s and σ broadcast against the states (B, ...)
+        self.sigma_x = per_chain(sigma, x0) if self.vector else sigma
+        self.gen = torch.Generator(device=x0.device).manual_seed(int(seed))
+        x = x0.detach().clone()
+        self.x = x.clamp(*config.clamp) if config.clamp is not None else x
+        B = x.shape[0]
+        self.t = 0
+        self.alive = torch.ones(B, dtype=torch.bool, device=x.device)
+        self.diverged_at = torch.full((B,), -1, dtype=torch.long, device=x.device)
+        self.e = self.g = self.gn = None  # MALA: E, ∇E and ‖∇E‖ at the current x, once evaluated
+        self.on_cpu = x.device.type == "cpu"
+        self._prop = self._mean_fwd = None  # MALA: the proposal whose E and ∇E were asked for, and its mean
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.config.n_steps
+
+    def _drift(self, grad: torch.Tensor) -> torch.Tensor:
+        if self.config.grad_clip is not None:
+            grad = grad.clamp(-self.config.grad_clip, self.config.grad_clip)
+        return grad.mul(self.s_x)
+
+    def _noisy(self, mean: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn(mean.shape, generator=self.gen, device=mean.device, dtype=mean.dtype)
+        return mean.addcmul(noise, self.sigma_x) if self.vector else mean.add(noise, alpha=self.sigma)
+
+    def points(self) -> torch.Tensor:
+        """(B, ...) where E and ∇E are needed next: the current x, or MALA's next proposal (drawing its noise)."""
+        if not self.config.metropolis or self.e is None:
+            return self.x
+        if self._prop is None:
+            self._mean_fwd = self.x - self._drift(self.g)
+            prop = self._noisy(self._mean_fwd)
+            self._prop = reflect(prop, *self.config.clamp) if self.config.clamp is not None else prop
+        return self._prop
+
+    def take(self, e: torch.Tensor, g: torch.Tensor) -> Step | None:
+        """E (B,) and ∇E (B, ...) at ``points()``: make the next update and return its ``Step`` (None when the
+        evaluation only started MALA)."""
+        gn = per_chain_norm(g)
+        if not self.config.metropolis:
+            return self._ula(e, g, gn)
+        if self.e is None:
+            self.e, self.g, self.gn = e, g, gn
+            return None
+        return self._mala(e, g, gn)
+
+    def _ula(self, e: torch.Tensor, g: torch.Tensor, gn: torch.Tensor) -> Step:
+        x, cfg = self.x, self.config
+        ok = self.alive & torch.isfinite(e) & torch.isfinite(gn)
+        prop = self._noisy(x - self._drift(g))
+        if cfg.clamp is not None:
+            prop = prop.clamp_(*cfg.clamp)
+        step_norm = per_chain_norm(prop - x)
+        ok = ok & torch.isfinite(step_norm)
+        # keep a stopped chain where it was; on the CPU, reading ``ok`` costs nothing, and skips this
+        # full-size select (a tenth of the sampler's own work per step) while every chain is alive
+        new_x = prop if self.on_cpu and bool(ok.all()) else torch.where(per_chain(ok, x), prop, x)
+        return self._advance(new_x, ok, e, gn, torch.where(ok, step_norm, 0.0), None)
+
+    def _mala(self, e_prop: torch.Tensor, g_prop: torch.Tensor, gn_prop: torch.Tensor) -> Step:
+        x, cfg, sigma = self.x, self.config, self.sigma
+        e_cur, g_cur, gn_cur, prop, mean_fwd = self.e, self.g, self.gn, self._prop, self._mean_fwd
+        self._prop = self._mean_fwd = None
+        ok = self.alive & torch.isfinite(e_cur) & torch.isfinite(gn_cur)
+        # log q(x|x') − log q(x'|x), q(a|b) the proposal from b: N(b − s·g(b), σ²I), reflected into the box
+        mean_bwd = prop - self._drift(g_prop)
+        if cfg.clamp is None:
+            log_q_bwd = -((x - mean_bwd) ** 2).flatten(1).sum(1) / (2 * sigma**2)
+            log_q_fwd = -((prop - mean_fwd) ** 2).flatten(1).sum(1) / (2 * sigma**2)
+        else:
+            log_q_bwd = reflected_log_q(x, mean_bwd, sigma, *cfg.clamp)
+            log_q_fwd = reflected_log_q(prop, mean_fwd, sigma, *cfg.clamp)
+        log_alpha = -(e_prop - e_cur) / self.T + log_q_bwd - log_q_fwd
+        u = torch.rand(x.shape[0], generator=self.gen, device=x.device, dtype=log_alpha.dtype)
+        prop_ok = torch.isfinite(e_prop) & torch.isfinite(gn_prop) & torch.isfinite(log_alpha)
+        # a non-finite proposal is simply rejected: MALA never diverges through it
+        acc = ok & prop_ok & (torch.log(u) < log_alpha)
+        new_x = torch.where(per_chain(acc, x), prop, x)
+        self.e = torch.where(acc, e_prop, e_cur)
+        self.g = torch.where(per_chain(acc, x), g_prop, g_cur)
+        self.gn = torch.where(acc, gn_prop, gn_cur)
+        return self._advance(new_x, ok, e_cur, gn_cur, per_chain_norm(new_x - x), acc.to(x.dtype))
+
+    def _advance(self, new_x, ok, e_cur, gn_cur, step_norm, accept) -> Step:
+        self.t += 1
+        newly_dead = self.alive & ~ok
+        self.diverged_at = torch.where(newly_dead, self.t - 1, self.diverged_at)
+        self.alive = self.alive & ok
+        self.x = new_x
+        return Step(t=self.t, x=new_x, energy=e_cur, grad_norm=gn_cur, step_norm=step_norm, accept=accept,
+                    alive=self.alive, diverged_at=self.diverged_at, temperature=self.T)
+
+
 def langevin_steps(
     energy: Energy, x0: torch.Tensor, config: LangevinConfig, seed: int = 0, *,
     step_size: torch.Tensor | None = None, noise_std: torch.Tensor | None = None,
@@ -150,91 +267,10 @@ def langevin_steps(
             different settings share every forward and backward pass (a phase map's cells). Each chain b then
             targets its own T_b = σ_b²/(2·s_b), and the steps' ``temperature`` is that (B,) tensor.
     """
-    config.validate()
-    s, sigma, T = config.step_size, config.noise_std, config.temperature
-    if (step_size is None) != (noise_std is None):
-        raise ValueError("per-chain step_size and noise_std come together")
-    if step_size is not None:
-        s, sigma = per_chain_settings(step_size, noise_std, x0, config.metropolis)
-        T = sigma**2 / (2 * s)  # (B,)
-    vector = isinstance(s, torch.Tensor)
-    s_x = per_chain(s, x0) if vector else s  # s and σ broadcast against the states (B, ...)
-    sigma_x = per_chain(sigma, x0) if vector else sigma
-    gen = torch.Generator(device=x0.device).manual_seed(int(seed))
-    x = x0.detach().clone()
-    if config.clamp is not None:
-        x = x.clamp(*config.clamp)
-    B = x.shape[0]
-    alive = torch.ones(B, dtype=torch.bool, device=x.device)
-    diverged_at = torch.full((B,), -1, dtype=torch.long, device=x.device)
-    e = g = gn = None  # E, ∇E and ‖∇E‖ at the current x, computed when a step needs them
-    on_cpu = x.device.type == "cpu"
-
-    def drift(grad: torch.Tensor) -> torch.Tensor:
-        if config.grad_clip is not None:
-            grad = grad.clamp(-config.grad_clip, config.grad_clip)
-        return grad.mul(s_x)
-
-    # Finiteness is read off per-chain norms (a norm is finite iff every entry is), which keeps
-    # the loop to a few cheap (B,) ops on top of the network's forward and backward passes.
-    for t in range(1, config.n_steps + 1):
-        if e is None:
-            e, g = energy_and_grad(energy, x)
-            gn = per_chain_norm(g)
-        e_cur, g_cur, gn_cur = e, g, gn
-        ok = alive & torch.isfinite(e_cur) & torch.isfinite(gn_cur)
-        noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-        mean_fwd = x - drift(g_cur)
-        prop = mean_fwd.addcmul(noise, sigma_x) if vector else mean_fwd.add(noise, alpha=sigma)
-        accept = None
-        if config.metropolis:
-            if config.clamp is not None:
-                lo, hi = config.clamp
-                prop = reflect(prop, lo, hi)
-            e_prop, g_prop = energy_and_grad(energy, prop)
-            gn_prop = per_chain_norm(g_prop)
-            # log q(x|x') − log q(x'|x), q(a|b) the proposal from b: N(b − s·g(b), σ²I), reflected into the box
-            mean_bwd = prop - drift(g_prop)
-            if config.clamp is None:
-                log_q_bwd = -((x - mean_bwd) ** 2).flatten(1).sum(1) / (2 * sigma**2)
-                log_q_fwd = -((prop - mean_fwd) ** 2).flatten(1).sum(1) / (2 * sigma**2)
-            else:
-                log_q_bwd = reflected_log_q(x, mean_bwd, sigma, lo, hi)
-                log_q_fwd = reflected_log_q(prop, mean_fwd, sigma, lo, hi)
-            log_alpha = -(e_prop - e_cur) / T + log_q_bwd - log_q_fwd
-            u = torch.rand(B, generator=gen, device=x.device, dtype=log_alpha.dtype)
-            prop_ok = torch.isfinite(e_prop) & torch.isfinite(gn_prop) & torch.isfinite(log_alpha)
-            # a non-finite proposal is simply rejected: MALA never diverges through it
-            acc = ok & prop_ok & (torch.log(u) < log_alpha)
-            new_x = torch.where(per_chain(acc, x), prop, x)
-            e = torch.where(acc, e_prop, e_cur)
-            g = torch.where(per_chain(acc, x), g_prop, g_cur)
-            gn = torch.where(acc, gn_prop, gn_cur)
-            accept = acc.to(x.dtype)
-            step_norm = per_chain_norm(new_x - x)
-        else:
-            if config.clamp is not None:
-                prop = prop.clamp_(*config.clamp)
-            step_norm = per_chain_norm(prop - x)
-            ok = ok & torch.isfinite(step_norm)
-            # keep a stopped chain where it was; on the CPU, reading ``ok`` costs nothing, and skips this
-            # full-size select (a tenth of the sampler's own work per step) while every chain is alive
-            new_x = prop if on_cpu and bool(ok.all()) else torch.where(per_chain(ok, x), prop, x)
-            step_norm = torch.where(ok, step_norm, 0.0)
-        newly_dead = alive & ~ok
-        diverged_at = torch.where(newly_dead, t - 1, diverged_at)
-        alive = alive & ok
-        x = new_x
-        if not config.metropolis:
-            e = None  # the state moved: its energy is computed at the next step, if any
-        yield Step(
-            t=t,
-            x=x,
-            energy=e_cur,
-            grad_norm=gn_cur,
-            step_norm=step_norm,
-            accept=accept,
-            alive=alive,
-            diverged_at=diverged_at,
-            temperature=T,
-        )
+    chains = LangevinChains(x0, config, seed, step_size=step_size, noise_std=noise_std)
+    while not chains.done:
+        # Finiteness is read off per-chain norms (a norm is finite iff every entry is), which keeps the loop to a
+        # few cheap (B,) ops on top of the network's forward and backward passes.
+        step = chains.take(*energy_and_grad(energy, chains.points()))
+        if step is not None:
+            yield step
