@@ -19,6 +19,7 @@ from ebmviz.sampling.chains import Energy, Step, Trajectory
 from ebmviz.sampling.hmc import HMCConfig, hmc_steps
 from ebmviz.sampling.jko import JKOConfig, jko_steps
 from ebmviz.sampling.langevin_dynamics import LangevinConfig, langevin_steps
+from ebmviz.sampling.shared import SharedSampler
 
 SamplerConfig = LangevinConfig | HMCConfig | AnnealedConfig | JKOConfig
 
@@ -44,18 +45,21 @@ class LiveRun:
 
     Each ``advance`` call pulls steps from ``langevin_steps`` and copies that chunk's diagnostics
     to the host once, so a UI can draw between chunks (Play / Pause / Step) without restarting
-    the chain; ``trajectory()`` returns what ran so far.
+    the chain; ``trajectory()`` returns what ran so far. With ``sampler`` (a ``SharedSampler`` of the same energy),
+    a Langevin run's steps come from that shared loop, batched with other runs': the same chains to float rounding.
     """
 
     def __init__(self, energy: Energy, x0: torch.Tensor, config: SamplerConfig, seed: int = 0,
-                 *, frame_format: str = "uint8", stop_on_error: bool = False):
+                 *, frame_format: str = "uint8", stop_on_error: bool = False, sampler: SharedSampler | None = None):
         if frame_format not in ("uint8", "float32"):
             raise ValueError(f"frame_format must be 'uint8' or 'float32', got {frame_format!r}")
         config.validate()
         self.config, self._energy_fn = config, energy
         self._grab = to_u8 if frame_format == "uint8" else (lambda v: v.detach().float().cpu())
         x0 = x0.detach() if config.clamp is None else x0.detach().clamp(*config.clamp)
-        self._steps = steps_for(energy, x0, config, seed)
+        # a Langevin run may take its steps from a loop shared with other runs on the same energy (one batch for all)
+        shared = sampler is not None and isinstance(config, LangevinConfig)
+        self._steps = sampler.steps(x0, config, seed) if shared else steps_for(energy, x0, config, seed)
         self.t, self.x = 0, x0
         self.frames: list[np.ndarray] = [self._grab(x0).numpy()]  # each (B, ...)
         self.frame_steps: list[int] = [0]
