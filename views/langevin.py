@@ -122,7 +122,8 @@ spec = RunSpec(name, device, cfg, start, n_chains, seed, upload[1] if upload els
 def new_run() -> LiveRun:
     """A fresh run of the current settings (raises ValueError when the start cannot be served)."""
     x0 = cache.starts(start, n_chains, seed, name, device, upload[0] if upload else None, data_noise)
-    return LiveRun(model, x0.to(device), cfg, seed, stop_on_error=True)
+    return LiveRun(model, x0.to(device), cfg, seed, stop_on_error=True,
+                   sampler=cache.shared_sampler(name, device))  # batched with the other sessions on this model
 
 
 if state.spec != spec:

@@ -17,6 +17,7 @@ from ebmviz.data import load_dataset_with_source
 from ebmviz.images import from_u8
 from ebmviz.models import Model
 from ebmviz.sampling import LangevinConfig, Trajectory, langevin
+from ebmviz.sampling.shared import SharedSampler
 from ebmviz.sampling.starts import make_starts
 
 EVALUATOR = "evaluator-mnist"
@@ -51,6 +52,13 @@ def model_data(model: Model) -> tuple[np.ndarray, np.ndarray | None, str] | None
     if own is not None:
         return own.images, own.labels, own.source
     return load_data("mnist", "test") if is_digit_model(model) else None
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def shared_sampler(name: str, device: str = "cpu") -> SharedSampler:
+    """The Langevin loop every session shares for model ``name`` on ``device``: the chains of all sessions sampling
+    it now go through one forward and backward pass per step (``ebmviz.sampling.shared``)."""
+    return SharedSampler(load_model(name, device))
 
 
 @st.cache_resource(show_spinner="Loading evaluator…")
