@@ -117,3 +117,24 @@ def test_an_energy_that_raises_stops_only_the_run_it_raised_for(model):
         t.join()
     assert bad.error is not None and "refused this input" in bad.error and bad.t == 0
     assert good.error is None and good.done
+
+
+def test_a_slow_session_never_holds_the_others_back(model):
+    shared = SharedSampler(model)
+    slow = LiveRun(model, starts(4, 0), LangevinConfig(n_steps=200), 0, sampler=shared)
+    fast = LiveRun(model, starts(4, 1), LangevinConfig(n_steps=60), 1, sampler=shared)
+    stop = threading.Event()
+
+    def crawl():  # a session whose drawing takes 0.3 s a frame: it asks for one step, then draws
+        while not stop.is_set() and not slow.done:
+            slow.advance(max_steps=1)
+            stop.wait(0.3)
+
+    t = threading.Thread(target=crawl)
+    t.start()
+    try:
+        fast.advance()  # 60 steps while the slow one draws: each waits at most the loop's bounded wait for it
+    finally:
+        stop.set()
+        t.join()
+    assert fast.done and slow.t < 30, slow.t
