@@ -17,6 +17,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
+SHOTS = os.environ.get("EBMVIZ_SHOTS")  # a folder: browser tests keep their screenshots there (the notes' pictures)
+
+
+def browser_marks() -> list:
+    """A browser test module's ``pytestmark``: marked ``browser``, skipped with the reason when Chromium is absent."""
+    import pytest
+
+    missing = "Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"
+    return [pytest.mark.browser, pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=missing)]
+
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-quic"]
 

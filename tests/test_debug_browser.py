@@ -6,15 +6,10 @@ import re
 
 import pytest
 
-from tests.browser import CHROMIUM, chromium_page, streamlit_server, wait_idle
+from tests.browser import SHOTS, browser_marks, chromium_page, streamlit_server, wait_idle
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason="Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"),
-]
+pytestmark = browser_marks()
 playwright = pytest.importorskip("playwright.sync_api")
-SHOTS = os.environ.get("EBMVIZ_SHOTS")  # a folder: keep the screenshots there
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,10 @@ import time
 
 import pytest
 
-from tests.browser import CHROMIUM, ROOT, chromium_page, streamlit_process, wait_idle
+from tests.browser import ROOT, SHOTS, browser_marks, chromium_page, streamlit_process, wait_idle
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason="Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"),
-]
+pytestmark = browser_marks()
 playwright = pytest.importorskip("playwright.sync_api")
-SHOTS = os.environ.get("EBMVIZ_SHOTS")  # a folder: keep the screenshots there
 
 TRAINER = textwrap.dedent("""
     import math, sys, time

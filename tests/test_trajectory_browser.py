@@ -10,15 +10,10 @@ import pytest
 import torch
 
 from ebmviz.data import load_dataset
-from tests.browser import CHROMIUM, chromium_page, step_shown, streamlit_server, wait_idle
+from tests.browser import SHOTS, browser_marks, chromium_page, step_shown, streamlit_server, wait_idle
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason="Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"),
-]
+pytestmark = browser_marks()
 playwright = pytest.importorskip("playwright.sync_api")
-SHOTS = os.environ.get("EBMVIZ_SHOTS")  # a folder: keep the screenshot there
 UPLOAD = '[data-testid="stFileUploaderDropzoneInput"]'
 
 
