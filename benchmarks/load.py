@@ -40,6 +40,13 @@ growth from one round's after-close reading to the next, a plateau as none.
     .venv/bin/python benchmarks/load.py --sessions 3 --seconds 10 --pages langevin,sampler_lab --json out.json
     .venv/bin/python benchmarks/load.py --rounds 3            # does memory settle after each round?
 
+Scaling (``--scaling 1,4,8,16``): for each N, N Langevin sessions at once at the page's defaults but ``--steps``
+(2,048) steps, all pressing Play; steps/s per session from the page's "Step N / K" counter and frames/s, their total,
+errors, the server's RSS, and a bare batched loop at the total batch in this process after they close, with a probe
+inside the server saying where the time goes (``benchmarks/session_scaling.py`` describes it all):
+
+    .venv/bin/python benchmarks/load.py --scaling 1,4,8,16 --seconds 20 --json scaling.json
+
 Exits 1 when any session had an error or saw no frame, or the server logged a Traceback.
 """
 
@@ -56,6 +63,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_process  # noqa: E402
 from tests.sessions import PAGES, Session, close, drive, log_tracebacks, open_sessions, wait_ready  # noqa: E402
+
+SCALING_PAGE = "langevin"
 
 
 def _status(pid: int) -> dict[str, int]:
@@ -130,6 +139,71 @@ def report(sessions: list[Session], shared: dict) -> None:
             print(f"landscape sessions {pair} share {n} picture(s) (both descents reach one minimum)")
 
 
+def scaling(args, counts: list[int]) -> int:
+    """``--scaling``: each N of ``counts`` in turn on one server, then the bare loop; prints and writes the table."""
+    from playwright.sync_api import sync_playwright
+
+    from benchmarks.session_scaling import CHAINS, ServerProbe, bare_model, bare_rate, report, summarise
+
+    model, config, threads = bare_model(args.model)
+    (ROOT / "runs").mkdir(exist_ok=True)  # (ignored by git) the server's log and the probe's readings
+    probe = ServerProbe(ROOT / "runs" / f"probe-{os.getpid()}.json")
+    env = probe.env() | ({} if args.session_ttl is None else
+                         {"STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(args.session_ttl)})
+    query = {"model": args.model, "chains": str(CHAINS), "steps": str(args.steps)}
+    memory: dict = {"per_n": {}}
+    rows, t0 = [], time.perf_counter()
+    with streamlit_process(env) as server, sync_playwright() as pw:
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        memory["cold"] = rss_mib(server.pid)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        if not args.no_warmup:
+            warm_up(browser, server.url, [SCALING_PAGE])
+            time.sleep(3)
+        memory["baseline"] = rss_mib(server.pid)
+        for r, n in enumerate(counts):
+            print(f"N = {n}: {n} Langevin session(s), {args.steps} steps, watching {args.seconds:g} s after Play …",
+                  flush=True)
+            log_at = len(server.log.read_text(errors="replace")) if server.log and server.log.exists() else 0
+            sampler.reset()
+            sessions, _ = drive(browser, server.url, [SCALING_PAGE], n, args.seconds, args.ready_timeout,
+                                first_seed=101 + 100 * r, query=query, window=probe.window)
+            close(sessions)
+            time.sleep(args.after_close)
+            memory["per_n"][n] = {"peak": sampler.peak, "after_close": rss_mib(server.pid)}
+            tracebacks = log_tracebacks(server.log, since=log_at)
+            for s in sessions:
+                if s.steps_per_s == 0 and not s.errors:
+                    s.errors.append("fewer than two step counter readings after Play")
+            row = summarise(n, sessions, sum(bool(s.errors) for s in sessions) + len(tracebacks),
+                            bare_rate(model, n * CHAINS, config, args.bare_seconds), probe.last)
+            row["tracebacks"] = tracebacks
+            rows.append(row)
+            for s in sessions:
+                if s.errors:
+                    print(f"  session {s.name} (seed {s.seed}): {'; '.join(s.errors)}")
+            for t in tracebacks:
+                print(f"  server log {server.log.name}: Traceback at {t}")
+        browser.close()
+        sampler.stop()
+        memory["high_water_mark"] = _status(server.pid).get("VmHWM", 0) / 1024
+    verdict = report(rows, threads)
+    print(f"server RSS (MiB): cold {memory['cold']:.0f}, baseline {memory['baseline']:.0f}; per N peak / "
+          f"{args.after_close:g} s after close: " + ", ".join(f"N={n} {m['peak']:.0f} / {m['after_close']:.0f}"
+                                                             for n, m in memory["per_n"].items())
+          + f" (kernel high-water mark {memory['high_water_mark']:.0f})")
+    failed = sum(r["errors"] for r in rows)
+    print(f"{'FAILED' if failed else 'OK'}: {failed} error(s); {time.perf_counter() - t0:.0f} s in all "
+          f"(on {os.cpu_count()} CPUs)")
+    if args.json:
+        args.json.write_text(json.dumps({"scaling": rows, "targets": verdict, "rss_mib": memory,
+                                         "seconds": args.seconds, "steps": args.steps, "model": args.model,
+                                         "chains": CHAINS, "torch_threads": threads, "cpus": os.cpu_count()},
+                                        indent=1))
+    return 1 if failed else 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sessions", type=int, default=8, help="browser sessions at once")
@@ -145,12 +219,26 @@ def main() -> int:
                          "keeps a closed tab's session; a short one separates kept sessions from leaks")
     ap.add_argument("--no-warmup", action="store_true", help="skip the warm-up session per page")
     ap.add_argument("--json", type=Path, help="also write the numbers to this file")
+    ap.add_argument("--scaling", help="comma-separated session counts, e.g. 1,4,8,16: Langevin sessions only, each "
+                                      "count in turn, against a bare batched loop (see above)")
+    ap.add_argument("--steps", type=int, default=2048, help="--scaling: the Langevin page's steps K")
+    ap.add_argument("--model", default="shortrun-mnist", help="--scaling: the Langevin page's model")
+    ap.add_argument("--bare-seconds", type=float, default=6.0, help="--scaling: time for each bare loop measurement")
     args = ap.parse_args()
+    if args.scaling is not None:
+        try:
+            counts = [int(v) for v in args.scaling.split(",") if v.strip()]
+        except ValueError:
+            ap.error(f"--scaling takes comma-separated whole numbers, e.g. 1,4,8,16; got {args.scaling!r}")
+        if not counts or min(counts) < 1:
+            ap.error("--scaling needs session counts of at least 1")
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
     if unknown := set(pages) - set(PAGES):
         ap.error(f"unknown page(s) {', '.join(sorted(unknown))}; choose from {', '.join(PAGES)}")
     if not os.path.exists(CHROMIUM):
         ap.error(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    if args.scaling is not None:
+        return scaling(args, counts)
 
     from playwright.sync_api import sync_playwright
 

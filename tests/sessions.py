@@ -9,8 +9,11 @@ does not load the page; ``check`` turns what a session saw into errors, ``own_fr
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -82,6 +85,7 @@ class Session:
     index: int
     page: Page
     seed: int
+    extra: dict = field(default_factory=dict)  # query parameters beyond the page's own (e.g. {"steps": "2048"})
     tab: object = None  # the Playwright page
     opened: float = 0.0  # time.perf_counter() at goto
     ready_s: float | None = None  # seconds from goto to the first frame with the script finished
@@ -90,6 +94,7 @@ class Session:
     frames: dict = field(default_factory=dict)  # frame key -> ms after Play, new frames only
     keys: set = field(default_factory=set)  # every frame key seen
     last_status: str = ""
+    steps: dict = field(default_factory=dict)  # step number on the page's counter -> ms after Play it first showed
     console: list = field(default_factory=list)
     media_missing: int = 0  # frames whose picture was gone (404) before the browser fetched it
     errors: list = field(default_factory=list)
@@ -104,13 +109,28 @@ class Session:
         return (len(t) - 1) / ((t[-1] - t[0]) / 1000) if len(t) > 1 and t[-1] > t[0] else 0.0
 
     @property
+    def steps_per_s(self) -> float:
+        """Steps per second from the step counter: between its first and last new reading after Play (0 with fewer
+        than two readings)."""
+        if len(self.steps) < 2:
+            return 0.0
+        by_time = sorted(self.steps.items(), key=lambda kv: kv[1])
+        (s0, t0), (s1, t1) = by_time[0], by_time[-1]
+        return (s1 - s0) / ((t1 - t0) / 1000) if t1 > t0 else 0.0
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.page.query(self.seed) | self.extra
+
+    @property
     def first_frame_s(self) -> float | None:
         return min(self.frames.values()) / 1000 if self.frames else None
 
     def summary(self) -> dict:
         return {"session": self.index, "page": self.page.path, "seed": self.seed,
-                "query": self.page.query(self.seed), "ready_s": self.ready_s,
+                "query": self.query, "ready_s": self.ready_s,
                 "frames": len(self.frames), "first_frame_s": self.first_frame_s, "fps": round(self.fps, 2),
+                "steps_per_s": round(self.steps_per_s, 2),
                 "media_404": self.media_missing, "last_status": self.last_status, "errors": self.errors}
 
 
@@ -132,11 +152,13 @@ def _console(s: Session, origin: str, message) -> None:
     s.console.append(f"{message.text} ({where})")
 
 
-def open_sessions(browser, url: str, pages: list[str], n: int, first_seed: int = 101) -> list[Session]:
-    """Open n sessions at once (goto returns as soon as the request is sent); pages round-robin."""
+def open_sessions(browser, url: str, pages: list[str], n: int, first_seed: int = 101,
+                  query: dict[str, str] | None = None) -> list[Session]:
+    """Open n sessions at once (goto returns as soon as the request is sent); pages round-robin; ``query`` adds
+    parameters to every session's link."""
     sessions = []
     for i in range(n):
-        s = Session(i, PAGES[pages[i % len(pages)]], first_seed + i)
+        s = Session(i, PAGES[pages[i % len(pages)]], first_seed + i, dict(query or {}))
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         s.tab = context.new_page()
         s.tab.on("console", lambda m, s=s: _console(s, url, m))
@@ -144,7 +166,7 @@ def open_sessions(browser, url: str, pages: list[str], n: int, first_seed: int =
         sessions.append(s)
     for s in sessions:
         s.opened = time.perf_counter()
-        s.tab.goto(f"{url}/{s.page.path}?{urlencode(s.page.query(s.seed))}", wait_until="commit")
+        s.tab.goto(f"{url}/{s.page.path}?{urlencode(s.query)}", wait_until="commit")
     return sessions
 
 
@@ -195,6 +217,7 @@ def snapshot(s: Session) -> None:
     s.keys = set(seen["frames"])
     s.frames = {k: t - s.played_at for k, t in seen["frames"].items() if k not in s.before and t >= s.played_at}
     s.last_status = max(seen["status"], key=lambda k: int(re.findall(r"\d+", k)[0]), default="")
+    s.steps = {int(re.findall(r"\d+", k)[0]): t - s.played_at for k, t in seen["status"].items() if t >= s.played_at}
     if not s.frames:
         s.errors.append("no frame after Play")
 
@@ -242,13 +265,18 @@ def own_frame_checks(sessions: list[Session]) -> dict[str, int]:
 
 
 def drive(browser, url: str, pages: list[str], n: int, seconds: float, ready_timeout: float = 240.0,
-          first_seed: int = 101) -> tuple[list[Session], dict[str, int]]:
+          first_seed: int = 101, query: dict[str, str] | None = None,
+          window: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+          ) -> tuple[list[Session], dict[str, int]]:
     """Open n sessions at once, press Play in each, watch for ``seconds``, check them; the contexts stay open.
+    ``query`` adds parameters to every session's link; ``window()`` is entered once every session has pressed Play
+    and left when the watch ends (e.g. to read the server's counters over it).
     Returns the sessions and ``own_frame_checks``' shared landscape pictures."""
-    sessions = open_sessions(browser, url, pages, n, first_seed)
+    sessions = open_sessions(browser, url, pages, n, first_seed, query)
     wait_ready(sessions, ready_timeout)
     play(sessions)
-    sessions[0].tab.wait_for_timeout(seconds * 1000)
+    with window():
+        sessions[0].tab.wait_for_timeout(seconds * 1000)
     for s in sessions:
         snapshot(s)
     shared = own_frame_checks(sessions)
