@@ -148,7 +148,7 @@ def scaling(args, counts: list[int]) -> int:
     model, config, threads = bare_model(args.model)
     (ROOT / "runs").mkdir(exist_ok=True)  # (ignored by git) the server's log and the probe's readings
     probe = ServerProbe(ROOT / "runs" / f"probe-{os.getpid()}.json")
-    env = probe.env() | ({} if args.session_ttl is None else
+    env = probe.env(args.profile_hz) | ({} if args.session_ttl is None else
                          {"STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(args.session_ttl)})
     query = {"model": args.model, "chains": str(CHAINS), "steps": str(args.steps)}
     memory: dict = {"per_n": {}}
@@ -224,6 +224,9 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=2048, help="--scaling: the Langevin page's steps K")
     ap.add_argument("--model", default="shortrun-mnist", help="--scaling: the Langevin page's model")
     ap.add_argument("--bare-seconds", type=float, default=6.0, help="--scaling: time for each bare loop measurement")
+    ap.add_argument("--profile-hz", type=float, default=0.0,
+                    help="--scaling: sample the server's thread stacks this often per second (e.g. 50) and print where "
+                         "its threads are (costs the server a little CPU: measure the table without it)")
     args = ap.parse_args()
     if args.scaling is not None:
         try:

@@ -17,7 +17,9 @@ chain-steps/s over the bare loop's (= the sessions' mean steps/s over the bare s
 Where the time goes, read inside the server by ``benchmarks/server_probe`` (a ``sitecustomize`` loaded only into
 this benchmark's server) over the same watch window: the shared loop's batches/s and sessions per batch, how busy
 its thread is, its forward+backward per batch beside the bare loop's step at that batch, how long a session waits
-for its step, each session's own CPU per step outside the loop, and the server's and the machine's CPU.
+for its step, each session's own CPU per step outside the loop, and the server's and the machine's CPU. With
+``--profile-hz`` the probe also samples the server's thread stacks and the report lists, for the sessions' script
+threads, the loop's thread and the main (websocket) thread, where they were most often over each watch.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ PROBE_DIR = Path(__file__).resolve().parent / "server_probe"
 CHAINS = 16  # the Langevin page's default
 TARGET_RATIO = 2.5  # issue 35: four sessions together ≥ 2.5 × one alone
 TARGET_FPS = 8.0  # … each at ≥ 8 frames/s
+PROFILED = ("ScriptRunner.scriptThread", "ebmviz-shared-sampler", "MainThread")  # thread kinds whose stacks print
 
 
 def _machine_cpu() -> tuple[float, float]:
@@ -58,11 +61,11 @@ class ServerProbe:
         self.path = path
         self.last: dict = {}  # the last window's rates
 
-    def env(self) -> dict:
+    def env(self, hz: float = 0.0) -> dict:
         """Environment for the server: the probe folder first on PYTHONPATH (its ``sitecustomize`` shadows any other
-        one, e.g. Debian's, in that server alone), and the probe's output file."""
+        one, e.g. Debian's, in that server alone), the probe's output file, and ``hz`` stack samples a second."""
         paths = [str(PROBE_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
-        return {"PYTHONPATH": ":".join(paths), "EBMVIZ_PROBE": str(self.path)}
+        return {"PYTHONPATH": ":".join(paths), "EBMVIZ_PROBE": str(self.path), "EBMVIZ_PROBE_HZ": str(hz)}
 
     def read(self) -> dict:
         try:
@@ -106,7 +109,20 @@ def _window(a: dict, b: dict, machine_busy: float) -> dict:
         "session_cpu_ms_per_step": 1000 * (d.get("advance_cpu_s", 0)) / steps,
         "server_cpu_cores": d.get("process_cpu_s", 0) / secs,
         "machine_busy": machine_busy,
+        "stacks": _stacks(a.get("stacks", {}), b.get("stacks", {})),
     }
+
+
+def _stacks(a: dict, b: dict, keep: int = 40) -> dict:
+    """Per thread kind: its samples over the window and its ``keep`` most sampled places {place: samples}."""
+    kinds: dict = {}
+    for key, v in b.items():
+        if (n := v - a.get(key, 0)) > 0:
+            kind, place = key.split(" | ", 1)
+            kinds.setdefault(kind, {})[place] = n
+    return {kind: {"samples": sum(places.values()),
+                   "places": dict(sorted(places.items(), key=lambda kv: -kv[1])[:keep])}
+            for kind, places in sorted(kinds.items(), key=lambda kv: -sum(kv[1].values()))}
 
 
 def bare_rate(model, batch: int, config: LangevinConfig, seconds: float = 6.0, repeats: int = 3) -> float:
@@ -175,6 +191,12 @@ def report(rows: list[dict], threads: int) -> dict:
     print("(probe inside the server over each watch: serve = one batch's forward, backward and updates on the loop's "
           "thread; ask wait = a session's wait for its step; session CPU = a session thread's own CPU per step in "
           "LiveRun.advance; server CPU in cores; machine busy = all CPUs)")
+    for r in rows:
+        for kind, seen in r["probe"].get("stacks", {}).items():
+            if kind in PROFILED:
+                print(f"\nN={r['n']}, {kind} ({seen['samples']} samples; app frames > innermost frame):")
+                for place, n in list(seen["places"].items())[:10]:
+                    print(f"  {100 * n / seen['samples']:5.1f}%  {place}")
     verdict = {}
     by_n = {r["n"]: r for r in rows}
     if 1 in by_n and 4 in by_n and by_n[1]["total_steps_per_s"]:

@@ -12,6 +12,13 @@ variable this module does nothing. Once the app has imported ``ebmviz.sampling.s
 - ``SharedSampler._ask`` (a session's thread waiting for its step): calls and wall seconds;
 - ``LiveRun.advance`` (a session's sampling between two frames): calls, steps, wall and thread CPU seconds.
 
+With ``EBMVIZ_PROBE_HZ`` > 0 it also samples every thread's stack that many times a second
+(``sys._current_frames``) and counts, per thread kind (its name less trailing numbers: ``ScriptRunner.scriptThread``,
+``MainThread``, ``ebmviz-shared-sampler``, …), where each one is: the three innermost frames of the app's own code
+and the innermost frame of all ("ebmviz/app/player.py:frames → views/langevin.py:draw_frame →
+ebmviz/figures/images.py:labelled_grid > PIL/ImageFont.py:fill"). A thread waiting for the
+interpreter lock counts where it waits; one in ``time.sleep`` counts at the line that called it.
+
 Every 0.25 s it writes the running totals, with ``time.time()`` and the process's CPU seconds (``os.times``), to
 the file as JSON (written aside and renamed: a reader never sees half a file). The benchmark subtracts two
 readings to get rates over its watch window.
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -29,9 +37,12 @@ from collections import Counter
 
 OUT = os.environ.get("EBMVIZ_PROBE")
 EVERY = 0.25  # s between writes
+HZ = float(os.environ.get("EBMVIZ_PROBE_HZ") or 0)  # stack samples per second (0: none)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
 
 totals: Counter = Counter()
 clients_per_batch: Counter = Counter()
+stacks: Counter = Counter()  # "thread kind | app frame > innermost frame" -> samples
 samplers: weakref.WeakSet = weakref.WeakSet()
 _lock = threading.Lock()
 
@@ -71,6 +82,34 @@ def _install(shared, run) -> None:
     run.LiveRun.advance = _timed("advance", run.LiveRun.advance, lambda _args, ran: {"advance_steps": ran})
 
 
+def _short(frame) -> str:
+    path = frame.f_code.co_filename
+    short = path[len(ROOT):] if path.startswith(ROOT) and "/.venv/" not in path else "/".join(path.split("/")[-2:])
+    return f"{short}:{frame.f_code.co_name}"
+
+
+def _where(frame, depth: int = 3) -> str:
+    """"<the ``depth`` innermost frames of the app's own code, outer first> > <innermost frame>" of a stack."""
+    inner, app = _short(frame), []
+    while frame is not None and len(app) < depth:
+        path = frame.f_code.co_filename
+        if path.startswith(ROOT) and "/.venv/" not in path and "server_probe" not in path:
+            app.append(_short(frame))
+        frame = frame.f_back
+    return f"{' → '.join(reversed(app)) or '-'} > {inner}"
+
+
+def _sample() -> None:
+    me = threading.get_ident()
+    while True:
+        kinds = {t.ident: re.sub(r"[-_\d]+$", "", t.name) for t in threading.enumerate()}
+        seen = Counter(f"{kinds.get(ident, '?')} | {_where(frame)}"
+                       for ident, frame in sys._current_frames().items() if ident != me)
+        with _lock:
+            stacks.update(seen)
+        time.sleep(1 / HZ)
+
+
 def _ready(name: str, attr: str):
     module = sys.modules.get(name)
     return module if module is not None and hasattr(module, attr) else None
@@ -86,6 +125,7 @@ def _watch() -> None:
         with _lock:
             data = dict(totals)
             data["clients_per_batch"] = {str(k): v for k, v in sorted(clients_per_batch.items())}
+            data["stacks"] = dict(stacks)
         own = [(s.batches, s.batched_chains) for s in list(samplers)]
         times = os.times()
         data |= {"time": time.time(), "process_cpu_s": times.user + times.system, "samplers": len(own),
@@ -98,3 +138,5 @@ def _watch() -> None:
 
 if OUT:
     threading.Thread(target=_watch, daemon=True, name="ebmviz-probe").start()
+    if HZ > 0:
+        threading.Thread(target=_sample, daemon=True, name="ebmviz-probe-sampler").start()
