@@ -101,6 +101,11 @@ def _window(a: dict, b: dict, machine_busy: float) -> dict:
         "loop_busy": d.get("serve_wall_s", 0) / secs,  # share of the window the loop thread spent serving batches
         "serve_ms": 1000 * d.get("serve_wall_s", 0) / batches,  # per batch: forward, backward and every update
         "serve_cpu_share": d.get("serve_cpu_s", 0) / max(d.get("serve_wall_s", 0), 1e-9),
+        # the loop thread over the window (scheduler statistics): on a CPU, runnable waiting for a CPU, and the rest of
+        # its serving time, asleep: for the interpreter lock (it takes it back between torch's operations)
+        "loop_cpu": d.get("loop_run_s", 0) / secs,
+        "loop_runq": d.get("loop_runq_s", 0) / secs,
+        "loop_lock_wait": max(0.0, d.get("serve_wall_s", 0) - d.get("loop_run_s", 0) - d.get("loop_runq_s", 0)) / secs,
         "grad_ms": 1000 * d.get("grad_wall_s", 0) / batches,  # per batch: the forward and backward alone
         "grad_cpu_share": d.get("grad_cpu_s", 0) / max(d.get("grad_wall_s", 0), 1e-9),
         "ask_wait_ms": 1000 * d.get("ask_wall_s", 0) / max(d.get("ask_calls", 0), 1),
@@ -176,7 +181,7 @@ def report(rows: list[dict], threads: int) -> dict:
           "made over the watch, read by the probe, a check on the counters' total)")
     print(f"\n{'N':>3}  {'batches/s':>9}  {'sess/batch':>10}  {'loop busy':>9}  {'serve ms':>8}  {'fwd+bwd ms':>10}  "
           f"{'bare ms/step':>12}  {'ask wait ms':>11}  {'session CPU ms/step':>19}  {'server CPU':>10}  "
-          f"{'machine busy':>12}")
+          f"{'machine busy':>12}  {'loop: cpu / runq / lock':>23}")
     for r in rows:
         p = r["probe"]
         if not p:
@@ -187,10 +192,12 @@ def report(rows: list[dict], threads: int) -> dict:
               f"{100 * p['loop_busy']:>8.0f}%  {p['serve_ms']:>8.2f}  {p['grad_ms']:>10.2f}  {bare_ms:>12.2f}  "
               f"{p['ask_wait_ms']:>11.2f}  "
               f"{p['session_cpu_ms_per_step']:>19.2f}  {p['server_cpu_cores']:>6.2f} cpu  "
-              f"{100 * p['machine_busy']:>11.0f}%")
+              f"{100 * p['machine_busy']:>11.0f}%  {100 * p['loop_cpu']:>8.0f}% / {100 * p['loop_runq']:>3.0f}% / "
+              f"{100 * p['loop_lock_wait']:>3.0f}%")
     print("(probe inside the server over each watch: serve = one batch's forward, backward and updates on the loop's "
           "thread; ask wait = a session's wait for its step; session CPU = a session thread's own CPU per step in "
-          "LiveRun.advance; server CPU in cores; machine busy = all CPUs)")
+          "LiveRun.advance; server CPU in cores; machine busy = all CPUs; loop = the loop thread's share of the watch "
+          "on a CPU, runnable waiting for a CPU, and serving but asleep (the interpreter lock))")
     for r in rows:
         for kind, seen in r["probe"].get("stacks", {}).items():
             if kind in PROFILED:

@@ -10,7 +10,10 @@ variable this module does nothing. Once the app has imported ``ebmviz.sampling.s
   ``batched_chains`` counters;
 - ``energy_and_grad`` as the shared module calls it: wall and CPU seconds of the forward and backward alone;
 - ``SharedSampler._ask`` (a session's thread waiting for its step): calls and wall seconds;
-- ``LiveRun.advance`` (a session's sampling between two frames): calls, steps, wall and thread CPU seconds.
+- ``LiveRun.advance`` (a session's sampling between two frames): calls, steps, wall and thread CPU seconds;
+- the loop thread's scheduler statistics (``/proc/self/task/<tid>/schedstat``): seconds on a CPU and seconds
+  runnable but waiting for one. The rest of its time it sleeps: waiting for steps to be asked, or for the
+  interpreter lock (the GIL), which it must take back between torch's operations.
 
 With ``EBMVIZ_PROBE_HZ`` > 0 it also samples every thread's stack that many times a second
 (``sys._current_frames``) and counts, per thread kind (its name less trailing numbers: ``ScriptRunner.scriptThread``,
@@ -44,6 +47,7 @@ totals: Counter = Counter()
 clients_per_batch: Counter = Counter()
 stacks: Counter = Counter()  # "thread kind | app frame > innermost frame" -> samples
 samplers: weakref.WeakSet = weakref.WeakSet()
+loop_threads: set = set()  # native ids of the loops' threads
 _lock = threading.Lock()
 
 
@@ -70,6 +74,7 @@ def _timed(key: str, fn, extra=None):
 def _batch_size(args, _result) -> dict:
     sampler, batch = args[0], args[1]
     samplers.add(sampler)
+    loop_threads.add(threading.get_native_id())
     with _lock:
         clients_per_batch[len(batch)] += 1
     return {"serve_clients": len(batch), "serve_chains": sum(c.chains.x.shape[0] for c in batch)}
@@ -121,7 +126,18 @@ def _watch() -> None:
                                                                                        "sample"))):
         time.sleep(0.02)
     _install(shared, run)
+    last: dict = {}  # tid -> (ns on a CPU, ns waiting for one)
     while True:
+        for tid in list(loop_threads):
+            try:
+                with open(f"/proc/self/task/{tid}/schedstat") as f:
+                    now = tuple(int(v) for v in f.read().split()[:2])
+            except (OSError, ValueError):
+                loop_threads.discard(tid)  # the thread ended (the loop's thread ends when no client is left)
+                continue
+            before = last.get(tid, now)
+            last[tid] = now
+            _add(loop_run_s=(now[0] - before[0]) / 1e9, loop_runq_s=(now[1] - before[1]) / 1e9)
         with _lock:
             data = dict(totals)
             data["clients_per_batch"] = {str(k): v for k, v in sorted(clients_per_batch.items())}
