@@ -1,20 +1,22 @@
 """One batched Langevin loop per energy, shared by many clients (the app's sessions).
 
-A client asks for its chains' next step; the loop's thread gathers the steps asked for, evaluates every client's
-points (``LangevinChains.points``) in **one** forward and backward pass, and hands each client its slice
-(``LangevinChains.take``). Each client keeps its own settings (ULA or MALA, s, σ, clip, box) and its own random
-generator, so its chains are the ones it would get alone, to float rounding (a batch of another size may sum in
-another order). The contract is a batching engine's (Ray Serve's ``@serve.batch(max_batch_size,
-batch_wait_timeout_s)``): a list of requests in, a list of results out, a bounded wait for the batch to fill.
+The loop's thread gathers the clients that want steps, evaluates every one's points (``LangevinChains.points``) in
+**one** forward and backward pass, and gives each client its slice (``LangevinChains.take``). Each client keeps its
+own settings (ULA or MALA, s, σ, clip, box) and its own random generator, so its chains are the ones it would get
+alone, to float rounding (a batch of another size may sum in another order). The contract is a batching engine's
+(Ray Serve's ``@serve.batch(max_batch_size, batch_wait_timeout_s)``): a list of requests in, a list of results out,
+a bounded wait for the batch to fill.
 
 - A client joins with ``steps(x0, config, seed)``, a step generator like ``langevin_steps``; ``LiveRun`` takes it
-  (``LiveRun(…, sampler=shared)``). Its chains are in a batch only while it asks for a step: a paused, reset or
-  closed session asks for nothing, and its generator's end (``close`` or garbage collection) removes it.
-- The loop waits at most ``max_wait`` for the clients that asked recently to ask again (the rest of a batch),
-  never for a client's recording or drawing, which happen in the client's own thread after it has its step.
-- Bounded: at most ``max_chains`` chains per client and ``max_clients`` clients; a client over either gets
-  ``SamplerFull`` (a ``ValueError``) with a message. A client whose energy evaluation raises gets the exception;
-  the others in its batch are evaluated again without it.
+  (``LiveRun(…, sampler=shared)``). The loop runs a client's chains up to ``ahead`` steps beyond what the client has
+  taken, so a session's steps are ready when it asks and its drawing never keeps its chains out of a batch; a
+  paused session takes nothing, its buffer fills, and its chains leave the batches. The generator's end (its last
+  step, ``close`` or garbage collection: a reset, new settings, a closed tab) removes the client.
+- The loop waits at most ``max_wait`` for clients that wanted steps recently to want more (the rest of a batch),
+  never for a client's recording or drawing, which happen in the client's own thread.
+- Bounded: at most ``max_chains`` chains per client and ``max_clients`` clients (``SamplerFull``, a ``ValueError``,
+  with a message), and at most ``AHEAD_BYTES`` of buffered states per client. A client whose energy evaluation
+  raises gets the exception at that step; the others in its batch are evaluated again without it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Iterator
 
 import torch
@@ -32,7 +35,9 @@ from ebmviz.sampling.langevin_dynamics import LangevinChains, LangevinConfig
 MAX_CHAINS = 64  # chains one client may run (the Langevin page's most)
 MAX_CLIENTS = 32  # clients one loop serves at once
 MAX_WAIT = 0.003  # s: how long the loop waits for recently active clients to fill the batch
-RECENT = 0.25  # s: a client that asked within this long is expected to ask again soon
+RECENT = 0.25  # s: a client that wanted steps within this long is expected to want more soon
+AHEAD = 32  # steps the loop may run a client's chains beyond what it has taken …
+AHEAD_BYTES = 16 << 20  # … holding at most this many bytes of its buffered states
 
 
 class SamplerFull(ValueError):
@@ -40,20 +45,26 @@ class SamplerFull(ValueError):
 
 
 class _Client:
-    def __init__(self, chains: LangevinChains):
+    def __init__(self, chains: LangevinChains, ahead: int):
         self.chains = chains
-        self.pending = False  # asked for a step not yet made
-        self.result: Step | BaseException | None = None
-        self.asked_at = 0.0
+        self.ahead = ahead
+        self.ready: deque[Step | BaseException] = deque()  # steps made and not yet taken; an error ends it
+        self.wanted_at = 0.0  # when it last wanted steps
+
+    @property
+    def wants(self) -> bool:
+        """Whether the loop should step it now: not finished, not failed, its buffer not full."""
+        failed = bool(self.ready) and isinstance(self.ready[-1], BaseException)
+        return not self.chains.done and not failed and len(self.ready) < self.ahead
 
 
 class SharedSampler:
-    """The loop for one ``energy`` (callable (B, ...) -> (B,), p ∝ exp(−E)); its thread starts with the first client
-    and ends when the sampler is garbage collected or ``stop``ped."""
+    """The loop for one ``energy`` (callable (B, ...) -> (B,), p ∝ exp(−E)); its thread runs while it has clients."""
 
     def __init__(self, energy: Energy, *, max_chains: int = MAX_CHAINS, max_clients: int = MAX_CLIENTS,
-                 max_wait: float = MAX_WAIT):
-        self.energy, self.max_chains, self.max_clients, self.max_wait = energy, max_chains, max_clients, max_wait
+                 max_wait: float = MAX_WAIT, ahead: int = AHEAD):
+        self.energy, self.max_chains, self.max_clients = energy, max_chains, max_clients
+        self.max_wait, self.ahead = max_wait, ahead
         self._clients: list[_Client] = []
         self._cond = threading.Condition()
         self._running = False  # the loop's thread is running (changed under the lock only)
@@ -78,39 +89,40 @@ class SharedSampler:
             if len(self._clients) >= self.max_clients:
                 raise SamplerFull(f"the server is sampling for {len(self._clients)} sessions on this model, its "
                                   f"cap: try again when one of them stops")
-        return self._run(_Client(LangevinChains(x0, config, seed)))
+        state_bytes = x0.element_size() * x0.numel()
+        ahead = max(1, min(self.ahead, AHEAD_BYTES // max(1, state_bytes)))
+        return self._run(_Client(LangevinChains(x0, config, seed), ahead))
 
     def _run(self, client: _Client) -> Iterator[Step]:
-        """The client's steps; it joins the loop at its first step and leaves when the generator ends or is closed
-        (a generator never started holds no place)."""
+        """The client's steps; it joins the loop at its first step and leaves when its chains are done or the
+        generator is closed (a generator never started holds no place)."""
         with self._cond:
+            client.wanted_at = time.monotonic()
             self._clients.append(client)
             self._start()
         try:
-            while not client.chains.done:
-                step = self._ask(client)
-                if client.chains.done:  # the last step: leave now (a collector stops asking once it has it)
-                    self._leave(client)
-                yield step
+            for _ in range(client.chains.config.n_steps):
+                yield self._ask(client)
         finally:
             self._leave(client)
+
+    def _ask(self, client: _Client) -> Step:
+        """The client's next step: at once when the loop has run ahead, else when the loop has made it."""
+        with self._cond:
+            while not client.ready:
+                self._cond.wait()
+            item = client.ready.popleft()
+            client.wanted_at = time.monotonic()
+            self._cond.notify_all()  # its buffer has room again
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
     def _leave(self, client: _Client) -> None:
         with self._cond:
             if client in self._clients:
                 self._clients.remove(client)
                 self._cond.notify_all()
-
-    def _ask(self, client: _Client) -> Step:
-        with self._cond:
-            client.pending, client.result, client.asked_at = True, None, time.monotonic()
-            self._cond.notify_all()
-            while client.result is None:
-                self._cond.wait()
-            result, client.result = client.result, None
-        if isinstance(result, BaseException):
-            raise result
-        return result
 
     def stop(self) -> None:
         with self._cond:
@@ -125,11 +137,9 @@ class SharedSampler:
             threading.Thread(target=_loop, args=(ref, self._cond), daemon=True, name="ebmviz-shared-sampler").start()
 
     def _batch(self) -> list[_Client] | None:
-        """Under the lock: wait for a step to be asked, then up to ``max_wait`` for the other recent clients; the
-        clients to serve (None: stop)."""
-        while not self._stopped and not any(c.pending for c in self._clients):
-            if not self._clients:
-                break
+        """Under the lock: wait until a client wants steps, then up to ``max_wait`` for the other recent ones; the
+        clients to step (None: stop)."""
+        while not self._stopped and self._clients and not any(c.wants for c in self._clients):
             self._cond.wait(timeout=1.0)
         if self._stopped or not self._clients:
             self._running = False  # nobody left: the thread ends (the next client starts another)
@@ -137,18 +147,20 @@ class SharedSampler:
         deadline = time.monotonic() + self.max_wait
         while True:
             now = time.monotonic()
-            waiting = [c for c in self._clients if not c.pending and now - c.asked_at < RECENT]
-            if not waiting or now >= deadline:
+            late = [c for c in self._clients if not c.wants and not c.chains.done and now - c.wanted_at < RECENT
+                    and not c.ready]
+            if not late or now >= deadline:
                 break
             self._cond.wait(timeout=deadline - now)
-        return [c for c in self._clients if c.pending]
+        return [c for c in self._clients if c.wants]
 
     def _serve(self, batch: list[_Client]) -> None:
-        """One evaluation for every client of ``batch``; each gets its step (or, for MALA's first, nothing yet)."""
+        """One evaluation for every client of ``batch``; each gets its next step (MALA's first: nothing yet)."""
         points = [c.chains.points() for c in batch]
+        sizes = [len(p) for p in points]
         try:
             e, g = energy_and_grad(self.energy, torch.cat(points) if len(points) > 1 else points[0])
-            parts = list(zip(e.split([len(p) for p in points]), g.split([len(p) for p in points]), strict=True))
+            parts = list(zip(e.split(sizes), g.split(sizes), strict=True))
         except Exception:  # noqa: BLE001 — evaluate one by one: only the client whose points fail gets the error
             parts = []
             for p in points:
@@ -157,20 +169,20 @@ class SharedSampler:
                 except Exception as exc:  # noqa: BLE001 — the client's LiveRun reports it
                     parts.append(exc)
         self.batches += 1
-        self.batched_chains += sum(len(p) for p in points)
+        self.batched_chains += sum(sizes)
         results = []
         for c, part in zip(batch, parts, strict=True):
-            if isinstance(part, BaseException):
-                results.append(part)
-                continue
             try:
-                results.append(c.chains.take(*part))
+                results.append(part if isinstance(part, BaseException) else c.chains.take(*part))
             except Exception as exc:  # noqa: BLE001
                 results.append(exc)
         with self._cond:
             for c, r in zip(batch, results, strict=True):
-                if r is not None:  # None: MALA's start, the client stays pending for its first step
-                    c.pending, c.result = False, r
+                if r is not None:  # None: MALA's start, no step yet
+                    c.ready.append(r)
+                if c.chains.done or isinstance(r, BaseException):
+                    if c in self._clients:  # its last step is made: the loop is done with it
+                        self._clients.remove(c)
             self._cond.notify_all()
 
 
