@@ -143,12 +143,12 @@ def scaling(args, counts: list[int]) -> int:
     """``--scaling``: each N of ``counts`` in turn on one server, then the bare loop; prints and writes the table."""
     from playwright.sync_api import sync_playwright
 
-    from benchmarks.session_scaling import CHAINS, ServerProbe, bare_model, bare_rate, report, summarise
+    from benchmarks.session_scaling import CHAINS, ServerProbe, bare_beside, bare_model, report, summarise
 
     model, config, threads = bare_model(args.model)
     (ROOT / "runs").mkdir(exist_ok=True)  # (ignored by git) the server's log and the probe's readings
     probe = ServerProbe(ROOT / "runs" / f"probe-{os.getpid()}.json")
-    env = probe.env(args.profile_hz) | ({} if args.session_ttl is None else
+    env = probe.env(args.profile_hz, args.switch_interval) | ({} if args.session_ttl is None else
                          {"STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(args.session_ttl)})
     query = {"model": args.model, "chains": str(CHAINS), "steps": str(args.steps)}
     memory: dict = {"per_n": {}}
@@ -177,7 +177,7 @@ def scaling(args, counts: list[int]) -> int:
                 if s.steps_per_s == 0 and not s.errors:
                     s.errors.append("fewer than two step counter readings after Play")
             row = summarise(n, sessions, sum(bool(s.errors) for s in sessions) + len(tracebacks),
-                            bare_rate(model, n * CHAINS, config, args.bare_seconds), probe.last)
+                            bare_beside(server.pid, model, n * CHAINS, config, args.bare_seconds), probe.last)
             row["tracebacks"] = tracebacks
             rows.append(row)
             for s in sessions:
@@ -199,7 +199,8 @@ def scaling(args, counts: list[int]) -> int:
     if args.json:
         args.json.write_text(json.dumps({"scaling": rows, "targets": verdict, "rss_mib": memory,
                                          "seconds": args.seconds, "steps": args.steps, "model": args.model,
-                                         "chains": CHAINS, "torch_threads": threads, "cpus": os.cpu_count()},
+                                         "chains": CHAINS, "torch_threads": threads, "cpus": os.cpu_count(),
+                                         "switch_interval": args.switch_interval},
                                         indent=1))
     return 1 if failed else 0
 
@@ -227,6 +228,9 @@ def main() -> int:
     ap.add_argument("--profile-hz", type=float, default=0.0,
                     help="--scaling: sample the server's thread stacks this often per second (e.g. 50) and print where "
                          "its threads are (costs the server a little CPU: measure the table without it)")
+    ap.add_argument("--switch-interval", type=float,
+                    help="--scaling, an experiment: the server's sys.setswitchinterval in seconds (Python's default "
+                         "0.005), e.g. 0.0005 to see how much the shared loop waits for the interpreter lock")
     args = ap.parse_args()
     if args.scaling is not None:
         try:

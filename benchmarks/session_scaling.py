@@ -61,11 +61,13 @@ class ServerProbe:
         self.path = path
         self.last: dict = {}  # the last window's rates
 
-    def env(self, hz: float = 0.0) -> dict:
+    def env(self, hz: float = 0.0, switch_interval: float | None = None) -> dict:
         """Environment for the server: the probe folder first on PYTHONPATH (its ``sitecustomize`` shadows any other
-        one, e.g. Debian's, in that server alone), the probe's output file, and ``hz`` stack samples a second."""
+        one, e.g. Debian's, in that server alone), the probe's output file, ``hz`` stack samples a second, and the
+        interpreter's switch interval when given (an experiment)."""
         paths = [str(PROBE_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
-        return {"PYTHONPATH": ":".join(paths), "EBMVIZ_PROBE": str(self.path), "EBMVIZ_PROBE_HZ": str(hz)}
+        switch = {} if switch_interval is None else {"EBMVIZ_PROBE_SWITCH": str(switch_interval)}
+        return {"PYTHONPATH": ":".join(paths), "EBMVIZ_PROBE": str(self.path), "EBMVIZ_PROBE_HZ": str(hz), **switch}
 
     def read(self) -> dict:
         try:
@@ -147,6 +149,23 @@ def bare_rate(model, batch: int, config: LangevinConfig, seconds: float = 6.0, r
     return statistics.median(rates)
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used, all its threads, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bare_beside(server_pid: int, model, batch: int, config: LangevinConfig, seconds: float) -> dict:
+    """``bare_rate`` with what else ran meanwhile: the server's CPU (cores) and the share of all CPUs busy (the bare
+    loop's own core included), so an idle server can be checked."""
+    cpu, machine, t = process_cpu_s(server_pid), _machine_cpu(), time.perf_counter()
+    rate = bare_rate(model, batch, config, seconds)
+    wall, machine_now = time.perf_counter() - t, _machine_cpu()
+    return {"steps_per_s": rate, "server_cpu_cores": (process_cpu_s(server_pid) - cpu) / wall,
+            "machine_busy": (machine_now[0] - machine[0]) / max(machine_now[1] - machine[1], 1.0)}
+
+
 def bare_model(name: str):
     """The model as the app loads it, its default sampler settings, and the torch threads the app would use."""
     threads = limit_torch_threads()
@@ -154,15 +173,16 @@ def bare_model(name: str):
     return model, LangevinConfig.from_dict((model.meta or {}).get("sampler", {})), threads  # as the page reads it
 
 
-def summarise(n: int, sessions: list, errors: int, bare_steps_per_s: float, probe: dict) -> dict:
-    """One N's row: the sessions' rates and the bare loop's."""
+def summarise(n: int, sessions: list, errors: int, bare: dict, probe: dict) -> dict:
+    """One N's row: the sessions' rates and the bare loop's (``bare_beside``)."""
+    bare_steps_per_s = bare["steps_per_s"]
     rates = sorted(s.steps_per_s for s in sessions)
     fps = sorted(s.fps for s in sessions)
     total = sum(rates)
     return {"n": n, "steps_per_s": {"min": rates[0], "median": statistics.median(rates), "max": rates[-1]},
             "total_steps_per_s": total, "fps": {"min": fps[0], "median": statistics.median(fps)},
             "errors": errors, "batch": n * CHAINS, "bare_steps_per_s": bare_steps_per_s,
-            "over_bare": total / n / bare_steps_per_s if bare_steps_per_s else float("nan"),
+            "over_bare": total / n / bare_steps_per_s if bare_steps_per_s else float("nan"), "bare": bare,
             "sessions": [s.summary() for s in sessions], "probe": probe}
 
 
@@ -176,6 +196,8 @@ def report(rows: list[dict], threads: int) -> dict:
               f"{r['total_steps_per_s']:>7.1f}  {f['min']:>6.1f} / {f['median']:>5.1f}  {r['errors']:>6}  "
               f"{r['bare_steps_per_s']:>11.1f} @ {r['batch']:<7}  {r['over_bare']:>12.2f}  "
               f"{r['probe'].get('advance_steps_per_s', float('nan')):>12.1f}")
+    print("bare loops beside: server CPU " + ", ".join(f"N={r['n']} {r['bare']['server_cpu_cores']:.2f}" for r in rows)
+          + " cores; all CPUs busy " + ", ".join(f"{100 * r['bare']['machine_busy']:.0f}%" for r in rows))
     print(f"(bare loop: one process, {threads} torch thread(s) as the app; total / bare = the sessions' chain-steps/s "
           "over the bare loop's at the same total batch; server total = the steps every session's LiveRun.advance "
           "made over the watch, read by the probe, a check on the counters' total)")

@@ -22,6 +22,9 @@ and the innermost frame of all ("ebmviz/app/player.py:frames → views/langevin.
 ebmviz/figures/images.py:labelled_grid > PIL/ImageFont.py:fill"). A thread waiting for the
 interpreter lock counts where it waits; one in ``time.sleep`` counts at the line that called it.
 
+With ``EBMVIZ_PROBE_SWITCH`` (seconds) it sets the interpreter's switch interval (``sys.setswitchinterval``, 0.005 by
+default): how long a thread that wants the lock waits before asking its holder to drop it. An experiment on the GIL.
+
 Every 0.25 s it writes the running totals, with ``time.time()`` and the process's CPU seconds (``os.times``), to
 the file as JSON (written aside and renamed: a reader never sees half a file). The benchmark subtracts two
 readings to get rates over its watch window.
@@ -153,6 +156,8 @@ def _watch() -> None:
 
 
 if OUT:
+    if os.environ.get("EBMVIZ_PROBE_SWITCH"):
+        sys.setswitchinterval(float(os.environ["EBMVIZ_PROBE_SWITCH"]))
     threading.Thread(target=_watch, daemon=True, name="ebmviz-probe").start()
     if HZ > 0:
         threading.Thread(target=_sample, daemon=True, name="ebmviz-probe-sampler").start()
