@@ -76,6 +76,7 @@ class Board:
             log.images(step, "negatives", neg, self.n_images)
         if replay is not None and self.n_images:
             log.images(step, "replay", replay, self.n_images)
+        log.flush()  # on disk now: a monitor following the run sees the step at once (once per --log-every)
 
     def flush(self) -> None:
         if self.logger is not None:
