@@ -120,3 +120,16 @@ def test_ebmviz_run_hands_the_runs_folder_to_the_app(tmp_path, monkeypatch):
     (tmp_path / "runs").mkdir()
     cli.main(["run"])
     assert calls[-1]["EBMVIZ_RUNS"] == str(tmp_path / "runs")  # ./runs where the command was typed
+
+
+def test_tags_a_live_run_logs_after_the_page_opened_are_mapped(tmp_path, monkeypatch):
+    log = EBMLogger(tmp_path / "runs" / "fresh")  # a run that has written its file's header and no step yet
+    log.flush()
+    at = monitor(tmp_path / "runs", monkeypatch)
+    assert any("No scalars under the mapped tags" in i.value for i in at.info)
+    for step in (0, 10, 20):
+        log.scalars(step, data_mean=-1.0, sample_mean=1.0, gap=2.0, loss=-2.0)
+    log.close()
+    at.run()
+    assert not at.exception
+    assert {"E(x⁺) data", "E(x⁻) samples", "gap", "loss"} <= set(chart_names(at))

@@ -13,12 +13,12 @@ from ebmviz.app.pages.training_monitor import (
     by_role,
     check_alerts,
     class_counts,
-    default_mapping,
     entropy_series,
     find,
     image_tags,
     listing,
     load_images,
+    mapping_of,
     read,
     saturation_of,
 )
@@ -55,25 +55,27 @@ live = top[2].toggle("Follow live", key=state.key("live"), help=f"Read the log a
 run = find(found, name)
 first = read(run)
 tags = sorted(first.scalars)
-mapping_key = state.key(f"mapping:{name}")
-mapping = st.session_state.setdefault(mapping_key, default_mapping(tags))
+chosen = st.session_state.setdefault(state.key(f"mapping:{name}"), {})  # role -> tag the user picked for this run
+mapping = mapping_of(tags, chosen)
 foreign = [t for t in tags if t not in mapping.values()]
 with st.expander("Tags → roles" + (f" ({len(foreign)} tag(s) of your own)" if foreign else ""), expanded=False):
-    st.caption("Which of the run's scalar tags plays which role. ebmviz's own tags are mapped already; map your own "
-               "once (remembered for this run in this session).")
+    st.caption("Which of the run's scalar tags plays which role. ebmviz's own tags are mapped already (and as soon as "
+               "a live run logs them); map your own once (remembered for this run in this session).")
     cols = st.columns(3)
     for k, role in enumerate(ROLES):
-        options = [NONE, *tags]
-        now = mapping.get(role) if mapping.get(role) in tags else NONE
-        picked = cols[k % 3].selectbox(role, options, index=options.index(now), key=state.key(f"tag:{name}:{role}"),
-                                       help=MEANING[role])
-        mapping[role] = None if picked == NONE else picked
+        key = state.key(f"tag:{name}:{role}")
+        if role not in chosen:  # not picked by the user: the widget shows the default, which a live run may change
+            st.session_state[key] = mapping.get(role) or NONE
+        cols[k % 3].selectbox(role, [NONE, *tags], key=key, help=MEANING[role],
+                              on_change=lambda role=role, key=key: chosen.update(
+                                  {role: None if st.session_state[key] == NONE else st.session_state[key]}))
 share(fields)
 
 
 @st.fragment(run_every=LIVE_SECONDS if live else None)
 def follow():
     snap = read(run)
+    mapping = mapping_of(sorted(snap.scalars), chosen)  # tags a live run logs later are mapped as they come
     series = {name: by_role(snap, mapping)}
     full = by_role(snap, mapping, full=True)
     refs = snap.images.get(image_tags(snap)[0], []) if image_tags(snap) else []
@@ -83,8 +85,8 @@ def follow():
         full["class_entropy"] = entropy
     if other != NONE and (o := find(found, other)) is not None:
         osnap = read(o)
-        series[other] = by_role(osnap, st.session_state.get(state.key(f"mapping:{other}"))
-                                or default_mapping(sorted(osnap.scalars)))
+        series[other] = by_role(osnap, mapping_of(sorted(osnap.scalars),
+                                                  st.session_state.get(state.key(f"mapping:{other}"), {})))
     alerts = check_alerts(full)
     st.markdown(f"**Last logged step {snap.last_step if snap.last_step is not None else '–'}** · written "
                 f"{age(snap.last_wall)} · read in {1000 * snap.read_seconds:.0f} ms"

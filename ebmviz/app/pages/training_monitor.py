@@ -75,6 +75,11 @@ def default_mapping(tags: list[str]) -> dict[str, str | None]:
     return {role: TAGS[role] if TAGS[role] in tags else None for role in ROLES}
 
 
+def mapping_of(tags: list[str], chosen: dict[str, str | None]) -> dict[str, str | None]:
+    """Role -> tag: what the user chose for a role (None: none), else the documented tag when the log has it."""
+    return {**default_mapping(tags), **{r: t for r, t in chosen.items() if t is None or t in tags}}
+
+
 def image_tags(snapshot: Snapshot) -> list[str]:
     """The image tags, documented ones first."""
     documented = [TAGS[r] for r in IMAGE_ROLES if TAGS[r] in snapshot.images]
