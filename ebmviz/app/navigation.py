@@ -111,5 +111,7 @@ def next_stop(script: str) -> PageInfo | None:
 
 
 def navigation():
-    """``st.navigation`` over ``PAGES``, the first page the default."""
-    return st.navigation([st.Page(p.script, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(PAGES)])
+    """``st.navigation`` over ``PAGES``, the first page the default, every page listed (Streamlit folds a list of more
+    than ten behind "View more", which hid the Training monitor and Models)."""
+    return st.navigation([st.Page(p.script, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(PAGES)],
+                         expanded=True)
