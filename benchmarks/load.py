@@ -126,6 +126,20 @@ def warm_up(browser, url: str, pages: list[str]) -> None:
         close([s])
 
 
+def open_browser(server, pw, pages: list[str], warmup: bool):
+    """Start sampling the server's RSS, launch Chromium and (``warmup``) open one session per page until its first
+    frame; returns (the RSS sampler, the browser, {"cold": RSS before, "baseline": RSS after the warm-up})."""
+    sampler = RssSampler(server.pid)
+    sampler.start()
+    memory = {"cold": rss_mib(server.pid)}
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    if warmup:
+        warm_up(browser, server.url, pages)
+        time.sleep(3)
+    memory["baseline"] = rss_mib(server.pid)
+    return sampler, browser, memory
+
+
 def report(sessions: list[Session], shared: dict) -> None:
     print(f"{'session':<16}{'seed':>6}{'ready s':>9}{'frames':>8}{'1st frame s':>13}{'fps':>7}{'media 404':>11}  "
           f"{'last step':<18}errors")
@@ -154,14 +168,8 @@ def scaling(args, counts: list[int]) -> int:
     memory: dict = {"per_n": {}}
     rows, t0 = [], time.perf_counter()
     with streamlit_process(env) as server, sync_playwright() as pw:
-        sampler = RssSampler(server.pid)
-        sampler.start()
-        memory["cold"] = rss_mib(server.pid)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        if not args.no_warmup:
-            warm_up(browser, server.url, [SCALING_PAGE])
-            time.sleep(3)
-        memory["baseline"] = rss_mib(server.pid)
+        sampler, browser, started = open_browser(server, pw, [SCALING_PAGE], not args.no_warmup)
+        memory |= started
         for r, n in enumerate(counts):
             print(f"N = {n}: {n} Langevin session(s), {args.steps} steps, watching {args.seconds:g} s after Play …",
                   flush=True)
@@ -255,14 +263,8 @@ def main() -> int:
     (ROOT / "runs").mkdir(exist_ok=True)  # (ignored by git) the server's log, read for Tracebacks
     env = {} if args.session_ttl is None else {"STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(args.session_ttl)}
     with streamlit_process(env) as server, sync_playwright() as pw:
-        sampler = RssSampler(server.pid)
-        sampler.start()
-        memory["cold"] = rss_mib(server.pid)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        if not args.no_warmup:
-            warm_up(browser, server.url, pages)
-            time.sleep(3)
-        memory["baseline"] = rss_mib(server.pid)
+        sampler, browser, started = open_browser(server, pw, pages, not args.no_warmup)
+        memory |= started
         sampler.reset()
         for r in range(args.rounds):
             print(f"round {r + 1}: {args.sessions} sessions over {', '.join(pages)}; watching {args.seconds:g} s "

@@ -298,22 +298,15 @@ def downsample(steps: np.ndarray, values: np.ndarray, points: int = 2000) -> tup
     if n <= points:
         return steps, values
     buckets = max(1, points // 2)
-    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
-    lo_idx, hi_idx = [], []
-    v = np.where(np.isfinite(values), values, np.nan)
     size = int(math.ceil(n / buckets))
-    padded = np.full(buckets * size, np.nan)
-    padded[:n] = v
-    blocks = padded.reshape(buckets, size)
-    with np.errstate(all="ignore"):
-        all_nan = np.isnan(blocks).all(axis=1)
-        safe = np.where(np.isnan(blocks), np.inf, blocks)
-        lo_idx = np.argmin(safe, axis=1) + np.arange(buckets) * size
-        safe = np.where(np.isnan(blocks), -np.inf, blocks)
-        hi_idx = np.argmax(safe, axis=1) + np.arange(buckets) * size
-    lo_idx, hi_idx = np.minimum(lo_idx, n - 1), np.minimum(hi_idx, n - 1)
-    del edges
-    keep = np.unique(np.concatenate([lo_idx[~all_nan], hi_idx[~all_nan], [0, n - 1]]))
+    blocks = np.full(buckets * size, np.nan)
+    blocks[:n] = np.where(np.isfinite(values), values, np.nan)
+    blocks = blocks.reshape(buckets, size)  # (buckets, size), NaN where a value is missing or not finite
+    start = np.arange(buckets) * size
+    missing = np.isnan(blocks)
+    lo = np.minimum(np.argmin(np.where(missing, np.inf, blocks), axis=1) + start, n - 1)
+    hi = np.minimum(np.argmax(np.where(missing, -np.inf, blocks), axis=1) + start, n - 1)
+    some = ~missing.all(axis=1)
     bad = np.flatnonzero(~np.isfinite(values))[:points]  # a non-finite value is an event: never averaged away
-    keep = np.unique(np.concatenate([keep, bad]))
+    keep = np.unique(np.concatenate([lo[some], hi[some], [0, n - 1], bad]))
     return steps[keep], values[keep]
