@@ -1,6 +1,8 @@
 """The shared batched sampler: many runs on one energy share each forward and backward pass, and a run's chains are
-the ones it gets alone (to float rounding), whoever else is in its batch; joining, leaving, caps and errors."""
+the ones it gets alone (to float rounding), whoever else is in its batch; joining, leaving, caps and errors. The
+loop in the server's process (``SharedSampler``) and in a process of its own (``ProcessSampler``, the app's)."""
 
+import functools
 import gc
 import threading
 import time
@@ -10,9 +12,28 @@ import numpy as np
 import pytest
 import torch
 
-from ebmviz import checkpoints
+from ebmviz import catalogue, checkpoints
 from ebmviz.sampling import LangevinConfig, LiveRun
+from ebmviz.sampling.sampler_process import ProcessSampler
 from ebmviz.sampling.shared import SamplerFull, SharedSampler
+
+
+class Picky:
+    """shortrun-mnist's energy, refusing any state whose first pixel is over 5 (a class: the process loop's child
+    builds one itself)."""
+
+    def __init__(self):
+        self.model = catalogue.load("shortrun-mnist")
+
+    def __call__(self, x):
+        if bool((x.flatten(1)[:, 0] > 5).any()):
+            raise ValueError("refused this input")
+        return self.model(x)
+
+
+def loop(where, energy=None, load=functools.partial(catalogue.load, "shortrun-mnist"), **caps):
+    """The loop in this process's thread (on ``energy``) or in a process of its own (building ``load()``)."""
+    return SharedSampler(energy, **caps) if where == "thread" else ProcessSampler(load, threads=1, **caps)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +60,9 @@ SESSIONS = [  # (chains, seed, config): ULA and MALA, other step sizes, noises, 
 ]
 
 
-def test_a_session_batched_with_seven_others_gets_the_frames_it_gets_alone(model):
-    shared = SharedSampler(model)
+@pytest.mark.parametrize("where", ["thread", "process"])
+def test_a_session_batched_with_seven_others_gets_the_frames_it_gets_alone(model, where):
+    shared = loop(where, model)
     runs = [LiveRun(model, starts(n, seed), cfg, seed, sampler=shared) for n, seed, cfg in SESSIONS]
     threads = [threading.Thread(target=run.advance) for run in runs]  # each session's own thread, as in the app
     for t in threads:
@@ -87,8 +109,9 @@ def test_clients_join_and_leave_and_the_loop_ends_with_the_last(model):
     assert not shared._running
 
 
-def test_caps_on_chains_and_clients_say_so(model):
-    shared = SharedSampler(model, max_chains=8, max_clients=2)
+@pytest.mark.parametrize("where", ["thread", "process"])
+def test_caps_on_chains_and_clients_say_so(model, where):
+    shared = loop(where, model, max_chains=8, max_clients=2)
     with pytest.raises(SamplerFull, match="cap of 8 per session"):
         LiveRun(model, starts(9, 0), LangevinConfig(n_steps=5), 0, sampler=shared)
     a = LiveRun(model, starts(2, 0), LangevinConfig(n_steps=50), 0, sampler=shared)
@@ -99,15 +122,12 @@ def test_caps_on_chains_and_clients_say_so(model):
         LiveRun(model, starts(2, 2), LangevinConfig(n_steps=5), 2, sampler=shared)
 
 
-def test_an_energy_that_raises_stops_only_the_run_it_raised_for(model):
-    def picky(x):
-        if bool((x.flatten(1)[:, 0] > 5).any()):  # a start this model "refuses"
-            raise ValueError("refused this input")
-        return model(x)
-
-    shared = SharedSampler(picky)
+@pytest.mark.parametrize("where", ["thread", "process"])
+def test_an_energy_that_raises_stops_only_the_run_it_raised_for(model, where):
+    picky = Picky()
+    shared = loop(where, picky, load=Picky)
     bad_start = starts(4, 0)
-    bad_start[0, 0, 0, 0] = 10.0
+    bad_start[0, 0, 0, 0] = 10.0  # a start this model "refuses"
     bad = LiveRun(picky, bad_start, LangevinConfig(n_steps=20, clamp=None), 0, sampler=shared, stop_on_error=True)
     good = LiveRun(picky, starts(4, 1), LangevinConfig(n_steps=20), 1, sampler=shared, stop_on_error=True)
     threads = [threading.Thread(target=r.advance) for r in (bad, good)]
@@ -115,12 +135,13 @@ def test_an_energy_that_raises_stops_only_the_run_it_raised_for(model):
         t.start()
     for t in threads:
         t.join()
-    assert bad.error is not None and "refused this input" in bad.error and bad.t == 0
+    assert bad.error == "ValueError: refused this input" and bad.t == 0  # as the energy raised it, in either loop
     assert good.error is None and good.done
 
 
-def test_a_slow_session_never_holds_the_others_back(model):
-    shared = SharedSampler(model)
+@pytest.mark.parametrize("where", ["thread", "process"])
+def test_a_slow_session_never_holds_the_others_back(model, where):
+    shared = loop(where, model)
     slow = LiveRun(model, starts(4, 0), LangevinConfig(n_steps=200), 0, sampler=shared)
     fast = LiveRun(model, starts(4, 1), LangevinConfig(n_steps=60), 1, sampler=shared)
     stop = threading.Event()

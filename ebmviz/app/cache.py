@@ -3,6 +3,7 @@ keyed by small hashables (names, frozen configs, seeds)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -17,6 +18,7 @@ from ebmviz.data import load_dataset_with_source
 from ebmviz.images import from_u8
 from ebmviz.models import Model
 from ebmviz.sampling import LangevinConfig, Trajectory, langevin
+from ebmviz.sampling.sampler_process import SUPPORTED, ProcessSampler
 from ebmviz.sampling.shared import SharedSampler
 from ebmviz.sampling.starts import make_starts
 
@@ -55,10 +57,17 @@ def model_data(model: Model) -> tuple[np.ndarray, np.ndarray | None, str] | None
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def shared_sampler(name: str, device: str = "cpu") -> SharedSampler:
+def shared_sampler(name: str, device: str = "cpu") -> ProcessSampler | SharedSampler:
     """The Langevin loop every session shares for model ``name`` on ``device``: the chains of all sessions sampling
-    it now go through one forward and backward pass per step (``ebmviz.sampling.shared``)."""
-    return SharedSampler(load_model(name, device))
+    it now go through one forward and backward pass per step, in a process of its own that loads the model itself
+    (``ebmviz.sampling.sampler_process``; it ends after two idle minutes), started here so that the first Play
+    does not wait for it. Where processes cannot share memory that way (Windows), a thread of this process."""
+    model = load_model(name, device)  # a model that cannot load says so here, in the page, not in the child
+    if not SUPPORTED:
+        return SharedSampler(model)
+    sampler = ProcessSampler(functools.partial(catalogue.load, name, device))
+    sampler.start()
+    return sampler
 
 
 @st.cache_resource(show_spinner="Loading evaluator…")

@@ -19,6 +19,7 @@ from ebmviz.sampling.chains import Energy, Step, Trajectory
 from ebmviz.sampling.hmc import HMCConfig, hmc_steps
 from ebmviz.sampling.jko import JKOConfig, jko_steps
 from ebmviz.sampling.langevin_dynamics import LangevinConfig, langevin_steps
+from ebmviz.sampling.sampler_process import ProcessSampler
 from ebmviz.sampling.shared import SharedSampler
 
 SamplerConfig = LangevinConfig | HMCConfig | AnnealedConfig | JKOConfig
@@ -45,12 +46,14 @@ class LiveRun:
 
     Each ``advance`` call pulls steps from ``langevin_steps`` and copies that chunk's diagnostics
     to the host once, so a UI can draw between chunks (Play / Pause / Step) without restarting
-    the chain; ``trajectory()`` returns what ran so far. With ``sampler`` (a ``SharedSampler`` of the same energy),
-    a Langevin run's steps come from that shared loop, batched with other runs': the same chains to float rounding.
+    the chain; ``trajectory()`` returns what ran so far. With ``sampler`` (a ``SharedSampler`` or ``ProcessSampler``
+    of the same energy), a Langevin run's steps come from that shared loop, batched with other runs': the same chains
+    to float rounding.
     """
 
     def __init__(self, energy: Energy, x0: torch.Tensor, config: SamplerConfig, seed: int = 0,
-                 *, frame_format: str = "uint8", stop_on_error: bool = False, sampler: SharedSampler | None = None):
+                 *, frame_format: str = "uint8", stop_on_error: bool = False,
+                 sampler: SharedSampler | ProcessSampler | None = None):
         if frame_format not in ("uint8", "float32"):
             raise ValueError(f"frame_format must be 'uint8' or 'float32', got {frame_format!r}")
         config.validate()

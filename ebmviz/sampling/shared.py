@@ -44,6 +44,17 @@ class SamplerFull(ValueError):
     """The shared loop cannot take this client (too many chains, or too many clients)."""
 
 
+def check_caps(chains: int, max_chains: int, clients: int, max_clients: int) -> None:
+    """Raise ``SamplerFull`` with a message when a client of ``chains`` chains cannot join a loop serving
+    ``clients``."""
+    if chains > max_chains:
+        raise SamplerFull(f"{chains} chains is over the shared sampler's cap of {max_chains} per session: run fewer "
+                          "chains")
+    if clients >= max_clients:
+        raise SamplerFull(f"the server is sampling for {clients} sessions on this model, its cap: try again when one "
+                          "of them stops")
+
+
 class _Client:
     def __init__(self, chains: LangevinChains, ahead: int):
         self.chains = chains
@@ -82,13 +93,8 @@ class SharedSampler:
 
         Raises ``SamplerFull`` (when the generator is created) if the client cannot be taken.
         """
-        if x0.shape[0] > self.max_chains:
-            raise SamplerFull(f"{x0.shape[0]} chains is over the shared sampler's cap of {self.max_chains} per "
-                              "session: run fewer chains")
         with self._cond:
-            if len(self._clients) >= self.max_clients:
-                raise SamplerFull(f"the server is sampling for {len(self._clients)} sessions on this model, its "
-                                  f"cap: try again when one of them stops")
+            check_caps(x0.shape[0], self.max_chains, len(self._clients), self.max_clients)
         state_bytes = x0.element_size() * x0.numel()
         ahead = max(1, min(self.ahead, AHEAD_BYTES // max(1, state_bytes)))
         return self._run(_Client(LangevinChains(x0, config, seed), ahead))
@@ -156,26 +162,9 @@ class SharedSampler:
 
     def _serve(self, batch: list[_Client]) -> None:
         """One evaluation for every client of ``batch``; each gets its next step (MALA's first: nothing yet)."""
-        points = [c.chains.points() for c in batch]
-        sizes = [len(p) for p in points]
-        try:
-            e, g = energy_and_grad(self.energy, torch.cat(points) if len(points) > 1 else points[0])
-            parts = list(zip(e.split(sizes), g.split(sizes), strict=True))
-        except Exception:  # noqa: BLE001 — evaluate one by one: only the client whose points fail gets the error
-            parts = []
-            for p in points:
-                try:
-                    parts.append(energy_and_grad(self.energy, p))
-                except Exception as exc:  # noqa: BLE001 — the client's LiveRun reports it
-                    parts.append(exc)
+        results = step_batch(self.energy, [c.chains for c in batch])
         self.batches += 1
-        self.batched_chains += sum(sizes)
-        results = []
-        for c, part in zip(batch, parts, strict=True):
-            try:
-                results.append(part if isinstance(part, BaseException) else c.chains.take(*part))
-            except Exception as exc:  # noqa: BLE001
-                results.append(exc)
+        self.batched_chains += sum(len(c.chains.x) for c in batch)
         with self._cond:
             for c, r in zip(batch, results, strict=True):
                 if r is not None:  # None: MALA's start, no step yet
@@ -184,6 +173,31 @@ class SharedSampler:
                     if c in self._clients:  # its last step is made: the loop is done with it
                         self._clients.remove(c)
             self._cond.notify_all()
+
+
+def step_batch(energy: Energy, batch: list[LangevinChains]) -> list[Step | None | Exception]:
+    """One step of every chain set in ``batch`` through **one** evaluation of ``energy`` on all their points: each
+    set's ``Step`` (None: MALA's first evaluation, no step yet), or the exception its own points raised (the others
+    are then evaluated again without them)."""
+    points = [c.points() for c in batch]
+    sizes = [len(p) for p in points]
+    try:
+        e, g = energy_and_grad(energy, torch.cat(points) if len(points) > 1 else points[0])
+        parts = list(zip(e.split(sizes), g.split(sizes), strict=True))
+    except Exception:  # noqa: BLE001 — evaluate one by one: only the set whose points fail gets the error
+        parts = []
+        for p in points:
+            try:
+                parts.append(energy_and_grad(energy, p))
+            except Exception as exc:  # noqa: BLE001 — the client's LiveRun reports it
+                parts.append(exc)
+    results: list[Step | None | Exception] = []
+    for c, part in zip(batch, parts, strict=True):
+        try:
+            results.append(part if isinstance(part, BaseException) else c.take(*part))
+        except Exception as exc:  # noqa: BLE001
+            results.append(exc)
+    return results
 
 
 def _loop(ref: weakref.ref, cond: threading.Condition) -> None:
