@@ -14,10 +14,11 @@ import streamlit as st
 
 from ebmviz.app import links, presentation
 from ebmviz.app.navigation import navigation
-from ebmviz.app.server import limit_torch_threads
+from ebmviz.app.server import freeze_imports, limit_torch_threads
 from ebmviz.app.widgets import shared_fields, sidebar
 
 limit_torch_threads()  # EBMVIZ_TORCH_THREADS, default 1 (why: ebmviz/app/server.py)
+freeze_imports()  # once: the modules' objects out of the full garbage collection after every run (why: there too)
 
 # The favicon is an emoji, which the browser draws itself: a ":material/…:" favicon is fetched from
 # fonts.gstatic.com, which a lecture hall without internet cannot reach (tests/test_offline.py).
