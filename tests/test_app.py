@@ -60,6 +60,15 @@ def current_step(at):
     return int(m.group(1)), int(m.group(2))
 
 
+def compare_short_long(at, steps: int) -> str:
+    """Set the Langevin page to ``steps`` steps, press "compare" (a run of ``steps`` beside one of ten times as many)
+    and return the pictures' captions."""
+    at.number_input(key="langevin_n_steps").set_value(steps).run()
+    at.button(key="langevin_compare").click().run()
+    assert not at.exception
+    return " ".join(c for im in at.image for c in im.captions)
+
+
 def test_home_explains_and_lists_models():
     at = open_page()
     body = texts(at)

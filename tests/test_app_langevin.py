@@ -11,7 +11,7 @@ from ebmviz import checkpoints
 from ebmviz.checkpoints import REPO_CHECKPOINTS
 from ebmviz.sampling import LangevinConfig
 from ebmviz.sampling.starts import START_KINDS
-from tests.test_app import arr, current_step, open_page
+from tests.test_app import arr, compare_short_long, current_step, open_page
 
 
 def test_langevin_page_widgets_and_step():
@@ -88,11 +88,7 @@ def test_extreme_step_size_warns_and_keeps_working():
 
 
 def test_comparison_short_vs_long():
-    at = open_page("views/langevin.py")
-    at.number_input(key="langevin_n_steps").set_value(16).run()
-    at.button(key="langevin_compare").click().run()
-    assert not at.exception
-    captions = " ".join(c for im in at.image for c in im.captions)
+    captions = compare_short_long(open_page("views/langevin.py"), 16)
     assert "16 steps" in captions and "160 steps" in captions and "saturated" in captions
     assert len(re.findall(r"digits (?:\d ){7}\d", captions)) == 2  # the evaluator's digit for each of 8 chains
 

@@ -7,7 +7,7 @@ import shutil
 
 from ebmviz.checkpoints import REPO_CHECKPOINTS
 from ebmviz.user_model import UserSpec
-from tests.test_app import current_step, open_page, texts
+from tests.test_app import compare_short_long, current_step, open_page, texts
 from tests.user_models import ENERGY_FILE, FIXTURES, GRAY, RGB, serve
 
 PAGE = "views/langevin.py"
@@ -20,6 +20,12 @@ def play_until(at, done, runs: int = 60) -> None:
         if done():
             return
         at.run()
+
+
+def finished(at) -> bool:
+    """The run is over and the page drawn paused (the status line says so): a frame of the last step drawn while
+    playing comes before the rerun that draws the finished page, and the pause-only parts."""
+    return "· finished ·" in texts(at)
 
 
 def open_energy(tmp_path, monkeypatch, name: str, forward: list[str]):
@@ -48,7 +54,7 @@ def test_langevin_page_plays_the_rgb_user_model_with_traces_and_diagnostics(monk
     names = {tr.get("name") for tr in figs[0]["data"]}
     assert {"mean distance", "near-duplicate chains", "its data's share"} <= names, names
     assert "compare a model's share with its data's (dashed: " in texts(at) and "of its own images' pixels" in texts(at)
-    play_until(at, lambda: current_step(at)[0] >= 24)  # plays to the end (24 steps) in AppTest's runs
+    play_until(at, lambda: finished(at))  # plays to the end (24 steps) in AppTest's runs
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["ESS of the energy"] != "—" and metrics["R-hat of the energy"] != "—"
@@ -73,10 +79,7 @@ def test_short_vs_long_run_on_the_gray_user_model_has_no_digit_labels_but_the_sa
     serve(monkeypatch, GRAY)
     at = open_page(PAGE, {"model": "gray-digits"})
     # a 1×28×28 user model is read by the digit evaluator like any shipped one
-    at.number_input(key="langevin_n_steps").set_value(8).run()
-    at.button(key="langevin_compare").click().run()
-    assert not at.exception
-    captions = " ".join(c for im in at.image for c in im.captions)
+    captions = compare_short_long(at, 8)
     assert "8 steps" in captions and "80 steps" in captions and "saturated" in captions
     assert len(re.findall(r"digits (?:\d ){7}\d", captions)) == 2  # the evaluator's digit for each of 8 chains
 
@@ -117,7 +120,8 @@ def test_a_user_energy_that_turns_nan_has_its_chains_flagged_not_raised(tmp_path
         "e = -x.flatten(1).sum(1)  # pushes every pixel up",
         "return torch.where(x.flatten(1).mean(1) > 0.3, torch.full_like(e, float('nan')), e)"])
     at.number_input(key="langevin_n_steps").set_value(40).run()
-    play_until(at, lambda: current_step(at)[0] >= 40)
+    play_until(at, lambda: finished(at))
+    assert current_step(at)[0] == 40
     assert not at.exception
     assert "chain(s) stopped at a non-finite value" in texts(at)
     assert any("met a non-finite value and stopped" in w.value for w in at.warning)

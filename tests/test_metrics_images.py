@@ -11,6 +11,7 @@ from PIL import Image
 from ebmviz import checkpoints
 from ebmviz.analysis import metrics
 from ebmviz.data import load_dataset
+from ebmviz.figures.images import labelled_grid, png
 from ebmviz.images import DRAWING_SIDE, MNIST_CENTRE, ImageError, digit_from_drawing, image_from_bytes, to_u8
 from training.evaluator import gaussian_blur
 
@@ -156,3 +157,15 @@ def test_held_out_digits_drawn_on_the_pad_keep_their_class(evaluator, held_out):
 def test_a_bad_or_empty_drawing_is_refused_with_a_message(ink, message):
     with pytest.raises(ImageError, match=message):
         digit_from_drawing(ink)
+
+
+def test_frames_as_fast_png_decode_to_the_same_pixels(held_out):
+    """``png`` (zlib level 1, what the Langevin page sends while playing) loses nothing: grey grids and RGB pictures
+    come back pixel for pixel, as PNG, which ``st.image`` passes on without encoding again."""
+    grid = labelled_grid(to_u8(held_out[0][:16]).numpy(), [str(i) for i in range(16)], ncol=8, font_px=14)
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    for picture in (grid, rgb):
+        data = png(picture)
+        back = Image.open(io.BytesIO(data))
+        assert back.format == "PNG"
+        np.testing.assert_array_equal(np.asarray(back), picture)

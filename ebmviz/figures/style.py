@@ -37,7 +37,10 @@ def median_band(fig: go.Figure, steps: np.ndarray, values: np.ndarray, colour: s
             entry toggles them on all panels (a grouped legend lays its groups out one per row).
         where: ``row`` and ``col`` of a subplot.
     """
-    lo, med, hi = np.nanpercentile(values, [10, 50, 90], axis=1)
+    # np.nanpercentile goes row by row in Python (0.09 s for 2,048 steps × 16 chains, most of a live trace's redraw);
+    # np.percentile is vectorised, and gives the same where no chain has stopped
+    quantile = np.nanpercentile if np.isnan(values).any() else np.percentile
+    lo, med, hi = quantile(values, [10, 50, 90], axis=1)
     fig.add_trace(go.Scatter(x=np.r_[steps, steps[::-1]], y=np.r_[hi, lo[::-1]], fill="toself", fillcolor=colour,
                              opacity=0.2, line=dict(width=0), hoverinfo="skip", name=band_name or "",
                              showlegend=legend and band_name is not None, legendgroup="band" if grouped else None),

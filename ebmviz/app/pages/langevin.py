@@ -48,9 +48,10 @@ class LiveState(PlayerState):
     run = Slot(None)  # the LiveRun being played
     comparing = Slot(False)  # the short- vs long-run comparison was asked for (the button is "compare")
     tuned = Slot(None)  # the last ``MalaTuning`` the "Tune s" button made
+    verdict = Slot(None)  # (time.monotonic(), Prediction or None): the evaluator's last reading while playing
 
     def reset(self, spec: RunSpec, run: LiveRun) -> None:
-        self.spec, self.run = spec, run
+        self.spec, self.run, self.verdict = spec, run, None
         self.rewind()
 
     def clear(self) -> None:
