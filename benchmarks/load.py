@@ -56,6 +56,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -126,18 +127,32 @@ def warm_up(browser, url: str, pages: list[str]) -> None:
         close([s])
 
 
-def open_browser(server, pw, pages: list[str], warmup: bool):
-    """Start sampling the server's RSS, launch Chromium and (``warmup``) open one session per page until its first
-    frame; returns (the RSS sampler, the browser, {"cold": RSS before, "baseline": RSS after the warm-up})."""
+def open_browser(server, pw, pages: list[str], warmup: bool, nice: int = 0):
+    """Start sampling the server's RSS, launch Chromium (at ``nice``, all its processes) and (``warmup``) open one
+    session per page until its first frame; returns (the RSS sampler, the browser, {"cold": RSS before, "baseline":
+    RSS after the warm-up})."""
     sampler = RssSampler(server.pid)
     sampler.start()
     memory = {"cold": rss_mib(server.pid)}
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    browser = pw.chromium.launch(executable_path=niced(CHROMIUM, nice) if nice else CHROMIUM, args=CHROMIUM_ARGS)
     if warmup:
         warm_up(browser, server.url, pages)
         time.sleep(3)
     memory["baseline"] = rss_mib(server.pid)
     return sampler, browser, memory
+
+
+def niced(program: str, nice: int) -> str:
+    """A script that runs ``program`` with its arguments at niceness ``nice`` (every process it starts inherits it).
+    Where the kernel groups each session's processes (``/proc/sys/kernel/sched_autogroup_enabled``), a process's
+    niceness weighs only within its group and the groups share the CPUs evenly; Playwright starts Chromium in a
+    session of its own, so the script also sets that group's niceness (``/proc/self/autogroup``; where that cannot
+    be written, as without root, the browsers share the CPUs evenly with the server whatever ``nice`` says)."""
+    path = Path(tempfile.gettempdir()) / f"ebmviz-nice{nice}-{Path(program).name}"
+    path.write_text(f'#!/bin/sh\necho {int(nice)} > /proc/self/autogroup 2>/dev/null\n'
+                    f'exec nice -n {int(nice)} {program} "$@"\n')
+    path.chmod(0o755)
+    return str(path)
 
 
 def report(sessions: list[Session], shared: dict) -> None:
@@ -168,7 +183,7 @@ def scaling(args, counts: list[int]) -> int:
     memory: dict = {"per_n": {}}
     rows, t0 = [], time.perf_counter()
     with streamlit_process(env) as server, sync_playwright() as pw:
-        sampler, browser, started = open_browser(server, pw, [SCALING_PAGE], not args.no_warmup)
+        sampler, browser, started = open_browser(server, pw, [SCALING_PAGE], not args.no_warmup, args.browser_nice)
         memory |= started
         for r, n in enumerate(counts):
             print(f"N = {n}: {n} Langevin session(s), {args.steps} steps, watching {args.seconds:g} s after Play …",
@@ -208,7 +223,7 @@ def scaling(args, counts: list[int]) -> int:
         args.json.write_text(json.dumps({"scaling": rows, "targets": verdict, "rss_mib": memory,
                                          "seconds": args.seconds, "steps": args.steps, "model": args.model,
                                          "chains": CHAINS, "torch_threads": threads, "cpus": os.cpu_count(),
-                                         "switch_interval": args.switch_interval},
+                                         "switch_interval": args.switch_interval, "browser_nice": args.browser_nice},
                                         indent=1))
     return 1 if failed else 0
 
@@ -236,6 +251,9 @@ def main() -> int:
     ap.add_argument("--profile-hz", type=float, default=0.0,
                     help="--scaling: sample the server's thread stacks this often per second (e.g. 50) and print where "
                          "its threads are (costs the server a little CPU: measure the table without it)")
+    ap.add_argument("--browser-nice", type=int, default=0,
+                    help="--scaling: run Chromium at this niceness (e.g. 19): the browsers stand for the students' own "
+                         "machines, so that on one small machine they take only the CPU the server leaves")
     ap.add_argument("--switch-interval", type=float,
                     help="--scaling, an experiment: the server's sys.setswitchinterval in seconds (Python's default "
                          "0.005), e.g. 0.0005 to see how much the shared loop waits for the interpreter lock")

@@ -43,7 +43,7 @@ PROBE_DIR = Path(__file__).resolve().parent / "server_probe"
 CHAINS = 16  # the Langevin page's default
 TARGET_RATIO = 2.5  # issue 35: four sessions together ≥ 2.5 × one alone
 TARGET_FPS = 8.0  # … each at ≥ 8 frames/s
-PROFILED = ("ScriptRunner.scriptThread", "ebmviz-shared-sampler", "MainThread")  # thread kinds whose stacks print
+PROFILED = ("ScriptRunner.scriptThread", "sampler process: MainThread", "MainThread")  # kinds whose stacks print
 
 
 def _machine_cpu() -> tuple[float, float]:
@@ -70,10 +70,29 @@ class ServerProbe:
         return {"PYTHONPATH": ":".join(paths), "EBMVIZ_PROBE": str(self.path), "EBMVIZ_PROBE_HZ": str(hz), **switch}
 
     def read(self) -> dict:
+        """The server's reading with its sampler processes' (``<file>.<pid>``) added in: their counters, CPU seconds,
+        histograms and stacks summed (the server's ``time``)."""
         try:
-            return json.loads(self.path.read_text())
+            data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return {}
+        for child in self.path.parent.glob(self.path.name + ".*"):
+            if child.suffix == ".tmp":
+                continue
+            try:
+                more = json.loads(child.read_text())
+            except (OSError, ValueError):
+                continue
+            for key, value in more.items():
+                if key == "time":
+                    continue
+                if isinstance(value, dict):
+                    merged = data.setdefault(key, {})
+                    for k, v in value.items():
+                        merged[k] = merged.get(k, 0) + v
+                elif isinstance(value, (int, float)):
+                    data[key] = data.get(key, 0) + value
+        return data
 
     @contextlib.contextmanager
     def window(self):
@@ -92,19 +111,22 @@ def _window(a: dict, b: dict, machine_busy: float) -> dict:
     secs, batches = d["time"], max(d.get("serve_calls", 0), 1)
     hist = {k: v - a.get("clients_per_batch", {}).get(k, 0) for k, v in b.get("clients_per_batch", {}).items()}
     steps = max(d.get("advance_steps", 0), 1)
+    drawn = a.get("frames_drawn", {})
+    sent = sorted((v - drawn.get(k, 0)) / secs for k, v in b.get("frames_drawn", {}).items() if v > drawn.get(k, 0))
     return {
         "seconds": round(secs, 2),
+        "sent_fps": sent,  # per session that drew frames over the window: frames its player sent, per second
         "batches_per_s": d.get("serve_calls", 0) / secs,
         "sessions_per_batch": d.get("serve_clients", 0) / batches,
         "chains_per_batch": d.get("serve_chains", 0) / batches,
         "batch_histogram": {k: v for k, v in hist.items() if v},  # sessions in a batch -> batches
-        "sampler_counters": {"batches": d.get("sampler_batches", 0),  # SharedSampler's own counters
+        "sampler_counters": {"batches": d.get("sampler_batches", 0),  # the ProcessSamplers' own counters
                              "batched_chains": d.get("sampler_batched_chains", 0)},
         "loop_busy": d.get("serve_wall_s", 0) / secs,  # share of the window the loop thread spent serving batches
         "serve_ms": 1000 * d.get("serve_wall_s", 0) / batches,  # per batch: forward, backward and every update
         "serve_cpu_share": d.get("serve_cpu_s", 0) / max(d.get("serve_wall_s", 0), 1e-9),
         # the loop thread over the window (scheduler statistics): on a CPU, runnable waiting for a CPU, and the rest of
-        # its serving time, asleep: for the interpreter lock (it takes it back between torch's operations)
+        # its serving time, asleep (in the server's process that was the interpreter lock; in its own, nothing)
         "loop_cpu": d.get("loop_run_s", 0) / secs,
         "loop_runq": d.get("loop_runq_s", 0) / secs,
         "loop_lock_wait": max(0.0, d.get("serve_wall_s", 0) - d.get("loop_run_s", 0) - d.get("loop_runq_s", 0)) / secs,
@@ -189,21 +211,26 @@ def summarise(n: int, sessions: list, errors: int, bare: dict, probe: dict) -> d
 def report(rows: list[dict], threads: int) -> dict:
     """Print the table, the issue's targets and the probe's breakdown; return the targets' verdicts."""
     print(f"\n{'N':>3}  {'steps/s per session min / med / max':>36}  {'total':>7}  {'fps min / med':>14}  "
-          f"{'errors':>6}  {'bare steps/s @ batch':>21}  {'total / bare':>12}  {'server total':>12}")
+          f"{'errors':>6}  {'bare steps/s @ batch':>21}  {'total / bare':>12}  {'server total':>12}  "
+          f"{'sent fps min / med':>18}")
     for r in rows:
         s, f = r["steps_per_s"], r["fps"]
+        sent = r["probe"].get("sent_fps") or [float("nan")]
         print(f"{r['n']:>3}  {s['min']:>12.1f} / {s['median']:>7.1f} / {s['max']:>7.1f}  "
               f"{r['total_steps_per_s']:>7.1f}  {f['min']:>6.1f} / {f['median']:>5.1f}  {r['errors']:>6}  "
               f"{r['bare_steps_per_s']:>11.1f} @ {r['batch']:<7}  {r['over_bare']:>12.2f}  "
-              f"{r['probe'].get('advance_steps_per_s', float('nan')):>12.1f}")
+              f"{r['probe'].get('advance_steps_per_s', float('nan')):>12.1f}  "
+              f"{sent[0]:>8.1f} / {statistics.median(sent):>5.1f}")
     print("bare loops beside: server CPU " + ", ".join(f"N={r['n']} {r['bare']['server_cpu_cores']:.2f}" for r in rows)
           + " cores; all CPUs busy " + ", ".join(f"{100 * r['bare']['machine_busy']:.0f}%" for r in rows))
     print(f"(bare loop: one process, {threads} torch thread(s) as the app; total / bare = the sessions' chain-steps/s "
           "over the bare loop's at the same total batch; server total = the steps every session's LiveRun.advance "
-          "made over the watch, read by the probe, a check on the counters' total)")
+          "made over the watch, read by the probe, a check on the counters' total; fps = distinct frames each browser "
+          "showed, sent fps = frames each session's player drew and sent, read by the probe: a browser short of CPU "
+          "shows several frames that reach it together as one)")
     print(f"\n{'N':>3}  {'batches/s':>9}  {'sess/batch':>10}  {'loop busy':>9}  {'serve ms':>8}  {'fwd+bwd ms':>10}  "
           f"{'bare ms/step':>12}  {'ask wait ms':>11}  {'session CPU ms/step':>19}  {'server CPU':>10}  "
-          f"{'machine busy':>12}  {'loop: cpu / runq / lock':>23}")
+          f"{'machine busy':>12}  {'loop: cpu / runq / asleep':>25}")
     for r in rows:
         p = r["probe"]
         if not p:
@@ -219,7 +246,7 @@ def report(rows: list[dict], threads: int) -> dict:
     print("(probe inside the server over each watch: serve = one batch's forward, backward and updates on the loop's "
           "thread; ask wait = a session's wait for its step; session CPU = a session thread's own CPU per step in "
           "LiveRun.advance; server CPU in cores; machine busy = all CPUs; loop = the loop thread's share of the watch "
-          "on a CPU, runnable waiting for a CPU, and serving but asleep (the interpreter lock))")
+          "on a CPU, runnable waiting for a CPU, and serving but asleep)")
     for r in rows:
         for kind, seen in r["probe"].get("stacks", {}).items():
             if kind in PROFILED:
@@ -234,7 +261,8 @@ def report(rows: list[dict], threads: int) -> dict:
         verdict = {"n4_over_n1": ratio, "n4_all_fps_at_least_8": all(v >= TARGET_FPS for v in fps)}
         print(f"\nN=4 total / N=1 total: {ratio:.2f}× (target ≥ {TARGET_RATIO}×; 0.49× before the shared sampler); "
               f"N=4 sessions at ≥ {TARGET_FPS:g} frames/s: {sum(v >= TARGET_FPS for v in fps)} of {len(fps)} "
-              f"({', '.join(f'{v:.1f}' for v in fps)})")
+              f"({', '.join(f'{v:.1f}' for v in fps)}); sent: "
+              f"{', '.join(f'{v:.1f}' for v in by_n[4]['probe'].get('sent_fps', []))}")
     if 16 in by_n:
         print(f"N=16 total against the bare loop at batch {by_n[16]['batch']}: {by_n[16]['over_bare']:.2f}× "
               "(aim ≥ 0.7×)")

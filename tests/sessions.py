@@ -203,10 +203,13 @@ def play(sessions: list[Session]) -> None:
             continue
         s.before = set(s.tab.evaluate("() => Object.keys(window.__load.frames)"))
         s.played_at = s.tab.evaluate("() => performance.now()")
-        if s.page.plotly_play:
-            s.tab.locator('[data-testid="stPlotlyChart"] .updatemenu-button').first.click()
-        else:
-            s.tab.get_by_role("button", name="Play").click()
+        try:
+            if s.page.plotly_play:
+                s.tab.locator('[data-testid="stPlotlyChart"] .updatemenu-button').first.click()
+            else:
+                s.tab.get_by_role("button", name="Play").click()
+        except Exception as exc:  # noqa: BLE001 — Playwright's TimeoutError (a browser starved of CPU): this session's
+            s.errors.append(f"Play could not be pressed: {str(exc).splitlines()[0]}")
 
 
 def snapshot(s: Session) -> None:

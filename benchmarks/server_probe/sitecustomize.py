@@ -2,18 +2,21 @@
 
 Python imports ``sitecustomize`` at start-up from the first folder of ``sys.path`` that has one, so the benchmark
 starts ``streamlit run`` with this folder first on ``PYTHONPATH`` and ``EBMVIZ_PROBE=<file>``; without that
-variable this module does nothing. Once the app has imported ``ebmviz.sampling.shared`` and ``ebmviz.sampling.run``
-(a thread watches ``sys.modules``), it wraps, on the classes, without changing what they do:
+variable this module does nothing. The shared sampler's child process (``ebmviz.sampling.sampler_process``) gets the
+server's ``sys.path`` and environment, so the probe runs there too and writes ``<file>.<pid>``. Once the app has
+imported the modules it measures (a thread watches ``sys.modules``), it wraps, on the classes, without changing what
+they do:
 
-- ``SharedSampler._serve`` (one batch: the loop thread's forward, backward and updates): wall and thread CPU
-  seconds, the batch's clients and chains (a histogram of clients per batch), and each sampler's own ``batches`` /
-  ``batched_chains`` counters;
-- ``energy_and_grad`` as the shared module calls it: wall and CPU seconds of the forward and backward alone;
-- ``SharedSampler._ask`` (a session's thread waiting for its step): calls and wall seconds;
-- ``LiveRun.advance`` (a session's sampling between two frames): calls, steps, wall and thread CPU seconds;
-- the loop thread's scheduler statistics (``/proc/self/task/<tid>/schedstat``): seconds on a CPU and seconds
-  runnable but waiting for one. The rest of its time it sleeps: waiting for steps to be asked, or for the
-  interpreter lock (the GIL), which it must take back between torch's operations.
+- in the server: ``Player.show``'s ``draw`` (the frames each session's player draws while playing: what it sends
+  its browser, whether or not a busy browser shows each one); ``ProcessSampler._deliver`` (a batch's steps reach the
+  sessions: each sampler's own ``batches`` / ``batched_chains`` counters); ``_Box.get`` (a session's thread waiting
+  for its step: calls and wall seconds); ``LiveRun.advance`` (a session's sampling between two frames: calls, steps,
+  wall and thread CPU seconds);
+- in the child: ``step_batch`` (one batch: the loop's forward, backward and updates): wall and thread CPU seconds,
+  the batch's clients and chains (a histogram of clients per batch); ``energy_and_grad`` as the shared module calls
+  it (the forward and backward alone); and the loop's thread's scheduler statistics
+  (``/proc/self/task/<tid>/schedstat``): seconds on a CPU and seconds runnable but waiting for one. The rest of its
+  serving time it sleeps (in the server's process that was the interpreter lock; in a child of its own, nothing).
 
 With ``EBMVIZ_PROBE_HZ`` > 0 it also samples every thread's stack that many times a second
 (``sys._current_frames``) and counts, per thread kind (its name less trailing numbers: ``ScriptRunner.scriptThread``,
@@ -48,6 +51,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 totals: Counter = Counter()
 clients_per_batch: Counter = Counter()
+frames_drawn: Counter = Counter()  # session id -> frames its player drew while playing (sent to its browser)
+shown: dict = {}  # session id -> the index of the frame it drew last
 stacks: Counter = Counter()  # "thread kind | app frame > innermost frame" -> samples
 samplers: weakref.WeakSet = weakref.WeakSet()
 loop_threads: set = set()  # native ids of the loops' threads
@@ -75,19 +80,51 @@ def _timed(key: str, fn, extra=None):
 
 
 def _batch_size(args, _result) -> dict:
-    sampler, batch = args[0], args[1]
-    samplers.add(sampler)
+    batch = args[1]  # step_batch(energy, chains)
     loop_threads.add(threading.get_native_id())
     with _lock:
         clients_per_batch[len(batch)] += 1
-    return {"serve_clients": len(batch), "serve_chains": sum(c.chains.x.shape[0] for c in batch)}
+    return {"serve_clients": len(batch), "serve_chains": sum(c.x.shape[0] for c in batch)}
 
 
-def _install(shared, run) -> None:
-    shared.SharedSampler._serve = _timed("serve", shared.SharedSampler._serve, _batch_size)
-    shared.SharedSampler._ask = _timed("ask", shared.SharedSampler._ask)
-    shared.energy_and_grad = _timed("grad", shared.energy_and_grad)
+def _delivered(args, _result) -> dict:
+    samplers.add(args[0])
+    return {}
+
+
+def _counting(show):
+    """``Player.show`` whose ``draw`` counts, per session, the frames it draws while playing."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    def wrapper(self, draw, *args, **kwargs):
+        ctx = get_script_run_ctx()
+        session = ctx.session_id if ctx is not None else "?"
+
+        def counted(index, view):
+            if view.playing and shown.get(session) != index:  # a new frame (a fragment's rerun redraws the last)
+                shown[session] = index
+                with _lock:
+                    frames_drawn[session] += 1
+            return draw(index, view)
+
+        return show(self, counted, *args, **kwargs)
+
+    return wrapper
+
+
+def _install_player(player) -> None:
+    player.Player.show = _counting(player.Player.show)
+
+
+def _install_server(process, run) -> None:
+    process.ProcessSampler._deliver = _timed("deliver", process.ProcessSampler._deliver, _delivered)
+    process._Box.get = _timed("ask", process._Box.get)
     run.LiveRun.advance = _timed("advance", run.LiveRun.advance, lambda _args, ran: {"advance_steps": ran})
+
+
+def _install_child(process, shared) -> None:
+    process.step_batch = _timed("serve", process.step_batch, _batch_size)
+    shared.energy_and_grad = _timed("grad", shared.energy_and_grad)
 
 
 def _short(frame) -> str:
@@ -109,8 +146,10 @@ def _where(frame, depth: int = 3) -> str:
 
 def _sample() -> None:
     me = threading.get_ident()
+    time.sleep(1.0)  # sys.argv is set by now
+    where = "sampler process: " if sys.argv[:1] == ["-c"] else ""
     while True:
-        kinds = {t.ident: re.sub(r"[-_\d]+$", "", t.name) for t in threading.enumerate()}
+        kinds = {t.ident: where + re.sub(r"[-_\d]+$", "", t.name) for t in threading.enumerate()}
         seen = Counter(f"{kinds.get(ident, '?')} | {_where(frame)}"
                        for ident, frame in sys._current_frames().items() if ident != me)
         with _lock:
@@ -124,11 +163,19 @@ def _ready(name: str, attr: str):
 
 
 def _watch() -> None:
-    """Wait for the app to import the two modules (their last definitions in place), wrap, then write forever."""
-    while not ((shared := _ready("ebmviz.sampling.shared", "_loop")) and (run := _ready("ebmviz.sampling.run",
-                                                                                       "sample"))):
+    """Wait for the modules to be imported (their last definitions in place), wrap, then write forever."""
+    child = sys.argv[:1] == ["-c"]  # the sampler's process (``python -c …``); the server is ``streamlit run``
+    while not ((process := _ready("ebmviz.sampling.sampler_process", "child")) and (shared := _ready(
+            "ebmviz.sampling.shared", "_loop")) and (run := _ready("ebmviz.sampling.run", "sample"))):
         time.sleep(0.02)
-    _install(shared, run)
+    if child:
+        _install_child(process, shared)
+    else:
+        _install_server(process, run)
+        while not (player := _ready("ebmviz.app.player", "pace_control")):
+            time.sleep(0.02)
+        _install_player(player)
+    out = f"{OUT}.{os.getpid()}" if child else OUT
     last: dict = {}  # tid -> (ns on a CPU, ns waiting for one)
     while True:
         for tid in list(loop_threads):
@@ -144,14 +191,15 @@ def _watch() -> None:
         with _lock:
             data = dict(totals)
             data["clients_per_batch"] = {str(k): v for k, v in sorted(clients_per_batch.items())}
+            data["frames_drawn"] = dict(frames_drawn)
             data["stacks"] = dict(stacks)
         own = [(s.batches, s.batched_chains) for s in list(samplers)]
         times = os.times()
         data |= {"time": time.time(), "process_cpu_s": times.user + times.system, "samplers": len(own),
                  "sampler_batches": sum(b for b, _ in own), "sampler_batched_chains": sum(c for _, c in own)}
-        with open(OUT + ".tmp", "w") as f:
+        with open(out + ".tmp", "w") as f:
             json.dump(data, f)
-        os.replace(OUT + ".tmp", OUT)
+        os.replace(out + ".tmp", out)
         time.sleep(EVERY)
 
 
