@@ -69,3 +69,23 @@ def test_traces_and_projection_figures():
     proj = projection_figure(xy, np.arange(50) % 10, paths, ["a", "b", "c"], selected=1)
     markers = [t for t in proj.data if t.customdata is not None]
     assert [int(t.customdata[0]) for t in markers] == [0, 1, 2]
+
+
+def test_live_traces_draw_every_kth_step_and_the_last():
+    rng = np.random.default_rng(1)
+    t = 1000
+    e, g, s = rng.normal(size=(t + 1, 4)), rng.random((t, 4)), rng.random((t, 4))
+    accept = (rng.random((t, 4)) > 0.5).astype(float)
+    full = traces_figure(e, g, s, accept=accept, selected=1)
+    live = traces_figure(e, g, s, accept=accept, selected=1, max_points=100)
+    assert len(full.data) == len(live.data)
+    for a, b in zip(full.data, live.data, strict=True):
+        if b.fill == "toself":
+            continue  # the band: its outline, tested through the median beside it
+        assert 90 <= len(b.x) <= 101 < len(a.x), (b.name, len(b.x))
+        assert b.x[-1] == a.x[-1]  # the live trace reaches the newest step
+        # each point drawn is that step's own value, not an average over the skipped ones
+        np.testing.assert_allclose(b.y, np.asarray(a.y)[np.searchsorted(np.asarray(a.x), np.asarray(b.x))])
+    energy_median = live.data[1]
+    assert list(energy_median.x[:3]) == [0, 11, 22] and energy_median.x[-1] == t
+    np.testing.assert_allclose(energy_median.y, np.median(e[energy_median.x], axis=1))

@@ -57,6 +57,7 @@ MAX_CHAINS = 64  # most chains of a live run (64 chains make an 8 × 8 grid)
 COMPARE_CHAINS = 8  # chains of the short- vs long-run comparison
 FASTEST_PACE = 0.07  # s per frame: as fast as the page can draw (about 10 frames/s), for debugging a sampler
 READ_EVERY = 0.5  # s: while playing, the evaluator reads the chains at most this often (11 ms for 16 digits)
+LIVE_POINTS = 400  # while playing, the traces draw about this many of the steps (every step once paused)
 fields = [links.choice(state.key("ckpt"), "model", checkpoint_names(is_energy)),
           links.choice(state.key("start"), "start", list(START_KINDS)), links.integer(state.key("n"), "chains", 1,
                                                                                       MAX_CHAINS),
@@ -212,14 +213,16 @@ with view:
 
     data_share = data_saturation(name, device)
 
-    # The traces redraw every 2 s while playing: drawing plotly is the slow part of a frame.
+    # While playing, the traces redraw every 2 s at about LIVE_POINTS steps: plotly is the slow part of a frame, on the
+    # server and in the browser
     @st.fragment(run_every=2.0 if state.playing else None)
     def live_traces():
         traj = state.run.trajectory()
         series = {} if present else frame_series(traj.frames, traj.frame_steps, data_share)
         st.plotly_chart(traces_figure(traj.energy, traj.grad_norm, traj.step_norm, traj.accept,
                                       selected=st.session_state.get(state.key("chain"), 0),
-                                      n_steps=cfg.n_steps, compact=present, **series),
+                                      n_steps=cfg.n_steps, compact=present,
+                                      max_points=LIVE_POINTS if state.playing else None, **series),
                         width="stretch", key=state.key("traces"))
         return traj, series
 

@@ -16,7 +16,8 @@ def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarr
                   compact: bool = False, *, frame_steps: np.ndarray | None = None,
                   pixel_low: np.ndarray | None = None, pixel_high: np.ndarray | None = None,
                   saturated: np.ndarray | None = None, data_saturated: float | None = None,
-                  mean_distance: np.ndarray | None = None, near_duplicates: np.ndarray | None = None) -> go.Figure:
+                  mean_distance: np.ndarray | None = None, near_duplicates: np.ndarray | None = None,
+                  max_points: int | None = None) -> go.Figure:
     """Per-step diagnostics on linked x-axes, and per recorded frame the pixel range, saturation and diversity.
 
     Args:
@@ -33,6 +34,8 @@ def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarr
             data_saturated: the model's own images' share, a dashed reference line there.
         mean_distance: (F,) mean distance between chains, near_duplicates: (F,) their near-duplicate count: the
             "diversity" row (the count on a second axis).
+        max_points: draw at most about this many steps of each per-step trace (every k-th step, and the last): a
+            lighter figure to redraw while a run plays, for the server and for the browser; None draws every step.
     """
     has_accept = accept is not None
     e, x = symbols
@@ -58,6 +61,8 @@ def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarr
     for k, (steps, values, axis) in enumerate(panels):
         if k not in kept:
             continue
+        keep = thinned(len(steps), max_points)
+        steps, values = steps[keep], values[keep]
         row = kept.index(k) + 1
         median_band(fig, steps, values, colours[k], "median chain", selected=selected, legend=row == 1,
                     band_name="10–90% of chains", grouped=True, row=row, col=1)
@@ -66,7 +71,8 @@ def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarr
         row = kept.index(3) + 1
         window = max(1, min(20, t // 10 or 1))
         rate = np.convolve(accept.mean(1), np.ones(window) / window, mode="same")
-        fig.add_trace(go.Scatter(x=np.arange(t), y=rate, line=dict(color="#ff7f0e"),
+        keep = thinned(t, max_points)
+        fig.add_trace(go.Scatter(x=np.arange(t)[keep], y=rate[keep], line=dict(color="#ff7f0e"),
                                  name=f"acceptance (mean of chains, window {window})"), row=row, col=1)
         fig.update_yaxes(range=[0, 1.05], title_text="rate", row=row, col=1)
     if per_frame:
@@ -82,6 +88,15 @@ def traces_figure(energy: np.ndarray, grad_norm: np.ndarray, step_norm: np.ndarr
                      hovermode="x unified", uirevision="traces")
     return tight(fig, 170 * rows + 80, top=60, legend=dict(orientation="h", yanchor="bottom", y=1 + gap, x=0),
                  hovermode="x unified", uirevision="traces")
+
+
+def thinned(n: int, max_points: int | None) -> np.ndarray | slice:
+    """Indices of at most about ``max_points`` of ``n`` steps, evenly spaced and ending on the last (all of them when
+    ``max_points`` is None or at least ``n``)."""
+    if max_points is None or n <= max_points:
+        return slice(None)
+    every = -(-n // max_points)
+    return np.unique(np.r_[np.arange(0, n, every), n - 1])
 
 
 def _frame_rows(fig: go.Figure, kept: list[int], steps: np.ndarray, low: np.ndarray | None, high: np.ndarray | None,
