@@ -108,7 +108,7 @@ def test_coarse_to_fine_cascade_plays_and_scrubs():
     assert any("Expand" in eq.value for eq in at.latex)
     figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert any("stage 2: 28×28" in str(f["layout"].get("annotations")) for f in figs)  # per-stage traces
-    at.button(key="cf_play").click().run()  # AppTest runs the fragment once: it plays ~1 s of frames
+    at.button(key="cf_play").click().run()  # AppTest runs the fragment once: it plays up to player.WINDOW s of frames
     assert not at.exception
     at.button(key="cf_pause").click().run()
     slider = next(s for s in at.slider if s.key.startswith("cf_scrub"))
@@ -362,7 +362,7 @@ def test_semantic_texture_plays_both_stages_side_by_side():
     eqs = " ".join(eq.value for eq in at.latex)
     assert "U_c(x,\\sigma)" in eqs and "(15)" in eqs and "(16)" in eqs and f"t<{shipped['k_steps']}" in eqs
     assert "left: two-stage" in " ".join(c for im in at.image for c in im.captions)
-    at.button(key="st_play").click().run()  # AppTest runs the fragment once: ~1 s of frames
+    at.button(key="st_play").click().run()  # AppTest runs the fragment once: up to player.WINDOW s of frames
     assert not at.exception
     at.button(key="st_pause").click().run()
     slider = next(s for s in at.slider if s.key.startswith("st_scrub"))

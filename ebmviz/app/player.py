@@ -2,10 +2,15 @@
 
 A page gives the player a *recording* — frames 0 … n−1 that exist now, and whether more will come —
 and a ``draw(index, view)`` that shows one frame in the view's placeholders. While playing, a
-Streamlit fragment reruns every 0.1 s and, for up to a second each time, moves one frame on:
+Streamlit fragment reruns every 0.1 s and, for up to ``WINDOW`` seconds each time, moves one frame on:
 through frames already recorded at a watchable pace, then by asking the recording for more (a live
 Langevin run samples its next steps). Frames go straight into placeholders: no full-page rerun per
 frame. When the recording ends, one full rerun draws the finished page.
+
+The browser's timer asks for each fragment run, so the gap between two windows is the browser's: a browser short
+of CPU (four Chromium tabs on the server's two cores, ``benchmarks/load.py --scaling``) answered late, and with
+one-second windows four sessions sent 6.0–7.0 frames/s of the 8.3 their pace asks for; with three-second windows
+7.7–8.1 (and 64 steps/s each where they had 51). A Pause or any widget stops a window at its next frame, as before.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from ebmviz.app.state import PageState, Slot
 from ebmviz.sampling import LiveRun
 
 SEEK_SECONDS = 20.0  # most sampling one request does to reach a link's frame (the rest is Play's)
+WINDOW = 3.0  # s of frames one fragment run draws before it returns and the browser asks for the next (see above)
 PACES = (0.12, 0.25, 0.5)  # seconds per frame the pace control offers; the slowest lets a teacher narrate each step
 MAX_SLOW_FRAMES = 1_000  # slow motion records every step only while a run has fewer frames than this
 
@@ -190,7 +196,7 @@ class Player:
             # the frame on show has been up since it was first drawn, before this rerun: pace from then
             drawn_at = s.shown_at if 0 < start - s.shown_at < 1.0 else start
             result = draw(index, view)
-            while s.playing and time.monotonic() - start < 1.0:
+            while s.playing and time.monotonic() - start < WINDOW:
                 if index >= len(rec) - 1 and rec.done:
                     s.playing = False
                     # the last frame stays up for its own frame time (a rerun at once can overtake it on the way
