@@ -53,6 +53,8 @@ Exits 1 when any session had an error or saw no frame, or the server logged a Tr
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import sys
@@ -97,6 +99,31 @@ def rss_mib(pid: int) -> float:
         except OSError:
             pass
     return total / 1024
+
+
+def browsers_cpu_s() -> float:
+    """CPU seconds (user + system) used so far by the Chromium processes this benchmark started and that are alive
+    now (its browser, renderers and helpers), from /proc."""
+    from benchmarks.session_scaling import process_cpu_s
+
+    total = 0.0
+    for p in _tree(os.getpid()):
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                if f.read().startswith("chrom"):
+                    total += process_cpu_s(p)
+        except OSError:
+            pass
+    return total
+
+
+@contextlib.contextmanager
+def browsers_watched(window, out: dict):
+    """``window()`` (the probe's watch), and the browsers' CPU over it in cores into ``out["browser_cpu_cores"]``."""
+    cpu, t = browsers_cpu_s(), time.perf_counter()
+    with window():
+        yield
+    out["browser_cpu_cores"] = (browsers_cpu_s() - cpu) / (time.perf_counter() - t)
 
 
 class RssSampler(threading.Thread):
@@ -190,8 +217,10 @@ def scaling(args, counts: list[int]) -> int:
                   flush=True)
             log_at = len(server.log.read_text(errors="replace")) if server.log and server.log.exists() else 0
             sampler.reset()
+            browsers: dict = {}
             sessions, _ = drive(browser, server.url, [SCALING_PAGE], n, args.seconds, args.ready_timeout,
-                                first_seed=101 + 100 * r, query=query, window=probe.window)
+                                first_seed=101 + 100 * r, query=query,
+                                window=functools.partial(browsers_watched, probe.window, browsers))
             close(sessions)
             time.sleep(args.after_close)
             memory["per_n"][n] = {"peak": sampler.peak, "after_close": rss_mib(server.pid)}
@@ -202,6 +231,7 @@ def scaling(args, counts: list[int]) -> int:
             row = summarise(n, sessions, sum(bool(s.errors) for s in sessions) + len(tracebacks),
                             bare_beside(server.pid, model, n * CHAINS, config, args.bare_seconds), probe.last)
             row["tracebacks"] = tracebacks
+            row["browser_cpu_cores"] = browsers.get("browser_cpu_cores", float("nan"))
             rows.append(row)
             for s in sessions:
                 if s.errors:

@@ -208,6 +208,12 @@ def summarise(n: int, sessions: list, errors: int, bare: dict, probe: dict) -> d
             "sessions": [s.summary() for s in sessions], "probe": probe}
 
 
+def browser_ms_per_frame(row: dict) -> float:
+    """The browsers' CPU per frame they showed over a watch (ms): their cores over the sessions' summed fps."""
+    shown = sum(s["fps"] for s in row["sessions"])
+    return 1000 * row["browser_cpu_cores"] / shown if shown else float("nan")
+
+
 def report(rows: list[dict], threads: int) -> dict:
     """Print the table, the issue's targets and the probe's breakdown; return the targets' verdicts."""
     print(f"\n{'N':>3}  {'steps/s per session min / med / max':>36}  {'total':>7}  {'fps min / med':>14}  "
@@ -228,6 +234,9 @@ def report(rows: list[dict], threads: int) -> dict:
           "made over the watch, read by the probe, a check on the counters' total; fps = distinct frames each browser "
           "showed, sent fps = frames each session's player drew and sent, read by the probe: a browser short of CPU "
           "shows several frames that reach it together as one)")
+    print("browsers (every Chromium process) over each watch: " + "; ".join(
+        f"N={r['n']} {r['browser_cpu_cores']:.2f} cores, {browser_ms_per_frame(r):.0f} ms per frame shown" for r in rows
+        if "browser_cpu_cores" in r))
     print(f"\n{'N':>3}  {'batches/s':>9}  {'sess/batch':>10}  {'loop busy':>9}  {'serve ms':>8}  {'fwd+bwd ms':>10}  "
           f"{'bare ms/step':>12}  {'ask wait ms':>11}  {'session CPU ms/step':>19}  {'server CPU':>10}  "
           f"{'machine busy':>12}  {'loop: cpu / runq / asleep':>25}")
@@ -263,6 +272,12 @@ def report(rows: list[dict], threads: int) -> dict:
               f"N=4 sessions at ≥ {TARGET_FPS:g} frames/s: {sum(v >= TARGET_FPS for v in fps)} of {len(fps)} "
               f"({', '.join(f'{v:.1f}' for v in fps)}); sent: "
               f"{', '.join(f'{v:.1f}' for v in by_n[4]['probe'].get('sent_fps', []))}")
+        if 1 in by_n and "browser_cpu_cores" in by_n[1]:
+            need = 4 * TARGET_FPS * browser_ms_per_frame(by_n[1]) / 1000
+            verdict["n4_browsers_need_cores"] = need
+            print(f"4 browsers at {TARGET_FPS:g} frames/s would need {need:.2f} cores at N=1's browser CPU per frame, "
+                  f"beside the server's {by_n[4]['probe'].get('server_cpu_cores', float('nan')):.2f} at N=4, on "
+                  f"{os.cpu_count()} CPUs")
     if 16 in by_n:
         print(f"N=16 total against the bare loop at batch {by_n[16]['batch']}: {by_n[16]['over_bare']:.2f}× "
               "(aim ≥ 0.7×)")
