@@ -7,10 +7,11 @@ through frames already recorded at a watchable pace, then by asking the recordin
 Langevin run samples its next steps). Frames go straight into placeholders: no full-page rerun per
 frame. When the recording ends, one full rerun draws the finished page.
 
-The browser's timer asks for each fragment run, so the gap between two windows is the browser's: a browser short
-of CPU (four Chromium tabs on the server's two cores, ``benchmarks/load.py --scaling``) answered late, and with
-one-second windows four sessions sent 6.0–7.0 frames/s of the 8.3 their pace asks for; with three-second windows
-7.7–8.1 (and 64 steps/s each where they had 51). A Pause or any widget stops a window at its next frame, as before.
+Why one second: a page's other fragments (the Langevin page's live traces) only get their turn between two windows.
+Three-second windows were tried: the browser's timer asks for each fragment run, and a browser short of CPU (four
+Chromium tabs on the server's two cores, ``benchmarks/load.py --scaling``) asks late, so four sessions sent 7.7–8.1
+frames/s of the 8.3 their pace asks for where one-second windows send 6.0–7.0; but the traces then stopped updating
+while playing. A Pause or any widget stops a window at its next frame either way (0.3–0.9 s from the click).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ebmviz.app.state import PageState, Slot
 from ebmviz.sampling import LiveRun
 
 SEEK_SECONDS = 20.0  # most sampling one request does to reach a link's frame (the rest is Play's)
-WINDOW = 3.0  # s of frames one fragment run draws before it returns and the browser asks for the next (see above)
+WINDOW = 1.0  # s of frames one fragment run draws before it returns and the browser asks for the next (see above)
 PACES = (0.12, 0.25, 0.5)  # seconds per frame the pace control offers; the slowest lets a teacher narrate each step
 MAX_SLOW_FRAMES = 1_000  # slow motion records every step only while a run has fewer frames than this
 
